@@ -1,0 +1,50 @@
+# Kangaroo: `make run` serves a demo, `make test` runs the suite. Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export DJANGO_SETTINGS_MODULE := kangaroo.settings
+
+.PHONY: run test lint check venv clean worker bench
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.base: $(VENV)/.created requirements/base.txt
+	$(PY) -m pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base requirements/dev.txt
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	touch $@
+
+venv: $(VENV)/.dev
+
+# The embedded shape: SQLite in var/, jobs inline, in-memory websockets, console e-mail.
+# DEBUG is on because this serves plain HTTP on the loopback address.
+run: $(VENV)/.base
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --no-input
+	DEBUG=$${DEBUG:-true} $(PY) manage.py collectstatic --no-input --verbosity 0
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
+	@echo "Admin:    http://127.0.0.1:$(PORT)/admin/"
+	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/"
+	DEBUG=$${DEBUG:-true} $(VENV)/bin/uvicorn kangaroo.asgi:application --host 127.0.0.1 --port $(PORT)
+
+test: $(VENV)/.dev
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+check: $(VENV)/.dev
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+worker: $(VENV)/.base
+	$(PY) manage.py rqworker default
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

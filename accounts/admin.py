@@ -1,0 +1,190 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from django_rq.models import Dashboard as RQDashboard
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+from accounts import services
+from accounts.models import AuditLog, Company, User
+from kangaroo.admin import NotFoundAdminMixin, TenantAdminMixin
+from kangaroo.errors import KangarooError
+
+
+@admin.register(Company)
+class CompanyAdmin(NotFoundAdminMixin, admin.ModelAdmin):
+    """Platform staff manage companies; an owner edits their own company's settings."""
+
+    list_display = ["name", "slug", "time_zone", "is_active", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_platform_staff:
+            return queryset
+        return queryset.filter(pk=request.user.company_id)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if request.user.is_platform_staff else ["slug", "is_active", "created_at"]
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request):
+        return request.user.is_platform_staff
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_platform_staff or request.user.can_manage_users
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_platform_staff
+
+    def save_model(self, request, obj, form, change):
+        if change and not request.user.is_platform_staff:
+            data = {
+                name: form.cleaned_data[name] for name in services.COMPANY_EDITABLE_FIELDS if name in form.changed_data
+            }
+            services.company_update(company=request.user.company, actor=request.user, **data)
+            return
+        super().save_model(request, obj, form, change)
+        action = "company.update" if change else "company.create"
+        services.audit_record(
+            company=obj,
+            actor=request.user,
+            action=action,
+            obj=obj,
+            changes={name: form.cleaned_data.get(name) for name in form.changed_data},
+        )
+
+
+class CompanyUserChangeForm(UserChangeForm):
+    """Checks the same rules as the API (one active owner stays, nobody demotes themself)."""
+
+    class Meta(UserChangeForm.Meta):
+        model = User
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and self.instance.company_id:
+            data = {name: cleaned[name] for name in services.USER_EDITABLE_FIELDS if name in cleaned}
+            try:
+                services.user_update_check(
+                    company=self.instance.company, actor=self.request_user, user=self.instance, data=data
+                )
+            except KangarooError as exc:
+                raise ValidationError(str(exc.message), code=exc.code) from None
+        return cleaned
+
+
+@admin.register(User)
+class UserAdmin(TenantAdminMixin, DjangoUserAdmin):
+    list_display = ["username", "email", "first_name", "last_name", "role", "is_active", "last_login"]
+    list_filter = ["role", "is_active"]
+    search_fields = ["username", "email", "first_name", "last_name"]
+    company_fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email", "language")}),
+        (_("Access"), {"fields": ("role", "is_active")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    company_add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username", "email", "role", "usable_password", "password1", "password2"),
+            },
+        ),
+    )
+    readonly_fields = ["last_login", "date_joined"]
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_platform_staff:
+            company_fields = ("company", "role", "language") if obj is not None else ("company", "role")
+            return (*super().get_fieldsets(request, obj), (_("Company"), {"fields": company_fields}))
+        return self.company_fieldsets if obj is not None else self.company_add_fieldsets
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None and not request.user.is_platform_staff:
+            kwargs["form"] = CompanyUserChangeForm
+        form = super().get_form(request, obj, **kwargs)
+        form.request_user = request.user
+        return form
+
+    def get_exclude(self, request, obj=None):
+        # Users keep `company` editable for platform staff, also on change.
+        return [] if request.user.is_platform_staff else ["company"]
+
+    def _can_manage(self, request):
+        return self._is_member(request) and request.user.can_manage_users
+
+    def has_add_permission(self, request):
+        return self._can_manage(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._can_manage(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._can_manage(request) and (obj is None or obj.pk != request.user.pk)
+
+    def save_model(self, request, obj, form, change):
+        if request.user.is_platform_staff:
+            obj.is_staff = True
+            super().save_model(request, obj, form, change)
+            return
+        if change:
+            data = {
+                name: form.cleaned_data[name] for name in services.USER_EDITABLE_FIELDS if name in form.changed_data
+            }
+            services.user_update(company=request.user.company, actor=request.user, user=obj, **data)
+            return
+        obj.company = request.user.company
+        obj.is_staff = True
+        super().save_model(request, obj, form, change)
+        services.audit_record(
+            company=obj.company, actor=request.user, action="user.create", obj=obj, changes={"role": obj.role}
+        )
+
+    def delete_model(self, request, obj):
+        if request.user.is_platform_staff:
+            return super().delete_model(request, obj)
+        services.user_delete(company=request.user.company, actor=request.user, user=obj)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """Read-only: the log is written by services, never edited by hand."""
+
+    list_display = ["created_at", "actor_repr", "action", "object_repr", "ip_address"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["actor_repr", "action", "object_repr", "object_id"]
+    list_select_related = ["object_type"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# Kangaroo uses roles, not Django's groups; the token tables are internal bookkeeping of
+# the API's deny list and must not be browsed or edited by hand. django-rq's queue
+# dashboard admits every staff user and shows every company's jobs and their arguments,
+# so it is not mounted: operators use `manage.py rqstats` or `rq info` instead.
+admin.site.unregister(Group)
+admin.site.unregister(RQDashboard)
+admin.site.unregister(OutstandingToken)
+admin.site.unregister(BlacklistedToken)

@@ -1,0 +1,322 @@
+"""Accounts API: tokens, the signed-in user, the company, its users and its audit log."""
+
+from django.db import transaction
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts import selectors, services
+from accounts.authentication import CodedAuthenticationFailed, check_generation, token_pair_for
+from accounts.models import AuditLog, Company, User
+from kangaroo import errors
+from kangaroo.api.permissions import CanManageUsers, IsAuthenticatedUser, IsCompanyUser
+from kangaroo.api.viewsets import TenantViewSet
+from kangaroo.context import client_ip
+from kangaroo.errors import KangarooError
+
+# --- Tokens -------------------------------------------------------------------------------
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(read_only=True, help_text="Short-lived; send as `Authorization: Bearer`.")
+    refresh = serializers.CharField(read_only=True, help_text="Exchange at /auth/token/refresh; single use.")
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False, style={"input_type": "password"})
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class TokenObtainView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        request=LoginSerializer,
+        responses={200: TokenPairSerializer},
+        summary="Log in: exchange a username and password for an access and a refresh token",
+        description="After repeated failures for a username or an address, answers 429 `login_throttled`.",
+    )
+    def post(self, request):
+        data = LoginSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_authenticate(
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+            ip_address=client_ip(request),
+        )
+        if user.company_id is None:
+            raise KangarooError(errors.NO_COMPANY)
+        return Response(token_pair_for(user))
+
+
+class TokenRefreshView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=["auth"],
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer},
+        summary="Rotate a refresh token: the old one is spent, a new pair is returned",
+    )
+    def post(self, request):
+        data = RefreshSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            refresh = RefreshToken(data.validated_data["refresh"])  # also checks the deny list
+        except ExpiredTokenError:
+            raise CodedAuthenticationFailed(errors.TOKEN_EXPIRED) from None
+        except TokenError:
+            raise CodedAuthenticationFailed(errors.TOKEN_INVALID) from None
+        user = User.objects.filter(  # tenant: the token names its own user
+            pk=refresh.get(jwt_settings.USER_ID_CLAIM), is_active=True
+        ).first()
+        if user is None:
+            raise CodedAuthenticationFailed(errors.TOKEN_INVALID)
+        check_generation(refresh, user)
+        with transaction.atomic():
+            outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).first()
+            # The deny list's unique key makes exactly one of two racing refreshes win.
+            _, spent_now = BlacklistedToken.objects.get_or_create(token=outstanding) if outstanding else (None, False)
+        if not spent_now:
+            raise CodedAuthenticationFailed(errors.TOKEN_INVALID)
+        return Response(token_pair_for(user))
+
+
+class LogoutView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(
+        tags=["auth"],
+        request=None,
+        responses={204: None},
+        summary="Log out: revoke every access and refresh token of this user",
+    )
+    def post(self, request):
+        services.user_logged_out(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(trim_whitespace=False)
+    new_password = serializers.CharField(trim_whitespace=False)
+
+
+class PasswordChangeView(APIView):
+    permission_classes = [IsAuthenticatedUser]
+
+    @extend_schema(
+        tags=["auth"],
+        request=PasswordChangeSerializer,
+        responses={204: None},
+        summary="Change the password; every token issued so far is revoked",
+    )
+    def post(self, request):
+        data = PasswordChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_password_change(
+            user=request.user,
+            old_password=data.validated_data["old_password"],
+            new_password=data.validated_data["new_password"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- The signed-in user and their company ---------------------------------------------------
+
+
+class CompanySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Company
+        fields = ["id", "name", "slug", "time_zone", "created_at"]
+        read_only_fields = ["id", "slug", "created_at"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        help_text="Optional: without one the user sets it by e-mail.",
+    )
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "role",
+            "language",
+            "is_active",
+            "last_login",
+            "date_joined",
+            "password",
+        ]
+        read_only_fields = ["id", "last_login", "date_joined"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    company = CompanySerializer(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name", "role", "language", "company"]
+        read_only_fields = ["id", "username", "role", "company"]
+
+
+class MeView(APIView):
+    permission_classes = [IsCompanyUser]  # viewers too may edit their own profile
+    http_method_names = ["get", "patch", "options", "head"]
+
+    @extend_schema(tags=["me"], responses=MeSerializer, summary="The signed-in user")
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(
+        tags=["me"], request=MeSerializer, responses=MeSerializer, summary="Change one's own name, e-mail or language"
+    )
+    def patch(self, request):
+        data = MeSerializer(request.user, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user = services.user_update(
+            company=request.user.company, actor=request.user, user=request.user, **data.validated_data
+        )
+        return Response(MeSerializer(user).data)
+
+
+class CompanyView(APIView):
+    permission_classes = [CanManageUsers]
+    http_method_names = ["get", "patch", "options", "head"]
+
+    @extend_schema(tags=["me"], responses=CompanySerializer, summary="The signed-in user's company")
+    def get(self, request):
+        return Response(CompanySerializer(request.user.company).data)
+
+    @extend_schema(
+        tags=["me"],
+        request=CompanySerializer,
+        responses=CompanySerializer,
+        summary="Change the company's name or time zone (owners)",
+    )
+    def patch(self, request):
+        data = CompanySerializer(request.user.company, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        company = services.company_update(company=request.user.company, actor=request.user, **data.validated_data)
+        return Response(CompanySerializer(company).data)
+
+
+# --- The company's users ----------------------------------------------------------------------
+
+
+@extend_schema(tags=["users"])
+class UserViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantViewSet,
+):
+    """The company's users. Everyone reads; owners add, change and remove."""
+
+    model = User
+    serializer_class = UserSerializer
+    permission_classes = [CanManageUsers]
+    filterset_fields = ["role", "is_active"]
+
+    def scope(self, queryset):
+        return queryset.order_by("username")
+
+    @extend_schema(
+        examples=[
+            OpenApiExample(
+                "A new admin",
+                request_only=True,
+                value={"username": "mei", "email": "mei@example.com", "role": "admin", "password": "s3cret-Pass-2026"},
+            )
+        ]
+    )
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.user_create(company=self.company, actor=self.actor, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        data.pop("username", None)  # logins are fixed once issued
+        password = data.pop("password", None)
+        user = services.user_update(company=self.company, actor=self.actor, user=serializer.instance, **data)
+        if password:
+            services.user_password_set(company=self.company, actor=self.actor, user=user, password=password)
+        serializer.instance = user
+
+    def perform_destroy(self, instance):
+        services.user_delete(company=self.company, actor=self.actor, user=instance)
+
+
+# --- Audit log --------------------------------------------------------------------------------
+
+
+class AuditLogSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_repr")
+    object_type = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AuditLog
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "changes",
+            "ip_address",
+            "user_agent",
+        ]
+
+    def get_object_type(self, entry) -> str | None:
+        return entry.object_type.model if entry.object_type_id else None
+
+
+class AuditLogFilter(filters.FilterSet):
+    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    action = filters.CharFilter()
+    actor = filters.CharFilter(field_name="actor_repr")
+
+    class Meta:
+        model = AuditLog
+        fields = ["action", "actor", "since", "until"]
+
+
+@extend_schema(tags=["audit"])
+class AuditLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Who did what, when and from where, newest first. Read-only."""
+
+    model = AuditLog
+    serializer_class = AuditLogSerializer
+    filterset_class = AuditLogFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return AuditLog.objects.none()
+        return selectors.audit_log_list(company=self.company)

@@ -1,0 +1,158 @@
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from kangaroo.tenancy import TenantQuerySet
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+class Company(models.Model):
+    """The tenant. Everything a company owns points here; nothing crosses companies."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Taipei", validators=[validate_time_zone])
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("company")
+        verbose_name_plural = _("companies")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Admin")
+    VIEWER = "viewer", _("Viewer")
+
+
+class CompanyUserQuerySet(TenantQuerySet):
+    pass
+
+
+class CompanyUserManager(UserManager.from_queryset(CompanyUserQuerySet)):
+    pass
+
+
+class User(AbstractUser):
+    """A person who signs in: belongs to one company, or to none for platform staff.
+
+    Viewers read; admins and owners write; owners also manage the company's users.
+    Platform superusers (no company) see every company.
+    """
+
+    company = models.ForeignKey(
+        Company,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="users",
+        verbose_name=_("company"),
+    )
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices, default=Role.VIEWER)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        help_text=_("Empty: use the browser's language."),
+        choices=[("en", "English"), ("zh-hant", "繁體中文")],
+    )
+    # Bumped to revoke every token issued before: on logout, password change, deactivation.
+    token_generation = models.PositiveIntegerField(default=0, editable=False)
+
+    objects = CompanyUserManager()
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.UniqueConstraint(
+                "company",
+                Lower("email"),
+                name="user_email_unique_per_company",
+                condition=~models.Q(email=""),
+                violation_error_code="user_email_taken",
+                violation_error_message=_("A user of this company already has this e-mail address."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(company__isnull=False) | models.Q(is_superuser=True),
+                name="user_has_company_unless_superuser",
+            ),
+        ]
+
+    @property
+    def is_platform_staff(self) -> bool:
+        return self.is_superuser and self.company_id is None
+
+    @property
+    def can_write(self) -> bool:
+        return self.is_active and (self.is_superuser or self.role in (Role.OWNER, Role.ADMIN))
+
+    @property
+    def can_manage_users(self) -> bool:
+        return self.is_active and (self.is_superuser or self.role == Role.OWNER)
+
+
+class AuditLogQuerySet(TenantQuerySet):
+    pass
+
+
+class AuditLog(models.Model):
+    """Who did what to which object of which company, when, and from where. Append-only."""
+
+    company = models.ForeignKey(
+        Company,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("company"),
+    )
+    actor = models.ForeignKey(
+        User,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    # Kept as text too, so the log still names the actor after the user is deleted.
+    actor_repr = models.CharField(_("actor name"), max_length=200, blank=True)
+    action = models.CharField(_("action"), max_length=60)
+    object_type = models.ForeignKey(
+        ContentType, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("object type")
+    )
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    changes = models.JSONField(_("changes"), default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["company", "-created_at"], name="audit_company_created")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_repr} {self.action} {self.object_repr}"

@@ -1,0 +1,13 @@
+"""Reads on users, companies and the audit log, always inside one company."""
+
+from django.db.models import QuerySet
+
+from accounts.models import AuditLog, Company, User
+
+
+def user_list(*, company: Company) -> QuerySet[User]:
+    return User.objects.for_company(company).order_by("username")
+
+
+def audit_log_list(*, company: Company) -> QuerySet[AuditLog]:
+    return AuditLog.objects.for_company(company).select_related("actor", "object_type")

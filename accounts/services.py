@@ -1,0 +1,269 @@
+"""Writes on companies, users and the audit log. Every write that matters is audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import F
+
+from accounts.models import AuditLog, Company, Role, User
+from kangaroo import errors
+from kangaroo.context import current_origin
+from kangaroo.errors import KangarooError
+
+
+def audit_record(
+    *,
+    company: Company | None,
+    actor: User | None,
+    action: str,
+    obj: models.Model | None = None,
+    changes: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Append one audit entry. `action` reads `<entity>.<verb>`, e.g. `user.create`."""
+    origin = current_origin()
+    return AuditLog.objects.create(
+        company=company,
+        actor=actor if actor is not None and actor.pk else None,
+        actor_repr=actor.get_username() if actor is not None else "system",
+        action=action,
+        object_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
+        object_id=str(obj.pk) if obj is not None else "",
+        object_repr=str(obj)[:200] if obj is not None else "",
+        changes=changes or {},
+        ip_address=origin.ip_address,
+        user_agent=origin.user_agent,
+    )
+
+
+def company_create(*, name: str, slug: str, time_zone: str = "Asia/Taipei", actor: User | None = None) -> Company:
+    company = Company(name=name, slug=slug, time_zone=time_zone)
+    company.full_clean()
+    with transaction.atomic():
+        company.save()
+        audit_record(company=company, actor=actor, action="company.create", obj=company)
+    return company
+
+
+COMPANY_EDITABLE_FIELDS = ("name", "time_zone")
+
+
+@transaction.atomic
+def company_update(*, company: Company, actor: User | None, **data: Any) -> Company:
+    unknown = set(data) - set(COMPANY_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"company_update does not change {sorted(unknown)}")
+    changes = {k: [getattr(company, k), v] for k, v in data.items() if getattr(company, k) != v}
+    for name, value in data.items():
+        setattr(company, name, value)
+    company.full_clean()
+    if changes:
+        company.save(update_fields=list(changes))
+        audit_record(company=company, actor=actor, action="company.update", obj=company, changes=changes)
+    return company
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise KangarooError(errors.PASSWORD_TOO_WEAK, fields={"password": list(exc.messages)}) from None
+
+
+def _check_user_unique(*, company: Company, username: str, email: str, exclude_pk=None) -> None:
+    taken = User.objects.filter(username__iexact=username)  # tenant: usernames are global logins
+    if taken.exclude(pk=exclude_pk).exists():
+        raise KangarooError(errors.USERNAME_TAKEN, fields={"username": [str(errors.USERNAME_TAKEN.message)]})
+    if email:
+        same_email = User.objects.for_company(company).filter(email__iexact=email).exclude(pk=exclude_pk)
+        if same_email.exists():
+            raise KangarooError(errors.USER_EMAIL_TAKEN, fields={"email": [str(errors.USER_EMAIL_TAKEN.message)]})
+
+
+@transaction.atomic
+def user_create(
+    *,
+    company: Company,
+    actor: User | None,
+    username: str,
+    password: str | None,
+    role: str = Role.VIEWER,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    language: str = "",
+) -> User:
+    """A company user who can sign in to the admin (all company users are staff there;
+    what they may do is decided by their role)."""
+    email = (email or "").strip()
+    _check_user_unique(company=company, username=username, email=email)
+    user = User(
+        company=company,
+        username=username,
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        role=role,
+        language=language,
+        is_staff=True,
+    )
+    if password:
+        _check_password(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit_record(company=company, actor=actor, action="user.create", obj=user, changes={"role": role})
+    return user
+
+
+def _active_owner_count(company: Company) -> int:
+    return User.objects.for_company(company).filter(role=Role.OWNER, is_active=True).count()
+
+
+USER_EDITABLE_FIELDS = ("email", "first_name", "last_name", "role", "language", "is_active")
+
+
+def user_update_check(*, company: Company, actor: User | None, user: User, data: dict[str, Any]) -> None:
+    """The rules of a user change, raised as KangarooError; the admin's form calls it too."""
+    changed = {k for k, v in data.items() if getattr(user, k) != v}
+    if actor is not None and actor.pk == user.pk and ({"role", "is_active"} & changed):
+        raise KangarooError(errors.CANNOT_CHANGE_SELF)
+    if "email" in changed:
+        _check_user_unique(company=company, username=user.username, email=data["email"], exclude_pk=user.pk)
+    losing_owner = (
+        user.role == Role.OWNER
+        and user.is_active
+        and (data.get("role", Role.OWNER) != Role.OWNER or data.get("is_active", True) is False)
+    )
+    if losing_owner and _active_owner_count(company) <= 1:
+        raise KangarooError(errors.LAST_OWNER)
+
+
+@transaction.atomic
+def user_update(*, company: Company, actor: User | None, user: User, **data: Any) -> User:
+    """Change a company user's profile, role or active flag.
+
+    Keeps one active owner per company, and keeps users from locking themselves out.
+    Deactivating a user revokes their tokens.
+    """
+    unknown = set(data) - set(USER_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"user_update does not change {sorted(unknown)}")
+    # Lock the company's owners so two concurrent demotions cannot both pass the check.
+    list(User.objects.for_company(company).filter(role=Role.OWNER).select_for_update())
+    user = User.objects.for_company(company).select_for_update().get(pk=user.pk)
+    if "email" in data:
+        data["email"] = (data["email"] or "").strip()
+    changes = {k: [getattr(user, k), v] for k, v in data.items() if getattr(user, k) != v}
+    if not changes:
+        return user
+    user_update_check(company=company, actor=actor, user=user, data=data)
+    for name, value in data.items():
+        setattr(user, name, value)
+    update_fields = list(changes)
+    if changes.get("is_active", [True, True])[1] is False:
+        user.token_generation = F("token_generation") + 1
+        update_fields.append("token_generation")
+    user.save(update_fields=update_fields)
+    user.refresh_from_db()
+    if "token_generation" in update_fields:
+        _blacklist_refresh_tokens(user)
+    audit_record(company=company, actor=actor, action="user.update", obj=user, changes=changes)
+    return user
+
+
+@transaction.atomic
+def user_password_set(*, company: Company, actor: User | None, user: User, password: str) -> None:
+    """An owner sets another user's password; that user's tokens are revoked."""
+    user = User.objects.for_company(company).get(pk=user.pk)
+    _check_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    user_tokens_revoke(user=user)
+    audit_record(company=company, actor=actor, action="user.password_set", obj=user)
+
+
+@transaction.atomic
+def user_delete(*, company: Company, actor: User | None, user: User) -> None:
+    list(User.objects.for_company(company).filter(role=Role.OWNER).select_for_update())
+    user = User.objects.for_company(company).get(pk=user.pk)
+    if actor is not None and actor.pk == user.pk:
+        raise KangarooError(errors.CANNOT_CHANGE_SELF)
+    if user.role == Role.OWNER and user.is_active and _active_owner_count(company) <= 1:
+        raise KangarooError(errors.LAST_OWNER)
+    audit_record(company=company, actor=actor, action="user.delete", obj=user)
+    user.delete()
+
+
+def _blacklist_refresh_tokens(user: User) -> None:
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+
+
+def user_tokens_revoke(*, user: User) -> None:
+    """Make every access and refresh token issued to `user` so far invalid."""
+    User.objects.filter(pk=user.pk).update(token_generation=F("token_generation") + 1)  # tenant: by the user's own pk
+    user.refresh_from_db(fields=["token_generation"])
+    _blacklist_refresh_tokens(user)
+
+
+@transaction.atomic
+def user_password_change(*, user: User, old_password: str, new_password: str) -> None:
+    if not user.check_password(old_password):
+        raise KangarooError(
+            errors.PASSWORD_INCORRECT, fields={"old_password": [str(errors.PASSWORD_INCORRECT.message)]}
+        )
+    _check_password(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    user_tokens_revoke(user=user)
+    audit_record(company=user.company, actor=user, action="user.password_change", obj=user)
+
+
+def user_logged_out(*, user: User) -> None:
+    """API logout ends every session of the user's tokens, not just the one presented:
+    a lost phone's tokens must die with the logout done from another device."""
+    user_tokens_revoke(user=user)
+    audit_record(company=user.company, actor=user, action="user.logout", obj=user)
+
+
+def _failure_keys(username: str, ip_address: str | None) -> list[str]:
+    keys = [f"login-fail:user:{username.strip().lower()}"]
+    if ip_address:
+        keys.append(f"login-fail:ip:{ip_address}")
+    return keys
+
+
+def user_authenticate(*, username: str, password: str, ip_address: str | None) -> User:
+    """Check a login; refuse for a while after repeated failures.
+
+    Failures are counted per username and per client address, so guessing one account's
+    password from many addresses and many accounts' passwords from one address are both
+    slowed. While locked, even the right password is refused: otherwise the lock would tell
+    an attacker when a guess was right.
+    """
+    from django.conf import settings
+    from django.contrib.auth import authenticate
+    from django.core.cache import cache
+
+    keys = _failure_keys(username, ip_address)
+    counts = cache.get_many(keys)
+    if any(count >= settings.LOGIN_FAILURE_LIMIT for count in counts.values()):
+        raise KangarooError(errors.LOGIN_THROTTLED, extra={"retry_after": settings.LOGIN_FAILURE_WINDOW})
+    user = authenticate(username=username, password=password)
+    if user is None or (user.company_id is not None and not user.company.is_active):
+        for key in keys:
+            cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
+            cache.incr(key)
+        raise KangarooError(errors.LOGIN_FAILED)
+    cache.delete(keys[0])
+    return user

@@ -1,0 +1,1 @@
+# The models of this app arrive with its own issue; the app exists so the layout is whole.

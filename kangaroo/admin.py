@@ -1,0 +1,161 @@
+"""The admin side of tenancy: every company-owned ModelAdmin mixes in TenantAdminMixin.
+
+A company user sees, picks and filters only their company's rows; the `company` field is
+hidden from them and set on save. Platform superusers (no company) see every company and
+choose the company of a new row. Another company's object answers 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import Http404
+
+from kangaroo.tenancy import is_tenant_model
+
+
+def admin_company(request):
+    """The company an admin request is limited to; None for platform staff (all)."""
+    return None if request.user.is_platform_staff else request.user.company
+
+
+def scope_for_admin(queryset, request):
+    if request.user.is_platform_staff:
+        return queryset
+    return queryset.for_company(request.user.company)
+
+
+class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A related-field filter whose choices come from the requester's company only."""
+
+    def field_choices(self, field, request, model_admin):
+        related = field.related_model
+        if not is_tenant_model(related):
+            return super().field_choices(field, request, model_admin)
+        ordering = self.field_admin_ordering(field, request, model_admin) or related._meta.ordering or ["pk"]
+        rows = scope_for_admin(related._default_manager.all(), request).order_by(*ordering)
+        return [(row.pk, str(row)) for row in rows]
+
+
+def tenant_form(form_class, company):
+    """`form_class` with the row's company set before validation.
+
+    The company field is not on the form, so Django would skip every unique constraint
+    that starts with it and the database would raise instead; setting it first turns a
+    duplicate into an ordinary form error.
+    """
+
+    class TenantForm(form_class):
+        def _post_clean(self):
+            if getattr(self.instance, "company_id", None) is None:
+                self.instance.company = company
+            super()._post_clean()
+
+        def _get_validation_exclusions(self):
+            exclusions = super()._get_validation_exclusions()
+            exclusions.discard("company")
+            return exclusions
+
+    TenantForm.__name__ = form_class.__name__
+    return TenantForm
+
+
+class NotFoundAdminMixin:
+    """An object outside the admin's queryset answers 404 in change, delete and history.
+
+    Django would redirect to the index with "doesn't exist"; a plain 404 is the same
+    answer for "missing" and "someone else's".
+    """
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404
+        return obj
+
+
+class TenantAdminMixin(NotFoundAdminMixin):
+    """Role-aware, company-scoped admin. Viewers read; admins and owners write."""
+
+    def get_queryset(self, request):
+        return scope_for_admin(super().get_queryset(request), request)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        company = admin_company(request)
+        if company is None or not is_tenant_model(self.model):
+            return form
+        return tenant_form(form, company)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if is_tenant_model(db_field.related_model) and "queryset" not in kwargs:
+            kwargs["queryset"] = scope_for_admin(db_field.related_model._default_manager.all(), request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if is_tenant_model(db_field.related_model) and "queryset" not in kwargs:
+            kwargs["queryset"] = scope_for_admin(db_field.related_model._default_manager.all(), request)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        filters = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str) and self._is_relation(entry):
+                if entry == "company" and not request.user.is_platform_staff:
+                    continue
+                entry = (entry, TenantRelatedFieldListFilter)
+            filters.append(entry)
+        return filters
+
+    def _is_relation(self, name: str) -> bool:
+        try:
+            field = self.model._meta.get_field(name)
+        except Exception:
+            return False
+        return field.is_relation
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if not request.user.is_platform_staff or obj is not None:
+            exclude.append("company")  # never moves between companies
+        return exclude
+
+    def get_list_display(self, request):
+        display = list(super().get_list_display(request))
+        if request.user.is_platform_staff and "company" not in display:
+            display.append("company")
+        return display
+
+    def save_model(self, request, obj, form, change):
+        if not change and not request.user.is_platform_staff:
+            obj.company = request.user.company
+        super().save_model(request, obj, form, change)
+
+    def delete_queryset(self, request, queryset):
+        # One by one through delete_model, so bulk deletes go through the same service
+        # (audit log, file clean-up) as a single delete.
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    # --- permissions by role, not by Django's per-model permission table -------------------
+    def _is_member(self, request) -> bool:
+        user = request.user
+        return user.is_active and user.is_staff and (user.is_superuser or user.company_id is not None)
+
+    def has_module_permission(self, request):
+        return self._is_member(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._is_member(request)
+
+    def has_add_permission(self, request):
+        return self._is_member(request) and request.user.can_write
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_member(request) and request.user.can_write
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_member(request) and request.user.can_write
+
+
+class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
+    pass

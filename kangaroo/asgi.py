@@ -1,0 +1,25 @@
+"""ASGI entry: HTTP through Django, websockets through Channels.
+
+Serve with `uvicorn kangaroo.asgi:application` (any number of processes: with REDIS_URL
+set, websockets of every process share the Redis channel layer).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kangaroo.settings")
+django_asgi_app = get_asgi_application()  # sets Django up before the routing imports models
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from kangaroo.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

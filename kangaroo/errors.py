@@ -1,0 +1,96 @@
+"""Every error code Kangaroo answers with, declared once.
+
+Clients branch on `code`, so a code, once shipped, never changes meaning. The API's error
+envelope, the OpenAPI schema's `ErrorCode` enum and the admin all read this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    status: int
+    message: Any  # a lazy translation
+
+    def __str__(self) -> str:
+        return self.code
+
+
+REGISTRY: dict[str, ErrorCode] = {}
+
+
+def declare(code: str, status: int, message) -> ErrorCode:
+    if code in REGISTRY:
+        raise ValueError(f"error code {code!r} declared twice")
+    REGISTRY[code] = error = ErrorCode(code, status, message)
+    return error
+
+
+# --- Generic request errors ---------------------------------------------------------------
+VALIDATION_ERROR = declare("validation_error", 400, _("Some fields are not valid."))
+PARSE_ERROR = declare("parse_error", 400, _("The request body could not be parsed."))
+UNKNOWN_FIELDS = declare("unknown_fields", 400, _("The request contains fields that are not accepted."))
+NOT_FOUND = declare("not_found", 404, _("Not found."))
+METHOD_NOT_ALLOWED = declare("method_not_allowed", 405, _("This method is not allowed here."))
+NOT_ACCEPTABLE = declare("not_acceptable", 406, _("The requested response format is not available."))
+UNSUPPORTED_MEDIA_TYPE = declare("unsupported_media_type", 415, _("This content type is not supported."))
+THROTTLED = declare("throttled", 429, _("Too many requests. Try again later."))
+SERVER_ERROR = declare("server_error", 500, _("The server failed to handle this request; it has been logged."))
+
+# --- Authentication and permissions -------------------------------------------------------
+NOT_AUTHENTICATED = declare("not_authenticated", 401, _("Authentication credentials were not provided."))
+TOKEN_INVALID = declare("token_invalid", 401, _("The token is invalid or has been revoked. Log in again."))
+TOKEN_EXPIRED = declare("token_expired", 401, _("The token has expired. Refresh it or log in again."))
+LOGIN_FAILED = declare("login_failed", 401, _("The username or password is not correct."))
+LOGIN_THROTTLED = declare("login_throttled", 429, _("Too many failed logins. Try again later."))
+PERMISSION_DENIED = declare("permission_denied", 403, _("You do not have permission to do this."))
+NO_COMPANY = declare("no_company", 403, _("This account does not belong to a company."))
+
+# --- Accounts -----------------------------------------------------------------------------
+PASSWORD_INCORRECT = declare("password_incorrect", 400, _("The current password is not correct."))
+PASSWORD_TOO_WEAK = declare("password_too_weak", 400, _("The new password is too weak."))
+USERNAME_TAKEN = declare("username_taken", 400, _("This username is already taken."))
+USER_EMAIL_TAKEN = declare("user_email_taken", 400, _("A user of this company already has this e-mail address."))
+LAST_OWNER = declare("last_owner", 400, _("A company needs at least one active owner."))
+CANNOT_CHANGE_SELF = declare("cannot_change_self", 400, _("You cannot change your own role or deactivate yourself."))
+
+# --- Subjects -----------------------------------------------------------------------------
+DEPARTMENT_NAME_TAKEN = declare("department_name_taken", 400, _("A department with this name already exists."))
+
+ERROR_CODE_CHOICES = [(error.code, error.code) for error in REGISTRY.values()]
+
+
+class KangarooError(Exception):
+    """A failure with a declared code, raised by services and turned into the envelope.
+
+    `fields` maps field names to lists of messages; `extra` carries details a client can
+    act on (a limit and the current count, say).
+    """
+
+    def __init__(
+        self,
+        error: ErrorCode,
+        message=None,
+        *,
+        fields: dict[str, list[str]] | None = None,
+        extra: dict[str, Any] | None = None,
+    ):
+        self.error = error
+        self.message = message if message is not None else error.message
+        self.fields = fields or {}
+        self.extra = extra or {}
+        super().__init__(str(self.message))
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def status(self) -> int:
+        return self.error.status

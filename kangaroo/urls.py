@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.forms import SafePasswordResetForm
+
+admin.site.site_header = _("Kangaroo administration")
+admin.site.site_title = _("Kangaroo")
+admin.site.index_title = _("Front door and attendance")
+
+password_reset_urls = [
+    # The admin login page links to "admin_password_reset" when that name exists.
+    path(
+        "admin/password_reset/",
+        auth_views.PasswordResetView.as_view(
+            form_class=SafePasswordResetForm,
+            email_template_name="accounts/email/password_reset.txt",
+            html_email_template_name="accounts/email/password_reset.html",
+            subject_template_name="accounts/email/password_reset_subject.txt",
+            extra_email_context={"product": "Kangaroo"},
+        ),
+        name="admin_password_reset",
+    ),
+    path("admin/password_reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+]
+
+urlpatterns = [
+    *password_reset_urls,
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("kangaroo.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,127 @@
+"""Common fixtures. Every test gets two companies, each with an owner, an admin and a
+viewer, so isolation is tested by default: company A is "ours", company B the outsider."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.authentication import token_pair_for
+from accounts.models import Company, Role, User
+from tests.factories import CompanyFactory, UserFactory
+
+REQUIRE_SERVICES = os.environ.get("KANGAROO_REQUIRE_SERVICES", "").lower() in ("1", "true", "yes")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def redis_test_url() -> str:
+    return settings.REDIS_URL or "redis://127.0.0.1:6379/15"
+
+
+def _service_problem(marker: str) -> str | None:
+    if marker == "postgres":
+        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+            return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+        return None
+    if marker == "redis":
+        if not _reachable(redis_test_url(), 6379):
+            return f"needs Redis at {redis_test_url()}"
+        return None
+    return None
+
+
+def pytest_runtest_setup(item):
+    """Skip a test whose service is missing, or fail it where CI requires every service."""
+    for marker in ("postgres", "redis"):
+        if item.get_closest_marker(marker) is None:
+            continue
+        problem = _service_problem(marker)
+        if problem:
+            if REQUIRE_SERVICES:
+                pytest.fail(f"KANGAROO_REQUIRE_SERVICES is set but this test {problem}")
+            pytest.skip(problem)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()  # login-failure counters and the like must not leak between tests
+    yield
+    cache.clear()
+
+
+@dataclass
+class Tenant:
+    company: Company
+    owner: User
+    admin: User
+    viewer: User
+
+    def users(self):
+        return [self.owner, self.admin, self.viewer]
+
+
+def _tenant(slug: str) -> Tenant:
+    company = CompanyFactory(slug=slug, name=f"Company {slug.upper()}")
+    return Tenant(
+        company=company,
+        owner=UserFactory(company=company, role=Role.OWNER, username=f"{slug}-owner"),
+        admin=UserFactory(company=company, role=Role.ADMIN, username=f"{slug}-admin"),
+        viewer=UserFactory(company=company, role=Role.VIEWER, username=f"{slug}-viewer"),
+    )
+
+
+@pytest.fixture
+def tenant_a(db) -> Tenant:
+    return _tenant("a")
+
+
+@pytest.fixture
+def tenant_b(db) -> Tenant:
+    return _tenant("b")
+
+
+@pytest.fixture
+def tenants(tenant_a, tenant_b) -> tuple[Tenant, Tenant]:
+    return tenant_a, tenant_b
+
+
+@pytest.fixture
+def platform_admin(db) -> User:
+    return User.objects.create_superuser("platform", "platform@example.com", "platform-pass-2026")
+
+
+def api_client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user)['access']}")
+    return client
+
+
+@pytest.fixture
+def api(tenants):
+    """api(user) -> an APIClient authenticated with a fresh JWT of that user."""
+    return api_client_for
+
+
+@pytest.fixture
+def admin_client_for(client, tenants):
+    def make(user: User):
+        client.force_login(user)
+        return client
+
+    return make
