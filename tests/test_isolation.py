@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import AuditLog, Company, User
+from kangaroo.admin import TenantAdminMixin
 from kangaroo.tenancy import is_tenant_model
 from tests.conftest import api_client_for
 from tests.factories import FACTORIES
@@ -60,11 +61,9 @@ def test_every_tenant_model_has_a_factory():
 
 
 def test_every_tenant_model_is_scoped_in_its_admin():
-    for model in admin.site._registry:
+    for model, model_admin in admin.site._registry.items():
         if is_tenant_model(model):
-            assert hasattr(model_admin, "get_company") or "TenantAdminMixin" in [
-                c.__name__ for c in type(model_admin).__mro__
-            ], f"{model.__name__} admin must use TenantAdminMixin"
+            assert isinstance(model_admin, TenantAdminMixin), f"{model.__name__} admin must use TenantAdminMixin"
 
 
 # --- admin --------------------------------------------------------------------------------
