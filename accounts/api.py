@@ -38,10 +38,17 @@ class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField()
 
 
-class TokenObtainView(APIView):
+class PublicAuthView(APIView):
+    """Token endpoints: no credentials needed, but a failure is still a 401 with a challenge."""
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class TokenObtainView(PublicAuthView):
     @extend_schema(
         tags=["auth"],
         request=LoginSerializer,
@@ -62,10 +69,7 @@ class TokenObtainView(APIView):
         return Response(token_pair_for(user))
 
 
-class TokenRefreshView(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
+class TokenRefreshView(PublicAuthView):
     @extend_schema(
         tags=["auth"],
         request=RefreshSerializer,

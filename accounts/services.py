@@ -90,12 +90,13 @@ def user_create(
     company: Company,
     actor: User | None,
     username: str,
-    password: str | None,
+    password: str | None = None,
     role: str = Role.VIEWER,
     email: str = "",
     first_name: str = "",
     last_name: str = "",
     language: str = "",
+    is_active: bool = True,
 ) -> User:
     """A company user who can sign in to the admin (all company users are staff there;
     what they may do is decided by their role)."""
@@ -109,6 +110,7 @@ def user_create(
         last_name=last_name,
         role=role,
         language=language,
+        is_active=is_active,
         is_staff=True,
     )
     if password:

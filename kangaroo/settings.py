@@ -118,7 +118,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "max_size": envint("DATABASE_POOL_MAX", 10, minimum=1),
             "timeout": envint("DATABASE_POOL_TIMEOUT", 10, minimum=1),
         }
-    DATABASES["default"]["TEST"] = {"NAME": envstr("DATABASE_TEST_NAME", "") or None}
 else:
     # SQLite: wait for a lock instead of failing at once when jobs and requests overlap.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -211,7 +210,7 @@ SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 60 * 60 * 24 * 365, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -4,8 +4,6 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.forms import SafePasswordResetForm
-
 admin.site.site_header = _("Kangaroo administration")
 admin.site.site_title = _("Kangaroo")
 admin.site.index_title = _("Front door and attendance")
@@ -15,7 +13,6 @@ password_reset_urls = [
     path(
         "admin/password_reset/",
         auth_views.PasswordResetView.as_view(
-            form_class=SafePasswordResetForm,
             email_template_name="accounts/email/password_reset.txt",
             html_email_template_name="accounts/email/password_reset.html",
             subject_template_name="accounts/email/password_reset_subject.txt",
