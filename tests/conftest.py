@@ -131,3 +131,35 @@ def admin_client_for(client, tenants):
         return client
 
     return make
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    """The real ASGI application served by uvicorn on a free local port, in a thread.
+
+    Yields the base URL ("http://127.0.0.1:PORT"). Shares the test database with the test
+    (transactional_db), so rows the test creates are visible to the server.
+    """
+    import threading
+    import time
+
+    import uvicorn
+
+    from kangaroo.asgi import application
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

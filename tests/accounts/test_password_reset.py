@@ -27,12 +27,14 @@ def test_it_mails_a_link_in_text_and_html_that_sets_a_new_password(client, tenan
     message = mail.outbox[0]
     assert message.to == [tenant_a.owner.email]
     assert "Kangaroo" in message.subject
-    html = dict((mimetype, body) for body, mimetype in message.alternatives)["text/html"]
+    html = {mimetype: body for body, mimetype in message.alternatives}["text/html"]
     link = re.search(r"https?://testserver(/reset/\S+/)", message.body).group(1)
     assert link in html
     form = client.get(link, follow=True)
     assert form.status_code == 200
-    done = client.post(form.redirect_chain[-1][0], {"new_password1": "Fresh-passphrase-77", "new_password2": "Fresh-passphrase-77"})
+    done = client.post(
+        form.redirect_chain[-1][0], {"new_password1": "Fresh-passphrase-77", "new_password2": "Fresh-passphrase-77"}
+    )
     assert done.status_code == 302
     tenant_a.owner.refresh_from_db()
     assert tenant_a.owner.check_password("Fresh-passphrase-77")
@@ -62,7 +64,9 @@ def test_the_link_stops_working_after_the_configured_lifetime(client, tenant_a, 
     link = re.search(r"https?://testserver(/reset/\S+/)", mail.outbox[0].body).group(1)
     real_now = default_token_generator._now()
     monkeypatch.setattr(
-        type(default_token_generator), "_now", lambda self: real_now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 5)
+        type(default_token_generator),
+        "_now",
+        lambda self: real_now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 5),
     )
     page = client.get(link, follow=True)
     assert b"new_password1" not in page.content  # "the link was invalid" page instead of the form

@@ -24,7 +24,7 @@ def test_only_owners_add_users(api, tenant_a, role, status):
 
 
 def test_every_member_reads_the_users_of_their_company_only(api, tenants):
-    a, b = tenants
+    a, _b = tenants
     names = [row["username"] for row in api(a.viewer).get("/api/v1/users").json()["results"]]
     assert names == ["a-admin", "a-owner", "a-viewer"]
 
@@ -55,12 +55,15 @@ def test_a_users_email_is_unique_within_the_company_only(api, tenants):
 
 
 def test_an_owner_changes_the_company_time_zone_and_a_viewer_cannot(api, tenant_a):
-    assert api(tenant_a.viewer).patch("/api/v1/company", {"time_zone": "Europe/Berlin"}, format="json").status_code == 403
+    assert (
+        api(tenant_a.viewer).patch("/api/v1/company", {"time_zone": "Europe/Berlin"}, format="json").status_code == 403
+    )
     response = api(tenant_a.owner).patch("/api/v1/company", {"time_zone": "Mars/Olympus"}, format="json")
     assert response.status_code == 400 and "time_zone" in response.json()["error"]["fields"]
-    assert api(tenant_a.owner).patch("/api/v1/company", {"time_zone": "Europe/Berlin"}, format="json").json()[
-        "time_zone"
-    ] == "Europe/Berlin"
+    assert (
+        api(tenant_a.owner).patch("/api/v1/company", {"time_zone": "Europe/Berlin"}, format="json").json()["time_zone"]
+        == "Europe/Berlin"
+    )
 
 
 def test_a_viewer_may_edit_their_own_profile_but_not_their_role(api, tenant_a):
