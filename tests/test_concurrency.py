@@ -23,7 +23,7 @@ def run_together(*calls):
         try:
             barrier.wait()
             results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects what each call raised
+        except Exception as exc:
             results[index] = exc
         finally:
             connection.close()
