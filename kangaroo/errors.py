@@ -62,6 +62,16 @@ CANNOT_CHANGE_SELF = declare("cannot_change_self", 400, _("You cannot change you
 
 # --- Subjects -----------------------------------------------------------------------------
 DEPARTMENT_NAME_TAKEN = declare("department_name_taken", 400, _("A department with this name already exists."))
+SUBJECT_EMAIL_TAKEN = declare("subject_email_taken", 400, _("Another subject of this company has this e-mail address."))
+SUBJECT_JOB_NUMBER_TAKEN = declare(
+    "subject_job_number_taken", 400, _("Another subject of this company has this job number.")
+)
+SUBJECT_JOB_NUMBER_REQUIRED = declare("subject_job_number_required", 400, _("An employee needs a job number."))
+SUBJECT_VISIT_WINDOW_INVALID = declare("subject_visit_window_invalid", 400, _("The visit must end after it starts."))
+SUBJECT_HOST_INVALID = declare("subject_host_invalid", 400, _("The host must be an employee of this company."))
+SUBJECT_PHOTO_LIMIT = declare("subject_photo_limit", 400, _("A subject has at most 5 photos."))
+PHOTO_INVALID = declare("photo_invalid", 400, _("The photo cannot be used."))
+IMPORT_INVALID = declare("import_invalid", 400, _("The file has errors; nothing was imported."))
 
 ERROR_CODE_CHOICES = [(error.code, error.code) for error in REGISTRY.values()]
 

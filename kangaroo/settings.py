@@ -181,6 +181,11 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
+# Photo uploads: refused above this size or pixel count (checked before decoding), and
+# stored scaled down to this longest side.
+PHOTO_MAX_BYTES = envint("PHOTO_MAX_MB", 10, minimum=1) * 2**20
+PHOTO_MAX_PIXELS = envint("PHOTO_MAX_MEGAPIXELS", 50, minimum=1) * 1_000_000
+PHOTO_MAX_SIDE = envint("PHOTO_MAX_SIDE", 1600, minimum=256)
 # No MEDIA_URL is served: biometric files go only through views that check the company.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,8 +1,31 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportActionMixin, ImportExportMixin
+from import_export.formats import base_formats
 
-from kangaroo.admin import TenantAdmin
-from subjects import services
-from subjects.models import Department
+from kangaroo.admin import TenantAdmin, TenantImportExportMixin
+from kangaroo.errors import KangarooError
+from subjects import selectors, services
+from subjects.images import normalise_photo
+from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
+from subjects.resources import SmartCSV, SubjectResource
+
+
+def adopt(obj, saved) -> None:
+    """Make the admin's unsaved `obj` the row a service saved, so the admin's messages and
+    redirects that follow point at it."""
+    obj.__dict__.update({key: value for key, value in saved.__dict__.items() if key != "_state"})
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+def add_service_error(form, exc: KangarooError) -> None:
+    for field, messages_ in (exc.fields or {None: [str(exc.message)]}).items():
+        for message in messages_:
+            form.add_error(field if field in form.fields else None, message)
 
 
 @admin.register(Department)
@@ -11,13 +34,207 @@ class DepartmentAdmin(TenantAdmin):
     search_fields = ["name"]
 
     def save_model(self, request, obj, form, change):
-        company = obj.company
         if change:
-            services.department_update(company=company, actor=request.user, department=obj, name=obj.name)
+            services.department_update(company=obj.company, actor=request.user, department=obj, name=obj.name)
         else:
-            saved = services.department_create(company=company, actor=request.user, name=obj.name)
-            obj.pk = saved.pk
-            obj._state.adding = False
+            adopt(obj, services.department_create(company=obj.company, actor=request.user, name=obj.name))
 
     def delete_model(self, request, obj):
         services.department_delete(company=obj.company, actor=request.user, department=obj)
+
+
+# --- Subjects ----------------------------------------------------------------------------------
+
+
+class PhotoStatusFilter(admin.SimpleListFilter):
+    title = _("photos")
+    parameter_name = "photos"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("ok", _("Has a usable photo")),
+            ("pending", _("Has a photo waiting for checks")),
+            ("rejected", _("Has a rejected photo")),
+            ("none", _("No photo")),
+        ]
+
+    def queryset(self, request, queryset):
+        return selectors.filter_photo_state(queryset, self.value()) if self.value() else queryset
+
+
+class VisitWindowFilter(admin.SimpleListFilter):
+    title = _("visit")
+    parameter_name = "visit"
+
+    def lookups(self, request, model_admin):
+        return [("current", _("Visiting now")), ("upcoming", _("Upcoming")), ("expired", _("Expired"))]
+
+    def queryset(self, request, queryset):
+        return selectors.filter_visit_state(queryset, self.value()) if self.value() else queryset
+
+
+class PhotoInlineForm(forms.ModelForm):
+    upload = forms.FileField(label=_("new photo"), required=False)
+
+    class Meta:
+        model = Photo
+        fields = []
+
+    def clean_upload(self):
+        upload = self.cleaned_data.get("upload")
+        if upload is not None:
+            try:
+                normalise_photo(upload)  # refuse a bad file here, as a form error
+            except KangarooError as exc:
+                raise forms.ValidationError(str(exc.message), code=exc.code) from None
+        return upload
+
+    def has_changed(self):
+        return bool(self.files) and super().has_changed()
+
+
+class PhotoInline(admin.TabularInline):
+    model = Photo
+    form = PhotoInlineForm
+    extra = 1
+    max_num = MAX_PHOTOS_PER_SUBJECT
+    fields = ["preview", "status", "reason", "upload"]
+    readonly_fields = ["preview", "status", "reason"]
+
+    @admin.display(description=_("photo"))
+    def preview(self, photo):
+        if not photo.pk:
+            return ""
+        url = reverse("photo-thumbnail", args=[photo.pk])
+        full = reverse("photo-image", args=[photo.pk])
+        return format_html('<a href="{}"><img src="{}" alt="" style="height:96px;border-radius:4px"></a>', full, url)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # photos are replaced, not edited
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.can_write
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.can_write
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
+class SubjectAdminForm(forms.ModelForm):
+    """Checks the same rules as the API and the import, through the subject services."""
+
+    class Meta:
+        model = Subject
+        fields = services.SUBJECT_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "job_number" in self.fields:
+            self.fields["job_number"].required = False
+            self.fields["job_number"].help_text = _("Leave empty for a visitor or VIP to get one generated.")
+
+    def clean(self):
+        cleaned = super().clean()
+        company = getattr(self.instance, "company", None) if self.instance.company_id else None
+        if company is None or self.errors:
+            return cleaned
+        current = {f: getattr(self.instance, f) for f in services.SUBJECT_FIELDS} if self.instance.pk else {}
+        data = current | {f: cleaned[f] for f in services.SUBJECT_FIELDS if f in cleaned}
+        try:
+            checked = services.subject_check(
+                company=company, data=data, instance=self.instance if self.instance.pk else None
+            )
+        except KangarooError as exc:
+            add_service_error(self, exc)
+            return cleaned
+        cleaned["job_number"] = checked["job_number"]
+        return cleaned
+
+
+@admin.register(Subject)
+class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin, TenantAdmin):
+    form = SubjectAdminForm
+    inlines = [PhotoInline]
+    resource_classes = [SubjectResource]
+    list_display = ["thumbnail", "name", "job_number", "subject_type", "department", "email", "phone", "archived"]
+    list_display_links = ["thumbnail", "name"]
+    list_filter = ["subject_type", "department", "archived", PhotoStatusFilter, VisitWindowFilter]
+    search_fields = ["name", "job_number", "email", "phone"]
+    list_select_related = ["department"]
+    list_per_page = 50
+    autocomplete_fields = ["host"]
+    fieldsets = [
+        (None, {"fields": ["subject_type", "name", "job_number", "department", "title"]}),
+        (_("Contact"), {"fields": ["email", "phone"]}),
+        (_("Visit"), {"fields": ["visit_start", "visit_end", "host", "purpose"], "classes": ["collapse"]}),
+        (_("Other"), {"fields": ["start_date", "remark", "archived"]}),
+    ]
+    actions = ["archive_selected", "unarchive_selected"]
+
+    def get_export_formats(self):
+        return [SmartCSV, base_formats.XLSX, base_formats.JSON]
+
+    def get_import_formats(self):
+        return [SmartCSV, base_formats.XLSX]
+
+    def get_queryset(self, request):
+        return selectors.with_first_photo(super().get_queryset(request))
+
+    @admin.display(description=_("photo"))
+    def thumbnail(self, subject):
+        if not subject.first_photo_id:
+            return "—"
+        url = reverse("photo-thumbnail", args=[subject.first_photo_id])
+        return format_html('<img src="{}" alt="" loading="lazy" style="height:40px;border-radius:3px">', url)
+
+    def save_model(self, request, obj, form, change):
+        data = {f: form.cleaned_data[f] for f in services.SUBJECT_FIELDS if f in form.cleaned_data}
+        if change:
+            changed = {f: v for f, v in data.items() if f in form.changed_data or f == "job_number"}
+            adopt(obj, services.subject_update(company=obj.company, actor=request.user, subject=obj, **changed))
+        else:
+            adopt(obj, services.subject_create(company=obj.company, actor=request.user, **data))
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Photo:
+            return super().save_formset(request, form, formset, change)
+        subject = form.instance
+        for inline_form in formset.deleted_forms:
+            if inline_form.instance.pk:
+                services.photo_delete(company=subject.company, actor=request.user, photo=inline_form.instance)
+        for inline_form in formset.forms:
+            upload = inline_form.cleaned_data.get("upload") if hasattr(inline_form, "cleaned_data") else None
+            if upload and inline_form not in formset.deleted_forms:
+                try:
+                    services.photo_add(company=subject.company, actor=request.user, subject=subject, upload=upload)
+                except KangarooError as exc:
+                    messages.error(request, str(exc.message))
+
+    def delete_model(self, request, obj):
+        services.subject_delete(company=obj.company, actor=request.user, subject=obj)
+
+    @admin.action(description=_("Archive selected subjects"))
+    def archive_selected(self, request, queryset):
+        for subject in queryset:
+            services.subject_archive(company=subject.company, actor=request.user, subject=subject, archived=True)
+
+    @admin.action(description=_("Restore selected subjects from the archive"))
+    def unarchive_selected(self, request, queryset):
+        for subject in queryset:
+            services.subject_archive(company=subject.company, actor=request.user, subject=subject, archived=False)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.can_write:
+            actions.pop("archive_selected", None)
+            actions.pop("unarchive_selected", None)
+        return actions
+
+    def get_search_results(self, request, queryset, search_term):
+        # The host autocomplete only offers employees.
+        queryset, distinct = super().get_search_results(request, queryset, search_term)
+        if request.GET.get("field_name") == "host":
+            queryset = queryset.filter(subject_type="employee")
+        return queryset, distinct

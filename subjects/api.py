@@ -1,9 +1,20 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, viewsets
+"""Subjects, their photos, and departments over the API."""
+
+from django.http import FileResponse
+from django.urls import reverse
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
 
 from kangaroo.api.viewsets import TenantViewSet
-from subjects import services
-from subjects.models import Department
+from subjects import selectors, services
+from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
+
+# --- Departments ------------------------------------------------------------------------------
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
@@ -17,7 +28,6 @@ class DepartmentSerializer(serializers.ModelSerializer):
 class DepartmentViewSet(viewsets.ModelViewSet, TenantViewSet):
     model = Department
     serializer_class = DepartmentSerializer
-    search_fields = ["name"]
 
     def scope(self, queryset):
         return queryset.order_by("name")
@@ -37,3 +47,178 @@ class DepartmentViewSet(viewsets.ModelViewSet, TenantViewSet):
 
     def perform_destroy(self, instance):
         services.department_delete(company=self.company, actor=self.actor, department=instance)
+
+
+# --- Photos -----------------------------------------------------------------------------------
+
+
+class PhotoSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Photo
+        fields = ["id", "subject", "status", "reason", "width", "height", "image_url", "thumbnail_url", "created_at"]
+        read_only_fields = fields
+
+    def get_image_url(self, photo) -> str:
+        return reverse("photo-image", args=[photo.pk])
+
+    def get_thumbnail_url(self, photo) -> str:
+        return reverse("photo-thumbnail", args=[photo.pk])
+
+
+class PhotoUploadSerializer(serializers.Serializer):
+    image = serializers.FileField(
+        help_text="JPEG, PNG, WebP, HEIC/HEIF, BMP or GIF; at most 10 MB. Stored normalised as JPEG."
+    )
+
+
+@extend_schema(tags=["photos"])
+class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet):
+    """A face photo. Image and thumbnail are served only here, after the company check."""
+
+    model = Photo
+    serializer_class = PhotoSerializer
+
+    def perform_destroy(self, instance):
+        services.photo_delete(company=self.company, actor=self.actor, photo=instance)
+
+    def _file(self, field: str) -> FileResponse:
+        photo = self.get_object()
+        response = FileResponse(getattr(photo, field).open("rb"), content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="The normalised photo")
+    @action(detail=True, methods=["get"])
+    def image(self, request, pk=None):
+        return self._file("image")
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="A 256-pixel thumbnail")
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request, pk=None):
+        return self._file("thumbnail")
+
+
+# --- Subjects ---------------------------------------------------------------------------------
+
+
+class SubjectSerializer(serializers.ModelSerializer):
+    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.none(), required=False, allow_null=True)
+    host = serializers.PrimaryKeyRelatedField(queryset=Subject.objects.none(), required=False, allow_null=True)
+    department_name = serializers.CharField(source="department.name", read_only=True, default=None)
+    job_number = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, help_text="Generated for visitors and VIPs when left empty."
+    )
+    photos = PhotoSerializer(many=True, read_only=True)
+    upload = serializers.ListField(
+        child=serializers.FileField(),
+        write_only=True,
+        required=False,
+        max_length=MAX_PHOTOS_PER_SUBJECT,
+        help_text="Up to 5 photos, as multipart parts named `upload` (create only).",
+    )
+
+    class Meta:
+        model = Subject
+        fields = [
+            "id", "subject_type", "name", "job_number", "email", "phone", "department", "department_name",
+            "title", "remark", "start_date", "visit_start", "visit_end", "host", "purpose", "archived",
+            "photos", "upload", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"email": {"validators": []}}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        company = self.context.get("company")
+        if company is not None:
+            # Choices from the requester's company only: another company's id is "invalid".
+            self.fields["department"].queryset = Department.objects.for_company(company)
+            self.fields["host"].queryset = Subject.objects.for_company(company)
+
+
+class SubjectFilter(filters.FilterSet):
+    q = filters.CharFilter(method="search", help_text="Name, job number, e-mail or phone contains.")
+    subject_type = filters.ChoiceFilter(choices=Subject._meta.get_field("subject_type").choices)
+    job_number = filters.CharFilter(lookup_expr="exact")
+    email = filters.CharFilter(lookup_expr="iexact")
+    visit = filters.ChoiceFilter(choices=[(s, s) for s in selectors.VISIT_STATES], method="by_visit")
+    photo_status = filters.ChoiceFilter(choices=[(s, s) for s in selectors.PHOTO_STATES], method="by_photo")
+
+    class Meta:
+        model = Subject
+        fields = ["subject_type", "department", "archived", "job_number", "email"]
+
+    def search(self, queryset, name, value):
+        return selectors.subject_search(queryset, value)
+
+    def by_visit(self, queryset, name, value):
+        return selectors.filter_visit_state(queryset, value)
+
+    def by_photo(self, queryset, name, value):
+        return selectors.filter_photo_state(queryset, value)
+
+
+SUBJECT_EXAMPLE = {
+    "subject_type": "employee",
+    "name": "陳美玲",
+    "job_number": "E1024",
+    "email": "meiling.chen@example.com",
+    "department": 3,
+    "title": "Engineer",
+}
+
+
+@extend_schema(tags=["subjects"])
+class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
+    """Employees, visitors and VIPs. Writes go through the subject services."""
+
+    model = Subject
+    serializer_class = SubjectSerializer
+    filterset_class = SubjectFilter
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def scope(self, queryset):
+        return queryset.select_related("department").prefetch_related("photos").order_by("name", "id")
+
+    def get_serializer_context(self):
+        return super().get_serializer_context() | {"company": self.company}
+
+    @extend_schema(examples=[OpenApiExample("An employee", value=SUBJECT_EXAMPLE, request_only=True)])
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        uploads = data.pop("upload", [])
+        subject = services.subject_create(company=self.company, actor=self.actor, photos=uploads, **data)
+        serializer.instance = self.get_queryset().get(pk=subject.pk)
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        data.pop("upload", None)
+        services.subject_update(company=self.company, actor=self.actor, subject=serializer.instance, **data)
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def perform_destroy(self, instance):
+        services.subject_delete(company=self.company, actor=self.actor, subject=instance)
+
+    @extend_schema(methods=["get"], responses=PhotoSerializer(many=True), summary="The subject's photos", request=None)
+    @extend_schema(
+        methods=["post"],
+        request={"multipart/form-data": PhotoUploadSerializer},
+        responses={201: PhotoSerializer},
+        summary="Upload a photo (at most 5 per subject)",
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser], pagination_class=None)
+    def photos(self, request, pk=None):
+        subject = self.get_object()
+        if request.method == "GET":
+            photos = selectors.photo_list(company=self.company, subject=subject)
+            return Response(PhotoSerializer(photos, many=True).data)
+        photo = services.photo_add(
+            company=self.company, actor=self.actor, subject=subject, upload=request.FILES.get("image")
+        )
+        return Response(PhotoSerializer(photo).data, status=status.HTTP_201_CREATED)

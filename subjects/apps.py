@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class SubjectsConfig(AppConfig):
     name = "subjects"
     verbose_name = _("Subjects")
+
+    def ready(self):
+        from subjects import signals  # noqa: F401  connects the photo file clean-up

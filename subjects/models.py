@@ -1,8 +1,14 @@
+import uuid
+
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kangaroo.tenancy import TenantModel
+
+MAX_PHOTOS_PER_SUBJECT = 5
 
 
 class Department(TenantModel):
@@ -25,3 +31,142 @@ class Department(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SubjectType(models.TextChoices):
+    EMPLOYEE = "employee", _("Employee")
+    VISITOR = "visitor", _("Visitor")
+    VIP = "vip", _("VIP")
+
+
+class Subject(TenantModel):
+    """A person the doors should know: an employee, a visitor or a VIP.
+
+    Email and job number are unique within the company only. Emails are stored trimmed
+    and compared case-insensitively; an empty email means "none" and may repeat.
+    """
+
+    subject_type = models.CharField(_("type"), max_length=10, choices=SubjectType.choices, default=SubjectType.EMPLOYEE)
+    name = models.CharField(_("name"), max_length=100)
+    job_number = models.CharField(_("job number"), max_length=40)
+    email = models.CharField(_("e-mail"), max_length=254, blank=True, validators=[validate_email])
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="subjects",
+        verbose_name=_("department"),
+    )
+    title = models.CharField(_("title"), max_length=100, blank=True)
+    remark = models.TextField(_("remark"), blank=True)
+    start_date = models.DateField(_("start date"), null=True, blank=True)
+    visit_start = models.DateTimeField(_("visit starts"), null=True, blank=True)
+    visit_end = models.DateTimeField(_("visit ends"), null=True, blank=True)
+    host = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="visitors",
+        verbose_name=_("host"),
+        limit_choices_to={"subject_type": SubjectType.EMPLOYEE},
+    )
+    purpose = models.CharField(_("purpose of visit"), max_length=200, blank=True)
+    archived = models.BooleanField(_("archived"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("subject")
+        verbose_name_plural = _("subjects")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                "company",
+                "job_number",
+                name="subject_job_number_unique_per_company",
+                violation_error_code="subject_job_number_taken",
+                violation_error_message=_("Another subject of this company has this job number."),
+            ),
+            models.UniqueConstraint(
+                "company",
+                Lower("email"),
+                name="subject_email_unique_per_company",
+                condition=~models.Q(email=""),
+                violation_error_code="subject_email_taken",
+                violation_error_message=_("Another subject of this company has this e-mail address."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(visit_end__isnull=True)
+                | models.Q(visit_start__isnull=True)
+                | models.Q(visit_end__gte=models.F("visit_start")),
+                name="subject_visit_ends_after_it_starts",
+                violation_error_code="subject_visit_window_invalid",
+                violation_error_message=_("The visit must end after it starts."),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "name"], name="subject_company_name"),
+            models.Index(fields=["company", "subject_type", "archived"], name="subject_company_type"),
+            models.Index(fields=["company", "department"], name="subject_company_department"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.job_number})"
+
+    def visit_state(self, now=None) -> str | None:
+        """`current`, `upcoming` or `expired` for a visitor with a window, else None."""
+        if self.visit_start is None and self.visit_end is None:
+            return None
+        now = now or timezone.now()
+        if self.visit_start and now < self.visit_start:
+            return "upcoming"
+        if self.visit_end and now > self.visit_end:
+            return "expired"
+        return "current"
+
+
+class PhotoStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    OK = "ok", _("OK")
+    REJECTED = "rejected", _("Rejected")
+
+
+def _photo_path(prefix: str) -> str:
+    return f"{prefix}/{uuid.uuid4().hex}.jpg"
+
+
+class Photo(TenantModel):
+    """A face photo of a subject, stored normalised (JPEG, RGB, no metadata).
+
+    The face engine fills the face fields and moves the status from `pending` to `ok` or
+    `rejected` (with a reason code). Files are deleted with the row.
+    """
+
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="photos", verbose_name=_("subject"))
+    image = models.FileField(_("image"), max_length=200)
+    thumbnail = models.FileField(_("thumbnail"), max_length=200)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    sha256 = models.CharField(_("SHA-256 of the normalised image"), max_length=64)
+    status = models.CharField(_("status"), max_length=10, choices=PhotoStatus.choices, default=PhotoStatus.PENDING)
+    reason = models.CharField(_("reason"), max_length=40, blank=True)
+    # Filled by the face engine: where the face is, how good it is, its embedding.
+    face_box = models.JSONField(_("face box"), null=True, blank=True)
+    quality = models.FloatField(_("quality"), null=True, blank=True)
+    embedding = models.BinaryField(_("embedding"), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("photo")
+        verbose_name_plural = _("photos")
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["company", "subject"], name="photo_company_subject"),
+            models.Index(fields=["company", "status"], name="photo_company_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject_id}/{self.pk}"

@@ -1,12 +1,28 @@
-"""Writes on departments (subjects and photos follow with their own issue)."""
+"""Writes on departments, subjects and photos. Admin, API and import all come here, so
+the rules (uniqueness per company, generated job numbers, photo limits) live in one place."""
 
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.validators import validate_email
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import Company, User
 from accounts.services import audit_record
 from kangaroo import errors
 from kangaroo.errors import KangarooError
-from subjects.models import Department
+from subjects.images import NormalisedImage, normalise_photo, photo_invalid
+from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject, SubjectType
+
+# --- Departments ------------------------------------------------------------------------------
 
 
 def _check_department_name(*, company: Company, name: str, exclude_pk=None) -> str:
@@ -42,3 +58,254 @@ def department_delete(*, company: Company, actor: User | None, department: Depar
     department = Department.objects.for_company(company).get(pk=department.pk)
     audit_record(company=company, actor=actor, action="department.delete", obj=department)
     department.delete()
+
+
+# --- Subjects ---------------------------------------------------------------------------------
+
+SUBJECT_FIELDS = (
+    "subject_type", "name", "job_number", "email", "phone", "department", "title", "remark",
+    "start_date", "visit_start", "visit_end", "host", "purpose", "archived",
+)  # fmt: skip
+JOB_NUMBER_PREFIX = {SubjectType.VISITOR: "V", SubjectType.VIP: "VIP"}
+
+
+def _field_error(error: errors.ErrorCode, field: str, message=None) -> KangarooError:
+    message = message or error.message
+    return KangarooError(error, message, fields={field: [str(message)]})
+
+
+class DatabaseClaims:
+    """Who holds a job number or an e-mail in the company, asked of the database."""
+
+    def __init__(self, company: Company):
+        self.subjects = Subject.objects.for_company(company)
+
+    def job_number_owner(self, job_number: str):
+        return self.subjects.filter(job_number=job_number).values_list("pk", flat=True).first()
+
+    def email_owner(self, email: str):
+        return self.subjects.filter(email__iexact=email).values_list("pk", flat=True).first()
+
+
+class SubjectBatchCheck:
+    """The rules of `subject_check` for thousands of rows at once (imports): the company's
+    job numbers and e-mails are loaded once, and each checked row claims its own, so a
+    duplicate inside the file is caught like one against the database."""
+
+    def __init__(self, *, company: Company, subjects: Iterable[Subject]):
+        self.company = company
+        self.jobs: dict[str, object] = {}
+        self.emails: dict[str, object] = {}
+        for subject in subjects:
+            self.jobs[subject.job_number] = subject.pk
+            if subject.email:
+                self.emails[subject.email.lower()] = subject.pk
+        self.seen_in_file: set[str] = set()
+
+    def job_number_owner(self, job_number: str):
+        return self.jobs.get(job_number)
+
+    def email_owner(self, email: str):
+        return self.emails.get(email.lower())
+
+    def check_and_claim(self, subject: Subject) -> None:
+        """Validate `subject` (unsaved changes included), normalise it in place, claim its keys."""
+        key = subject.pk or ("row", id(subject))
+        job_number = (subject.job_number or "").strip()
+        if job_number in self.seen_in_file:
+            raise _field_error(
+                errors.SUBJECT_JOB_NUMBER_TAKEN, "job_number", _("This job number appears twice in the file.")
+            )
+        data = {field: getattr(subject, field) for field in SUBJECT_FIELDS}
+        data = subject_check(company=self.company, data=data, instance=subject if subject.pk else None, claims=self)
+        for field, value in data.items():
+            setattr(subject, field, value)
+        self.seen_in_file.add(subject.job_number)
+        self.jobs[subject.job_number] = key
+        if subject.email:
+            self.emails[subject.email.lower()] = key
+
+
+def generate_job_number(*, subject_type: str, is_taken) -> str:
+    """A job number for a visitor or VIP who has none, unique within the company."""
+    prefix = JOB_NUMBER_PREFIX.get(subject_type, "S")
+    while True:
+        candidate = f"{prefix}-{secrets.token_hex(4).upper()}"
+        if is_taken(candidate) is None:
+            return candidate
+
+
+def subject_normalise(data: dict[str, Any]) -> dict[str, Any]:
+    """Trim the text fields the way every entry path (form, API, import) must."""
+    for field in ("name", "job_number", "email", "phone", "title", "purpose"):
+        if isinstance(data.get(field), str):
+            data[field] = data[field].strip()
+    return data
+
+
+def subject_check(
+    *, company: Company, data: dict[str, Any], instance: Subject | None = None, claims=None
+) -> dict[str, Any]:
+    """Validate a subject's fields against the company's rules; returns them normalised.
+
+    `data` holds the final values of every field (for an update: current values overlaid
+    with the changes). `claims` answers who holds a job number or e-mail (the database by
+    default). Raises KangarooError naming the field that is wrong.
+    """
+    claims = claims or DatabaseClaims(company)
+    me = instance.pk if instance is not None else None
+    data = subject_normalise(dict(data))
+    if not data.get("name"):
+        raise _field_error(errors.VALIDATION_ERROR, "name", _("A name is required."))
+    if data.get("subject_type") not in SubjectType.values:
+        raise _field_error(errors.VALIDATION_ERROR, "subject_type", _("Unknown type."))
+    if data.get("email"):
+        try:
+            validate_email(data["email"])
+        except ValidationError:
+            raise _field_error(errors.VALIDATION_ERROR, "email", _("Enter a valid e-mail address.")) from None
+    if not data.get("job_number"):
+        if data["subject_type"] == SubjectType.EMPLOYEE:
+            raise _field_error(errors.SUBJECT_JOB_NUMBER_REQUIRED, "job_number")
+        data["job_number"] = generate_job_number(subject_type=data["subject_type"], is_taken=claims.job_number_owner)
+    elif claims.job_number_owner(data["job_number"]) not in (None, me):
+        raise _field_error(errors.SUBJECT_JOB_NUMBER_TAKEN, "job_number")
+    if data.get("email") and claims.email_owner(data["email"]) not in (None, me):
+        raise _field_error(errors.SUBJECT_EMAIL_TAKEN, "email")
+    start, end = data.get("visit_start"), data.get("visit_end")
+    if start and end and end < start:
+        raise _field_error(errors.SUBJECT_VISIT_WINDOW_INVALID, "visit_end")
+    host = data.get("host")
+    if host is not None and (
+        host.company_id != company.pk or host.subject_type != SubjectType.EMPLOYEE or (me is not None and host.pk == me)
+    ):
+        raise _field_error(errors.SUBJECT_HOST_INVALID, "host")
+    department = data.get("department")
+    if department is not None and department.company_id != company.pk:
+        raise _field_error(errors.VALIDATION_ERROR, "department", _("Unknown department."))
+    return data
+
+
+@transaction.atomic
+def subject_create(*, company: Company, actor: User | None, photos: Iterable = (), **data: Any) -> Subject:
+    """Create a subject, with up to 5 photos uploaded in the same request.
+
+    The photos are validated before anything is written, so a bad photo leaves neither a
+    subject nor a file behind.
+    """
+    unknown = set(data) - set(SUBJECT_FIELDS)
+    if unknown:
+        raise TypeError(f"subject_create does not take {sorted(unknown)}")
+    data.setdefault("subject_type", SubjectType.EMPLOYEE)
+    data = subject_check(company=company, data=data)
+    normalised = [normalise_photo(upload) for upload in photos]
+    if len(normalised) > MAX_PHOTOS_PER_SUBJECT:
+        raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "photos")
+    subject = Subject.objects.create(company=company, **data)
+    with photo_files_cleanup() as stored:
+        for image in normalised:
+            _photo_store(company=company, subject=subject, image=image, stored=stored)
+        audit_record(company=company, actor=actor, action="subject.create", obj=subject, changes=_audit_values(data))
+    return subject
+
+
+def _audit_values(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: (str(value) if value is not None else None) for key, value in data.items()}
+
+
+@transaction.atomic
+def subject_update(*, company: Company, actor: User | None, subject: Subject, **changes: Any) -> Subject:
+    unknown = set(changes) - set(SUBJECT_FIELDS)
+    if unknown:
+        raise TypeError(f"subject_update does not take {sorted(unknown)}")
+    subject = Subject.objects.for_company(company).select_for_update().get(pk=subject.pk)
+    current = {field: getattr(subject, field) for field in SUBJECT_FIELDS}
+    data = subject_check(company=company, data=current | changes, instance=subject)
+    changed = {field: [current[field], data[field]] for field in SUBJECT_FIELDS if current[field] != data[field]}
+    if not changed:
+        return subject
+    for field in changed:
+        setattr(subject, field, data[field])
+    subject.save(update_fields=[*changed, "updated_at"])
+    audit_record(
+        company=company,
+        actor=actor,
+        action="subject.update",
+        obj=subject,
+        changes={k: [_audit_values({"v": v[0]})["v"], _audit_values({"v": v[1]})["v"]] for k, v in changed.items()},
+    )
+    return subject
+
+
+def subject_archive(*, company: Company, actor: User | None, subject: Subject, archived: bool = True) -> Subject:
+    return subject_update(company=company, actor=actor, subject=subject, archived=archived)
+
+
+@transaction.atomic
+def subject_delete(*, company: Company, actor: User | None, subject: Subject) -> None:
+    """Delete a subject with its photos; the files go once the deletion is committed."""
+    subject = Subject.objects.for_company(company).get(pk=subject.pk)
+    audit_record(company=company, actor=actor, action="subject.delete", obj=subject)
+    subject.delete()  # photos cascade; their post_delete handler schedules the files
+
+
+# --- Photos -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def photo_files_cleanup() -> Iterator[list[str]]:
+    """Collects the names of the files written inside the block and deletes them if the
+    block raises, so a failed write leaves no orphan file behind.
+
+    Services are the outermost transaction of every request that stores photos, so an
+    exception that rolls the rows back passes through here first.
+    """
+    stored: list[str] = []
+    try:
+        yield stored
+    except BaseException:
+        _delete_files(stored)
+        raise
+
+
+def _delete_files(names: Iterable[str]) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)
+
+
+def _photo_store(*, company: Company, subject: Subject, image: NormalisedImage, stored: list[str]) -> Photo:
+    image_name = default_storage.save(f"photos/{company.pk}/{secrets.token_hex(16)}.jpg", ContentFile(image.image))
+    stored.append(image_name)
+    thumb_name = default_storage.save(f"thumbs/{company.pk}/{secrets.token_hex(16)}.jpg", ContentFile(image.thumbnail))
+    stored.append(thumb_name)
+    return Photo.objects.create(
+        company=company,
+        subject=subject,
+        image=image_name,
+        thumbnail=thumb_name,
+        width=image.width,
+        height=image.height,
+        sha256=image.sha256,
+    )
+
+
+@transaction.atomic
+def photo_add(*, company: Company, actor: User | None, subject: Subject, upload) -> Photo:
+    if upload is None:
+        raise photo_invalid("missing", _("Choose a photo to upload."))
+    image = normalise_photo(upload)  # before any lock or write: a bad file costs nothing
+    subject = Subject.objects.for_company(company).select_for_update().get(pk=subject.pk)
+    if Photo.objects.for_company(company).filter(subject=subject).count() >= MAX_PHOTOS_PER_SUBJECT:
+        raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "image")
+    with photo_files_cleanup() as stored:
+        photo = _photo_store(company=company, subject=subject, image=image, stored=stored)
+        audit_record(company=company, actor=actor, action="photo.add", obj=photo, changes={"subject": subject.pk})
+    return photo
+
+
+@transaction.atomic
+def photo_delete(*, company: Company, actor: User | None, photo: Photo) -> None:
+    photo = Photo.objects.for_company(company).get(pk=photo.pk)
+    audit_record(company=company, actor=actor, action="photo.delete", obj=photo, changes={"subject": photo.subject_id})
+    photo.delete()  # the post_delete handler removes the files after commit

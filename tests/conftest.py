@@ -64,6 +64,14 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Each test writes its photos into its own folder, so tests can prove that a failed
+    upload or a deletion leaves no file behind."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    return tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     cache.clear()  # login-failure counters and the like must not leak between tests
     yield

@@ -5,7 +5,8 @@ import factory
 from factory.django import DjangoModelFactory
 
 from accounts.models import AuditLog, Company, Role, User
-from subjects.models import Department
+from subjects.models import Department, Photo, Subject, SubjectType
+from tests.images import jpeg_bytes
 
 PASSWORD = "correct-Horse-battery-9"
 
@@ -46,6 +47,32 @@ class DepartmentFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Department {n}")
 
 
+class SubjectFactory(DjangoModelFactory):
+    class Meta:
+        model = Subject
+
+    company = factory.SubFactory(CompanyFactory)
+    subject_type = SubjectType.EMPLOYEE
+    name = factory.Faker("name")
+    job_number = factory.Sequence(lambda n: f"E{n:05d}")
+    email = factory.LazyAttribute(lambda s: f"{s.job_number.lower()}@example.com")
+
+
+class PhotoFactory(DjangoModelFactory):
+    """A stored photo (files written to MEDIA_ROOT) without going through upload checks."""
+
+    class Meta:
+        model = Photo
+
+    company = factory.SubFactory(CompanyFactory)
+    subject = factory.SubFactory(SubjectFactory, company=factory.SelfAttribute("..company"))
+    image = factory.django.FileField(filename="photo.jpg", data=factory.LazyFunction(jpeg_bytes))
+    thumbnail = factory.django.FileField(filename="thumb.jpg", data=factory.LazyFunction(jpeg_bytes))
+    width = 64
+    height = 64
+    sha256 = "0" * 64
+
+
 class AuditLogFactory(DjangoModelFactory):
     class Meta:
         model = AuditLog
@@ -59,5 +86,7 @@ class AuditLogFactory(DjangoModelFactory):
 FACTORIES = {
     User: UserFactory,
     Department: DepartmentFactory,
+    Subject: SubjectFactory,
+    Photo: PhotoFactory,
     AuditLog: AuditLogFactory,
 }

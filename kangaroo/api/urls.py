@@ -10,6 +10,8 @@ router = SimpleRouter(trailing_slash=False)
 router.register("users", accounts_api.UserViewSet, basename="user")
 router.register("audit-log", accounts_api.AuditLogViewSet, basename="audit-log")
 router.register("departments", subjects_api.DepartmentViewSet, basename="department")
+router.register("subjects", subjects_api.SubjectViewSet, basename="subject")
+router.register("photos", subjects_api.PhotoViewSet, basename="photo")
 
 urlpatterns = [
     path("auth/token", accounts_api.TokenObtainView.as_view(), name="auth-token"),

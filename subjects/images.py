@@ -1,0 +1,112 @@
+"""Turning whatever photo a phone or an HR folder holds into one safe, normalised JPEG.
+
+Every upload is decoded by content (never by its name or Content-Type), refused before
+decoding if its header announces more pixels than we accept (decompression bombs), fully
+decoded (so a truncated file fails here, not later), turned upright by its EXIF
+orientation, flattened to RGB on white (transparent PNGs), scaled down and re-encoded
+without any metadata (no EXIF, no GPS, no ICC profile).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import pillow_heif
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from kangaroo import errors
+from kangaroo.errors import KangarooError
+
+pillow_heif.register_heif_opener()
+
+# MPO is how many phones label their JPEGs (a JPEG with a depth-map frame).
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "HEIF", "BMP", "GIF")
+THUMBNAIL_SIDE = 256
+
+
+@dataclass(frozen=True)
+class NormalisedImage:
+    image: bytes
+    thumbnail: bytes
+    width: int
+    height: int
+    sha256: str
+
+
+def photo_invalid(reason: str, message) -> KangarooError:
+    return KangarooError(errors.PHOTO_INVALID, message, fields={"image": [str(message)]}, extra={"reason": reason})
+
+
+def _read_limited(upload) -> bytes:
+    size = getattr(upload, "size", None)
+    limit = settings.PHOTO_MAX_BYTES
+    if size is not None and size > limit:
+        raise photo_invalid("too_large", _("The photo is larger than %(mb)d MB.") % {"mb": limit // 2**20})
+    upload.seek(0)
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise photo_invalid("too_large", _("The photo is larger than %(mb)d MB.") % {"mb": limit // 2**20})
+    if not data:
+        raise photo_invalid("empty", _("The file is empty."))
+    return data
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale: scale to 8 bits instead of letting convert() clip to white.
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=quality)  # no exif=, no icc_profile=: metadata stays out
+    return out.getvalue()
+
+
+def normalise_photo(upload) -> NormalisedImage:
+    """Validate and normalise an uploaded photo, or raise `photo_invalid` with a reason."""
+    data = _read_limited(upload)
+    try:
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        raise photo_invalid(
+            "unsupported_format", _("The file is not a JPEG, PNG, WebP, HEIC, BMP or GIF image.")
+        ) from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise photo_invalid("unreadable", _("The image could not be read.")) from None
+    width, height = image.size
+    if width * height > settings.PHOTO_MAX_PIXELS:
+        raise photo_invalid(
+            "too_many_pixels",
+            _("The image has more than %(mp)d megapixels.") % {"mp": settings.PHOTO_MAX_PIXELS // 1_000_000},
+        )
+    try:
+        image.seek(0)  # first frame of an animated GIF or WebP
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        image = _to_rgb(image)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise photo_invalid("truncated", _("The image is damaged or incomplete.")) from None
+    max_side = settings.PHOTO_MAX_SIDE
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    encoded = _jpeg(image, quality=90)
+    thumb = image.copy()
+    thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
+    return NormalisedImage(
+        image=encoded,
+        thumbnail=_jpeg(thumb, quality=82),
+        width=image.width,
+        height=image.height,
+        sha256=hashlib.sha256(encoded).hexdigest(),
+    )

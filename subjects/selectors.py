@@ -1,0 +1,67 @@
+"""Reads on subjects and photos, always inside one company."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from accounts.models import Company
+from subjects.models import Photo, PhotoStatus, Subject
+
+VISIT_STATES = ("current", "upcoming", "expired")
+PHOTO_STATES = ("ok", "pending", "rejected", "none")
+
+
+def with_first_photo(queryset: QuerySet[Subject]) -> QuerySet[Subject]:
+    """Annotate `first_photo_id` (for thumbnails) with one correlated subquery, so a list
+    of any length costs the same number of queries."""
+    first = (
+        Photo.objects.filter(company=OuterRef("company"), subject=OuterRef("pk"))  # tenant: correlated to the row
+        .order_by("id")
+        .values("id")[:1]
+    )
+    return queryset.annotate(first_photo_id=Subquery(first))
+
+
+def filter_visit_state(queryset: QuerySet[Subject], state: str, now: datetime | None = None) -> QuerySet[Subject]:
+    now = now or timezone.now()
+    if state == "current":
+        return queryset.filter(
+            Q(visit_start__isnull=False) | Q(visit_end__isnull=False),
+            Q(visit_start__isnull=True) | Q(visit_start__lte=now),
+            Q(visit_end__isnull=True) | Q(visit_end__gte=now),
+        )
+    if state == "upcoming":
+        return queryset.filter(visit_start__gt=now)
+    if state == "expired":
+        return queryset.filter(visit_end__lt=now)
+    return queryset
+
+
+def filter_photo_state(queryset: QuerySet[Subject], state: str) -> QuerySet[Subject]:
+    photos = Photo.objects.filter(company=OuterRef("company"), subject=OuterRef("pk"))  # tenant: correlated to the row
+    if state == "none":
+        return queryset.filter(~Exists(photos))
+    if state in PhotoStatus.values:
+        return queryset.filter(Exists(photos.filter(status=state)))
+    return queryset
+
+
+def subject_search(queryset: QuerySet[Subject], text: str) -> QuerySet[Subject]:
+    text = text.strip()
+    if not text:
+        return queryset
+    return queryset.filter(
+        Q(name__icontains=text) | Q(job_number__icontains=text) | Q(email__icontains=text) | Q(phone__icontains=text)
+    )
+
+
+def subject_list(*, company: Company) -> QuerySet[Subject]:
+    return with_first_photo(Subject.objects.for_company(company).select_related("department", "host"))
+
+
+def photo_list(*, company: Company, subject: Subject | None = None) -> QuerySet[Photo]:
+    photos = Photo.objects.for_company(company)
+    return photos.filter(subject=subject) if subject is not None else photos

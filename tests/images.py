@@ -1,0 +1,25 @@
+"""Real image files of every kind a phone or an HR folder holds, made with Pillow."""
+
+import io
+
+import pillow_heif
+from PIL import Image, ImageDraw
+
+pillow_heif.register_heif_opener()
+
+
+def picture(size=(120, 90), mode="RGB", color=(200, 60, 40)) -> Image.Image:
+    image = Image.new("RGB", size, color)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2], fill=(20, 120, 220))
+    return image.convert(mode) if mode != "RGB" else image
+
+
+def encode(image: Image.Image, fmt: str, **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **params)
+    return out.getvalue()
+
+
+def jpeg_bytes(size=(64, 64)) -> bytes:
+    return encode(picture(size), "JPEG")
