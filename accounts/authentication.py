@@ -9,6 +9,7 @@ from django.utils import translation
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from kangaroo import errors
@@ -45,10 +46,16 @@ class UserJWTAuthentication(JWTAuthentication):
             raise CodedAuthenticationFailed(errors.TOKEN_INVALID) from None
 
     def get_user(self, validated_token):
-        try:
-            user = super().get_user(validated_token)
-        except exceptions.AuthenticationFailed:
-            raise CodedAuthenticationFailed(errors.TOKEN_INVALID) from None
+        from accounts.models import User
+
+        # The company comes along: every API request needs it for its scope.
+        user = (
+            User.objects.select_related("company")  # tenant: the token names its own user
+            .filter(pk=validated_token.get(jwt_settings.USER_ID_CLAIM), is_active=True)
+            .first()
+        )
+        if user is None or (user.company_id is not None and not user.company.is_active):
+            raise CodedAuthenticationFailed(errors.TOKEN_INVALID)
         check_generation(validated_token, user)
         if user.language:
             translation.activate(user.language)

@@ -201,16 +201,23 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
         if formset.model is not Photo:
             return super().save_formset(request, form, formset, change)
         subject = form.instance
+        # What formset.save() would record, for the admin's change message.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.deleted_forms:
             if inline_form.instance.pk:
                 services.photo_delete(company=subject.company, actor=request.user, photo=inline_form.instance)
+                formset.deleted_objects.append(inline_form.instance)
         for inline_form in formset.forms:
             upload = inline_form.cleaned_data.get("upload") if hasattr(inline_form, "cleaned_data") else None
             if upload and inline_form not in formset.deleted_forms:
                 try:
-                    services.photo_add(company=subject.company, actor=request.user, subject=subject, upload=upload)
-                except KangarooError as exc:
+                    photo = services.photo_add(
+                        company=subject.company, actor=request.user, subject=subject, upload=upload
+                    )
+                except KangarooError as exc:  # e.g. the 5-photo limit reached meanwhile
                     messages.error(request, str(exc.message))
+                else:
+                    formset.new_objects.append(photo)
 
     def delete_model(self, request, obj):
         services.subject_delete(company=obj.company, actor=request.user, subject=obj)

@@ -23,8 +23,8 @@ from kangaroo.errors import KangarooError
 
 pillow_heif.register_heif_opener()
 
-# MPO is how many phones label their JPEGs (a JPEG with a depth-map frame).
-ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "HEIF", "BMP", "GIF")
+# The JPEG opener also reads MPO, the JPEG variant many phones write.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "BMP", "GIF")
 THUMBNAIL_SIDE = 256
 
 
@@ -55,6 +55,13 @@ def _read_limited(upload) -> bytes:
     return data
 
 
+def _too_many_pixels() -> KangarooError:
+    return photo_invalid(
+        "too_many_pixels",
+        _("The image has more than %(mp)d megapixels.") % {"mp": settings.PHOTO_MAX_PIXELS // 1_000_000},
+    )
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit greyscale: scale to 8 bits instead of letting convert() clip to white.
@@ -82,14 +89,13 @@ def normalise_photo(upload) -> NormalisedImage:
         raise photo_invalid(
             "unsupported_format", _("The file is not a JPEG, PNG, WebP, HEIC, BMP or GIF image.")
         ) from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise _too_many_pixels() from None
+    except (OSError, ValueError, SyntaxError):
         raise photo_invalid("unreadable", _("The image could not be read.")) from None
     width, height = image.size
     if width * height > settings.PHOTO_MAX_PIXELS:
-        raise photo_invalid(
-            "too_many_pixels",
-            _("The image has more than %(mp)d megapixels.") % {"mp": settings.PHOTO_MAX_PIXELS // 1_000_000},
-        )
+        raise _too_many_pixels()
     try:
         image.seek(0)  # first frame of an animated GIF or WebP
         image.load()
