@@ -245,8 +245,8 @@ def _failure_keys(username: str, ip_address: str | None) -> list[str]:
     return keys
 
 
-def user_authenticate(*, username: str, password: str, ip_address: str | None) -> User:
-    """Check a login; refuse for a while after repeated failures.
+def login_locked(*, username: str, ip_address: str | None) -> bool:
+    """True after repeated failures for this username or from this address.
 
     Failures are counted per username and per client address, so guessing one account's
     password from many addresses and many accounts' passwords from one address are both
@@ -254,18 +254,37 @@ def user_authenticate(*, username: str, password: str, ip_address: str | None) -
     an attacker when a guess was right.
     """
     from django.conf import settings
-    from django.contrib.auth import authenticate
     from django.core.cache import cache
 
-    keys = _failure_keys(username, ip_address)
-    counts = cache.get_many(keys)
-    if any(count >= settings.LOGIN_FAILURE_LIMIT for count in counts.values()):
+    counts = cache.get_many(_failure_keys(username, ip_address))
+    return any(count >= settings.LOGIN_FAILURE_LIMIT for count in counts.values())
+
+
+def login_failed(*, username: str, ip_address: str | None) -> None:
+    from django.conf import settings
+    from django.core.cache import cache
+
+    for key in _failure_keys(username, ip_address):
+        cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
+        cache.incr(key)
+
+
+def login_succeeded(*, username: str) -> None:
+    from django.core.cache import cache
+
+    cache.delete(_failure_keys(username, None)[0])
+
+
+def user_authenticate(*, username: str, password: str, ip_address: str | None) -> User:
+    """Check an API login; refuse for a while after repeated failures (see login_locked)."""
+    from django.conf import settings
+    from django.contrib.auth import authenticate
+
+    if login_locked(username=username, ip_address=ip_address):
         raise KangarooError(errors.LOGIN_THROTTLED, extra={"retry_after": settings.LOGIN_FAILURE_WINDOW})
     user = authenticate(username=username, password=password)
     if user is None or (user.company_id is not None and not user.company.is_active):
-        for key in keys:
-            cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
-            cache.incr(key)
+        login_failed(username=username, ip_address=ip_address)
         raise KangarooError(errors.LOGIN_FAILED)
-    cache.delete(keys[0])
+    login_succeeded(username=username)
     return user

@@ -4,6 +4,8 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.views import admin_login
+
 admin.site.site_header = _("Kangaroo administration")
 admin.site.site_title = _("Kangaroo")
 admin.site.index_title = _("Front door and attendance")
@@ -27,6 +29,7 @@ password_reset_urls = [
 
 urlpatterns = [
     *password_reset_urls,
+    path("admin/login/", admin_login, name="admin-login-throttled"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("kangaroo.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -170,3 +170,20 @@ def test_platform_staff_without_a_company_get_no_api_token(platform_admin):
     response = login("platform", "platform-pass-2026")
     assert response.status_code == 403
     assert error_code(response) == "no_company"
+
+
+def test_the_admin_login_is_locked_after_repeated_failures_too(client, tenant_a, settings):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+        page = client.post("/admin/login/", {"username": "a-owner", "password": "wrong"})
+        assert page.status_code == 200
+    locked = client.post("/admin/login/", {"username": "a-owner", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_successful_admin_login_is_not_counted_as_a_failure(client, tenant_a, settings):
+    for _ in range(settings.LOGIN_FAILURE_LIMIT + 2):
+        response = client.post("/admin/login/", {"username": "a-owner", "password": PASSWORD})
+        assert response.status_code == 302
+        client.logout()
