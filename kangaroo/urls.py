@@ -9,6 +9,7 @@ from accounts.views import admin_login
 admin.site.site_header = _("Kangaroo administration")
 admin.site.site_title = _("Kangaroo")
 admin.site.index_title = _("Front door and attendance")
+admin.site.site_url = None  # no public site; the live dashboard links itself from the admin
 
 password_reset_urls = [
     # The admin login page links to "admin_password_reset" when that name exists.
