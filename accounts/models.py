@@ -1,3 +1,4 @@
+import datetime
 import zoneinfo
 
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -21,6 +22,9 @@ class Company(models.Model):
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Taipei", validators=[validate_time_zone])
+    # Attendance: arriving after work_start is late, leaving before work_end is early.
+    work_start = models.TimeField(_("work starts"), default=datetime.time(9, 0))
+    work_end = models.TimeField(_("work ends"), default=datetime.time(18, 0))
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
