@@ -279,3 +279,25 @@ def test_an_export_never_contains_keys(admin_client_for, tenant_a, register):
     )
     text = response.content.decode("utf-8-sig")
     assert key not in text and "key" not in text.splitlines()[0]
+
+
+@pytest.mark.parametrize("factory", [BoxFactory, ScreenFactory, PadFactory, TVBoxFactory])
+def test_a_change_page_shows_status_and_key_hint_but_never_the_hash(admin_client_for, tenant_a, factory):
+    device = factory(company=tenant_a.company, last_seen_at=timezone.now())
+    page = admin_client_for(tenant_a.admin).get(f"/admin/devices/{device._meta.model_name}/{device.pk}/change/")
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "device-status-online" in text and device.key_hint in text
+    assert device.key_hash not in text
+
+
+def test_platform_staff_register_a_device_for_a_chosen_company(client, platform_admin, tenants):
+    a, b = tenants
+    client.force_login(platform_admin)
+    response = client.post(
+        "/admin/devices/pad/add/", {"company": b.company.pk, "name": "Staff pad", "mode": "check_in"}
+    )
+    assert response.status_code == 302
+    pad = Pad.objects.for_company(b.company).get(name="Staff pad")
+    assert AuditLog.objects.for_company(b.company).get(action="pad.create").object_id == str(pad.pk)
+    assert not Pad.objects.for_company(a.company).exists()
