@@ -199,3 +199,23 @@ def test_devices_watch_loops_until_stopped_and_survives_a_failing_pass(tenant_a,
     call_command(command, "--interval", "1")
     assert len(passes) == 3
     assert "pass failed" in caplog.text
+
+
+def test_the_whole_story_register_hand_over_the_key_come_online_go_offline(api, tenant_a, device_api, monkeypatch):
+    clock = {"now": NOW}
+    monkeypatch.setattr(timezone, "now", lambda: clock["now"])
+    admin = api(tenant_a.admin)
+    created = admin.post("/api/v1/pads", {"name": "Gate pad"}, format="json").json()
+    pad_url = f"/api/v1/pads/{created['id']}"
+    assert admin.get(pad_url).json()["status"] == "never_seen"
+
+    pad = device_api(created["api_key"])
+    assert pad.get("/api/v1/device/pad/config").json()["name"] == "Gate pad"
+    pad.post("/api/v1/device/heartbeat", {"version": "3.1"}, format="json")
+    assert admin.get(pad_url).json()["status"] == "online"
+
+    clock["now"] = NOW + timedelta(seconds=91)  # heartbeats stopped
+    assert admin.get(pad_url).json()["status"] == "offline"  # shown at once, from the timestamp
+    call_command("devices_watch", "--once")  # and recorded once by the watcher
+    changes = DeviceStatusChange.objects.for_company(tenant_a.company).values_list("change", flat=True)
+    assert list(changes.order_by("id")) == ["device_online", "device_offline"]
