@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE := kangaroo.settings
 
-.PHONY: run test lint check venv clean worker bench
+.PHONY: run test lint check venv clean worker watch bench
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ run: $(VENV)/.base
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
 	@echo "Admin:    http://127.0.0.1:$(PORT)/admin/"
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/"
-	DEBUG=$${DEBUG:-true} $(VENV)/bin/uvicorn kangaroo.asgi:application --host 127.0.0.1 --port $(PORT)
+# The periodic jobs (devices_watch: silent devices go offline) run next to the server, and
+# both stop together: on Ctrl-C, when make is killed, or when the server fails to start.
+	DEBUG=$${DEBUG:-true} $(PY) manage.py devices_watch & watcher=$$!; \
+	DEBUG=$${DEBUG:-true} $(VENV)/bin/uvicorn kangaroo.asgi:application --host 127.0.0.1 --port $(PORT) & server=$$!; \
+	trap 'kill $$watcher $$server 2>/dev/null; wait' EXIT INT TERM; \
+	wait $$server
 
 test: $(VENV)/.dev
 	$(VENV)/bin/pytest
@@ -45,6 +50,9 @@ check: $(VENV)/.dev
 
 worker: $(VENV)/.base
 	$(PY) manage.py rqworker default
+
+watch: $(VENV)/.base
+	$(PY) manage.py devices_watch
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class DevicesConfig(AppConfig):
     name = "devices"
     verbose_name = _("Devices")
+
+    def ready(self):
+        from devices import schema  # noqa: F401  registers the OpenAPI auth extension

@@ -73,6 +73,26 @@ SUBJECT_PHOTO_LIMIT = declare("subject_photo_limit", 400, _("A subject has at mo
 PHOTO_INVALID = declare("photo_invalid", 400, _("The photo cannot be used."))
 IMPORT_INVALID = declare("import_invalid", 400, _("The file has errors; nothing was imported."))
 
+# --- Devices ------------------------------------------------------------------------------
+DEVICE_NAME_TAKEN = declare(
+    "device_name_taken", 400, _("A device of this kind with this name already exists in your company.")
+)
+CAMERA_URL_INVALID = declare(
+    "camera_url_invalid", 400, _("Enter a camera address like rtsp://user:password@host:554/stream.")
+)
+GREETING_TEMPLATE_INVALID = declare(
+    "greeting_template_invalid", 400, _("The greeting uses a placeholder that does not exist; use {name} or {company}.")
+)
+BOX_SCREEN_LIMIT = declare("box_screen_limit", 400, _("This box already serves as many screens as it can."))
+DEVICE_KEY_INVALID = declare("device_key_invalid", 401, _("The device key is not valid."))
+DEVICE_KEY_REVOKED = declare(
+    "device_key_revoked", 401, _("The device key has been revoked. Ask an administrator for a new one.")
+)
+DEVICE_WRONG_KIND = declare("device_wrong_kind", 403, _("This endpoint is for another kind of device."))
+HEARTBEAT_FROM_FUTURE = declare(
+    "heartbeat_from_future", 400, _("The heartbeat is dated in the future; check the device's clock.")
+)
+
 ERROR_CODE_CHOICES = [(error.code, error.code) for error in REGISTRY.values()]
 
 

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     # Third party
@@ -167,6 +168,11 @@ PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 60 * 60 * 2, minimum=6
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 15 * 60, minimum=1)
 
+# --- Devices ----------------------------------------------------------------------------
+# A device is online while its last heartbeat is at most this many seconds old. Devices
+# are told to send one every third of it, so two lost heartbeats do not mark them offline.
+DEVICE_OFFLINE_AFTER = envint("DEVICE_OFFLINE_AFTER", 90, minimum=10)
+
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = envstr("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("zh-hant", _("Traditional Chinese"))]
@@ -258,7 +264,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "kangaroo.api.errors.ERROR_CODE_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ErrorCodeEnum": "kangaroo.api.errors.ERROR_CODE_CHOICES",
+        "DeviceStatusEnum": "devices.models.Status",
+        "CameraStatusEnum": "devices.models.CameraStatus",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 

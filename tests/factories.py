@@ -1,10 +1,15 @@
 """Factories for every company-owned model. The isolation tests look models up here, so a
 new tenant model without a factory fails them: add one when you add a model."""
 
+import secrets
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import AuditLog, Company, Role, User
+from devices.keys import hash_key
+from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
 from subjects.models import Department, Photo, Subject, SubjectType
 from tests.images import jpeg_bytes
 
@@ -82,6 +87,61 @@ class AuditLogFactory(DjangoModelFactory):
     action = "thing.create"
 
 
+class DeviceFactory(DjangoModelFactory):
+    """A device with a key nobody knows; tests that need the key use the services."""
+
+    class Meta:
+        abstract = True
+
+    company = factory.SubFactory(CompanyFactory)
+    key_prefix = factory.LazyFunction(lambda: secrets.token_hex(6))
+    key_hash = factory.LazyFunction(lambda: hash_key(secrets.token_urlsafe(32)))
+    key_issued_at = factory.LazyFunction(timezone.now)
+
+
+class BoxFactory(DeviceFactory):
+    class Meta:
+        model = Box
+
+    name = factory.Sequence(lambda n: f"Box {n}")
+    serial = factory.Sequence(lambda n: f"KB-{n:05d}")
+    max_screens = 4
+
+
+class ScreenFactory(DeviceFactory):
+    class Meta:
+        model = Screen
+
+    name = factory.Sequence(lambda n: f"Screen {n}")
+    camera_url = factory.Sequence(lambda n: f"rtsp://viewer:cam-pass-{n}@10.0.0.{n % 250 + 1}:554/stream1")
+
+
+class PadFactory(DeviceFactory):
+    class Meta:
+        model = Pad
+
+    name = factory.Sequence(lambda n: f"Pad {n}")
+
+
+class TVBoxFactory(DeviceFactory):
+    class Meta:
+        model = TVBox
+
+    name = factory.Sequence(lambda n: f"TV box {n}")
+
+
+class DeviceStatusChangeFactory(DjangoModelFactory):
+    class Meta:
+        model = DeviceStatusChange
+
+    company = factory.SubFactory(CompanyFactory)
+    device_kind = "box"
+    device_id = 1
+    device_name = "Box"
+    change = StatusChange.ONLINE
+    at = factory.LazyFunction(timezone.now)
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -89,4 +149,9 @@ FACTORIES = {
     Subject: SubjectFactory,
     Photo: PhotoFactory,
     AuditLog: AuditLogFactory,
+    Box: BoxFactory,
+    Screen: ScreenFactory,
+    Pad: PadFactory,
+    TVBox: TVBoxFactory,
+    DeviceStatusChange: DeviceStatusChangeFactory,
 }

@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
+from devices import api as devices_api
 from subjects import api as subjects_api
 
 router = SimpleRouter(trailing_slash=False)
@@ -12,6 +13,18 @@ router.register("audit-log", accounts_api.AuditLogViewSet, basename="audit-log")
 router.register("departments", subjects_api.DepartmentViewSet, basename="department")
 router.register("subjects", subjects_api.SubjectViewSet, basename="subject")
 router.register("photos", subjects_api.PhotoViewSet, basename="photo")
+router.register("boxes", devices_api.BoxViewSet, basename="box")
+router.register("screens", devices_api.ScreenViewSet, basename="screen")
+router.register("pads", devices_api.PadViewSet, basename="pad")
+router.register("tv-boxes", devices_api.TVBoxViewSet, basename="tvbox")
+
+# Called by the devices themselves, with `Authorization: Device <key>` only.
+device_urlpatterns = [
+    path("device/heartbeat", devices_api.HeartbeatView.as_view(), name="device-heartbeat"),
+    path("device/pad/config", devices_api.PadConfigView.as_view(), name="device-pad-config"),
+    path("device/pad/location", devices_api.PadLocationView.as_view(), name="device-pad-location"),
+    path("device/tv-box/config", devices_api.TVBoxConfigView.as_view(), name="device-tvbox-config"),
+]
 
 urlpatterns = [
     path("auth/token", accounts_api.TokenObtainView.as_view(), name="auth-token"),
@@ -20,5 +33,6 @@ urlpatterns = [
     path("auth/password", accounts_api.PasswordChangeView.as_view(), name="auth-password"),
     path("me", accounts_api.MeView.as_view(), name="me"),
     path("company", accounts_api.CompanyView.as_view(), name="company"),
+    *device_urlpatterns,
     *router.urls,
 ]

@@ -14,7 +14,8 @@ from accounts.models import Company, User
 
 
 def request_company(request) -> Company | None:
-    """The company a request acts for: the signed-in user's (devices add theirs later)."""
+    """The company a request acts for: the signed-in user's, or for a request made with a
+    device key (`devices.authentication`), the device's: its principal carries it."""
     company = getattr(request, "company", None)
     if company is not None:
         return company

@@ -1,0 +1,630 @@
+"""Devices API, in two parts that never mix.
+
+- Admin-facing (`/boxes`, `/screens`, `/pads`, `/tv-boxes`): people with a user token
+  register and manage devices. Viewers read; admins and owners write.
+- Device-facing (`/device/...`): the devices themselves, with `Authorization: Device <key>`,
+  send heartbeats and read their configuration. Only device keys are accepted there, and
+  a device key is accepted nowhere else.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import mixins, permissions, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from devices import selectors, services
+from devices.authentication import DeviceKeyAuthentication, DevicePrincipal
+from devices.models import (
+    Box,
+    CameraStatus,
+    Device,
+    DeviceKind,
+    Pad,
+    Screen,
+    Status,
+    TVBox,
+)
+from devices.validators import mask_camera_url
+from kangaroo import errors
+from kangaroo.api.viewsets import TenantViewSet, request_company
+from kangaroo.errors import KangarooError
+
+# --- fields -----------------------------------------------------------------------------------
+
+
+class CompanyRelatedField(serializers.PrimaryKeyRelatedField):
+    """The id of a row of the requester's company.
+
+    Another company's id answers exactly like a missing one: 404 `not_found`, naming the
+    field, so a client can never learn that the id exists elsewhere.
+    """
+
+    def __init__(self, *, model: type[Device], error_field: str, **kwargs):
+        self.model = model
+        self.error_field = error_field
+        kwargs.setdefault("queryset", model.objects.none())  # the real scope needs the request
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.model.objects.for_company(request_company(self.context["request"]))
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            raise KangarooError(errors.NOT_FOUND, fields={self.error_field: [str(errors.NOT_FOUND.message)]})
+        try:
+            return self.get_queryset().get(pk=data)
+        except (self.model.DoesNotExist, TypeError, ValueError):
+            raise KangarooError(errors.NOT_FOUND, fields={self.error_field: [str(errors.NOT_FOUND.message)]}) from None
+
+
+class CameraUrlField(serializers.CharField):
+    """Written in full; read with the password masked (`rtsp://user:***@host/...`)."""
+
+    def to_representation(self, value):
+        return mask_camera_url(super().to_representation(value))
+
+
+# --- admin-facing serializers -----------------------------------------------------------------
+
+DEVICE_FIELDS = [
+    "id",
+    "name",
+    "location",
+    "status",
+    "last_seen_at",
+    "software_version",
+    "address",
+    "uptime_seconds",
+    "key_hint",
+    "key_active",
+    "key_issued_at",
+    "key_revoked_at",
+    "created_at",
+    "updated_at",
+]
+DEVICE_READ_ONLY = [f for f in DEVICE_FIELDS if f not in ("name", "location")]
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField(help_text="From the last heartbeat; the device is never contacted.")
+    key_hint = serializers.CharField(read_only=True, help_text="The public part of the key, to tell keys apart.")
+    key_active = serializers.BooleanField(source="key_is_active", read_only=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=Status.choices))
+    def get_status(self, device: Device) -> str:
+        return device.get_status()
+
+
+class BoxSerializer(DeviceSerializer):
+    class Meta:
+        model = Box
+        fields = [*DEVICE_FIELDS, "serial", "hardware_model", "max_screens", "screen_count", "gallery_cursor"]
+        # The version a box is installed with can be entered; its heartbeats keep it current.
+        read_only_fields = [f for f in [*DEVICE_READ_ONLY, "gallery_cursor"] if f != "software_version"]
+
+    screen_count = serializers.SerializerMethodField()
+
+    def get_screen_count(self, box: Box) -> int:
+        if hasattr(box, "screen_count"):
+            return box.screen_count
+        return selectors.box_screen_count(box=box)
+
+
+class ScreenSerializer(DeviceSerializer):
+    camera_url = CameraUrlField(
+        max_length=500,
+        validators=Screen._meta.get_field("camera_url").validators,
+        help_text="rtsp(s):// or http(s):// with a host. Read back with the password as `***`; "
+        "sending the masked address back keeps the stored password.",
+    )
+    box = CompanyRelatedField(model=Box, error_field="box", allow_null=True, required=False)
+
+    class Meta:
+        model = Screen
+        fields = [*DEVICE_FIELDS, "camera_url", "direction", "box", "is_active", "camera_status"]
+        read_only_fields = [*DEVICE_READ_ONLY, "camera_status"]
+
+
+class PadSerializer(DeviceSerializer):
+    screen = CompanyRelatedField(model=Screen, error_field="screen", allow_null=True, required=False)
+
+    class Meta:
+        model = Pad
+        fields = [*DEVICE_FIELDS, "screen", "mode", "welcome_text"]
+        read_only_fields = DEVICE_READ_ONLY
+
+
+class TVBoxSerializer(DeviceSerializer):
+    screens = CompanyRelatedField(model=Screen, error_field="screens", many=True, required=False)
+
+    class Meta:
+        model = TVBox
+        fields = [*DEVICE_FIELDS, "screens", "greeting_employee", "greeting_visitor", "greeting_vip", "theme"]
+        read_only_fields = DEVICE_READ_ONLY
+
+
+def _with_key(serializer_class):
+    """The serializer of a newly created device: its fields plus the key, shown this once."""
+    return type(
+        serializer_class.__name__.replace("Serializer", "CreatedSerializer"),
+        (serializer_class,),
+        {
+            "api_key": serializers.CharField(
+                read_only=True, help_text="Shown only now: store it on the device. Only its hash is kept."
+            ),
+            "Meta": type("Meta", (serializer_class.Meta,), {"fields": [*serializer_class.Meta.fields, "api_key"]}),
+        },
+    )
+
+
+class DeviceKeySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    api_key = serializers.CharField(help_text="Shown only now; the previous key stopped working.")
+    key_hint = serializers.CharField()
+    key_issued_at = serializers.DateTimeField()
+
+
+class AttachScreenSerializer(serializers.Serializer):
+    screen = CompanyRelatedField(model=Screen, error_field="screen")
+
+
+# --- admin-facing filters ---------------------------------------------------------------------
+
+
+class DeviceFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=Status.choices, method="filter_status", label="status")
+    location = filters.CharFilter(lookup_expr="iexact")
+    name = filters.CharFilter(lookup_expr="icontains")
+
+    def filter_status(self, queryset, name, value):
+        return selectors.with_status(queryset, value)
+
+
+class BoxFilter(DeviceFilter):
+    class Meta:
+        model = Box
+        fields = ["status", "location", "name"]
+
+
+class ScreenFilter(DeviceFilter):
+    # By id: the list is already the requester's company, so another company's box id
+    # simply matches nothing.
+    box = filters.NumberFilter(field_name="box_id")
+
+    class Meta:
+        model = Screen
+        fields = ["status", "location", "name", "box", "direction", "is_active"]
+
+
+class PadFilter(DeviceFilter):
+    screen = filters.NumberFilter(field_name="screen_id")
+    box = filters.NumberFilter(field_name="screen__box_id")
+
+    class Meta:
+        model = Pad
+        fields = ["status", "location", "name", "screen", "box", "mode"]
+
+
+class TVBoxFilter(DeviceFilter):
+    screen = filters.NumberFilter(field_name="screens", distinct=True)
+
+    class Meta:
+        model = TVBox
+        fields = ["status", "location", "name", "screen", "theme"]
+
+
+# --- admin-facing view sets -------------------------------------------------------------------
+
+
+class DeviceViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    TenantViewSet,
+):
+    """Shared by the four kinds: create answers the key once; rotate-key and revoke-key."""
+
+    def create_device(self, data: dict) -> tuple[Device, str]:
+        raise NotImplementedError
+
+    def update_device(self, device: Device, data: dict) -> Device:
+        raise NotImplementedError
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device, key = self.create_device(dict(serializer.validated_data))
+        return Response({**self.get_serializer(device).data, "api_key": key}, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        serializer.instance = self.update_device(serializer.instance, dict(serializer.validated_data))
+
+    def perform_destroy(self, instance):
+        services.device_delete(company=self.company, actor=self.actor, device=instance)
+
+    @extend_schema(
+        request=None,
+        responses=DeviceKeySerializer,
+        summary="Issue a new key; the old one stops working at once",
+        description="The new key is in this answer only. Also lifts a revocation.",
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-key")
+    def rotate_key(self, request, pk=None):
+        device, key = services.device_key_rotate(company=self.company, actor=self.actor, device=self.get_object())
+        return Response(
+            {"id": device.pk, "api_key": key, "key_hint": device.key_hint, "key_issued_at": device.key_issued_at}
+        )
+
+    @extend_schema(
+        request=None,
+        summary="Revoke the key: the device is refused (401 `device_key_revoked`) until a new key is issued",
+    )
+    @action(detail=True, methods=["post"], url_path="revoke-key")
+    def revoke_key(self, request, pk=None):
+        device = services.device_key_revoke(company=self.company, actor=self.actor, device=self.get_object())
+        return Response(self.get_serializer(device).data)
+
+
+BOX_EXAMPLE = {"name": "Lobby box", "location": "Lobby", "serial": "KB-2026-0042", "max_screens": 4}
+
+
+@extend_schema(tags=["devices: boxes"])
+@extend_schema_view(
+    create=extend_schema(
+        responses={201: _with_key(BoxSerializer)},
+        examples=[OpenApiExample("A box", request_only=True, value=BOX_EXAMPLE)],
+        summary="Register a recognition box; the answer holds its key, once",
+    )
+)
+class BoxViewSet(DeviceViewSet):
+    """Recognition boxes. A box serves at most `max_screens` screens."""
+
+    model = Box
+    serializer_class = BoxSerializer
+    filterset_class = BoxFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Box.objects.none()
+        return selectors.box_list(company=self.company)
+
+    def create_device(self, data):
+        return services.box_create(company=self.company, actor=self.actor, **data)
+
+    def update_device(self, device, data):
+        return services.box_update(company=self.company, actor=self.actor, box=device, **data)
+
+    @extend_schema(
+        request=AttachScreenSerializer,
+        responses=ScreenSerializer,
+        summary="Attach a screen to this box",
+        description="Answers 400 `box_screen_limit` with `count` and `limit` when the box is full.",
+    )
+    @action(detail=True, methods=["post"], url_path="attach-screen")
+    def attach_screen(self, request, pk=None):
+        box = self.get_object()
+        data = AttachScreenSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        screen = services.screen_attach(
+            company=self.company, actor=self.actor, screen=data.validated_data["screen"], box=box
+        )
+        return Response(ScreenSerializer(screen, context=self.get_serializer_context()).data)
+
+
+SCREEN_EXAMPLE = {
+    "name": "Front door",
+    "location": "Lobby",
+    "camera_url": "rtsp://viewer:secret@10.0.0.21:554/stream1",
+    "direction": "in",
+    "box": 1,
+}
+
+
+@extend_schema(tags=["devices: screens"])
+@extend_schema_view(
+    create=extend_schema(
+        responses={201: _with_key(ScreenSerializer)},
+        examples=[OpenApiExample("A camera at the front door", request_only=True, value=SCREEN_EXAMPLE)],
+        summary="Register a screen (camera); the answer holds its key, once",
+    )
+)
+class ScreenViewSet(DeviceViewSet):
+    """Screens (cameras). The camera URL's password is never shown."""
+
+    model = Screen
+    serializer_class = ScreenSerializer
+    filterset_class = ScreenFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Screen.objects.none()
+        return selectors.screen_list(company=self.company)
+
+    def create_device(self, data):
+        return services.screen_create(company=self.company, actor=self.actor, **data)
+
+    def update_device(self, device, data):
+        return services.screen_update(company=self.company, actor=self.actor, screen=device, **data)
+
+
+@extend_schema(tags=["devices: pads"])
+@extend_schema_view(
+    create=extend_schema(
+        responses={201: _with_key(PadSerializer)},
+        examples=[
+            OpenApiExample(
+                "A check-in pad",
+                request_only=True,
+                value={"name": "Reception pad", "screen": 1, "mode": "check_in", "welcome_text": "Hello!"},
+            )
+        ],
+        summary="Register a pad; the answer holds its key, once",
+    )
+)
+class PadViewSet(DeviceViewSet):
+    """Check-in pads, each bound to a screen."""
+
+    model = Pad
+    serializer_class = PadSerializer
+    filterset_class = PadFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Pad.objects.none()
+        return selectors.pad_list(company=self.company)
+
+    def create_device(self, data):
+        return services.pad_create(company=self.company, actor=self.actor, **data)
+
+    def update_device(self, device, data):
+        return services.pad_update(company=self.company, actor=self.actor, pad=device, **data)
+
+
+@extend_schema(tags=["devices: TV boxes"])
+@extend_schema_view(
+    create=extend_schema(
+        responses={201: _with_key(TVBoxSerializer)},
+        examples=[
+            OpenApiExample(
+                "A welcome display",
+                request_only=True,
+                value={"name": "Lobby TV", "screens": [1], "greeting_vip": "Welcome, {name}!", "theme": "dark"},
+            )
+        ],
+        summary="Register a TV box; the answer holds its key, once",
+    )
+)
+class TVBoxViewSet(DeviceViewSet):
+    """Welcome displays: they greet the people recognised by their screens."""
+
+    model = TVBox
+    serializer_class = TVBoxSerializer
+    filterset_class = TVBoxFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return TVBox.objects.none()
+        return selectors.tvbox_list(company=self.company)
+
+    def create_device(self, data):
+        return services.tvbox_create(company=self.company, actor=self.actor, **data)
+
+    def update_device(self, device, data):
+        return services.tvbox_update(company=self.company, actor=self.actor, tvbox=device, **data)
+
+
+# --- device-facing ----------------------------------------------------------------------------
+
+
+def heartbeat_every() -> int:
+    """Seconds between heartbeats we ask for: a third of the grace period, so one or two
+    lost heartbeats do not make a device look offline."""
+    return max(settings.DEVICE_OFFLINE_AFTER // 3, 1)
+
+
+class IsDevice(permissions.BasePermission):
+    """A device with a valid key, of one of the view's `device_kinds` (all if empty)."""
+
+    message = errors.DEVICE_WRONG_KIND.message
+    code = errors.DEVICE_WRONG_KIND.code
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        if not isinstance(principal, DevicePrincipal):
+            return False
+        kinds = getattr(view, "device_kinds", ())
+        return not kinds or principal.device.kind in kinds
+
+
+class DeviceView(APIView):
+    authentication_classes = [DeviceKeyAuthentication]
+    permission_classes = [IsDevice]
+    device_kinds: tuple[str, ...] = ()
+
+    @property
+    def device(self) -> Device:
+        return self.request.user.device
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know (400 `unknown_fields`, naming them): a device with a
+    typo in a field name must hear about it, not have its report silently dropped."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                message = str(errors.UNKNOWN_FIELDS.message)
+                raise serializers.ValidationError(
+                    {name: [serializers.ErrorDetail(message, code=errors.UNKNOWN_FIELDS.code)] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class CameraReportSerializer(StrictSerializer):
+    screen_id = serializers.IntegerField(min_value=1)
+    status = serializers.ChoiceField(choices=CameraStatus.choices)
+
+
+class HeartbeatSerializer(StrictSerializer):
+    sent_at = serializers.DateTimeField(required=False, help_text="The device's clock; at most 5 minutes ahead.")
+    version = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    address = serializers.IPAddressField(required=False, help_text="The device's own IP address.")
+    uptime = serializers.IntegerField(min_value=0, required=False, help_text="Seconds since the device started.")
+    cameras = CameraReportSerializer(many=True, required=False, help_text="Boxes only: each of the box's screens.")
+    gallery_cursor = serializers.IntegerField(
+        min_value=0, required=False, help_text="Boxes only: the last gallery change applied."
+    )
+
+    BOX_ONLY = ("cameras", "gallery_cursor")
+
+    def __init__(self, *args, kind: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if kind is not None and kind != DeviceKind.BOX:
+            for name in self.BOX_ONLY:
+                self.fields.pop(name)
+
+
+class HeartbeatAnswerSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices)
+    server_time = serializers.DateTimeField()
+    next_heartbeat_in = serializers.IntegerField(help_text="Seconds until the next heartbeat is due.")
+
+
+class HeartbeatView(DeviceView):
+    @extend_schema(
+        tags=["device API"],
+        request=HeartbeatSerializer,
+        responses=HeartbeatAnswerSerializer,
+        summary="Report that this device is alive (any kind of device)",
+        description=(
+            "Send every `next_heartbeat_in` seconds. Unknown fields answer 400 `unknown_fields`; "
+            "a `sent_at` more than 5 minutes ahead answers 400 `heartbeat_from_future`. "
+            "`cameras` and `gallery_cursor` are for boxes only; a camera that is not one of the "
+            "box's screens answers 404 `not_found`."
+        ),
+        examples=[
+            OpenApiExample(
+                "A box",
+                request_only=True,
+                value={
+                    "sent_at": "2026-03-01T08:00:00Z",
+                    "version": "2.4.1",
+                    "address": "10.0.0.20",
+                    "uptime": 86400,
+                    "cameras": [{"screen_id": 7, "status": "ok"}],
+                    "gallery_cursor": 1532,
+                },
+            )
+        ],
+    )
+    def post(self, request):
+        data = HeartbeatSerializer(data=request.data, kind=self.device.kind)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        now = timezone.now()
+        device = services.device_heartbeat_record(
+            device=self.device,
+            now=now,
+            sent_at=values.get("sent_at"),
+            version=values.get("version"),
+            address=values.get("address"),
+            uptime=values.get("uptime"),
+            cameras=values.get("cameras"),
+            gallery_cursor=values.get("gallery_cursor"),
+        )
+        return Response({"status": device.get_status(now), "server_time": now, "next_heartbeat_in": heartbeat_every()})
+
+
+class PadConfigSerializer(serializers.ModelSerializer):
+    screen_id = serializers.IntegerField(allow_null=True, read_only=True)
+    heartbeat_every = serializers.SerializerMethodField(help_text="Seconds between heartbeats.")
+
+    class Meta:
+        model = Pad
+        fields = ["id", "name", "screen_id", "location", "mode", "welcome_text", "heartbeat_every"]
+        read_only_fields = fields
+
+    def get_heartbeat_every(self, pad) -> int:
+        return heartbeat_every()
+
+
+class PadLocationSerializer(StrictSerializer):
+    location = serializers.CharField(max_length=200, allow_blank=True)
+
+
+class PadConfigView(DeviceView):
+    device_kinds = (DeviceKind.PAD,)
+
+    @extend_schema(
+        tags=["device API"],
+        responses=PadConfigSerializer,
+        summary="Pad login: the pad's configuration (its screen, location and mode)",
+    )
+    def get(self, request):
+        return Response(PadConfigSerializer(self.device).data)
+
+
+class PadLocationView(DeviceView):
+    device_kinds = (DeviceKind.PAD,)
+    http_method_names = ["patch", "options"]
+
+    @extend_schema(
+        tags=["device API"],
+        request=PadLocationSerializer,
+        responses=PadConfigSerializer,
+        summary="The pad sets where it stands",
+    )
+    def patch(self, request):
+        data = PadLocationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        pad = services.pad_location_set(
+            company=self.device.company, actor=request.user, pad=self.device, location=data.validated_data["location"]
+        )
+        return Response(PadConfigSerializer(pad).data)
+
+
+class TVBoxConfigSerializer(serializers.ModelSerializer):
+    screen_ids = serializers.SerializerMethodField()
+    heartbeat_every = serializers.SerializerMethodField(help_text="Seconds between heartbeats.")
+
+    class Meta:
+        model = TVBox
+        fields = [
+            "id",
+            "name",
+            "location",
+            "screen_ids",
+            "greeting_employee",
+            "greeting_visitor",
+            "greeting_vip",
+            "theme",
+            "heartbeat_every",
+        ]
+        read_only_fields = fields
+
+    def get_screen_ids(self, tvbox) -> list[int]:
+        return sorted(tvbox.screens.values_list("pk", flat=True))
+
+    def get_heartbeat_every(self, tvbox) -> int:
+        return heartbeat_every()
+
+
+class TVBoxConfigView(DeviceView):
+    device_kinds = (DeviceKind.TVBOX,)
+
+    @extend_schema(
+        tags=["device API"],
+        responses=TVBoxConfigSerializer,
+        summary="TV box login: the screens it greets for, its greetings and theme",
+    )
+    def get(self, request):
+        return Response(TVBoxConfigSerializer(self.device).data)
