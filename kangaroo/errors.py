@@ -93,6 +93,11 @@ HEARTBEAT_FROM_FUTURE = declare(
     "heartbeat_from_future", 400, _("The heartbeat is dated in the future; check the device's clock.")
 )
 
+# --- Events -------------------------------------------------------------------------------
+EVENT_BATCH_TOO_LARGE = declare("event_batch_too_large", 400, _("A batch holds at most 500 events."))
+EVENT_FROM_FUTURE = declare("event_from_future", 400, _("The event is dated in the future; check the device's clock."))
+EVENT_TOO_OLD = declare("event_too_old", 400, _("The event is older than the portal accepts."))
+
 ERROR_CODE_CHOICES = [(error.code, error.code) for error in REGISTRY.values()]
 
 

@@ -172,6 +172,8 @@ LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 15 * 60, minimum=1)
 # A device is online while its last heartbeat is at most this many seconds old. Devices
 # are told to send one every third of it, so two lost heartbeats do not mark them offline.
 DEVICE_OFFLINE_AFTER = envint("DEVICE_OFFLINE_AFTER", 90, minimum=10)
+# Events dated further back than this are refused (a device replaying a very old buffer).
+EVENT_MAX_AGE_DAYS = envint("EVENT_MAX_AGE_DAYS", 30, minimum=1)
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = envstr("LANGUAGE_CODE", "en")

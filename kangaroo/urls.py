@@ -5,11 +5,12 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import admin_login
+from events import views as events_views
 
 admin.site.site_header = _("Kangaroo administration")
 admin.site.site_title = _("Kangaroo")
 admin.site.index_title = _("Front door and attendance")
-admin.site.site_url = None  # no public site; the live dashboard links itself from the admin
+admin.site.site_url = "/dashboard/"  # "view site" opens the live dashboard
 
 password_reset_urls = [
     # The admin login page links to "admin_password_reset" when that name exists.
@@ -36,4 +37,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("dashboard/", events_views.dashboard, name="dashboard"),
+    path("tv/", events_views.tv, name="tv"),
+    path("live/image/<str:token>", events_views.live_image, name="live-image"),
 ]

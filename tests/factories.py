@@ -10,6 +10,7 @@ from factory.django import DjangoModelFactory
 from accounts.models import AuditLog, Company, Role, User
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
+from events.models import Event, EventKind
 from subjects.models import Department, Photo, Subject, SubjectType
 from tests.images import jpeg_bytes
 
@@ -142,6 +143,21 @@ class DeviceStatusChangeFactory(DjangoModelFactory):
     at = factory.LazyFunction(timezone.now)
 
 
+class EventFactory(DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    company = factory.SubFactory(CompanyFactory)
+    kind = EventKind.RECOGNIZED
+    subject = factory.SubFactory(SubjectFactory, company=factory.SelfAttribute("..company"))
+    subject_name = factory.LazyAttribute(lambda e: e.subject.name if e.subject else "")
+    subject_type = factory.LazyAttribute(lambda e: e.subject.subject_type if e.subject else "")
+    subject_job_number = factory.LazyAttribute(lambda e: e.subject.job_number if e.subject else "")
+    happened_at = factory.LazyFunction(timezone.now)
+    received_at = factory.LazyFunction(timezone.now)
+    uid = factory.Sequence(lambda n: f"uid-{n}")
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -154,4 +170,5 @@ FACTORIES = {
     Pad: PadFactory,
     TVBox: TVBoxFactory,
     DeviceStatusChange: DeviceStatusChangeFactory,
+    Event: EventFactory,
 }

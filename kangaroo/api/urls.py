@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 from devices import api as devices_api
+from events import api as events_api
 from subjects import api as subjects_api
 
 router = SimpleRouter(trailing_slash=False)
@@ -17,6 +18,7 @@ router.register("boxes", devices_api.BoxViewSet, basename="box")
 router.register("screens", devices_api.ScreenViewSet, basename="screen")
 router.register("pads", devices_api.PadViewSet, basename="pad")
 router.register("tv-boxes", devices_api.TVBoxViewSet, basename="tvbox")
+router.register("events", events_api.EventViewSet, basename="event")
 
 # Called by the devices themselves, with `Authorization: Device <key>` only.
 device_urlpatterns = [
@@ -24,6 +26,7 @@ device_urlpatterns = [
     path("device/pad/config", devices_api.PadConfigView.as_view(), name="device-pad-config"),
     path("device/pad/location", devices_api.PadLocationView.as_view(), name="device-pad-location"),
     path("device/tv-box/config", devices_api.TVBoxConfigView.as_view(), name="device-tvbox-config"),
+    path("device/events", events_api.EventIngestView.as_view(), name="device-events"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,87 @@
+"""Pushing events to the live dashboards over the channel layer.
+
+Groups: one per company (admin dashboards) and one per screen (a dashboard showing one
+screen, and the TV boxes showing that screen). A batch is sent as one message per group,
+not one per event: a box posting 500 events costs a few publishes, not a thousand.
+
+Images on live pages are addressed by signed, short-lived links issued to a connection
+that has already passed its authentication and company checks (`live_image_url`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core import signing
+from django.urls import reverse
+
+from events.models import Event
+
+logger = logging.getLogger(__name__)
+
+LIVE_IMAGE_SALT = "kangaroo.live-image"
+LIVE_IMAGE_MAX_AGE = 6 * 60 * 60
+
+
+def company_group(company_id: int) -> str:
+    return f"company.{company_id}"
+
+
+def screen_group(screen_id: int) -> str:
+    return f"screen.{screen_id}"
+
+
+def live_image_url(kind: str, pk: int) -> str:
+    """`kind` is "photo" (a subject's thumbnail) or "snapshot" (an event's snapshot)."""
+    token = signing.dumps({"k": kind, "id": pk}, salt=LIVE_IMAGE_SALT, compress=True)
+    return reverse("live-image", args=[token])
+
+
+def event_payload(event: Event, photo_id: int | None = None) -> dict:
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "happened_at": event.happened_at.isoformat(),
+        "subject": (
+            {
+                "id": event.subject_id,
+                "name": event.subject_name,
+                "type": event.subject_type,
+                "job_number": event.subject_job_number,
+                "photo_url": live_image_url("photo", photo_id) if photo_id else None,
+            }
+            if event.subject_name
+            else None
+        ),
+        "screen_id": event.screen_id,
+        "device": {"kind": event.device_kind, "id": event.device_id, "name": event.device_name},
+        "direction": event.direction,
+        "confidence": event.confidence,
+        "snapshot_url": live_image_url("snapshot", event.pk) if event.snapshot else None,
+    }
+
+
+def broadcast(events: list[Event], photo_ids: dict[int, int] | None = None) -> None:
+    """Send `events` to their groups. Never raises: the events are stored already, and a
+    device must get its normal answer even when Redis is down; dashboards catch up from
+    the database when they reconnect."""
+    photo_ids = photo_ids or {}
+    by_group: dict[str, list[dict]] = defaultdict(list)
+    for event in events:
+        payload = event_payload(event, photo_ids.get(event.subject_id))
+        by_group[company_group(event.company_id)].append(payload)
+        if event.screen_id:
+            by_group[screen_group(event.screen_id)].append(payload)
+    if not by_group:
+        return
+    try:
+        layer = get_channel_layer()
+        send = async_to_sync(layer.group_send)
+        for group, payloads in by_group.items():
+            send(group, {"type": "events.push", "events": payloads})
+    except Exception:
+        count = len(by_group[company_group(next(iter(events)).company_id)]) if by_group else 0
+        logger.exception("Broadcasting %d event(s) failed; dashboards will catch up on reconnect", count)

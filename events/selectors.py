@@ -1,0 +1,57 @@
+"""Reads on events: the live dashboards' catch-up and today's figures."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import Company
+from devices.models import Status
+from devices.selectors import box_list, pad_list, screen_list, tvbox_list
+from events.models import Event, EventKind
+
+REPLAY_LIMIT = 500
+
+
+def events_in_scope(*, company: Company, screen_ids: list[int] | None) -> QuerySet[Event]:
+    """A dashboard's events: the whole company (screen_ids None) or some screens."""
+    events = Event.objects.for_company(company)
+    return events if screen_ids is None else events.filter(screen_id__in=screen_ids)
+
+
+def events_after(*, company: Company, screen_ids: list[int] | None, after_id: int) -> list[Event]:
+    """What a reconnecting dashboard missed, oldest first (at most REPLAY_LIMIT)."""
+    scope = events_in_scope(company=company, screen_ids=screen_ids)
+    return list(scope.filter(id__gt=after_id).order_by("id")[:REPLAY_LIMIT])
+
+
+def local_day_bounds(company: Company, day=None) -> tuple[datetime, datetime]:
+    """Start and end of `day` (default: today) in the company's time zone, as aware datetimes."""
+    zone = company.zone
+    day = day or timezone.now().astimezone(zone).date()
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start, end
+
+
+def arrived_today(*, company: Company, screen_ids: list[int] | None) -> list[int]:
+    """Ids of the subjects recognized today (company time), within the dashboard's scope."""
+    start, end = local_day_bounds(company)
+    scope = events_in_scope(company=company, screen_ids=screen_ids)
+    return list(
+        scope.filter(kind=EventKind.RECOGNIZED, happened_at__gte=start, happened_at__lt=end, subject__isnull=False)
+        .values_list("subject_id", flat=True)
+        .distinct()
+    )
+
+
+def device_counts(*, company: Company) -> dict[str, int]:
+    """How many of the company's devices are online, offline, never seen (from timestamps)."""
+    counts = {Status.ONLINE: 0, Status.OFFLINE: 0, Status.NEVER_SEEN: 0}
+    now = timezone.now()
+    for listing in (box_list, screen_list, pad_list, tvbox_list):
+        for device in listing(company=company).only("last_seen_at"):
+            counts[device.get_status(now)] += 1
+    return {str(key): value for key, value in counts.items()}

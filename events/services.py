@@ -1,0 +1,278 @@
+"""Ingest: turning what devices post into stored events, then telling the dashboards.
+
+Built for batches: one query for the subjects, one for the screens, one for the uids seen
+before, one bulk insert. Each item gets its own answer (`created`, `duplicate` or an error
+with its code), and a bad item never rejects the good ones.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from devices.models import Device, DeviceKind, DeviceStatusChange, Pad, Screen
+from events.live import broadcast
+from events.models import Event, EventKind
+from kangaroo import errors
+from kangaroo.errors import KangarooError
+from subjects.images import normalise_photo
+from subjects.models import Photo, Subject, SubjectType
+from subjects.services import photo_files_cleanup
+
+MAX_BATCH = 500
+FUTURE_TOLERANCE = timedelta(minutes=5)
+ITEM_FIELDS = {"uid", "happened_at", "subject_id", "screen_id", "confidence", "snapshot"}
+
+
+@dataclass
+class ItemResult:
+    uid: str | None
+    status: str  # created | duplicate | error
+    id: int | None = None
+    error: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"uid": self.uid, "status": self.status}
+        if self.id is not None:
+            out["id"] = self.id
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class ParsedItem:
+    index: int
+    uid: str
+    happened_at: datetime
+    subject_id: int | None
+    screen_id: int | None
+    confidence: float | None
+    snapshot: bytes | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _item_error(error: errors.ErrorCode, message=None, fields: dict | None = None) -> KangarooError:
+    return KangarooError(error, message, fields=fields or {})
+
+
+def _as_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _item_error(errors.VALIDATION_ERROR, fields={name: [_("Must be an integer or null.")]})
+    return value
+
+
+def parse_item(index: int, raw: Any, *, now: datetime) -> ParsedItem:
+    """Validate one posted event (no database access)."""
+    if not isinstance(raw, dict):
+        raise _item_error(errors.VALIDATION_ERROR, _("Each event must be an object."))
+    unknown = sorted(set(raw) - ITEM_FIELDS)
+    if unknown:
+        raise _item_error(errors.UNKNOWN_FIELDS, fields={name: [_("Unknown field.")] for name in unknown})
+    uid = raw.get("uid")
+    if not isinstance(uid, str) or not 1 <= len(uid) <= 64:
+        raise _item_error(errors.VALIDATION_ERROR, fields={"uid": [_("A text of 1 to 64 characters is required.")]})
+    happened_raw = raw.get("happened_at")
+    happened_at = parse_datetime(happened_raw) if isinstance(happened_raw, str) else None
+    if happened_at is None or timezone.is_naive(happened_at):
+        raise _item_error(
+            errors.VALIDATION_ERROR,
+            fields={"happened_at": [_("An ISO 8601 date and time with a time zone is required.")]},
+        )
+    if happened_at > now + FUTURE_TOLERANCE:
+        raise _item_error(errors.EVENT_FROM_FUTURE, fields={"happened_at": [str(errors.EVENT_FROM_FUTURE.message)]})
+    if happened_at < now - timedelta(days=settings.EVENT_MAX_AGE_DAYS):
+        raise _item_error(errors.EVENT_TOO_OLD, fields={"happened_at": [str(errors.EVENT_TOO_OLD.message)]})
+    confidence = raw.get("confidence")
+    if confidence is not None and (
+        isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 <= confidence <= 1
+    ):
+        raise _item_error(errors.VALIDATION_ERROR, fields={"confidence": [_("A number from 0 to 1.")]})
+    snapshot = raw.get("snapshot")
+    if snapshot is not None:
+        if not isinstance(snapshot, str):
+            raise _item_error(errors.VALIDATION_ERROR, fields={"snapshot": [_("Base64-encoded image expected.")]})
+        try:
+            snapshot = base64.b64decode(snapshot, validate=True)
+        except (binascii.Error, ValueError):
+            raise _item_error(
+                errors.VALIDATION_ERROR, fields={"snapshot": [_("Base64-encoded image expected.")]}
+            ) from None
+    return ParsedItem(
+        index=index,
+        uid=uid,
+        happened_at=happened_at,
+        subject_id=_as_int(raw.get("subject_id"), "subject_id"),
+        screen_id=_as_int(raw.get("screen_id"), "screen_id"),
+        confidence=float(confidence) if confidence is not None else None,
+        snapshot=snapshot,
+    )
+
+
+def _classify(subject: Subject | None, happened_at: datetime) -> str:
+    if subject is None:
+        return EventKind.STRANGER
+    if subject.subject_type == SubjectType.VISITOR and subject.visit_state(happened_at) not in (None, "current"):
+        return EventKind.VISITOR_OUTSIDE_WINDOW
+    return EventKind.RECOGNIZED
+
+
+def _screens_for(device: Device, screen_ids: set[int]) -> dict[int, Screen]:
+    """The screens this device may report for: a box its own cameras, a pad its screen."""
+    if isinstance(device, Pad):
+        return {device.screen_id: device.screen} if device.screen_id else {}
+    screens = Screen.objects.for_company(device.company).filter(pk__in=screen_ids, box_id=device.pk)
+    return {screen.pk: screen for screen in screens}
+
+
+def event_ingest(*, device: Device, items: list[Any], now: datetime | None = None) -> list[ItemResult]:
+    """Store the events a device posted; answer each one. Broadcasts after commit."""
+    if len(items) > MAX_BATCH:
+        raise KangarooError(errors.EVENT_BATCH_TOO_LARGE)
+    now = now or timezone.now()
+    try:
+        return _ingest(device=device, items=items, now=now)
+    except IntegrityError:
+        # The same uid arrived from a concurrent retry between our check and our insert:
+        # the second pass sees it and answers `duplicate`.
+        return _ingest(device=device, items=items, now=now)
+
+
+def _ingest(*, device: Device, items: list[Any], now: datetime) -> list[ItemResult]:
+    company = device.company
+    results: list[ItemResult | None] = [None] * len(items)
+    parsed: list[ParsedItem] = []
+    for index, raw in enumerate(items):
+        try:
+            parsed.append(parse_item(index, raw, now=now))
+        except KangarooError as exc:
+            uid = raw.get("uid") if isinstance(raw, dict) and isinstance(raw.get("uid"), str) else None
+            results[index] = ItemResult(uid, "error", error=_error_dict(exc))
+
+    subject_ids = {item.subject_id for item in parsed if item.subject_id is not None}
+    subjects = {s.pk: s for s in Subject.objects.for_company(company).filter(pk__in=subject_ids)}
+    screens = _screens_for(device, {item.screen_id for item in parsed if item.screen_id is not None})
+    seen = dict(
+        Event.objects.for_company(company)
+        .filter(device_kind=device.kind, device_id=device.pk, uid__in={item.uid for item in parsed})
+        .values_list("uid", "id")
+    )
+
+    to_create: list[tuple[ParsedItem, Event]] = []
+    first_in_batch: dict[str, int] = {}
+    for item in parsed:
+        if item.uid in seen:
+            results[item.index] = ItemResult(item.uid, "duplicate", id=seen[item.uid])
+            continue
+        if item.uid in first_in_batch:
+            results[item.index] = ItemResult(item.uid, "duplicate")  # id filled after insert
+            continue
+        screen_id = device.screen_id if isinstance(device, Pad) else item.screen_id
+        screen = screens.get(screen_id) if screen_id is not None else None
+        if screen is None and (device.kind == DeviceKind.BOX or (item.screen_id is not None and not screens)):
+            message = _("This device has no such screen.")
+            results[item.index] = ItemResult(
+                item.uid, "error", error=_error_dict(_item_error(errors.NOT_FOUND, message, {"screen_id": [message]}))
+            )
+            continue
+        subject = subjects.get(item.subject_id) if item.subject_id is not None else None
+        event = Event(
+            company=company,
+            kind=_classify(subject, item.happened_at),
+            subject=subject,
+            subject_name=subject.name if subject else "",
+            subject_type=subject.subject_type if subject else "",
+            subject_job_number=subject.job_number if subject else "",
+            device_kind=device.kind,
+            device_id=device.pk,
+            device_name=device.name,
+            screen=screen,
+            direction=screen.direction if screen else "",
+            confidence=item.confidence,
+            happened_at=item.happened_at,
+            received_at=now,
+            uid=item.uid,
+        )
+        first_in_batch[item.uid] = item.index
+        to_create.append((item, event))
+
+    with photo_files_cleanup() as stored, transaction.atomic():
+        for item, event in to_create:
+            if item.snapshot is not None:
+                try:
+                    image = normalise_photo(io.BytesIO(item.snapshot))
+                except KangarooError as exc:
+                    results[item.index] = ItemResult(item.uid, "error", error=_error_dict(exc, field="snapshot"))
+                    continue
+                name = default_storage.save(
+                    f"snapshots/{company.pk}/{secrets.token_hex(16)}.jpg", ContentFile(image.image)
+                )
+                stored.append(name)
+                event.snapshot.name = name
+        valid = [(item, event) for item, event in to_create if results[item.index] is None]
+        created = Event.objects.bulk_create(  # tenant: every event built above carries the device's company
+            [event for _, event in valid], batch_size=MAX_BATCH
+        )
+        for (item, _event), event in zip(valid, created, strict=True):
+            results[item.index] = ItemResult(item.uid, "created", id=event.pk)
+        photo_ids = _first_photo_ids(company, {e.subject_id for e in created if e.subject_id})
+        transaction.on_commit(lambda: broadcast(created, photo_ids))
+
+    ids_by_uid = {r.uid: r.id for r in results if r is not None and r.status == "created"}
+    for result in results:
+        if result is not None and result.status == "duplicate" and result.id is None:
+            result.id = ids_by_uid.get(result.uid)
+    return [r for r in results if r is not None]
+
+
+def _error_dict(exc: KangarooError, field: str | None = None) -> dict[str, Any]:
+    fields = exc.fields
+    if field and fields and field not in fields:
+        fields = {field: [message for messages in fields.values() for message in messages]}
+    return {"code": exc.code, "message": str(exc.message), "fields": fields or {}}
+
+
+def _first_photo_ids(company, subject_ids: set[int]) -> dict[int, int]:
+    """subject id -> id of its first photo, for the welcome cards' thumbnails."""
+    if not subject_ids:
+        return {}
+    rows = (
+        Photo.objects.for_company(company)
+        .filter(subject_id__in=subject_ids)
+        .order_by("subject_id", "id")
+        .values_list("subject_id", "id")
+    )
+    first: dict[int, int] = {}
+    for subject_id, photo_id in rows:
+        first.setdefault(subject_id, photo_id)
+    return first
+
+
+def event_from_status_change(change: DeviceStatusChange) -> Event:
+    """A device came online or went offline: an event for the history and the dashboards."""
+    event = Event.objects.create(
+        company_id=change.company_id,
+        kind=change.change,
+        device_kind=change.device_kind,
+        device_id=change.device_id,
+        device_name=change.device_name,
+        happened_at=change.at,
+        received_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: broadcast([event]))
+    return event

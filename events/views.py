@@ -1,0 +1,76 @@
+"""The live pages: the admin dashboard and the TV box welcome screen."""
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core import signing
+from django.http import FileResponse, Http404
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from devices.selectors import screen_list
+from events.live import LIVE_IMAGE_MAX_AGE, LIVE_IMAGE_SALT
+from events.models import Event
+from subjects.models import Photo
+
+
+def live_labels() -> dict[str, str]:
+    """The live pages' words, translated on the server for the page's script."""
+    return {
+        "welcome": _("Welcome, {name}!"),
+        "welcome_vip": _("Welcome, {name} — VIP"),
+        "welcome_visitor": _("Welcome, {name}! Your host has been told."),
+        "stranger": _("Unknown person at {device}"),
+        "outside_window": _("{name} is visiting outside their visit window"),
+        "device_offline": _("{device} went offline"),
+        "device_online": _("{device} is back online"),
+        "live": _("Live"),
+        "reconnecting": _("Reconnecting…"),
+        "refused": _("Not allowed: check the key or sign in again."),
+    }
+
+
+@never_cache
+@staff_member_required
+def dashboard(request):
+    company = request.user.company
+    if company is None:
+        raise Http404  # platform staff watch a company's dashboard by signing in as its admin
+    return render(
+        request,
+        "events/dashboard.html",
+        {
+            "company": company,
+            "screens": screen_list(company=company).only("id", "name", "location"),
+            "labels": live_labels(),
+        },
+    )
+
+
+@never_cache
+def tv(request):
+    # The page holds no data: it authenticates over the websocket with the TV box's key.
+    return render(request, "events/tv.html", {"labels": live_labels()})
+
+
+@require_GET
+def live_image(request, token: str):
+    """A thumbnail or snapshot for a live page, by a signed link the event stream issued
+    after checking who is listening; the link expires after a few hours."""
+    try:
+        claim = signing.loads(token, salt=LIVE_IMAGE_SALT, max_age=LIVE_IMAGE_MAX_AGE)
+    except signing.BadSignature:
+        raise Http404 from None
+    if claim.get("k") == "photo":
+        item = Photo.objects.filter(pk=claim.get("id")).first()  # tenant: the signed link names the row
+        file = item.thumbnail if item else None
+    elif claim.get("k") == "snapshot":
+        item = Event.objects.filter(pk=claim.get("id")).first()  # tenant: the signed link names the row
+        file = item.snapshot if item else None
+    else:
+        file = None
+    if not file:
+        raise Http404
+    response = FileResponse(file.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

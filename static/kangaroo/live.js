@@ -1,0 +1,205 @@
+/* Kangaroo live pages (/dashboard/ and /tv/): one websocket, reconnecting with backoff.
+ *
+ * Every event has an id. The page remembers the highest id it has shown; after a
+ * reconnect it asks the server for everything after that id ("resume") before going on
+ * live, and skips any id it has already shown, so no arrival is missed or shown twice.
+ */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var mode = body.dataset.mode; // "dashboard" or "tv"
+  var labels = JSON.parse(document.getElementById("live-labels").textContent);
+  var cards = document.getElementById("cards");
+  var connection = document.getElementById("connection");
+  var MAX_CARDS = 12;
+
+  var lastId = Number(sessionStorage.getItem("kangaroo.lastEventId") || 0);
+  var shown = new Set();
+  var arrived = new Set();
+  var devices = { online: 0, offline: 0 };
+  var hello = null;
+  var attempt = 0;
+  var socket = null;
+
+  function format(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (match, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? values[key] : match;
+    });
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text; // never innerHTML: names are user data
+    return node;
+  }
+
+  function localTime(iso) {
+    var options = { hour: "2-digit", minute: "2-digit" };
+    if (hello && hello.time_zone) options.timeZone = hello.time_zone;
+    return new Date(iso).toLocaleTimeString([], options);
+  }
+
+  function localDay(date) {
+    var options = { year: "numeric", month: "2-digit", day: "2-digit" };
+    if (hello && hello.time_zone) options.timeZone = hello.time_zone;
+    return date.toLocaleDateString("en-CA", options);
+  }
+
+  function setConnection(state, text) {
+    connection.className = "connection " + state;
+    connection.textContent = text;
+  }
+
+  function greeting(event) {
+    var subject = event.subject;
+    var values = { name: subject.name, company: hello ? hello.company : "" };
+    if (hello && hello.tv && hello.tv.greetings[subject.type]) {
+      return format(hello.tv.greetings[subject.type], values);
+    }
+    var key = subject.type === "vip" ? "welcome_vip" : subject.type === "visitor" ? "welcome_visitor" : "welcome";
+    return format(labels[key], values);
+  }
+
+  function avatar(subject) {
+    if (subject && subject.photo_url) {
+      var img = el("img", "avatar");
+      img.src = subject.photo_url;
+      img.alt = "";
+      return img;
+    }
+    return el("div", "avatar initial", subject && subject.name ? subject.name.charAt(0) : "?");
+  }
+
+  function card(event) {
+    var node = el("article", "card " + event.kind);
+    node.dataset.eventId = event.id;
+    var deviceName = (event.device && event.device.name) || "";
+    if (event.kind === "recognized") {
+      node.classList.add("type-" + event.subject.type);
+      node.appendChild(avatar(event.subject));
+      var text = el("div", "text");
+      text.appendChild(el("h2", "name", event.subject.name));
+      text.appendChild(el("p", "greeting", greeting(event)));
+      node.appendChild(text);
+    } else if (event.kind === "stranger") {
+      if (event.snapshot_url) {
+        var shot = el("img", "avatar snapshot");
+        shot.src = event.snapshot_url;
+        shot.alt = "";
+        node.appendChild(shot);
+      } else {
+        node.appendChild(el("div", "avatar initial", "?"));
+      }
+      node.appendChild(el("p", "alert", format(labels.stranger, { device: deviceName })));
+    } else if (event.kind === "visitor_outside_window") {
+      node.appendChild(avatar(event.subject));
+      node.appendChild(el("p", "alert", format(labels.outside_window, { name: event.subject.name })));
+    } else {
+      node.appendChild(el("p", "notice", format(labels[event.kind] || "{device}", { device: deviceName })));
+    }
+    node.appendChild(el("time", "when", localTime(event.happened_at)));
+    return node;
+  }
+
+  function updateFigures() {
+    document.getElementById("arrivals").textContent = String(arrived.size);
+    document.getElementById("devices-online").textContent = String(devices.online);
+    document.getElementById("devices-offline").textContent = String(devices.offline);
+  }
+
+  function show(events) {
+    events.sort(function (a, b) { return a.id - b.id; });
+    var today = localDay(new Date());
+    events.forEach(function (event) {
+      if (shown.has(event.id)) return;
+      shown.add(event.id);
+      if (event.id > lastId) {
+        lastId = event.id;
+        sessionStorage.setItem("kangaroo.lastEventId", String(lastId));
+      }
+      if (event.kind === "recognized" && event.subject && event.subject.id &&
+          localDay(new Date(event.happened_at)) === today) {
+        arrived.add(event.subject.id);
+      }
+      if (event.kind === "device_offline") { devices.online = Math.max(0, devices.online - 1); devices.offline += 1; }
+      if (event.kind === "device_online") { devices.online += 1; devices.offline = Math.max(0, devices.offline - 1); }
+      if (mode === "tv" && event.kind !== "recognized") return; // the TV greets; alerts are for staff
+      cards.insertBefore(card(event), cards.firstChild);
+      while (cards.children.length > MAX_CARDS) cards.removeChild(cards.lastChild);
+    });
+    updateFigures();
+  }
+
+  function onHello(message) {
+    hello = message;
+    attempt = 0;
+    setConnection("live", labels.live);
+    arrived = new Set(message.arrived_today);
+    devices = { online: message.devices.online || 0, offline: message.devices.offline || 0 };
+    if (message.tv) {
+      document.getElementById("tv-name").textContent = message.company;
+      body.classList.toggle("dark", message.tv.theme === "dark");
+    }
+    updateFigures();
+    if (lastId > 0) socket.send(JSON.stringify({ type: "resume", after: lastId }));
+  }
+
+  function tvKey() {
+    var match = /(?:^|[#&])key=([^&]+)/.exec(location.hash);
+    if (match) {
+      localStorage.setItem("kangaroo.tvKey", decodeURIComponent(match[1]));
+      history.replaceState(null, "", location.pathname); // keep the key out of the address bar
+    }
+    return localStorage.getItem("kangaroo.tvKey");
+  }
+
+  function connect() {
+    var key = null;
+    if (mode === "tv") {
+      key = tvKey();
+      if (!key) { askForKey(); return; }
+    }
+    var query = "";
+    var screen = new URLSearchParams(location.search).get("screen");
+    if (mode === "dashboard" && screen) query = "?screen=" + encodeURIComponent(screen);
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + "/ws/events/" + query);
+    socket.onopen = function () {
+      if (key) socket.send(JSON.stringify({ type: "auth", key: key }));
+    };
+    socket.onmessage = function (message) {
+      var data = JSON.parse(message.data);
+      if (data.type === "hello") onHello(data);
+      else if (data.type === "events") show(data.events);
+    };
+    socket.onclose = function (closed) {
+      if (closed.code === 4401 || closed.code === 4403) {
+        setConnection("refused", labels.refused);
+        if (mode === "tv" && closed.code === 4401) localStorage.removeItem("kangaroo.tvKey");
+      } else {
+        setConnection("connecting", labels.reconnecting);
+      }
+      // Back off: 1 s, 2 s, 4 s ... up to 30 s, with jitter so a restarted server is not
+      // hit by every screen at the same instant.
+      var delay = Math.min(30000, 1000 * Math.pow(2, attempt)) * (0.75 + Math.random() * 0.5);
+      attempt += 1;
+      setTimeout(connect, delay);
+    };
+  }
+
+  function askForKey() {
+    var form = document.getElementById("key-form");
+    form.hidden = false;
+    form.onsubmit = function (submitted) {
+      submitted.preventDefault();
+      localStorage.setItem("kangaroo.tvKey", document.getElementById("key-input").value.trim());
+      form.hidden = true;
+      connect();
+    };
+  }
+
+  window.kangarooLive = { lastId: function () { return lastId; } };
+  connect();
+})();
