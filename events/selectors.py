@@ -8,8 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Company
-from devices.models import Status
-from devices.selectors import box_list, pad_list, screen_list, tvbox_list
+from devices.models import DEVICE_MODELS, Status, offline_after
 from events.models import Event, EventKind
 
 REPLAY_LIMIT = 500
@@ -49,9 +48,14 @@ def arrived_today(*, company: Company, screen_ids: list[int] | None) -> list[int
 
 def device_counts(*, company: Company) -> dict[str, int]:
     """How many of the company's devices are online, offline, never seen (from timestamps)."""
-    counts = {Status.ONLINE: 0, Status.OFFLINE: 0, Status.NEVER_SEEN: 0}
-    now = timezone.now()
-    for listing in (box_list, screen_list, pad_list, tvbox_list):
-        for device in listing(company=company).only("last_seen_at"):
-            counts[device.get_status(now)] += 1
-    return {str(key): value for key, value in counts.items()}
+    online_since = timezone.now() - offline_after()
+    counts = {Status.ONLINE.value: 0, Status.OFFLINE.value: 0, Status.NEVER_SEEN.value: 0}
+    for model in DEVICE_MODELS.values():
+        for last_seen in model.objects.for_company(company).values_list("last_seen_at", flat=True):
+            if last_seen is None:
+                counts[Status.NEVER_SEEN] += 1
+            elif last_seen >= online_since:
+                counts[Status.ONLINE] += 1
+            else:
+                counts[Status.OFFLINE] += 1
+    return counts

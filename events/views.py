@@ -41,7 +41,7 @@ def dashboard(request):
         "events/dashboard.html",
         {
             "company": company,
-            "screens": screen_list(company=company).only("id", "name", "location"),
+            "screens": screen_list(company=company),
             "labels": live_labels(),
         },
     )

@@ -195,17 +195,20 @@ PHOTO_MAX_BYTES = envint("PHOTO_MAX_MB", 10, minimum=1) * 2**20
 PHOTO_MAX_PIXELS = envint("PHOTO_MAX_MEGAPIXELS", 50, minimum=1) * 1_000_000
 PHOTO_MAX_SIDE = envint("PHOTO_MAX_SIDE", 1600, minimum=256)
 # No MEDIA_URL is served: biometric files go only through views that check the company.
+STATIC_MANIFEST = envbool("STATIC_MANIFEST", not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             # Hashed names need `collectstatic` first; production runs it at deploy time.
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if envbool("STATIC_MANIFEST", not DEBUG)
+            if STATIC_MANIFEST
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
+# Without collected, hashed files (development, tests), serve straight from the sources.
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 
 # --- E-mail -----------------------------------------------------------------------------
 EMAIL_URL = envsecret("EMAIL_URL") or ""

@@ -17,6 +17,7 @@ from accounts.authentication import token_pair_for
 from accounts.models import Company, Role, User
 from tests.factories import CompanyFactory, UserFactory
 
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 REQUIRE_SERVICES = os.environ.get("KANGAROO_REQUIRE_SERVICES", "").lower() in ("1", "true", "yes")
 
 
@@ -38,6 +39,10 @@ def _service_problem(marker: str) -> str | None:
         if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
             return "needs PostgreSQL: set DATABASE_URL=postgres://..."
         return None
+    if marker == "browser":
+        if not os.path.exists(CHROMIUM):
+            return f"needs Chromium at {CHROMIUM} (apt-get install chromium)"
+        return None
     if marker == "redis":
         if not _reachable(redis_test_url(), 6379):
             return f"needs Redis at {redis_test_url()}"
@@ -47,7 +52,7 @@ def _service_problem(marker: str) -> str | None:
 
 def pytest_runtest_setup(item):
     """Skip a test whose service is missing, or fail it where CI requires every service."""
-    for marker in ("postgres", "redis"):
+    for marker in ("postgres", "redis", "browser"):
         if item.get_closest_marker(marker) is None:
             continue
         problem = _service_problem(marker)
@@ -171,3 +176,21 @@ def asgi_server(transactional_db):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """A real headless Chromium (Debian's package), driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls
+    # are still plain synchronous ones, which Django would otherwise refuse.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"],
+        )  # fmt: skip
+        yield chromium
+        chromium.close()

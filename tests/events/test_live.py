@@ -1,0 +1,149 @@
+"""The live stream over a real websocket, against the real ASGI server: who hears what,
+and a reconnect that misses nothing and repeats nothing."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from tests.events.conftest import event
+from tests.factories import SubjectFactory
+
+
+def post_events(server: str, key: str, items: list[dict]) -> dict:
+    request = urllib.request.Request(
+        f"{server}/api/v1/device/events",
+        data=json.dumps({"events": items}).encode(),
+        headers={"Authorization": f"Device {key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
+        return json.loads(response.read())
+
+
+def ws_url(server: str, query: str = "") -> str:
+    return server.replace("http://", "ws://") + "/ws/events/" + query
+
+
+def as_admin(client, server, user, query=""):
+    client.force_login(user)
+    headers = {"Cookie": f"sessionid={client.cookies['sessionid'].value}", "Origin": server}
+    return connect(ws_url(server, query), additional_headers=headers, open_timeout=10)
+
+
+def receive(socket, kind: str, timeout: float = 10) -> dict:
+    while True:
+        message = json.loads(socket.recv(timeout=timeout))
+        if message["type"] == kind:
+            return message
+
+
+def nothing_more(socket, wait: float = 0.5) -> bool:
+    try:
+        socket.recv(timeout=wait)
+    except TimeoutError:
+        return True
+    return False
+
+
+def test_an_admin_dashboard_hears_its_company_and_nothing_else(asgi_server, client, tenants, door_a, door_b):
+    a, b = tenants
+    mei = SubjectFactory(company=a.company, name="陳美玲")
+    with as_admin(client, asgi_server, a.admin) as mine, as_admin(client, asgi_server, b.admin) as theirs:
+        hello = receive(mine, "hello")
+        assert hello["company"] == a.company.name and hello["devices"]["never_seen"] >= 1
+        receive(theirs, "hello")
+        created = post_events(asgi_server, door_a.box_key, [event("live1", door_a.entrance, mei)])
+        message = receive(mine, "events")
+        [pushed] = message["events"]
+        assert pushed["id"] == created["results"][0]["id"]
+        assert (pushed["kind"], pushed["subject"]["name"], pushed["direction"]) == ("recognized", "陳美玲", "in")
+        assert nothing_more(theirs)
+
+
+def test_a_screen_dashboard_hears_only_that_screen(asgi_server, client, tenant_a, door_a):
+    with as_admin(client, asgi_server, tenant_a.admin, f"?screen={door_a.exit.pk}") as socket:
+        receive(socket, "hello")
+        post_events(asgi_server, door_a.box_key, [event("in1", door_a.entrance), event("out1", door_a.exit)])
+        message = receive(socket, "events")
+        assert [e["screen_id"] for e in message["events"]] == [door_a.exit.pk]
+
+
+def test_asking_for_another_companys_screen_is_refused(asgi_server, client, tenants, door_b):
+    a, _ = tenants
+    with (
+        as_admin(client, asgi_server, a.admin, f"?screen={door_b.entrance.pk}") as socket,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        socket.recv(timeout=10)
+    assert closed.value.rcvd.code == 4403
+
+
+def test_a_tv_box_hears_only_its_screens(asgi_server, tenant_a, door_a):
+    with connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}, open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "key": door_a.tv_key}))
+        hello = receive(socket, "hello")
+        assert hello["screens"] == [door_a.entrance.pk]
+        assert hello["tv"]["greetings"]["vip"]
+        post_events(asgi_server, door_a.box_key, [event("exit1", door_a.exit), event("in2", door_a.entrance)])
+        message = receive(socket, "events")
+        assert [e["screen_id"] for e in message["events"]] == [door_a.entrance.pk]
+
+
+def test_a_device_talking_without_a_browser_uses_its_key_header(asgi_server, tenant_a, door_a):
+    with connect(ws_url(asgi_server), additional_headers={"Authorization": f"Device {door_a.tv_key}"}) as socket:
+        assert receive(socket, "hello")["screens"] == [door_a.entrance.pk]
+
+
+@pytest.mark.parametrize("key_of", ["nonsense", "box"])
+def test_a_bad_or_wrong_kind_of_key_is_refused(asgi_server, tenant_a, door_a, key_of):
+    key = door_a.box_key if key_of == "box" else "kgr_tvbox_1_abc_def"
+    with connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}, open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "key": key}))
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+    assert closed.value.rcvd.code in (4401, 4403)
+
+
+def test_an_anonymous_listener_who_never_authenticates_is_closed(asgi_server, settings, monkeypatch):
+    monkeypatch.setattr("events.consumers.AUTH_TIMEOUT", 0.3)
+    with (
+        connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}, open_timeout=10) as socket,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        socket.recv(timeout=10)
+    assert closed.value.rcvd.code == 4401
+
+
+def test_a_foreign_origin_cannot_use_the_admin_session(asgi_server, client, tenant_a):
+    client.force_login(tenant_a.admin)
+    headers = {"Cookie": f"sessionid={client.cookies['sessionid'].value}", "Origin": "https://evil.example.com"}
+    with pytest.raises(InvalidStatus):
+        connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10)
+
+
+def test_a_reconnecting_dashboard_gets_what_it_missed_in_order_without_duplicates(
+    asgi_server, client, tenant_a, door_a
+):
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        post_events(asgi_server, door_a.box_key, [event("seen", door_a.entrance)])
+        last_seen = receive(socket, "events")["events"][-1]["id"]
+    # Offline: three arrivals happen.
+    missed = post_events(asgi_server, door_a.box_key, [event(f"missed{n}", door_a.entrance) for n in range(3)])
+    missed_ids = [r["id"] for r in missed["results"]]
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        socket.send(json.dumps({"type": "resume", "after": last_seen}))
+        replayed = receive(socket, "events")["events"]
+        assert [e["id"] for e in replayed] == missed_ids
+        # A live event after the replay comes once; asking to resume again repeats nothing.
+        post_events(asgi_server, door_a.box_key, [event("after", door_a.entrance)])
+        live = receive(socket, "events")["events"]
+        assert [e["id"] for e in live] not in ([], missed_ids)
+        socket.send(json.dumps({"type": "resume", "after": last_seen}))
+        assert nothing_more(socket)
