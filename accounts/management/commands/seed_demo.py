@@ -1,16 +1,25 @@
-"""Creates the demo companies and their users, once; safe to run again.
+"""Creates the demo companies, their users, people, devices and a morning of arrivals,
+once; safe to run again.
 
-`make run` calls it so a fresh install has someone to log in as. A second company with
-its own data is seeded too, so the demo shows that one company never sees the other.
+`make run` calls it so a fresh install has someone to log in as and something to look at.
+A second company with its own data is seeded too, so the demo shows that one company never
+sees the other.
 """
+
+import os
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import Company, Role, User
+from devices import services as device_services
+from devices.models import Box
+from events.services import event_ingest
 from subjects.models import Department
-from subjects.services import department_create
+from subjects.services import department_create, subject_create
 
 DEMO_PASSWORD = "kangaroo-demo-2026"
 DEMO = [
@@ -41,6 +50,52 @@ class Command(BaseCommand):
             for department in departments:
                 if department not in existing:
                     department_create(company=company, actor=None, name=department)
+            if not Box.objects.for_company(company).exists():
+                self.seed_door(company, departments[0])
         self.stdout.write(
             self.style.SUCCESS(f"Demo login: username 'demo-owner', password '{DEMO_PASSWORD}' (company: Demo Company)")
         )
+
+    def seed_door(self, company, department_name):
+        """People, a box with an entrance and an exit camera, a TV box, and today's arrivals."""
+        department = Department.objects.for_company(company).get(name=department_name)
+        people = [
+            ("陳美玲", "employee", "E1001"),
+            ("林志明", "employee", "E1002"),
+            ("Alex Morgan", "employee", "E1003"),
+            ("王大偉", "vip", ""),
+            ("Sam Lee", "visitor", ""),
+        ]
+        now = timezone.now()
+        subjects = []
+        for name, kind, job_number in people:
+            extra = (
+                {"visit_start": now - timedelta(hours=2), "visit_end": now + timedelta(hours=6)}
+                if kind == "visitor"
+                else {}
+            )
+            subjects.append(
+                subject_create(company=company, actor=None, name=name, subject_type=kind, job_number=job_number,
+                               department=department if kind == "employee" else None, **extra)
+            )  # fmt: skip
+        box, box_key = device_services.box_create(company=company, actor=None, name="Lobby box", max_screens=4)
+        entrance, _ = device_services.screen_create(
+            company=company, actor=None, name="Main entrance", camera_url="rtsp://camera:demo@192.0.2.10/in",
+            direction="in", box=box, location="Lobby",
+        )  # fmt: skip
+        device_services.screen_create(
+            company=company, actor=None, name="Main exit", camera_url="rtsp://camera:demo@192.0.2.11/out",
+            direction="out", box=box, location="Lobby",
+        )  # fmt: skip
+        _, tv_key = device_services.tvbox_create(company=company, actor=None, name="Lobby TV", screens=[entrance])
+        arrivals = [
+            {"uid": f"demo-{n}", "subject_id": subject.pk, "screen_id": entrance.pk, "confidence": 0.95,
+             "happened_at": (now - timedelta(minutes=90 - 15 * n)).isoformat()}
+            for n, subject in enumerate(subjects)
+        ]  # fmt: skip
+        arrivals.append({"uid": "demo-stranger", "screen_id": entrance.pk, "happened_at": now.isoformat()})
+        event_ingest(device=box, items=arrivals, now=now)
+        if company.slug == "demo":
+            self.stdout.write(f"Demo box key (post events with it): {box_key}")
+            port = os.environ.get("PORT", "8000")
+            self.stdout.write(f"Demo TV page: http://127.0.0.1:{port}/tv/#key={tv_key}")
