@@ -1,14 +1,28 @@
+import tablib
+from django import forms
+from django.apps import apps as django_apps
+from django.apps.registry import Apps
 from django.contrib import admin
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import models
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.admin import ExportActionMixin
 from import_export.formats import base_formats
 
+from accounts.models import Company
+from events.attendance import AttendanceDays, attendance_days, attendance_range, company_today
 from events.models import Event
-from kangaroo.admin import TenantAdmin, TenantImportExportMixin
-from subjects.resources import SmartCSV, escape_formula
+from kangaroo.admin import TenantAdmin, TenantAdminMixin, TenantImportExportMixin, admin_company
+from kangaroo.errors import KangarooError
+from subjects.models import Department, SubjectType
+from subjects.resources import SmartCSV, TextXLSX, escape_formula
 
 
 class EventResource(resources.ModelResource):
@@ -48,7 +62,13 @@ class EventResource(resources.ModelResource):
         for row in rows.iterator(chunk_size=5000):
             dataset.append(
                 tuple(
-                    "" if value is None else value.isoformat() if hasattr(value, "isoformat") else escape_formula(value)
+                    escape_formula(value)
+                    if isinstance(value, str)
+                    else ""
+                    if value is None
+                    else value.isoformat()
+                    if hasattr(value, "isoformat")
+                    else value
                     for value in row
                 )
             )
@@ -104,3 +124,193 @@ class EventAdmin(TenantImportExportMixin, ExportActionMixin, TenantAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Attendance --------------------------------------------------------------------------------
+# Imported here, next to the only code that uses them, so this section appends to the module.
+
+
+class AttendanceDay(models.Model):
+    """The admin index lists models only: this entry is how it links to the attendance report.
+
+    It has no table and no objects, and lives in an app registry of its own (`Meta.apps`), so
+    it needs no migration and is not a tenant model for the checks that walk every model;
+    its admin serves only the report and the report's export.
+    """
+
+    class Meta:
+        apps = Apps(installed_apps=[])
+        app_label = "events"
+        managed = False
+        default_permissions = ()
+        verbose_name = _("attendance")
+        verbose_name_plural = _("attendance")
+
+    def __str__(self) -> str:
+        return str(self._meta.verbose_name)
+
+
+class AttendanceFilterForm(forms.Form):
+    """The report's filters, read from the query string (`from` and `to` as in the API)."""
+
+    def __init__(self, data, *, company: Company | None, pick_company: bool):
+        super().__init__(data)
+        if pick_company:
+            self.fields["company"] = forms.ModelChoiceField(
+                Company.objects.order_by("name"), required=False, label=_("company")
+            )
+        date_widget = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+        self.fields["from"] = forms.DateField(label=_("from"), required=False, widget=date_widget)
+        self.fields["to"] = forms.DateField(label=_("to"), required=False, widget=date_widget)
+        self.fields["department"] = forms.ModelChoiceField(
+            Department.objects.for_company(company), required=False, label=_("department")
+        )
+        self.fields["subject_type"] = forms.ChoiceField(
+            choices=[("", _("All types")), *SubjectType.choices], required=False, label=_("type")
+        )
+        self.fields["q"] = forms.CharField(
+            required=False, max_length=100, label=_("search"), help_text=_("Name or job number contains.")
+        )
+
+
+def _local_time(value) -> str:
+    return value.strftime("%H:%M:%S") if value else ""
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else gettext("yes") if value else gettext("no")
+
+
+ATTENDANCE_EXPORT_HEADERS = [
+    _("date"),
+    _("name"),
+    _("job number"),
+    _("type"),
+    _("department"),
+    _("first in"),
+    _("last out"),
+    _("passes"),
+    _("late"),
+    _("left early"),
+]
+
+
+def attendance_dataset(rows: AttendanceDays) -> tablib.Dataset:
+    """Every row of `rows` (read in chunks), times in the company's zone, text escaped against
+    spreadsheet formulas."""
+    dataset = tablib.Dataset(headers=[str(header) for header in ATTENDANCE_EXPORT_HEADERS])
+    for row in rows:
+        dataset.append(
+            (
+                row.date.isoformat(),
+                escape_formula(row.name),
+                escape_formula(row.job_number),
+                escape_formula(row.subject_type_label),
+                escape_formula(row.department),
+                _local_time(row.first_in),
+                _local_time(row.last_out),
+                str(row.passes),
+                _yes_no(row.late),
+                _yes_no(row.left_early),
+            )
+        )
+    return dataset
+
+
+class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """The attendance report of the requester's company: filters, a page of rows, and CSV /
+    XLSX export of exactly the filtered rows. Every member may read it; nothing is written."""
+
+    PAGE_SIZE = 100
+    EXPORT_FORMATS = {"csv": SmartCSV, "xlsx": TextXLSX}
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("", self.admin_site.admin_view(self.report_view), name="{}_{}_changelist".format(*info)),
+            path("export/", self.admin_site.admin_view(self.export_view), name="{}_{}_export".format(*info)),
+        ]
+
+    def get_queryset(self, request):
+        return AttendanceDay.objects.none()  # no objects: the rows come from events.attendance
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _report_company(self, request) -> Company | None:
+        """The requester's company; platform staff (no company) pick one in the form."""
+        company = admin_company(request)
+        if company is None and request.user.is_platform_staff:
+            picked = request.GET.get("company", "")
+            company = Company.objects.filter(pk=picked).first() if picked.isdigit() else None
+        return company
+
+    def _filtered(self, request):
+        """(company, form, rows or None, (from, to) or None) for the request's filters."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        company = self._report_company(request)
+        data = request.GET.copy()
+        if company is not None and not data.get("from") and not data.get("to"):
+            data["from"] = data["to"] = company_today(company).isoformat()  # shown in the form
+        form = AttendanceFilterForm(data, company=company, pick_company=request.user.is_platform_staff)
+        if company is None or not form.is_valid():
+            return company, form, None, None
+        filters = form.cleaned_data
+        date_from, date_to = attendance_range(company=company, date_from=filters["from"], date_to=filters["to"])
+        try:
+            rows = attendance_days(
+                company=company,
+                date_from=date_from,
+                date_to=date_to,
+                department=filters["department"].pk if filters["department"] else None,
+                subject_type=filters["subject_type"] or None,
+                q=filters["q"] or None,
+            )
+        except KangarooError as exc:
+            for field, problems in (exc.fields or {None: [str(exc.message)]}).items():
+                for problem in problems:
+                    form.add_error(field if field in form.fields else None, problem)
+            return company, form, None, None
+        return company, form, rows, (date_from, date_to)
+
+    def report_view(self, request):
+        company, form, rows, period = self._filtered(request)
+        page = Paginator(rows, self.PAGE_SIZE).get_page(request.GET.get("page")) if rows is not None else None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_name": django_apps.get_app_config(self.opts.app_label).verbose_name,
+            "title": gettext("Attendance"),
+            "company": company,
+            "form": form,
+            "page": page,
+            "period": period,
+            "export_formats": list(self.EXPORT_FORMATS),
+        }
+        return TemplateResponse(request, "events/attendance_report.html", context)
+
+    def export_view(self, request):
+        export_format = self.EXPORT_FORMATS.get(request.GET.get("format", ""))
+        if export_format is None:
+            raise Http404
+        rows, period = self._filtered(request)[2:]
+        if rows is None:  # the report page shows what is wrong with the filters
+            query = request.GET.copy()
+            query.pop("format", None)
+            return HttpResponseRedirect(f"../?{query.urlencode()}")
+        file_format = export_format()
+        response = HttpResponse(file_format.export_data(attendance_dataset(rows)),
+                                content_type=file_format.get_content_type())  # fmt: skip
+        name = f"attendance-{period[0].isoformat()}-{period[1].isoformat()}.{file_format.get_extension()}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+admin.site.register(AttendanceDay, AttendanceDayAdmin)

@@ -2,20 +2,25 @@
 
 from django.db.models import Q
 from django.http import FileResponse, Http404
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import mixins, pagination, serializers, status
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, mixins, pagination, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from devices.api import DeviceView
 from devices.models import DeviceKind
 from events import services
+from events.attendance import attendance_days, attendance_range
 from events.models import Event, EventKind
 from kangaroo import errors
-from kangaroo.api.viewsets import TenantViewSet
+from kangaroo.api.errors import ErrorEnvelopeSerializer
+from kangaroo.api.pagination import PageNumberPagination
+from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
+from subjects.models import SubjectType
 
 # --- Device-facing: ingest ---------------------------------------------------------------------
 
@@ -161,3 +166,97 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
         response = FileResponse(event.snapshot.open("rb"), content_type="image/jpeg")
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+# --- Attendance --------------------------------------------------------------------------------
+# Imported here, next to the only code that uses them, so this section appends to the module.
+
+
+class AttendanceQuerySerializer(serializers.Serializer):
+    """The query string; `from` is a Python keyword, hence the fields built in get_fields."""
+
+    def get_fields(self):
+        return {
+            "from": serializers.DateField(required=False, label=_("from")),
+            "to": serializers.DateField(required=False, label=_("to")),
+            "department": serializers.IntegerField(required=False, min_value=1, label=_("department")),
+            "subject_type": serializers.ChoiceField(choices=SubjectType.choices, required=False, label=_("type")),
+            "job_number": serializers.CharField(required=False, max_length=40, label=_("job number")),
+            "q": serializers.CharField(required=False, max_length=100, label=_("search")),
+        }
+
+
+class CompanyDateTimeField(serializers.DateTimeField):
+    """An aware time shown with the offset it carries (the company's zone), not converted to
+    the server's."""
+
+    def enforce_timezone(self, value):
+        return value
+
+
+class AttendanceDaySerializer(serializers.Serializer):
+    subject_id = serializers.IntegerField()
+    name = serializers.CharField()
+    job_number = serializers.CharField()
+    subject_type = serializers.ChoiceField(choices=SubjectType.choices)
+    department = serializers.CharField(help_text="Empty without a department.")
+    date = serializers.DateField(help_text="The day in the company's time zone.")
+    first_in = CompanyDateTimeField(allow_null=True, help_text="First pass in (or both ways), company time.")
+    last_out = CompanyDateTimeField(allow_null=True, help_text="Last pass out (or both ways), company time.")
+    passes = serializers.IntegerField(help_text="Recognized passes that day, any direction.")
+    late = serializers.BooleanField(allow_null=True, help_text="First in after the company's work start.")
+    left_early = serializers.BooleanField(allow_null=True, help_text="Last out before the company's work end.")
+
+
+ATTENDANCE_PARAMETERS = [
+    OpenApiParameter("from", OpenApiTypes.DATE, description="First day (company time zone). Default: `to`, or today."),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, included. Default: today (or `from` if later)."),
+    OpenApiParameter("department", OpenApiTypes.INT, description="Department id."),
+    OpenApiParameter("subject_type", OpenApiTypes.STR, enum=SubjectType.values),
+    OpenApiParameter("job_number", OpenApiTypes.STR, description="Exactly this job number."),
+    OpenApiParameter("q", OpenApiTypes.STR, description="Name or job number contains."),
+]
+
+
+class AttendanceView(generics.GenericAPIView):
+    """Attendance per subject and day of the company's time zone. Every role may read."""
+
+    serializer_class = AttendanceDaySerializer
+    pagination_class = PageNumberPagination
+    filter_backends = []
+
+    @extend_schema(
+        tags=["attendance"],
+        summary="Attendance per subject and day",
+        description=(
+            "One row per subject and day (days of the company's time zone) with recognized passes: "
+            "the first pass in and the last pass out (a screen without a direction counts both ways), "
+            "the number of passes, and whether the subject came after the company's `work_start` "
+            "(`late`) or left before its `work_end` (`left_early`); null without a pass in / out. "
+            "Ordered by day, then name. At most 366 days per request (`attendance_range_too_long`); "
+            "`to` before `from` is a `validation_error` on `to`."
+        ),
+        parameters=ATTENDANCE_PARAMETERS,
+        responses={
+            200: AttendanceDaySerializer(many=True),
+            400: OpenApiResponse(ErrorEnvelopeSerializer, description="Error envelope"),
+        },
+    )
+    def get(self, request):
+        # A blank parameter (`department=`) means "no filter", as in the event list.
+        query = AttendanceQuerySerializer(data={k: v for k, v in request.query_params.items() if v.strip()})
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        company = request_company(request)
+        date_from, date_to = attendance_range(company=company, date_from=params.get("from"), date_to=params.get("to"))
+        rows = attendance_days(
+            company=company,
+            date_from=date_from,
+            date_to=date_to,
+            department=params.get("department"),
+            subject_type=params.get("subject_type"),
+            job_number=params.get("job_number"),
+            q=params.get("q"),
+        )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

@@ -98,6 +98,11 @@ EVENT_BATCH_TOO_LARGE = declare("event_batch_too_large", 400, _("A batch holds a
 EVENT_FROM_FUTURE = declare("event_from_future", 400, _("The event is dated in the future; check the device's clock."))
 EVENT_TOO_OLD = declare("event_too_old", 400, _("The event is older than the portal accepts."))
 
+# --- Attendance ---------------------------------------------------------------------------
+ATTENDANCE_RANGE_TOO_LONG = declare(
+    "attendance_range_too_long", 400, _("An attendance report covers at most 366 days; choose a shorter range.")
+)
+
 ERROR_CODE_CHOICES = [(error.code, error.code) for error in REGISTRY.values()]
 
 

@@ -87,7 +87,10 @@ def admin_object_routes():
 
 def test_the_admin_route_walk_finds_every_registered_model():
     models = {model for model, _ in admin_object_routes()}
-    assert models == set(admin.site._registry)
+    # A report-only admin (attendance) exposes no object URLs, so it has nothing to walk.
+    with_objects = {model for model, model_admin in admin.site._registry.items()
+                    if any("object_id" in str(url.pattern) for url in model_admin.get_urls())}  # fmt: skip
+    assert models == with_objects
 
 
 @pytest.mark.django_db

@@ -36,6 +36,7 @@ urlpatterns = [
     path("auth/password", accounts_api.PasswordChangeView.as_view(), name="auth-password"),
     path("me", accounts_api.MeView.as_view(), name="me"),
     path("company", accounts_api.CompanyView.as_view(), name="company"),
+    path("attendance", events_api.AttendanceView.as_view(), name="attendance"),
     *device_urlpatterns,
     *router.urls,
 ]

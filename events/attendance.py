@@ -1,0 +1,191 @@
+"""Attendance: for each subject and day, first in, last out, passes, late and left early.
+
+A day is a day of the company's time zone, never of UTC or of the server: the range is cut
+at the company's local midnights and events are grouped by `TruncDate(..., tzinfo=zone)`,
+so a pass at 00:30 in Taipei belongs to that Taipei day, and a DST change moves nothing to
+the wrong day. Everything is one aggregate query (SQLite and PostgreSQL alike); lateness is
+read from each row's own first in / last out in local wall-clock time.
+
+Who a row is about comes from the subject itself (joined, in the same query), so a row
+reads the subject's current name, job number, type and department, and the filters match
+those; the events' snapshot fields keep the history of each single pass.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Company
+from devices.models import Direction
+from events.models import Event, EventKind
+from kangaroo import errors
+from kangaroo.errors import KangarooError
+from subjects.models import SubjectType
+
+MAX_DAYS = 366
+# A screen without a direction is a door both ways: its passes count as in and as out.
+IN_DIRECTIONS = (Direction.IN, Direction.BOTH, "")
+OUT_DIRECTIONS = (Direction.OUT, Direction.BOTH, "")
+
+
+@dataclass(frozen=True)
+class AttendanceRow:
+    """One subject on one local day. Times are aware, in the company's zone; `late` and
+    `left_early` are None when the day has no pass in / no pass out."""
+
+    subject_id: int
+    name: str
+    job_number: str
+    subject_type: str
+    department: str  # "" without a department
+    date: datetime.date
+    first_in: datetime.datetime | None
+    last_out: datetime.datetime | None
+    passes: int
+    late: bool | None
+    left_early: bool | None
+
+    @property
+    def subject_type_label(self) -> str:
+        return str(dict(SubjectType.choices).get(self.subject_type, self.subject_type))
+
+
+class AttendanceDays:
+    """The rows of an attendance query, lazily: `count()` and slicing each run one query, so
+    Django's and DRF's paginators read only the page they show."""
+
+    def __init__(self, queryset: QuerySet, company: Company):
+        self.queryset = queryset
+        self.company = company
+        self.zone = company.zone
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._row(values) for values in self.queryset[index]]
+        return self._row(self.queryset[index])
+
+    def __iter__(self) -> Iterator[AttendanceRow]:
+        for values in self.queryset.iterator(chunk_size=2000):
+            yield self._row(values)
+
+    def _row(self, values: dict[str, Any]) -> AttendanceRow:
+        first_in = values["first_in"].astimezone(self.zone) if values["first_in"] else None
+        last_out = values["last_out"].astimezone(self.zone) if values["last_out"] else None
+        return AttendanceRow(
+            subject_id=values["subject_id"],
+            name=values["name"],
+            job_number=values["job_number"],
+            subject_type=values["type"],
+            department=values["department"] or "",
+            date=values["day"],
+            first_in=first_in,
+            last_out=last_out,
+            passes=values["passes"],
+            late=None if first_in is None else first_in.time() > self.company.work_start,
+            left_early=None if last_out is None else last_out.time() < self.company.work_end,
+        )
+
+
+def company_today(company: Company) -> datetime.date:
+    return timezone.localdate(timezone=company.zone)
+
+
+def local_midnight(day: datetime.date, zone) -> datetime.datetime:
+    """The instant `day` starts in `zone` (where midnight is skipped by a DST change, the
+    instant of the change, which is when that day starts)."""
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+
+
+def attendance_range(
+    *, company: Company, date_from: datetime.date | None, date_to: datetime.date | None
+) -> tuple[datetime.date, datetime.date]:
+    """The range a report covers when a bound is left out: today in the company's zone for
+    both; only `to`: that one day; only `from`: from then until today (or that day, if later).
+    """
+    if date_from is None and date_to is None:
+        date_from = date_to = company_today(company)
+    elif date_from is None:
+        date_from = date_to
+    elif date_to is None:
+        date_to = max(date_from, company_today(company))
+    return date_from, date_to
+
+
+def check_range(date_from: datetime.date, date_to: datetime.date) -> None:
+    """Errors name the field `to`, as the API's query and the admin's form call it."""
+    if date_to < date_from:
+        message = _("The end date is before the start date.")
+        raise KangarooError(errors.VALIDATION_ERROR, message, fields={"to": [message]})
+    if (date_to - date_from).days + 1 > MAX_DAYS:
+        raise KangarooError(
+            errors.ATTENDANCE_RANGE_TOO_LONG,
+            fields={"to": [str(errors.ATTENDANCE_RANGE_TOO_LONG.message)]},
+            extra={"max_days": MAX_DAYS},
+        )
+
+
+def attendance_days(
+    *,
+    company: Company,
+    date_from: datetime.date,
+    date_to: datetime.date,
+    department: int | None = None,
+    subject_type: str | None = None,
+    job_number: str | None = None,
+    q: str | None = None,
+) -> AttendanceDays:
+    """Attendance of `company`'s subjects on the local days `date_from`..`date_to` (both
+    included), ordered by day, name and subject. `department` is a department id.
+
+    Counts recognized events of a subject still on file. Raises KangarooError for `date_to`
+    before `date_from` (validation_error) or a range over 366 days (attendance_range_too_long).
+    """
+    check_range(date_from, date_to)
+    zone = company.zone
+    events = Event.objects.for_company(company).filter(
+        kind=EventKind.RECOGNIZED,
+        subject__isnull=False,
+        happened_at__gte=local_midnight(date_from, zone),
+        happened_at__lt=local_midnight(date_to + datetime.timedelta(days=1), zone),
+    )
+    if department:
+        events = events.filter(subject__department_id=department)
+    if subject_type:
+        events = events.filter(subject__subject_type=subject_type)
+    if job_number:
+        events = events.filter(subject__job_number=job_number)
+    if q:
+        events = events.filter(Q(subject__name__icontains=q) | Q(subject__job_number__icontains=q))
+    rows = (
+        events.annotate(day=TruncDate("happened_at", tzinfo=zone))
+        # The group: subject and local day; the subject's columns depend on the subject alone.
+        .values(
+            "subject_id",
+            "day",
+            name=F("subject__name"),
+            job_number=F("subject__job_number"),
+            type=F("subject__subject_type"),
+            department=F("subject__department__name"),
+        )
+        .annotate(
+            first_in=Min("happened_at", filter=Q(direction__in=IN_DIRECTIONS)),
+            last_out=Max("happened_at", filter=Q(direction__in=OUT_DIRECTIONS)),
+            passes=Count("id"),
+        )
+        .order_by("day", "name", "subject_id")
+    )
+    return AttendanceDays(rows, company)
