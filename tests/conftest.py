@@ -194,3 +194,16 @@ def browser(monkeypatch):
         )  # fmt: skip
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_database_pools(django_db_setup, django_db_blocker):
+    """Return pooled PostgreSQL connections (some opened by the in-process ASGI server's
+    threads) before the test database is dropped, which fails while any is open."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all(initialized_only=True):
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()
