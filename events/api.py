@@ -1,7 +1,7 @@
 """Events over the API: devices post them; people list and read them."""
 
 from django.db.models import Q
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +20,7 @@ from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.pagination import PageNumberPagination
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
+from kangaroo.files import private_jpeg_response
 from subjects.models import SubjectType
 
 # --- Device-facing: ingest ---------------------------------------------------------------------
@@ -163,9 +164,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
         event = self.get_object()
         if not event.snapshot:
             raise Http404
-        response = FileResponse(event.snapshot.open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        return private_jpeg_response(event.snapshot)
 
 
 # --- Attendance --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core import signing
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from devices.selectors import screen_list
 from events.live import LIVE_IMAGE_MAX_AGE, LIVE_IMAGE_SALT
 from events.models import Event
+from kangaroo.files import private_jpeg_response
 from subjects.models import Photo
 
 
@@ -71,6 +72,4 @@ def live_image(request, token: str):
         file = None
     if not file:
         raise Http404
-    response = FileResponse(file.open("rb"), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    return private_jpeg_response(file)

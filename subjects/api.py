@@ -1,6 +1,5 @@
 """Subjects, their photos, and departments over the API."""
 
-from django.http import FileResponse
 from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -11,6 +10,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from kangaroo.api.viewsets import TenantViewSet
+from kangaroo.files import private_jpeg_response
 from subjects import selectors, services
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
 
@@ -84,11 +84,8 @@ class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantVi
     def perform_destroy(self, instance):
         services.photo_delete(company=self.company, actor=self.actor, photo=instance)
 
-    def _file(self, field: str) -> FileResponse:
-        photo = self.get_object()
-        response = FileResponse(getattr(photo, field).open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+    def _file(self, field: str):
+        return private_jpeg_response(getattr(self.get_object(), field))
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="The normalised photo")
     @action(detail=True, methods=["get"])
