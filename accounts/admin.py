@@ -9,7 +9,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts import services
 from accounts.models import AuditLog, Company, User
-from kangaroo.admin import NotFoundAdminMixin, TenantAdminMixin
+from kangaroo.admin import NotFoundAdminMixin, ReadOnlyAdminMixin, TenantAdminMixin
 from kangaroo.errors import KangarooError
 
 
@@ -158,7 +158,7 @@ class UserAdmin(TenantAdminMixin, DjangoUserAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(TenantAdminMixin, admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
     """Read-only: the log is written by services, never edited by hand."""
 
     list_display = ["created_at", "actor_repr", "action", "object_repr", "ip_address"]
@@ -169,15 +169,6 @@ class AuditLogAdmin(TenantAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Kangaroo uses roles, not Django's groups; the token tables are internal bookkeeping of

@@ -288,13 +288,9 @@ class BoxViewSet(DeviceViewSet):
     """Recognition boxes. A box serves at most `max_screens` screens."""
 
     model = Box
+    selector = staticmethod(selectors.box_list)
     serializer_class = BoxSerializer
     filterset_class = BoxFilter
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Box.objects.none()
-        return selectors.box_list(company=self.company)
 
     def create_device(self, data):
         return services.box_create(company=self.company, actor=self.actor, **data)
@@ -340,13 +336,9 @@ class ScreenViewSet(DeviceViewSet):
     """Screens (cameras). The camera URL's password is never shown."""
 
     model = Screen
+    selector = staticmethod(selectors.screen_list)
     serializer_class = ScreenSerializer
     filterset_class = ScreenFilter
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Screen.objects.none()
-        return selectors.screen_list(company=self.company)
 
     def create_device(self, data):
         return services.screen_create(company=self.company, actor=self.actor, **data)
@@ -373,13 +365,9 @@ class PadViewSet(DeviceViewSet):
     """Check-in pads, each bound to a screen."""
 
     model = Pad
+    selector = staticmethod(selectors.pad_list)
     serializer_class = PadSerializer
     filterset_class = PadFilter
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Pad.objects.none()
-        return selectors.pad_list(company=self.company)
 
     def create_device(self, data):
         return services.pad_create(company=self.company, actor=self.actor, **data)
@@ -406,13 +394,9 @@ class TVBoxViewSet(DeviceViewSet):
     """Welcome displays: they greet the people recognised by their screens."""
 
     model = TVBox
+    selector = staticmethod(selectors.tvbox_list)
     serializer_class = TVBoxSerializer
     filterset_class = TVBoxFilter
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return TVBox.objects.none()
-        return selectors.tvbox_list(company=self.company)
 
     def create_device(self, data):
         return services.tvbox_create(company=self.company, actor=self.actor, **data)

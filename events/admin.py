@@ -19,7 +19,7 @@ from import_export.formats import base_formats
 from accounts.models import Company
 from events.attendance import AttendanceDays, attendance_days, attendance_range, company_today
 from events.models import Event
-from kangaroo.admin import TenantAdmin, TenantAdminMixin, TenantImportExportMixin, admin_company
+from kangaroo.admin import ReadOnlyAdminMixin, TenantAdmin, TenantAdminMixin, TenantImportExportMixin, admin_company
 from kangaroo.errors import KangarooError
 from subjects.models import Department, SubjectType
 from subjects.resources import SmartCSV, TextXLSX, escape_formula
@@ -91,7 +91,7 @@ class DepartmentFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(TenantImportExportMixin, ExportActionMixin, TenantAdmin):
+class EventAdmin(ReadOnlyAdminMixin, TenantImportExportMixin, ExportActionMixin, TenantAdmin):
     """The event history: read-only; events come from devices, never typed in."""
 
     resource_classes = [EventResource]
@@ -115,15 +115,6 @@ class EventAdmin(TenantImportExportMixin, ExportActionMixin, TenantAdmin):
         if not event.snapshot:
             return "—"
         return format_html('<a href="{}">{}</a>', reverse("event-snapshot", args=[event.pk]), _("view"))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Attendance --------------------------------------------------------------------------------

@@ -161,6 +161,19 @@ class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     pass
 
 
+class ReadOnlyAdminMixin:
+    """For records written only by the system (audit log, events): look, never touch."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantImportExportMixin:
     """django-import-export on a TenantAdminMixin admin, scoped to the requester's company.
 

@@ -41,10 +41,16 @@ class TenantViewSet(viewsets.GenericViewSet):
         user = self.request.user
         return user if user.is_authenticated else None
 
+    # Optional: a selector `(*, company) -> QuerySet` that reads the rows (with its joins and
+    # annotations); without one, the model's rows of the company.
+    selector = None
+
     def scope(self, queryset: QuerySet) -> QuerySet:
         return queryset
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
             return self.model.objects.none()
+        if self.selector is not None:
+            return self.scope(self.selector(company=self.company))
         return self.scope(self.model.objects.for_company(self.company))

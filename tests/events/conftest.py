@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from devices import services as device_services
 from devices.models import Box, Pad, Screen, TVBox
+from tests.devices.conftest import device_client
 
 
 @dataclass
@@ -28,12 +29,6 @@ class Door:
 
     def pad_client(self) -> APIClient:
         return device_client(self.pad_key)
-
-
-def device_client(key: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Device {key}")
-    return client
 
 
 def make_door(tenant, prefix: str) -> Door:

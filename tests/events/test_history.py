@@ -22,14 +22,16 @@ def history(tenants, door_a):
     sales = DepartmentFactory(company=a.company, name="Sales")
     mei = SubjectFactory(company=a.company, name="陳美玲", job_number="E1", department=sales)
     lin = SubjectFactory(company=a.company, name="Lin", job_number="E2", subject_type="visitor")
+    entrance, exit_ = door_a.entrance, door_a.exit
     rows = {
-        "mei_in": EventFactory(company=a.company, subject=mei, screen=door_a.entrance, happened_at=now - timedelta(hours=3)),
-        "lin_out": EventFactory(company=a.company, subject=lin, screen=door_a.exit, happened_at=now - timedelta(hours=2)),
-        "stranger": EventFactory(company=a.company, subject=None, kind="stranger", screen=door_a.entrance,
-                                 happened_at=now - timedelta(hours=1)),
-        "old": EventFactory(company=a.company, subject=mei, screen=door_a.entrance, happened_at=now - timedelta(days=3)),
+        "mei_in": EventFactory(company=a.company, subject=mei, screen=entrance, happened_at=now - timedelta(hours=3)),
+        "lin_out": EventFactory(company=a.company, subject=lin, screen=exit_, happened_at=now - timedelta(hours=2)),
+        "stranger": EventFactory(
+            company=a.company, subject=None, kind="stranger", screen=entrance, happened_at=now - timedelta(hours=1)
+        ),
+        "old": EventFactory(company=a.company, subject=mei, screen=entrance, happened_at=now - timedelta(days=3)),
         "theirs": EventFactory(company=b.company, happened_at=now),
-    }  # fmt: skip
+    }
     return rows
 
 
