@@ -56,3 +56,9 @@ watch: $(VENV)/.base
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+# Benchmarks on this machine's PostgreSQL and Redis; each prints its figures beside a
+# baseline measured in the same run (see bench/README.md).
+bench: $(VENV)/.dev
+	$(PY) bench/subjects_bench.py
+	$(PY) bench/events_bench.py

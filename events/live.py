@@ -5,18 +5,22 @@ screen, and the TV boxes showing that screen). A batch is sent as one message pe
 not one per event: a box posting 500 events costs a few publishes, not a thousand.
 
 Images on live pages are addressed by signed, short-lived links issued to a connection
-that has already passed its authentication and company checks (`live_image_url`).
+that has already passed its authentication and company checks (`live_image_url`). A link is
+reused for up to LIVE_IMAGE_REUSE seconds (a subject passing several doors gets one
+signature, not one each), which shortens its life by at most that much.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from events.models import Event
 
@@ -24,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 LIVE_IMAGE_SALT = "kangaroo.live-image"
 LIVE_IMAGE_MAX_AGE = 6 * 60 * 60
+LIVE_IMAGE_REUSE = 60
+_LIVE_IMAGE_LINKS_MAX = 10_000
+_live_image_links: dict[tuple[str, str, str, int], tuple[float, str]] = {}
 
 
 def company_group(company_id: int) -> str:
@@ -36,8 +43,17 @@ def screen_group(screen_id: int) -> str:
 
 def live_image_url(kind: str, pk: int) -> str:
     """`kind` is "photo" (a subject's thumbnail) or "snapshot" (an event's snapshot)."""
+    key = (settings.SECRET_KEY, get_script_prefix(), kind, pk)
+    now = time.monotonic()
+    cached = _live_image_links.get(key)
+    if cached is not None and now - cached[0] < LIVE_IMAGE_REUSE:
+        return cached[1]
     token = signing.dumps({"k": kind, "id": pk}, salt=LIVE_IMAGE_SALT, compress=True)
-    return reverse("live-image", args=[token])
+    url = reverse("live-image", args=[token])
+    if len(_live_image_links) >= _LIVE_IMAGE_LINKS_MAX:
+        _live_image_links.clear()
+    _live_image_links[key] = (now, url)
+    return url
 
 
 def event_payload(event: Event, photo_id: int | None = None) -> dict:
@@ -78,10 +94,13 @@ def broadcast(events: list[Event], photo_ids: dict[int, int] | None = None) -> N
     if not by_group:
         return
     try:
-        layer = get_channel_layer()
-        send = async_to_sync(layer.group_send)
-        for group, payloads in by_group.items():
-            send(group, {"type": "events.push", "events": payloads})
+        # One hop to the event loop for all the groups, not one per group.
+        async_to_sync(_send_to_groups)(get_channel_layer(), by_group)
     except Exception:
         count = len(by_group[company_group(next(iter(events)).company_id)]) if by_group else 0
         logger.exception("Broadcasting %d event(s) failed; dashboards will catch up on reconnect", count)
+
+
+async def _send_to_groups(layer, by_group: dict[str, list[dict]]) -> None:
+    for group, payloads in by_group.items():
+        await layer.group_send(group, {"type": "events.push", "events": payloads})

@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -7,11 +9,11 @@ from import_export.admin import ExportActionMixin, ImportExportMixin
 from import_export.formats import base_formats
 
 from kangaroo.admin import TenantAdmin, TenantImportExportMixin
-from kangaroo.errors import KangarooError
+from kangaroo.errors import IMPORT_INVALID, KangarooError
 from subjects import selectors, services
 from subjects.images import normalise_photo
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
-from subjects.resources import SmartCSV, SubjectResource
+from subjects.resources import SmartCSV, SubjectResource, TextXLSX
 
 
 def adopt(obj, saved) -> None:
@@ -174,10 +176,30 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
     actions = ["archive_selected", "unarchive_selected"]
 
     def get_export_formats(self):
-        return [SmartCSV, base_formats.XLSX, base_formats.JSON]
+        return [SmartCSV, TextXLSX, base_formats.JSON]
 
     def get_import_formats(self):
         return [SmartCSV, base_formats.XLSX]
+
+    # The uploaded file waits for the confirm step in the cache, not in a temp folder: it holds
+    # personal data and must not outlive an abandoned preview.
+    tmp_storage_class = "subjects.resources.ImportUploadStorage"
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        if isinstance(e, ValidationError):  # our own reading errors say what is wrong
+            for message in e.messages:
+                form.add_error("import_file", message)
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
+
+    def process_result(self, result, request):
+        # The confirm step imports again; if the company's data changed since the preview
+        # (someone took an e-mail of the file), SubjectResource rolled everything back, and
+        # the admin must say so instead of "Import finished".
+        if result.has_errors() or result.has_validation_errors():
+            messages.error(request, str(IMPORT_INVALID.message))
+            return HttpResponseRedirect(reverse("admin:subjects_subject_import", current_app=self.admin_site.name))
+        return super().process_result(result, request)
 
     def get_queryset(self, request):
         return selectors.with_first_photo(super().get_queryset(request))
