@@ -312,13 +312,14 @@ def _needs_transaction(to_create: list[tuple[ParsedItem, Event]], connection) ->
 
 
 def _insert(connection, events: list[Event]) -> list[Event]:
-    """Insert `events` and set their ids, like bulk_create, which it is off PostgreSQL. On
-    PostgreSQL, COPY_MIN_ROWS or more go by COPY, a single row outside a transaction by one
-    INSERT ... RETURNING (bulk_create would open one). A uid already stored raises
+    """Insert `events` and set their ids, like bulk_create, which it is off PostgreSQL. A single
+    row outside a transaction is saved alone (bulk_create would open one); on PostgreSQL,
+    COPY_MIN_ROWS or more go by COPY. A uid already stored raises
     IntegrityError either way."""
+    if len(events) == 1 and not connection.in_atomic_block:
+        events[0].save(force_insert=True)  # one INSERT in autocommit, no transaction around it
+        return events
     fast = connection.vendor == "postgresql" and _COPY_COLUMNS is not None
-    if fast and len(events) == 1 and not connection.in_atomic_block:
-        return [_insert_one(connection, events[0])]
     if not fast or len(events) < COPY_MIN_ROWS:
         return Event.objects.bulk_create(events, batch_size=MAX_BATCH)  # tenant: the caller built them with company
     quote = connection.ops.quote_name
@@ -337,17 +338,6 @@ def _insert(connection, events: list[Event]) -> list[Event]:
     for pk, event in zip(ids, events, strict=True):
         _stored(event, pk, connection)
     return events
-
-
-def _insert_one(connection, event: Event) -> Event:
-    quote = connection.ops.quote_name
-    table, pk_column = quote(Event._meta.db_table), quote(Event._meta.pk.column)
-    columns = ", ".join(quote(column) for column, _ in _COPY_COLUMNS)
-    values = ", ".join(["%s"] * len(_COPY_COLUMNS))
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({values}) RETURNING {pk_column}"  # noqa: S608 - names from the model
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [get(event) for _, get in _COPY_COLUMNS])
-        return _stored(event, cursor.fetchone()[0], connection)
 
 
 def _stored(event: Event, pk: int, connection) -> Event:
