@@ -202,3 +202,15 @@ def test_a_device_status_change_becomes_an_event(tenant_a, door_a):
     device_heartbeat_record(device=door_a.tv, version="1.0")
     event_row = Event.objects.for_company(tenant_a.company).get()
     assert (event_row.kind, event_row.device_kind, event_row.device_id) == ("device_online", "tvbox", door_a.tv.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_retry_in_autocommit_answers_duplicate(tenant_a, door_a):
+    """Outside a transaction a single post is inserted first; its retry meets the unique
+    index and must still be answered `duplicate` with the stored id, storing nothing."""
+    client = door_a.box_client()
+    first = client.post("/api/v1/device/events", event("auto", door_a.entrance), format="json")
+    again = client.post("/api/v1/device/events", event("auto", door_a.entrance), format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == {"uid": "auto", "status": "duplicate", "id": first.json()["id"]}
+    assert Event.objects.for_company(tenant_a.company).count() == 1
