@@ -28,6 +28,7 @@ from events.live import company_group, event_payload, screen_group
 from kangaroo.errors import KangarooError
 
 AUTH_TIMEOUT = 10
+RECENT_ON_OPEN = 12
 SENT_MEMORY = 5000
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -123,10 +124,10 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def replay(self, after: int):
         while True:
-            events = await self._events_after(after)
+            events, payloads = await self._events_after(after)
             if not events:
                 return
-            await self.send_events([event_payload(event) for event in events])
+            await self.send_events(payloads)
             after = events[-1].pk
             if len(events) < selectors.REPLAY_LIMIT:
                 return
@@ -172,7 +173,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _events_after(self, after: int):
-        return selectors.events_after(company=self.company, screen_ids=self.screen_ids, after_id=after)
+        events = selectors.events_after(company=self.company, screen_ids=self.screen_ids, after_id=after)
+        return events, self._payloads(events)
+
+    def _payloads(self, events) -> list[dict]:
+        photos = selectors.first_photo_ids(company=self.company, events=events)
+        return [event_payload(event, photos.get(event.subject_id)) for event in events]
 
     @database_sync_to_async
     def _hello(self) -> dict:
@@ -183,6 +189,10 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             "screens": self.screen_ids,
             "arrived_today": selectors.arrived_today(company=self.company, screen_ids=self.screen_ids),
             "devices": selectors.device_counts(company=self.company),
+            # A page that just opened shows today's latest; one that reconnects resumes instead.
+            "recent": self._payloads(
+                selectors.recent_today(company=self.company, screen_ids=self.screen_ids, limit=RECENT_ON_OPEN)
+            ),
         }
         if self.tvbox is not None:
             hello["tv"] = {

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import Company
 from devices.models import DEVICE_MODELS, Status, offline_after
 from events.models import Event, EventKind
+from subjects.models import Photo
 
 REPLAY_LIMIT = 500
 
@@ -24,6 +25,32 @@ def events_after(*, company: Company, screen_ids: list[int] | None, after_id: in
     """What a reconnecting dashboard missed, oldest first (at most REPLAY_LIMIT)."""
     scope = events_in_scope(company=company, screen_ids=screen_ids)
     return list(scope.filter(id__gt=after_id).order_by("id")[:REPLAY_LIMIT])
+
+
+def recent_today(*, company: Company, screen_ids: list[int] | None, limit: int) -> list[Event]:
+    """Today's latest events in a dashboard's scope, oldest first: what a page that just
+    opened shows before anything new arrives."""
+    start, end = local_day_bounds(company)
+    scope = events_in_scope(company=company, screen_ids=screen_ids)
+    latest = list(scope.filter(happened_at__gte=start, happened_at__lt=end).order_by("-id")[:limit])
+    return latest[::-1]
+
+
+def first_photo_ids(*, company: Company, events: list[Event]) -> dict[int, int]:
+    """subject id -> its first photo's id, for the cards' thumbnails (one query)."""
+    subject_ids = {event.subject_id for event in events if event.subject_id}
+    if not subject_ids:
+        return {}
+    rows = (
+        Photo.objects.for_company(company)
+        .filter(subject_id__in=subject_ids)
+        .order_by("subject_id", "id")
+        .values_list("subject_id", "id")
+    )
+    first: dict[int, int] = {}
+    for subject_id, photo_id in rows:
+        first.setdefault(subject_id, photo_id)
+    return first
 
 
 def local_day_bounds(company: Company, day=None) -> tuple[datetime, datetime]:

@@ -144,6 +144,7 @@
     }
     updateFigures();
     if (lastId > 0) socket.send(JSON.stringify({ type: "resume", after: lastId }));
+    else show(message.recent || []);
   }
 
   function tvKey() {

@@ -103,3 +103,13 @@ def test_the_dashboard_page_is_for_signed_in_company_staff_only(client, tenant_a
     assert page.status_code == 200 and tenant_a.company.name in page.content.decode()
     client.force_login(platform_admin)
     assert client.get("/dashboard/").status_code == 404
+
+
+@pytest.mark.browser
+def test_a_dashboard_opened_later_shows_todays_latest_arrivals(asgi_server, client, browser, tenant_a, door_a):
+    lin = SubjectFactory(company=tenant_a.company, name="林志明")
+    created = post_events(asgi_server, door_a.box_key, [event("earlier", door_a.entrance, lin)])
+    page = signed_in_page(browser, client, asgi_server, tenant_a.admin)
+    page.goto(f"{asgi_server}/dashboard/")
+    card = page.wait_for_selector(f'.card[data-event-id="{created["results"][0]["id"]}"]', timeout=10_000)
+    assert "林志明" in card.inner_text()

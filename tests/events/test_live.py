@@ -147,3 +147,15 @@ def test_a_reconnecting_dashboard_gets_what_it_missed_in_order_without_duplicate
         assert [e["id"] for e in live] not in ([], missed_ids)
         socket.send(json.dumps({"type": "resume", "after": last_seen}))
         assert nothing_more(socket)
+
+
+def test_a_page_that_opens_gets_todays_latest_events_with_thumbnails(asgi_server, client, tenant_a, door_a):
+    from tests.factories import PhotoFactory
+
+    mei = SubjectFactory(company=tenant_a.company, name="Mei")
+    PhotoFactory(company=tenant_a.company, subject=mei)
+    created = post_events(asgi_server, door_a.box_key, [event(f"early{n}", door_a.entrance, mei) for n in range(15)])
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        recent = receive(socket, "hello")["recent"]
+    assert [e["id"] for e in recent] == [r["id"] for r in created["results"]][-12:]
+    assert recent[-1]["subject"]["photo_url"].startswith("/live/image/")
