@@ -32,6 +32,7 @@ from devices.models import (
 )
 from devices.validators import mask_camera_url
 from kangaroo import errors
+from kangaroo.api.filters import MAX_ID, IdFilter
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
 
@@ -195,7 +196,7 @@ class BoxFilter(DeviceFilter):
 class ScreenFilter(DeviceFilter):
     # By id: the list is already the requester's company, so another company's box id
     # simply matches nothing.
-    box = filters.NumberFilter(field_name="box_id")
+    box = IdFilter(field_name="box_id")
 
     class Meta:
         model = Screen
@@ -203,8 +204,8 @@ class ScreenFilter(DeviceFilter):
 
 
 class PadFilter(DeviceFilter):
-    screen = filters.NumberFilter(field_name="screen_id")
-    box = filters.NumberFilter(field_name="screen__box_id")
+    screen = IdFilter(field_name="screen_id")
+    box = IdFilter(field_name="screen__box_id")
 
     class Meta:
         model = Pad
@@ -212,7 +213,7 @@ class PadFilter(DeviceFilter):
 
 
 class TVBoxFilter(DeviceFilter):
-    screen = filters.NumberFilter(field_name="screens", distinct=True)
+    screen = IdFilter(field_name="screens", distinct=True)
 
     class Meta:
         model = TVBox
@@ -454,7 +455,7 @@ class StrictSerializer(serializers.Serializer):
 
 
 class CameraReportSerializer(StrictSerializer):
-    screen_id = serializers.IntegerField(min_value=1)
+    screen_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     status = serializers.ChoiceField(choices=CameraStatus.choices)
 
 
@@ -462,10 +463,12 @@ class HeartbeatSerializer(StrictSerializer):
     sent_at = serializers.DateTimeField(required=False, help_text="The device's clock; at most 5 minutes ahead.")
     version = serializers.CharField(max_length=64, required=False, allow_blank=True)
     address = serializers.IPAddressField(required=False, help_text="The device's own IP address.")
-    uptime = serializers.IntegerField(min_value=0, required=False, help_text="Seconds since the device started.")
+    uptime = serializers.IntegerField(
+        min_value=0, max_value=MAX_ID, required=False, help_text="Seconds since the device started."
+    )
     cameras = CameraReportSerializer(many=True, required=False, help_text="Boxes only: each of the box's screens.")
     gallery_cursor = serializers.IntegerField(
-        min_value=0, required=False, help_text="Boxes only: the last gallery change applied."
+        min_value=0, max_value=MAX_ID, required=False, help_text="Boxes only: the last gallery change applied."
     )
 
     BOX_ONLY = ("cameras", "gallery_cursor")

@@ -17,6 +17,7 @@ from events.attendance import attendance_days, attendance_range
 from events.models import Event, EventKind
 from kangaroo import errors
 from kangaroo.api.errors import ErrorEnvelopeSerializer
+from kangaroo.api.filters import MAX_ID, IdFilter
 from kangaroo.api.pagination import PageNumberPagination
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
@@ -126,8 +127,8 @@ class EventFilter(filters.FilterSet):
     kind = filters.MultipleChoiceFilter(choices=EventKind.choices)
     since = filters.IsoDateTimeFilter(field_name="happened_at", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="happened_at", lookup_expr="lt")
-    screen = filters.NumberFilter(field_name="screen_id")
-    department = filters.NumberFilter(field_name="subject__department_id")
+    screen = IdFilter(field_name="screen_id")
+    department = IdFilter(field_name="subject__department_id")
     subject_type = filters.CharFilter(field_name="subject_type")
     job_number = filters.CharFilter(
         field_name="subject_job_number", help_text="Events of the subject with this job number."
@@ -171,14 +172,27 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
 # Imported here, next to the only code that uses them, so this section appends to the module.
 
 
+class ReportDateField(serializers.DateField):
+    """A report date from 2000 to 2100: further out is a typo, and near the ends of the
+    calendar the local-midnight arithmetic would overflow."""
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        if not 2000 <= day.year <= 2100:
+            self.fail("invalid", format="YYYY-MM-DD, 2000 to 2100")
+        return day
+
+
 class AttendanceQuerySerializer(serializers.Serializer):
     """The query string; `from` is a Python keyword, hence the fields built in get_fields."""
 
     def get_fields(self):
         return {
-            "from": serializers.DateField(required=False, label=_("from")),
-            "to": serializers.DateField(required=False, label=_("to")),
-            "department": serializers.IntegerField(required=False, min_value=1, label=_("department")),
+            "from": ReportDateField(required=False, label=_("from")),
+            "to": ReportDateField(required=False, label=_("to")),
+            "department": serializers.IntegerField(
+                required=False, min_value=1, max_value=MAX_ID, label=_("department")
+            ),
             "subject_type": serializers.ChoiceField(choices=SubjectType.choices, required=False, label=_("type")),
             "job_number": serializers.CharField(required=False, max_length=40, label=_("job number")),
             "q": serializers.CharField(required=False, max_length=100, label=_("search")),

@@ -27,7 +27,9 @@ from events.models import Event
 logger = logging.getLogger(__name__)
 
 LIVE_IMAGE_SALT = "kangaroo.live-image"
-LIVE_IMAGE_MAX_AGE = 6 * 60 * 60
+# Short: a card's image is fetched when the card appears; a revoked TV box key must not
+# keep working through links it already received. Replayed cards get fresh links.
+LIVE_IMAGE_MAX_AGE = 15 * 60
 LIVE_IMAGE_REUSE = 60
 _LIVE_IMAGE_LINKS_MAX = 10_000
 _live_image_links: dict[tuple[str, str, str, int], tuple[float, str]] = {}
@@ -41,14 +43,14 @@ def screen_group(screen_id: int) -> str:
     return f"screen.{screen_id}"
 
 
-def live_image_url(kind: str, pk: int) -> str:
+def live_image_url(kind: str, pk: int, company_id: int) -> str:
     """`kind` is "photo" (a subject's thumbnail) or "snapshot" (an event's snapshot)."""
-    key = (settings.SECRET_KEY, get_script_prefix(), kind, pk)
+    key = (settings.SECRET_KEY, get_script_prefix(), kind, pk, company_id)
     now = time.monotonic()
     cached = _live_image_links.get(key)
     if cached is not None and now - cached[0] < LIVE_IMAGE_REUSE:
         return cached[1]
-    token = signing.dumps({"k": kind, "id": pk}, salt=LIVE_IMAGE_SALT, compress=True)
+    token = signing.dumps({"k": kind, "id": pk, "c": company_id}, salt=LIVE_IMAGE_SALT, compress=True)
     url = reverse("live-image", args=[token])
     if len(_live_image_links) >= _LIVE_IMAGE_LINKS_MAX:
         _live_image_links.clear()
@@ -67,7 +69,7 @@ def event_payload(event: Event, photo_id: int | None = None) -> dict:
                 "name": event.subject_name,
                 "type": event.subject_type,
                 "job_number": event.subject_job_number,
-                "photo_url": live_image_url("photo", photo_id) if photo_id else None,
+                "photo_url": live_image_url("photo", photo_id, event.company_id) if photo_id else None,
             }
             if event.subject_name
             else None
@@ -76,7 +78,7 @@ def event_payload(event: Event, photo_id: int | None = None) -> dict:
         "device": {"kind": event.device_kind, "id": event.device_id, "name": event.device_name},
         "direction": event.direction,
         "confidence": event.confidence,
-        "snapshot_url": live_image_url("snapshot", event.pk) if event.snapshot else None,
+        "snapshot_url": live_image_url("snapshot", event.pk, event.company_id) if event.snapshot else None,
     }
 
 

@@ -34,6 +34,7 @@ from devices.models import Device, DeviceKind, DeviceStatusChange, Pad, Screen
 from events.live import broadcast
 from events.models import Event, EventKind
 from kangaroo import errors
+from kangaroo.api.filters import MAX_ID
 from kangaroo.errors import KangarooError
 from subjects.images import normalise_photo
 from subjects.models import Photo, Subject, SubjectType
@@ -80,8 +81,8 @@ def _item_error(error: errors.ErrorCode, message=None, fields: dict | None = Non
 def _as_int(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _item_error(errors.VALIDATION_ERROR, fields={name: [_("Must be an integer or null.")]})
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise _item_error(errors.VALIDATION_ERROR, fields={name: [_("Must be an id (a positive integer) or null.")]})
     return value
 
 
@@ -96,7 +97,10 @@ def parse_item(index: int, raw: Any, *, now: datetime) -> ParsedItem:
     if not isinstance(uid, str) or not 1 <= len(uid) <= 64:
         raise _item_error(errors.VALIDATION_ERROR, fields={"uid": [_("A text of 1 to 64 characters is required.")]})
     happened_raw = raw.get("happened_at")
-    happened_at = parse_datetime(happened_raw) if isinstance(happened_raw, str) else None
+    try:
+        happened_at = parse_datetime(happened_raw) if isinstance(happened_raw, str) else None
+    except ValueError:  # well formed but impossible, like February 30th
+        happened_at = None
     if happened_at is None or timezone.is_naive(happened_at):
         raise _item_error(
             errors.VALIDATION_ERROR,

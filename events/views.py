@@ -57,19 +57,19 @@ def tv(request):
 @require_GET
 def live_image(request, token: str):
     """A thumbnail or snapshot for a live page, by a signed link the event stream issued
-    after checking who is listening; the link expires after a few hours."""
+    after checking who is listening; the link names the company and expires in minutes."""
     try:
         claim = signing.loads(token, salt=LIVE_IMAGE_SALT, max_age=LIVE_IMAGE_MAX_AGE)
     except signing.BadSignature:
         raise Http404 from None
-    if claim.get("k") == "photo":
-        item = Photo.objects.filter(pk=claim.get("id")).first()  # tenant: the signed link names the row
-        file = item.thumbnail if item else None
-    elif claim.get("k") == "snapshot":
-        item = Event.objects.filter(pk=claim.get("id")).first()  # tenant: the signed link names the row
-        file = item.snapshot if item else None
-    else:
-        file = None
+    model, field = {"photo": (Photo, "thumbnail"), "snapshot": (Event, "snapshot")}.get(claim.get("k"), (None, None))
+    company_id = claim.get("c")
+    item = (
+        model.objects.filter(company_id=company_id, pk=claim.get("id")).first()  # tenant: the signed claim's company
+        if model is not None and company_id
+        else None
+    )
+    file = getattr(item, field) if item is not None else None
     if not file:
         raise Http404
     return private_jpeg_response(file)

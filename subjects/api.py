@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from kangaroo.api.filters import IdFilter
 from kangaroo.api.viewsets import TenantViewSet
 from kangaroo.files import private_jpeg_response
 from subjects import selectors, services
@@ -138,6 +139,7 @@ class SubjectSerializer(serializers.ModelSerializer):
 
 class SubjectFilter(filters.FilterSet):
     q = filters.CharFilter(method="search", help_text="Name, job number, e-mail or phone contains.")
+    department = IdFilter(field_name="department_id")
     subject_type = filters.ChoiceFilter(choices=Subject._meta.get_field("subject_type").choices)
     job_number = filters.CharFilter(lookup_expr="exact")
     email = filters.CharFilter(lookup_expr="iexact")
