@@ -21,7 +21,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from devices import resources, selectors, services
 from devices.models import Box, Device, Pad, Screen, Status, TVBox
 from devices.validators import mask_camera_url, unmask_camera_url
-from kangaroo.admin import TenantAdminMixin, admin_company
+from kangaroo.admin import TenantAdminMixin, TenantImportExportMixin, admin_company
 from kangaroo.errors import KangarooError
 
 STATUS_COLOURS = {Status.ONLINE: "#1b7f3b", Status.OFFLINE: "#b3261e", Status.NEVER_SEEN: "#6b6b6b"}
@@ -63,7 +63,7 @@ def _form_error(exc: KangarooError, field: str | None = None) -> ValidationError
     return ValidationError({field: str(exc.message)} if field else str(exc.message), code=exc.code)
 
 
-class DeviceAdmin(TenantAdminMixin, ExportMixin, admin.ModelAdmin):
+class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.ModelAdmin):
     """What the four kinds share. Writes go through `devices.services`."""
 
     export_formats = [CSV, XLSX]

@@ -12,12 +12,21 @@ from import_export import fields, resources
 
 from devices.models import Box, Device, Pad, Screen, TVBox
 from devices.validators import mask_camera_url
+from subjects.resources import escape_formula
 
 COMMON = ("id", "name", "location", "status", "last_seen_at", "software_version", "address")
 
 
 class DeviceResource(resources.ModelResource):
     status = fields.Field(column_name="status", readonly=True)
+
+    def __init__(self, company=None, actor=None, **kwargs):
+        super().__init__(**kwargs)  # the company's rows come from the admin's queryset
+
+    def export_field(self, field, instance, **kwargs):
+        # Names and locations are typed by people: no cell may open as a formula.
+        value = super().export_field(field, instance, **kwargs)
+        return escape_formula(value) if isinstance(value, str) else value
 
     def dehydrate_status(self, device: Device) -> str:
         return device.get_status()

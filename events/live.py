@@ -99,8 +99,7 @@ def broadcast(events: list[Event], photo_ids: dict[int, int] | None = None) -> N
         # One hop to the event loop for all the groups, not one per group.
         async_to_sync(_send_to_groups)(get_channel_layer(), by_group)
     except Exception:
-        count = len(by_group[company_group(next(iter(events)).company_id)]) if by_group else 0
-        logger.exception("Broadcasting %d event(s) failed; dashboards will catch up on reconnect", count)
+        logger.exception("Broadcasting %d event(s) failed; dashboards will catch up on reconnect", len(events))
 
 
 async def _send_to_groups(layer, by_group: dict[str, list[dict]]) -> None:

@@ -25,7 +25,6 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connections, models, router, transaction
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -37,7 +36,8 @@ from kangaroo import errors
 from kangaroo.api.filters import MAX_ID
 from kangaroo.errors import KangarooError
 from subjects.images import normalise_photo
-from subjects.models import Photo, Subject, SubjectType
+from subjects.models import Subject, SubjectType
+from subjects.selectors import with_first_photo
 from subjects.services import photo_files_cleanup
 
 MAX_BATCH = 500
@@ -275,13 +275,11 @@ def _subjects_for(company, subject_ids: set[int]) -> dict[int, Subject]:
     without one), for the welcome cards' thumbnails."""
     if not subject_ids:
         return {}
-    first_photo = Photo.objects.for_company(company).filter(subject_id=OuterRef("pk")).order_by("id").values("id")[:1]
-    subjects = (
+    subjects = with_first_photo(
         Subject.objects.for_company(company)
         .filter(pk__in=subject_ids)
         .order_by()  # by primary key, not by walking the company's name index
-        .only("name", "subject_type", "job_number", "visit_start", "visit_end")  # what _classify and events read
-        .annotate(first_photo_id=Subquery(first_photo))
+        .only("company_id", "name", "subject_type", "job_number", "visit_start", "visit_end")
     )
     return {subject.pk: subject for subject in subjects}
 

@@ -301,3 +301,11 @@ def test_platform_staff_register_a_device_for_a_chosen_company(client, platform_
     pad = Pad.objects.for_company(b.company).get(name="Staff pad")
     assert AuditLog.objects.for_company(b.company).get(action="pad.create").object_id == str(pad.pk)
     assert not Pad.objects.for_company(a.company).exists()
+
+
+def test_an_export_escapes_names_that_would_open_as_formulas(admin_client_for, tenant_a):
+    TVBoxFactory(company=tenant_a.company, name="=HYPERLINK(1)", location="@Lobby")
+    client = admin_client_for(tenant_a.viewer)
+    response = export(client, "/admin/devices/tvbox/export/", "tvboxresource", TVBOX_FIELDS)
+    [row] = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert (row["name"], row["location"]) == ("'=HYPERLINK(1)", "'@Lobby")
