@@ -74,7 +74,7 @@ class EventIngestView(DeviceView):
         body = request.data
         if isinstance(body, dict) and set(body) == {"events"}:
             if not isinstance(body["events"], list):
-                raise KangarooError(errors.VALIDATION_ERROR, fields={"events": ["A list of events is expected."]})
+                raise KangarooError(errors.VALIDATION_ERROR, fields={"events": [_("A list of events is expected.")]})
             results = services.event_ingest(device=self.device, items=body["events"])
             counts = {"created": 0, "duplicate": 0, "error": 0}
             for result in results:
