@@ -71,8 +71,9 @@ from import_export import resources, widgets  # noqa: E402
 
 from accounts.authentication import token_pair_for  # noqa: E402
 from accounts.models import Company, Role, User  # noqa: E402
+from kangaroo.spreadsheets import SmartCSV  # noqa: E402
 from subjects.models import Department, Photo, PhotoStatus, Subject, SubjectType  # noqa: E402
-from subjects.resources import SmartCSV, SubjectResource  # noqa: E402
+from subjects.resources import SubjectResource  # noqa: E402
 
 CHANGELIST = "/admin/subjects/subject/"
 EXPORT = "/admin/subjects/subject/export/"

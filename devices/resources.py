@@ -12,7 +12,7 @@ from import_export import fields, resources
 
 from devices.models import Box, Device, Pad, Screen, TVBox
 from devices.validators import mask_camera_url
-from subjects.resources import escape_formula
+from kangaroo.spreadsheets import escape_formula
 
 COMMON = ("id", "name", "location", "status", "last_seen_at", "software_version", "address")
 

@@ -21,8 +21,8 @@ from events.attendance import AttendanceDays, attendance_days, attendance_range,
 from events.models import Event
 from kangaroo.admin import ReadOnlyAdminMixin, TenantAdmin, TenantAdminMixin, TenantImportExportMixin, admin_company
 from kangaroo.errors import KangarooError
+from kangaroo.spreadsheets import SmartCSV, TextXLSX, escape_formula
 from subjects.models import Department, SubjectType
-from subjects.resources import SmartCSV, TextXLSX, escape_formula
 
 
 class EventResource(resources.ModelResource):

@@ -10,10 +10,11 @@ from import_export.formats import base_formats
 
 from kangaroo.admin import TenantAdmin, TenantImportExportMixin
 from kangaroo.errors import IMPORT_INVALID, KangarooError
+from kangaroo.spreadsheets import SmartCSV, TextXLSX
 from subjects import selectors, services
 from subjects.images import normalise_photo
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
-from subjects.resources import SmartCSV, SubjectResource, TextXLSX
+from subjects.resources import SubjectResource
 
 
 def adopt(obj, saved) -> None:
@@ -183,7 +184,7 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
 
     # The uploaded file waits for the confirm step in the cache, not in a temp folder: it holds
     # personal data and must not outlive an abandoned preview.
-    tmp_storage_class = "subjects.resources.ImportUploadStorage"
+    tmp_storage_class = "kangaroo.spreadsheets.ImportUploadStorage"
 
     def add_data_read_fail_error_to_form(self, form, e):
         if isinstance(e, ValidationError):  # our own reading errors say what is wrong
