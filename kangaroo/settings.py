@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "subjects",
     "devices",
     "events",
+    "kangaroo",  # last: the project's own commands (seed_demo imports every app)
 ]
 
 MIDDLEWARE = [
