@@ -1,0 +1,128 @@
+"""Ingest, second half: storing the rows `events.parsing.classify` built.
+
+One bulk insert per batch, with each item's snapshot file saved first (and deleted again if
+the transaction does not commit). On PostgreSQL a batch of COPY_MIN_ROWS or more is inserted
+with COPY (its ids drawn from the table's sequence first), several times cheaper than an
+INSERT of the same rows; a smaller one (a single event) with one INSERT ... RETURNING.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import operator
+import secrets
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connections, models, router, transaction
+
+from events.models import Event
+from events.parsing import ItemResult, ParsedItem, error_dict
+from kangaroo.errors import KangarooError
+from subjects.images import normalise_photo
+from subjects.services import photo_files_cleanup
+
+MAX_BATCH = 500
+COPY_MIN_ROWS = 20  # below this, one INSERT ... RETURNING beats fetching ids, then COPY
+
+
+def store_events(
+    *, company, to_create: list[tuple[ParsedItem, Event]], results: list[ItemResult | None]
+) -> list[Event]:
+    """Save the snapshots and insert the rows, all or nothing; answer each stored item
+    `created` in `results` (a snapshot that is not an image answers its item's error and
+    that row is not stored). Returns the stored events. A uid stored meanwhile raises
+    IntegrityError and nothing is kept."""
+    connection = connections[router.db_for_write(Event)]
+    atomic = transaction.atomic() if _needs_transaction(to_create, connection) else contextlib.nullcontext()
+    with photo_files_cleanup() as stored, atomic:
+        for item, event in to_create:
+            if item.snapshot is not None:
+                try:
+                    image = normalise_photo(io.BytesIO(item.snapshot))
+                except KangarooError as exc:
+                    results[item.index] = ItemResult(item.uid, "error", error=error_dict(exc, field="snapshot"))
+                    continue
+                name = default_storage.save(
+                    f"snapshots/{company.pk}/{secrets.token_hex(16)}.jpg", ContentFile(image.image)
+                )
+                stored.append(name)
+                event.snapshot.name = name
+        valid = [(item, event) for item, event in to_create if results[item.index] is None]
+        created = _insert(connection, [event for _, event in valid])  # each built with the device's company
+        for (item, _event), event in zip(valid, created, strict=True):
+            results[item.index] = ItemResult(item.uid, "created", id=event.pk)
+    return created
+
+
+# Field types whose Python value psycopg writes as is; Event's other fields are handled below.
+_COPY_AS_IS = (models.CharField, models.IntegerField, models.FloatField, models.DateTimeField, models.ForeignKey)
+
+
+def _file_name_getter(attname: str):
+    return lambda event: getattr(event, attname).name or ""
+
+
+def _copy_columns() -> list[tuple[str, Any]] | None:
+    """(column, value getter) for each of Event's columns but the id; None if a field needs
+    a conversion that only the ORM knows (then bulk_create is used)."""
+    columns = []
+    for model_field in Event._meta.concrete_fields:
+        if model_field.primary_key:
+            continue
+        if isinstance(model_field, models.FileField):
+            columns.append((model_field.column, _file_name_getter(model_field.attname)))
+        elif isinstance(model_field, _COPY_AS_IS):
+            columns.append((model_field.column, operator.attrgetter(model_field.attname)))
+        else:
+            return None
+    return columns
+
+
+_COPY_COLUMNS = _copy_columns()
+
+
+def _needs_transaction(to_create: list[tuple[ParsedItem, Event]], connection) -> bool:
+    """Several rows, or a row with its snapshot file, are stored in one transaction. One row
+    alone is one INSERT, atomic by itself: without a transaction it saves the BEGIN and
+    COMMIT round trips. Inside a caller's transaction we still take a savepoint, so that a
+    uid raced in by a concurrent retry rolls back only our part."""
+    return len(to_create) != 1 or to_create[0][0].snapshot is not None or connection.in_atomic_block
+
+
+def _insert(connection, events: list[Event]) -> list[Event]:
+    """Insert `events` and set their ids, like bulk_create, which it is off PostgreSQL. A single
+    row outside a transaction is saved alone (bulk_create would open one); on PostgreSQL,
+    COPY_MIN_ROWS or more go by COPY. A uid already stored raises
+    IntegrityError either way."""
+    if len(events) == 1 and not connection.in_atomic_block:
+        events[0].save(force_insert=True)  # one INSERT in autocommit, no transaction around it
+        return events
+    fast = connection.vendor == "postgresql" and _COPY_COLUMNS is not None
+    if not fast or len(events) < COPY_MIN_ROWS:
+        return Event.objects.bulk_create(events, batch_size=MAX_BATCH)  # tenant: the caller built them with company
+    quote = connection.ops.quote_name
+    table, pk_column = Event._meta.db_table, Event._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [table, pk_column, len(events)],
+        )
+        ids = sorted(row[0] for row in cursor.fetchall())
+        columns = ", ".join(quote(column) for column in (pk_column, *(c for c, _ in _COPY_COLUMNS)))
+        getters = [getter for _, getter in _COPY_COLUMNS]
+        with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
+            for pk, event in zip(ids, events, strict=True):
+                copy.write_row([pk, *(get(event) for get in getters)])
+    for pk, event in zip(ids, events, strict=True):
+        _stored(event, pk, connection)
+    return events
+
+
+def _stored(event: Event, pk: int, connection) -> Event:
+    event.pk = pk
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
