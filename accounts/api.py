@@ -1,19 +1,14 @@
 """Accounts API: tokens, the signed-in user, the company, its users and its audit log."""
 
-from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
-from rest_framework_simplejwt.settings import api_settings as jwt_settings
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import selectors, services
-from accounts.authentication import CodedAuthenticationFailed, check_generation, token_pair_for
+from accounts.authentication import CodedAuthenticationFailed, token_pair_for
 from accounts.models import AuditLog, Company, User
 from kangaroo import errors
 from kangaroo.api.permissions import CanManageUsers, IsAuthenticatedUser, IsCompanyUser
@@ -75,29 +70,19 @@ class TokenRefreshView(PublicAuthView):
         request=RefreshSerializer,
         responses={200: TokenPairSerializer},
         summary="Rotate a refresh token: the old one is spent, a new pair is returned",
+        description=(
+            "A refresh token works once. Presenting a spent one again is taken as theft: every "
+            "token of that login (its family) is revoked, and the client must log in again."
+        ),
     )
     def post(self, request):
         data = RefreshSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            refresh = RefreshToken(data.validated_data["refresh"])  # also checks the deny list
-        except ExpiredTokenError:
-            raise CodedAuthenticationFailed(errors.TOKEN_EXPIRED) from None
-        except TokenError:
-            raise CodedAuthenticationFailed(errors.TOKEN_INVALID) from None
-        user = User.objects.filter(  # tenant: the token names its own user
-            pk=refresh.get(jwt_settings.USER_ID_CLAIM), is_active=True
-        ).first()
-        if user is None:
-            raise CodedAuthenticationFailed(errors.TOKEN_INVALID)
-        check_generation(refresh, user)
-        with transaction.atomic():
-            outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).first()
-            # The deny list's unique key makes exactly one of two racing refreshes win.
-            _, spent_now = BlacklistedToken.objects.get_or_create(token=outstanding) if outstanding else (None, False)
-        if not spent_now:
-            raise CodedAuthenticationFailed(errors.TOKEN_INVALID)
-        return Response(token_pair_for(user))
+            pair = services.token_refresh(token=data.validated_data["refresh"])
+        except KangarooError as exc:
+            raise CodedAuthenticationFailed(exc.error) from None
+        return Response(pair)
 
 
 class LogoutView(APIView):

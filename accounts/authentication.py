@@ -3,7 +3,15 @@
 Access tokens are short-lived. Each token carries the user's `token_generation` ("gen");
 logout, a password change and deactivation bump it, so every token issued before dies at
 once, access tokens included, without waiting for them to expire.
+
+Refresh tokens rotate: each is spent by its first use. Every token descending from one
+login carries that login's family id ("fam"). A spent refresh token presented again means
+two parties hold the same family (a stolen token), so the whole family is revoked: its live
+refresh token is denied and its access tokens stop working at once (OAuth 2.0 security
+BCP, refresh token rotation with reuse detection). Other logins of the same user go on.
 """
+
+import logging
 
 from django.utils import translation
 from rest_framework import exceptions
@@ -14,7 +22,10 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from kangaroo import errors
 
+logger = logging.getLogger(__name__)
+
 GENERATION_CLAIM = "gen"
+FAMILY_CLAIM = "fam"
 
 
 class CodedAuthenticationFailed(exceptions.AuthenticationFailed):
@@ -22,10 +33,52 @@ class CodedAuthenticationFailed(exceptions.AuthenticationFailed):
         super().__init__(detail=error.message, code=error.code)
 
 
-def token_pair_for(user) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)  # records an OutstandingToken for the deny list
+def token_pair_for(user, *, family: str | None = None) -> dict[str, str]:
+    """A new pair for `user`: a new family (a login), or the next of `family` (a rotation)."""
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+    from rest_framework_simplejwt.utils import datetime_from_epoch
+
+    refresh = RefreshToken()
+    refresh[jwt_settings.USER_ID_CLAIM] = str(getattr(user, jwt_settings.USER_ID_FIELD))
     refresh[GENERATION_CLAIM] = user.token_generation
+    refresh[FAMILY_CLAIM] = family or refresh[jwt_settings.JTI_CLAIM]
+    # Recorded with its claims, so a family's live token can be found to deny it.
+    OutstandingToken.objects.create(
+        user=user,
+        jti=refresh[jwt_settings.JTI_CLAIM],
+        token=str(refresh),
+        created_at=refresh.current_time,
+        expires_at=datetime_from_epoch(refresh["exp"]),
+    )
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def _family_key(family: str) -> str:
+    return f"token-family-revoked:{family}"
+
+
+def family_revoked_mark(family: str) -> None:
+    """Access tokens are not recorded anywhere; the mark outlives the longest of them."""
+    from django.core.cache import cache
+
+    cache.set(_family_key(family), 1, timeout=int(jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds()) + 60)
+
+
+def check_family(token) -> None:
+    from django.core.cache import cache
+
+    family = token.get(FAMILY_CLAIM)
+    if family is None:
+        return
+    try:
+        revoked = cache.get(_family_key(family))
+    except Exception:
+        # The cache being down must not take the API down; the refresh side of the family
+        # is denied in the database regardless, so its access tokens end within their lifetime.
+        logger.warning("token family check skipped: cache unreachable", exc_info=True)
+        return
+    if revoked:
+        raise CodedAuthenticationFailed(errors.TOKEN_INVALID)
 
 
 def check_generation(token, user) -> None:
@@ -57,6 +110,7 @@ class UserJWTAuthentication(JWTAuthentication):
         if user is None or (user.company_id is not None and not user.company.is_active):
             raise CodedAuthenticationFailed(errors.TOKEN_INVALID)
         check_generation(validated_token, user)
+        check_family(validated_token)
         if user.language:
             translation.activate(user.language)
         return user

@@ -238,6 +238,107 @@ def user_logged_out(*, user: User) -> None:
     audit_record(company=user.company, actor=user, action="user.logout", obj=user)
 
 
+def _token_family_revoke(*, user: User, family: str) -> int:
+    """Deny the live refresh token of one family and mark its access tokens revoked.
+
+    Called with the user's row locked, like every rotation, so no rotation of the same
+    family can slip a new token in while its family is being revoked. Returns how many
+    live refresh tokens it denied (0 when the family was already revoked).
+    """
+    from django.utils import timezone
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+    from rest_framework_simplejwt.tokens import UntypedToken
+
+    from accounts.authentication import FAMILY_CLAIM, family_revoked_mark
+
+    live = OutstandingToken.objects.filter(  # tenant: the user's own tokens
+        user=user, blacklistedtoken__isnull=True, expires_at__gt=timezone.now()
+    )
+    members = []
+    for outstanding in live:
+        payload = UntypedToken(outstanding.token, verify=False).payload
+        if payload.get(FAMILY_CLAIM, payload.get("jti")) == family:
+            members.append(BlacklistedToken(token=outstanding))
+    BlacklistedToken.objects.bulk_create(members, ignore_conflicts=True)
+    family_revoked_mark(family)
+    return len(members)
+
+
+def _token_user_locked(payload) -> User | None:
+    from rest_framework_simplejwt.settings import api_settings as jwt_settings
+
+    return (
+        User.objects.select_for_update()  # tenant: the token names its own user
+        .filter(pk=payload.get(jwt_settings.USER_ID_CLAIM), is_active=True)
+        .first()
+    )
+
+
+def _token_reuse_revoke(*, token: str) -> None:
+    """If `token` is a genuine refresh token that was already spent, revoke its family."""
+    from rest_framework_simplejwt.exceptions import TokenError
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
+    from rest_framework_simplejwt.tokens import UntypedToken
+
+    from accounts.authentication import FAMILY_CLAIM, GENERATION_CLAIM
+
+    try:
+        payload = UntypedToken(token).payload  # signature and expiry checked
+    except TokenError:
+        return  # forged, expired or garbage: no family to protect
+    if payload.get("token_type") != "refresh":
+        return
+    spent = BlacklistedToken.objects.filter(token__jti=payload.get("jti")).exists()
+    if not spent:
+        return
+    family = payload.get(FAMILY_CLAIM, payload.get("jti"))
+    with transaction.atomic():
+        user = _token_user_locked(payload)
+        if user is None or payload.get(GENERATION_CLAIM) != user.token_generation:
+            return  # revoked by logout, a password change or deactivation: nothing left to steal
+        if _token_family_revoke(user=user, family=family):
+            audit_record(company=user.company, actor=None, action="user.token_reuse", obj=user)
+
+
+def token_refresh(*, token: str) -> dict[str, str]:
+    """Spend a refresh token and return the next pair of its family.
+
+    A refresh token is single use. A spent one presented again (a copy in a thief's hands,
+    or the legitimate client after the thief used it first) revokes the whole family; the
+    user logs in again. Raises KangarooError `token_expired` or `token_invalid`.
+    """
+    from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from accounts.authentication import FAMILY_CLAIM, GENERATION_CLAIM, token_pair_for
+
+    try:
+        refresh = RefreshToken(token)  # also checks the deny list
+    except ExpiredTokenError:
+        raise KangarooError(errors.TOKEN_EXPIRED) from None
+    except TokenError:
+        _token_reuse_revoke(token=token)
+        raise KangarooError(errors.TOKEN_INVALID) from None
+    family = refresh.get(FAMILY_CLAIM, refresh["jti"])
+    with transaction.atomic():
+        # The user's row lock orders rotations and revocations of the user's families.
+        user = _token_user_locked(refresh.payload)
+        if user is None or refresh.get(GENERATION_CLAIM) != user.token_generation:
+            raise KangarooError(errors.TOKEN_INVALID)
+        outstanding = OutstandingToken.objects.filter(jti=refresh["jti"]).first()
+        if outstanding is None:
+            raise KangarooError(errors.TOKEN_INVALID)
+        # The deny list's unique key makes exactly one of two racing refreshes win; the
+        # loser presented a spent token, which is reuse like any other.
+        _, spent_now = BlacklistedToken.objects.get_or_create(token=outstanding)
+        if spent_now:
+            return token_pair_for(user, family=family)
+        if _token_family_revoke(user=user, family=family):
+            audit_record(company=user.company, actor=None, action="user.token_reuse", obj=user)
+    raise KangarooError(errors.TOKEN_INVALID)
+
+
 def _failure_keys(username: str, ip_address: str | None) -> list[str]:
     keys = [f"login-fail:user:{username.strip().lower()}"]
     if ip_address:
