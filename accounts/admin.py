@@ -2,14 +2,13 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django_rq.models import Dashboard as RQDashboard
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import services
 from accounts.models import AuditLog, Company, User
-from kangaroo.admin import NotFoundAdminMixin, ReadOnlyAdminMixin, TenantAdminMixin
+from kangaroo.admin import NotFoundAdminMixin, ReadOnlyAdminMixin, TenantAdminMixin, add_service_error
 from kangaroo.errors import KangarooError
 
 
@@ -78,7 +77,7 @@ class CompanyUserChangeForm(UserChangeForm):
                     company=self.instance.company, actor=self.request_user, user=self.instance, data=data
                 )
             except KangarooError as exc:
-                raise ValidationError(str(exc.message), code=exc.code) from None
+                add_service_error(self, exc)
         return cleaned
 
 

@@ -2,11 +2,7 @@
 
 from django.db.models import QuerySet
 
-from accounts.models import AuditLog, Company, User
-
-
-def user_list(*, company: Company) -> QuerySet[User]:
-    return User.objects.for_company(company).order_by("username")
+from accounts.models import AuditLog, Company
 
 
 def audit_log_list(*, company: Company) -> QuerySet[AuditLog]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.humanize.templatetags.humanize import naturaltime
-from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
@@ -21,7 +20,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from devices import resources, selectors, services
 from devices.models import Box, Device, Pad, Screen, Status, TVBox
 from devices.validators import mask_camera_url, unmask_camera_url
-from kangaroo.admin import TenantAdminMixin, TenantImportExportMixin, admin_company
+from kangaroo.admin import TenantAdminMixin, TenantImportExportMixin, add_service_error, admin_company, adopt
 from kangaroo.errors import KangarooError
 
 STATUS_COLOURS = {Status.ONLINE: "#1b7f3b", Status.OFFLINE: "#b3261e", Status.NEVER_SEEN: "#6b6b6b"}
@@ -57,10 +56,6 @@ class PadBoxListFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(screen__box_id=self.value())
         return queryset
-
-
-def _form_error(exc: KangarooError, field: str | None = None) -> ValidationError:
-    return ValidationError({field: str(exc.message)} if field else str(exc.message), code=exc.code)
 
 
 class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.ModelAdmin):
@@ -128,8 +123,7 @@ class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.
         else:
             saved, key = self.create_device(company=obj.company, actor=request.user, data=data)
             self._show_key(request, saved, key)
-        obj.pk = saved.pk
-        obj._state.adding = False
+        adopt(obj, saved)
 
     def save_related(self, request, form, formsets, change):
         # Many-to-many fields were saved by the service (audited); only inlines remain.
@@ -180,7 +174,7 @@ class BoxForm(forms.ModelForm):
             try:
                 services.box_screen_limit_check(box=self.instance, limit=limit)
             except KangarooError as exc:
-                raise _form_error(exc, "max_screens") from None
+                add_service_error(self, exc, "max_screens")
         return cleaned
 
 
@@ -244,7 +238,7 @@ class ScreenForm(forms.ModelForm):
             try:
                 services.box_screen_limit_check(box=box, screen=self.instance)
             except KangarooError as exc:
-                raise _form_error(exc, "box") from None
+                add_service_error(self, exc, "box")
         return cleaned
 
 

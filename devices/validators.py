@@ -83,10 +83,6 @@ def validate_greeting(value: str) -> None:
             raise invalid
 
 
-def render_greeting(template: str, **values: str) -> str:
-    return template.format(**{name: values.get(name, "") for name in GREETING_PLACEHOLDERS})
-
-
 DEFAULT_GREETINGS = {
     "employee": _("Welcome, {name}!"),
     "visitor": _("Welcome to {company}, {name}! Your host has been told you are here."),

@@ -19,7 +19,14 @@ from import_export.formats import base_formats
 from accounts.models import Company
 from events.attendance import AttendanceDays, attendance_days, attendance_range, company_today
 from events.models import Event
-from kangaroo.admin import ReadOnlyAdminMixin, TenantAdmin, TenantAdminMixin, TenantImportExportMixin, admin_company
+from kangaroo.admin import (
+    ReadOnlyAdminMixin,
+    TenantAdmin,
+    TenantAdminMixin,
+    TenantImportExportMixin,
+    add_service_error,
+    admin_company,
+)
 from kangaroo.errors import KangarooError
 from kangaroo.spreadsheets import SmartCSV, TextXLSX, escape_formula
 from subjects.models import Department, SubjectType
@@ -118,7 +125,6 @@ class EventAdmin(ReadOnlyAdminMixin, TenantImportExportMixin, ExportActionMixin,
 
 
 # --- Attendance --------------------------------------------------------------------------------
-# Imported here, next to the only code that uses them, so this section appends to the module.
 
 
 class AttendanceDay(models.Model):
@@ -265,9 +271,7 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
                 q=filters["q"] or None,
             )
         except KangarooError as exc:
-            for field, problems in (exc.fields or {None: [str(exc.message)]}).items():
-                for problem in problems:
-                    form.add_error(field if field in form.fields else None, problem)
+            add_service_error(form, exc)
             return company, form, None, None
         return company, form, rows, (date_from, date_to)
 

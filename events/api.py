@@ -169,7 +169,6 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
 
 
 # --- Attendance --------------------------------------------------------------------------------
-# Imported here, next to the only code that uses them, so this section appends to the module.
 
 
 class ReportDateField(serializers.DateField):

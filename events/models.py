@@ -21,10 +21,6 @@ class EventKind(models.TextChoices):
     DEVICE_ONLINE = "device_online", _("Device came online")
 
 
-# The kinds that are a person passing a door (and count for attendance and arrivals).
-PERSON_KINDS = (EventKind.RECOGNIZED, EventKind.STRANGER, EventKind.VISITOR_OUTSIDE_WINDOW)
-
-
 class Event(TenantModel):
     kind = models.CharField(_("kind"), max_length=24, choices=EventKind.choices)
     subject = models.ForeignKey(

@@ -8,8 +8,10 @@ choose the company of a new row. Another company's object answers 404, like a mi
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import Http404
 
+from kangaroo.errors import KangarooError
 from kangaroo.tenancy import is_tenant_model
 
 
@@ -34,6 +36,24 @@ class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
         ordering = self.field_admin_ordering(field, request, model_admin) or related._meta.ordering or ["pk"]
         rows = scope_for_admin(related._default_manager.all(), request).order_by(*ordering)
         return [(row.pk, str(row)) for row in rows]
+
+
+def add_service_error(form, exc: KangarooError, field: str | None = None) -> None:
+    """Show a service's coded error on `form`: each message on the field it names when the
+    form has that field, else on `field` (or the whole form). Call it from `clean()`, so
+    the form checks what the service would refuse and the admin shows it in place."""
+    for name, problems in (exc.fields or {field: [str(exc.message)]}).items():
+        target = name if name in form.fields else field
+        for problem in problems:
+            form.add_error(target, ValidationError(problem, code=exc.code))
+
+
+def adopt(obj, saved) -> None:
+    """Make the admin's unsaved `obj` the row a service saved, so the admin's messages,
+    log entry and redirects that follow point at it."""
+    obj.__dict__.update({key: value for key, value in saved.__dict__.items() if key != "_state"})
+    obj._state.adding = False
+    obj._state.db = saved._state.db
 
 
 def tenant_form(form_class, company):

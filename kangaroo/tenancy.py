@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import models
-from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -50,15 +49,3 @@ class TenantModel(models.Model):
 
 def is_tenant_model(model: type[models.Model]) -> bool:
     return any(field.name == "company" and field.is_relation for field in model._meta.fields)
-
-
-def get_for_company_or_404(queryset, company, **lookup):
-    """The one object matching `lookup` inside `company`, else Http404.
-
-    Another company's object and a missing one give the same answer, so an id never
-    reveals that a row exists elsewhere.
-    """
-    try:
-        return queryset.for_company(company).get(**lookup)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
-        raise Http404 from None

@@ -8,27 +8,13 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportActionMixin, ImportExportMixin
 from import_export.formats import base_formats
 
-from kangaroo.admin import TenantAdmin, TenantImportExportMixin
+from kangaroo.admin import TenantAdmin, TenantImportExportMixin, add_service_error, adopt
 from kangaroo.errors import IMPORT_INVALID, KangarooError
 from kangaroo.spreadsheets import SmartCSV, TextXLSX
 from subjects import selectors, services
 from subjects.images import normalise_photo
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
 from subjects.resources import SubjectResource
-
-
-def adopt(obj, saved) -> None:
-    """Make the admin's unsaved `obj` the row a service saved, so the admin's messages and
-    redirects that follow point at it."""
-    obj.__dict__.update({key: value for key, value in saved.__dict__.items() if key != "_state"})
-    obj._state.adding = False
-    obj._state.db = saved._state.db
-
-
-def add_service_error(form, exc: KangarooError) -> None:
-    for field, messages_ in (exc.fields or {None: [str(exc.message)]}).items():
-        for message in messages_:
-            form.add_error(field if field in form.fields else None, message)
 
 
 @admin.register(Department)
@@ -83,14 +69,15 @@ class PhotoInlineForm(forms.ModelForm):
         model = Photo
         fields = []
 
-    def clean_upload(self):
-        upload = self.cleaned_data.get("upload")
+    def clean(self):
+        cleaned = super().clean()
+        upload = cleaned.get("upload")
         if upload is not None:
             try:
                 normalise_photo(upload)  # refuse a bad file here, as a form error
             except KangarooError as exc:
-                raise forms.ValidationError(str(exc.message), code=exc.code) from None
-        return upload
+                add_service_error(self, exc, "upload")
+        return cleaned
 
     def has_changed(self):
         return bool(self.files) and super().has_changed()

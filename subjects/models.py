@@ -1,5 +1,3 @@
-import uuid
-
 from django.core.validators import validate_email
 from django.db import models
 from django.db.models.functions import Lower
@@ -132,10 +130,6 @@ class PhotoStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     OK = "ok", _("OK")
     REJECTED = "rejected", _("Rejected")
-
-
-def _photo_path(prefix: str) -> str:
-    return f"{prefix}/{uuid.uuid4().hex}.jpg"
 
 
 class Photo(TenantModel):

@@ -58,10 +58,6 @@ def subject_search(queryset: QuerySet[Subject], text: str) -> QuerySet[Subject]:
     )
 
 
-def subject_list(*, company: Company) -> QuerySet[Subject]:
-    return with_first_photo(Subject.objects.for_company(company).select_related("department", "host"))
-
-
 def photo_list(*, company: Company, subject: Subject | None = None) -> QuerySet[Photo]:
     photos = Photo.objects.for_company(company)
     return photos.filter(subject=subject) if subject is not None else photos

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from devices.validators import mask_camera_url, render_greeting, unmask_camera_url, validate_greeting
+from devices.validators import mask_camera_url, unmask_camera_url, validate_greeting
 
 
 @pytest.mark.parametrize(
@@ -38,9 +38,3 @@ def test_bad_greetings_fail_with_their_code(template):
     with pytest.raises(ValidationError) as caught:
         validate_greeting(template)
     assert caught.value.code == "greeting_template_invalid"
-
-
-def test_a_greeting_renders_its_placeholders():
-    assert render_greeting("Welcome to {company}, {name}!", name="Mei", company="Kangaroo") == (
-        "Welcome to Kangaroo, Mei!"
-    )
