@@ -3,8 +3,8 @@
 - Admin-facing (`/boxes`, `/screens`, `/pads`, `/tv-boxes`): people with a user token
   register and manage devices. Viewers read; admins and owners write.
 - Device-facing (`/device/...`): the devices themselves, with `Authorization: Device <key>`,
-  send heartbeats and read their configuration. Only device keys are accepted there, and
-  a device key is accepted nowhere else.
+  send heartbeats and read their configuration. Built on `devices.device_api`: only device
+  keys are accepted there, and a device key is accepted nowhere else.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from django.conf import settings
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, permissions, serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from devices import selectors, services
-from devices.authentication import DeviceKeyAuthentication, DevicePrincipal
+from devices.device_api import DeviceView
 from devices.models import (
     Box,
     CameraStatus,
@@ -33,6 +32,7 @@ from devices.models import (
 from devices.validators import mask_camera_url
 from kangaroo import errors
 from kangaroo.api.filters import MAX_ID, IdFilter
+from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
 
@@ -413,45 +413,6 @@ def heartbeat_every() -> int:
     """Seconds between heartbeats we ask for: a third of the grace period, so one or two
     lost heartbeats do not make a device look offline."""
     return max(settings.DEVICE_OFFLINE_AFTER // 3, 1)
-
-
-class IsDevice(permissions.BasePermission):
-    """A device with a valid key, of one of the view's `device_kinds` (all if empty)."""
-
-    message = errors.DEVICE_WRONG_KIND.message
-    code = errors.DEVICE_WRONG_KIND.code
-
-    def has_permission(self, request, view) -> bool:
-        principal = request.user
-        if not isinstance(principal, DevicePrincipal):
-            return False
-        kinds = getattr(view, "device_kinds", ())
-        return not kinds or principal.device.kind in kinds
-
-
-class DeviceView(APIView):
-    authentication_classes = [DeviceKeyAuthentication]
-    permission_classes = [IsDevice]
-    device_kinds: tuple[str, ...] = ()
-
-    @property
-    def device(self) -> Device:
-        return self.request.user.device
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know (400 `unknown_fields`, naming them): a device with a
-    typo in a field name must hear about it, not have its report silently dropped."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                message = str(errors.UNKNOWN_FIELDS.message)
-                raise serializers.ValidationError(
-                    {name: [serializers.ErrorDetail(message, code=errors.UNKNOWN_FIELDS.code)] for name in unknown}
-                )
-        return super().to_internal_value(data)
 
 
 class CameraReportSerializer(StrictSerializer):

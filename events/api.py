@@ -10,7 +10,7 @@ from rest_framework import generics, mixins, pagination, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from devices.api import DeviceView
+from devices.device_api import DeviceView
 from devices.models import DeviceKind
 from events import services
 from events.attendance import attendance_days, attendance_range
