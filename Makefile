@@ -25,6 +25,7 @@ venv: $(VENV)/.dev
 # The embedded shape: SQLite in var/, jobs inline, in-memory websockets, console e-mail.
 # DEBUG is on because this serves plain HTTP on the loopback address.
 run: $(VENV)/.base
+	DEBUG=$${DEBUG:-true} $(PY) manage.py prepare
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --no-input
 	DEBUG=$${DEBUG:-true} $(PY) manage.py collectstatic --no-input --verbosity 0
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo

@@ -2,8 +2,11 @@
 
 With no variables set, Kangaroo runs in its embedded shape: SQLite under `var/`, jobs run
 inline, the in-memory channel layer, console e-mail, media under `var/media/`. Setting
-DATABASE_URL, REDIS_URL and EMAIL_URL switches each piece to its production engine.
-`.env.example` lists every variable.
+DATABASE_URL, REDIS_URL, EMAIL_URL and MEDIA_STORAGE_URL switches each piece to its
+production engine. `.env.example` lists every variable.
+
+Importing this module only reads: it never creates a folder or a file. `manage.py prepare`
+(which `make run` calls before migrating) creates `var/` and the generated secret key.
 """
 
 import secrets
@@ -19,30 +22,39 @@ from kangaroo.env import envbool, envint, envlist, envsecret, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = envbool("DEBUG", False)
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in var/.
+# Where `manage.py prepare` keeps the key it generates when SECRET_KEY is not set.
+GENERATED_SECRET_KEY_PATH = VAR_DIR / "secret_key"
+
+
+def _secret_key() -> tuple[str, bool]:
+    """SECRET_KEY from the environment, else the one `manage.py prepare` generated into var/.
 
     Keeping the generated key on disk means sessions and reset links survive a restart of
-    the embedded setup; production sets SECRET_KEY (or SECRET_KEY_FILE) explicitly.
+    the embedded setup; production sets SECRET_KEY (or SECRET_KEY_FILE) explicitly. With
+    neither (a fresh clone running its tests, a one-off command), the process makes up a
+    key of its own; `check --deploy` refuses that, since processes would not share it.
     """
     key = envsecret("SECRET_KEY")
     if key:
         if len(key) < 50:
             raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long")
-        return key
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(64))
-        path.chmod(0o600)
-    return path.read_text().strip()
+        return key, False
+    try:
+        key = GENERATED_SECRET_KEY_PATH.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{GENERATED_SECRET_KEY_PATH} cannot be read: {exc}") from None
+    if key:
+        return key, False
+    return secrets.token_urlsafe(64), True
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY, SECRET_KEY_PER_PROCESS = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
@@ -187,7 +199,6 @@ USE_TZ = True
 # --- Files ------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Photo uploads: refused above this size or pixel count (checked before decoding), and

@@ -41,7 +41,54 @@ def test_with_no_variables_it_runs_embedded(tmp_path):
     assert values["JOBS_INLINE"] == "True"
     assert "InMemoryChannelLayer" in values["CHANNEL_LAYERS"]
     assert values["EMAIL_BACKEND"].endswith("console.EmailBackend")
-    assert (tmp_path / "secret_key").exists()  # generated once, kept for restarts
+
+
+def manage(tmp_path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    clean = {"PATH": os.environ["PATH"], "VAR_DIR": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=clean | (env or {}),
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+    )
+
+
+def test_importing_the_settings_writes_nothing(tmp_path):
+    var = tmp_path / "var"
+    values = settings_in_subprocess({"VAR_DIR": str(var)}, tmp_path, "SECRET_KEY_PER_PROCESS", "MEDIA_ROOT")
+    assert values["SECRET_KEY_PER_PROCESS"] == "True"  # no key file yet: one made up in memory
+    assert not var.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prepare_creates_var_and_a_secret_key_once(tmp_path):
+    var = tmp_path / "var"
+    result = manage(var, "prepare")
+    assert result.returncode == 0, result.stderr
+    key_file = var / "secret_key"
+    key = key_file.read_text()
+    assert len(key) >= 50
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (var / "media").is_dir()
+    values = settings_in_subprocess({"VAR_DIR": str(var)}, tmp_path, "SECRET_KEY", "SECRET_KEY_PER_PROCESS")
+    assert values == {"SECRET_KEY": key, "SECRET_KEY_PER_PROCESS": "False"}
+
+    assert manage(var, "prepare").returncode == 0
+    assert key_file.read_text() == key  # kept: a new key would sign everyone out
+
+
+def test_prepare_writes_no_key_when_one_is_set(tmp_path):
+    result = manage(tmp_path, "prepare", env={"SECRET_KEY": PRODUCTION["SECRET_KEY"]})
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_check_deploy_refuses_a_key_of_the_process_own(tmp_path):
+    env = {name: value for name, value in PRODUCTION.items() if name != "SECRET_KEY"}
+    result = manage(tmp_path, "check", "--deploy", env=env)
+    assert result.returncode != 0
+    assert "kangaroo.E001" in result.stderr + result.stdout
 
 
 def test_production_variables_switch_every_engine(tmp_path):
