@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import enum
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -9,6 +11,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F
+from django.db.models.fields.files import FieldFile
+from django.utils.duration import duration_iso_string
 
 from accounts.models import AuditLog, Company, Role, User
 from kangaroo import errors
@@ -34,10 +38,39 @@ def audit_record(
         object_type=ContentType.objects.get_for_model(obj) if obj is not None else None,
         object_id=str(obj.pk) if obj is not None else "",
         object_repr=str(obj)[:200] if obj is not None else "",
-        changes=changes or {},
+        changes=audit_value(changes or {}),
         ip_address=origin.ip_address,
         user_agent=origin.user_agent,
     )
+
+
+def audit_value(value: Any) -> Any:
+    """`value` as JSON the audit log can store, for every type a model field holds: a row
+    becomes its id, a date or time its ISO 8601 text, a file its name, binary data (an
+    embedding) only its size, so no biometric bytes are copied into the log."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value.value if isinstance(value, enum.Enum) else value
+    if isinstance(value, models.Model):
+        return value.pk
+    if isinstance(value, dict):
+        return {str(key): audit_value(item) for key, item in value.items()}
+    if isinstance(value, models.QuerySet):
+        return sorted(value.values_list("pk", flat=True))
+    if isinstance(value, (set, frozenset)):
+        return sorted((audit_value(item) for item in value), key=str)
+    if isinstance(value, (list, tuple)):
+        return [audit_value(item) for item in value]
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return duration_iso_string(value)
+    if isinstance(value, FieldFile):
+        return value.name or None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, enum.Enum):
+        return audit_value(value.value)
+    return str(value)  # Decimal, UUID, IP addresses, lazy translations: their text
 
 
 def company_create(*, name: str, slug: str, time_zone: str = "Asia/Taipei", actor: User | None = None) -> Company:

@@ -1,8 +1,15 @@
 """Who did what to which object of which company, when and from where."""
 
+import datetime
+import decimal
+import json
+import uuid
+
 import pytest
+from django.apps import apps
 
 from accounts.models import AuditLog
+from accounts.services import audit_record
 
 pytestmark = pytest.mark.django_db
 
@@ -40,3 +47,67 @@ def test_an_entry_outlives_its_actor(api, tenant_a):
     tenant_a.admin.delete()
     entry = AuditLog.objects.for_company(tenant_a.company).get(action="department.create")
     assert entry.actor is None and entry.actor_repr == "a-admin"
+
+
+def _sample(field, instance):
+    """A value of the Python type `field` holds, as a service would put it in `changes`."""
+    from django.db.models.fields.files import FieldFile
+
+    kind = field.get_internal_type()
+    if field.many_to_many:
+        return field.related_model.objects.none()
+    if field.is_relation:
+        return instance
+    samples = {
+        "DateTimeField": datetime.datetime(2026, 3, 1, 8, 30, tzinfo=datetime.UTC),
+        "DateField": datetime.date(2026, 3, 1),
+        "TimeField": datetime.time(8, 30),
+        "DurationField": datetime.timedelta(minutes=5),
+        "DecimalField": decimal.Decimal("1.50"),
+        "UUIDField": uuid.UUID(int=7),
+        "BinaryField": b"\x00\x01\x02",
+        "JSONField": {"nested": [1, "two", None]},
+        "FileField": FieldFile(instance, field, "photos/1/a.jpg") if hasattr(field, "storage") else None,
+        "ImageField": FieldFile(instance, field, "photos/1/a.jpg") if hasattr(field, "storage") else None,
+        "BooleanField": True,
+        "FloatField": 0.93,
+    }
+    if kind in samples:
+        return samples[kind]
+    if field.choices:
+        return field.choices[0][0]
+    if kind.endswith("IntegerField") or kind.endswith("AutoField"):
+        return 7
+    return "text"
+
+
+@pytest.mark.parametrize(
+    "model", [m for m in apps.get_models() if m._meta.app_label in ("accounts", "subjects", "devices", "events")]
+)
+def test_the_audit_log_stores_a_change_of_every_field_of_every_model(tenant_a, model):
+    changes = {}
+    for field in model._meta.get_fields():
+        if field.concrete or field.many_to_many:
+            if field.auto_created and not field.concrete:
+                continue
+            changes[field.name] = [None, _sample(field, tenant_a.company)]
+    entry = audit_record(company=tenant_a.company, actor=tenant_a.owner, action="test.all", changes=changes)
+    entry.refresh_from_db()
+    assert set(entry.changes) == set(changes)
+    json.dumps(entry.changes)  # plain JSON all the way down
+    by_kind = {field.get_internal_type(): entry.changes[field.name][1] for field in model._meta.concrete_fields}
+    if "TimeField" in by_kind:
+        assert by_kind["TimeField"] == "08:30:00"
+    if "BinaryField" in by_kind:
+        assert by_kind["BinaryField"] == "<3 bytes>"  # biometric bytes are never copied into the log
+
+
+def test_an_owner_changes_the_working_hours_and_the_log_records_them(api, tenant_a):
+    response = api(tenant_a.owner).patch("/api/v1/company", {"work_start": "08:30", "work_end": "17:45"}, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["work_start"], response.json()["work_end"]) == ("08:30:00", "17:45:00")
+    tenant_a.company.refresh_from_db()
+    assert tenant_a.company.work_start == datetime.time(8, 30)
+    entry = AuditLog.objects.for_company(tenant_a.company).get(action="company.update")
+    assert entry.changes["work_start"][1] == "08:30:00"
+    assert entry.changes["work_end"][1] == "17:45:00"
