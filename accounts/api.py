@@ -11,6 +11,7 @@ from accounts import selectors, services
 from accounts.authentication import CodedAuthenticationFailed, token_pair_for
 from accounts.models import AuditLog, Company, User
 from kangaroo import errors
+from kangaroo.api.filters import IsoDateTimeFilter
 from kangaroo.api.permissions import CanManageUsers, IsAuthenticatedUser, IsCompanyUser
 from kangaroo.api.viewsets import TenantViewSet
 from kangaroo.context import client_ip
@@ -287,8 +288,8 @@ class AuditLogSerializer(serializers.ModelSerializer):
 
 
 class AuditLogFilter(filters.FilterSet):
-    since = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     action = filters.CharFilter()
     actor = filters.CharFilter(field_name="actor_repr")
 

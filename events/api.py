@@ -17,8 +17,9 @@ from events.attendance import attendance_days, attendance_range
 from events.models import Event, EventKind
 from kangaroo import errors
 from kangaroo.api.errors import ErrorEnvelopeSerializer
-from kangaroo.api.filters import MAX_ID, IdFilter
+from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
 from kangaroo.api.pagination import PageNumberPagination
+from kangaroo.api.parsers import ItemsJSONParser
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
 from kangaroo.files import private_jpeg_response
@@ -51,6 +52,13 @@ class BatchAnswerSerializer(serializers.Serializer):
 
 class EventIngestView(DeviceView):
     device_kinds = (DeviceKind.BOX, DeviceKind.PAD)
+    # Each item's text is checked with the item (a bad one never rejects the others); the
+    # body may hold a full batch with snapshots.
+    parser_classes = [ItemsJSONParser]
+
+    @property
+    def max_body_bytes(self) -> int:
+        return services.batch_max_bytes()
 
     @extend_schema(
         tags=["device API"],
@@ -125,8 +133,8 @@ class EventSerializer(serializers.ModelSerializer):
 
 class EventFilter(filters.FilterSet):
     kind = filters.MultipleChoiceFilter(choices=EventKind.choices)
-    since = filters.IsoDateTimeFilter(field_name="happened_at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="happened_at", lookup_expr="lt")
+    since = IsoDateTimeFilter(field_name="happened_at", lookup_expr="gte")
+    until = IsoDateTimeFilter(field_name="happened_at", lookup_expr="lt")
     screen = IdFilter(field_name="screen_id")
     department = IdFilter(field_name="subject__department_id")
     subject_type = filters.CharFilter(field_name="subject_type")

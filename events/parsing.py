@@ -23,12 +23,14 @@ from django.utils.translation import gettext as _
 from devices.models import Device, DeviceKind, Pad, Screen
 from events.models import Event, EventKind
 from kangaroo import errors
-from kangaroo.api.filters import MAX_ID
+from kangaroo.api.filters import MAX_ID, utc_offset_in_range
+from kangaroo.api.parsers import CONTROL_CHARACTER_MESSAGE, text_problem
 from kangaroo.errors import KangarooError
 from subjects.models import Subject, SubjectType
 from subjects.selectors import with_first_photo
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+ITEM_OVERHEAD_BYTES = 1024  # an item's fields other than its snapshot, generously
 ITEM_FIELDS = {"uid", "happened_at", "subject_id", "screen_id", "confidence", "snapshot"}
 
 
@@ -60,8 +62,15 @@ class ParsedItem:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def item_error(error: errors.ErrorCode, message=None, fields: dict | None = None) -> KangarooError:
-    return KangarooError(error, message, fields=fields or {})
+def item_error(
+    error: errors.ErrorCode, message=None, fields: dict | None = None, extra: dict | None = None
+) -> KangarooError:
+    return KangarooError(error, message, fields=fields or {}, extra=extra)
+
+
+def snapshot_max_base64_chars() -> int:
+    """The longest base64 text of a snapshot of EVENT_SNAPSHOT_MAX_BYTES."""
+    return 4 * -(-settings.EVENT_SNAPSHOT_MAX_BYTES // 3)
 
 
 def error_dict(exc: KangarooError, field: str | None = None) -> dict[str, Any]:
@@ -69,7 +78,7 @@ def error_dict(exc: KangarooError, field: str | None = None) -> dict[str, Any]:
     fields = exc.fields
     if field and fields and field not in fields:
         fields = {field: [message for messages in fields.values() for message in messages]}
-    return {"code": exc.code, "message": str(exc.message), "fields": fields or {}}
+    return {"code": exc.code, "message": str(exc.message), "fields": fields or {}, **exc.extra}
 
 
 def _as_int(value: Any, name: str) -> int | None:
@@ -87,6 +96,9 @@ def parse_item(index: int, raw: Any, *, now: datetime) -> ParsedItem:
     unknown = sorted(set(raw) - ITEM_FIELDS)
     if unknown:
         raise item_error(errors.UNKNOWN_FIELDS, fields={name: [_("Unknown field.")] for name in unknown})
+    bad_text = text_problem(raw)
+    if bad_text is not None:
+        raise item_error(errors.VALIDATION_ERROR, fields={bad_text: [str(CONTROL_CHARACTER_MESSAGE)]})
     uid = raw.get("uid")
     if not isinstance(uid, str) or not 1 <= len(uid) <= 64:
         raise item_error(errors.VALIDATION_ERROR, fields={"uid": [_("A text of 1 to 64 characters is required.")]})
@@ -95,7 +107,7 @@ def parse_item(index: int, raw: Any, *, now: datetime) -> ParsedItem:
         happened_at = parse_datetime(happened_raw) if isinstance(happened_raw, str) else None
     except ValueError:  # well formed but impossible, like February 30th
         happened_at = None
-    if happened_at is None or timezone.is_naive(happened_at):
+    if happened_at is None or timezone.is_naive(happened_at) or not utc_offset_in_range(happened_at):
         raise item_error(
             errors.VALIDATION_ERROR,
             fields={"happened_at": [_("An ISO 8601 date and time with a time zone is required.")]},
@@ -113,6 +125,12 @@ def parse_item(index: int, raw: Any, *, now: datetime) -> ParsedItem:
     if snapshot is not None:
         if not isinstance(snapshot, str):
             raise item_error(errors.VALIDATION_ERROR, fields={"snapshot": [_("Base64-encoded image expected.")]})
+        if len(snapshot) > snapshot_max_base64_chars():
+            raise item_error(
+                errors.EVENT_SNAPSHOT_TOO_LARGE,
+                fields={"snapshot": [str(errors.EVENT_SNAPSHOT_TOO_LARGE.message)]},
+                extra={"limit": settings.EVENT_SNAPSHOT_MAX_BYTES},
+            )
         try:
             snapshot = base64.b64decode(snapshot, validate=True)
         except (binascii.Error, ValueError):

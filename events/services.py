@@ -19,10 +19,16 @@ from django.utils import timezone
 from devices.models import Device, DeviceStatusChange
 from events.live import broadcast
 from events.models import Event
-from events.parsing import ItemResult, classify, parse_items
+from events.parsing import ITEM_OVERHEAD_BYTES, ItemResult, classify, parse_items, snapshot_max_base64_chars
 from events.storing import MAX_BATCH, store_events
 from kangaroo import errors
 from kangaroo.errors import KangarooError
+
+
+def batch_max_bytes() -> int:
+    """The largest body the event endpoint reads: a full batch of MAX_BATCH events, each
+    with a snapshot of the largest size, and room for the other fields."""
+    return MAX_BATCH * (snapshot_max_base64_chars() + ITEM_OVERHEAD_BYTES) + 4096
 
 
 def event_ingest(*, device: Device, items: list[Any], now: datetime | None = None) -> list[ItemResult]:

@@ -40,7 +40,13 @@ NOT_FOUND = declare("not_found", 404, _("Not found."))
 METHOD_NOT_ALLOWED = declare("method_not_allowed", 405, _("This method is not allowed here."))
 NOT_ACCEPTABLE = declare("not_acceptable", 406, _("The requested response format is not available."))
 UNSUPPORTED_MEDIA_TYPE = declare("unsupported_media_type", 415, _("This content type is not supported."))
+PAYLOAD_TOO_LARGE = declare(
+    "payload_too_large", 413, _("The request body is larger than this endpoint accepts (see `limit`, in bytes).")
+)
 THROTTLED = declare("throttled", 429, _("Too many requests. Try again later."))
+SERVICE_UNAVAILABLE = declare(
+    "service_unavailable", 503, _("The service is briefly unavailable. Try again in a few seconds.")
+)
 SERVER_ERROR = declare("server_error", 500, _("The server failed to handle this request; it has been logged."))
 
 # --- Authentication and permissions -------------------------------------------------------
@@ -96,6 +102,9 @@ HEARTBEAT_FROM_FUTURE = declare(
 # --- Events -------------------------------------------------------------------------------
 EVENT_BATCH_TOO_LARGE = declare("event_batch_too_large", 400, _("A batch holds at most 500 events."))
 EVENT_FROM_FUTURE = declare("event_from_future", 400, _("The event is dated in the future; check the device's clock."))
+EVENT_SNAPSHOT_TOO_LARGE = declare(
+    "event_snapshot_too_large", 400, _("The snapshot is larger than the portal accepts (see `limit`, in bytes).")
+)
 EVENT_TOO_OLD = declare("event_too_old", 400, _("The event is older than the portal accepts."))
 
 # --- Attendance ---------------------------------------------------------------------------

@@ -187,6 +187,9 @@ LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 15 * 60, minimum=1)
 DEVICE_OFFLINE_AFTER = envint("DEVICE_OFFLINE_AFTER", 90, minimum=10)
 # Events dated further back than this are refused (a device replaying a very old buffer).
 EVENT_MAX_AGE_DAYS = envint("EVENT_MAX_AGE_DAYS", 30, minimum=1)
+# A face snapshot a box or pad sends with an event, before base64. It also sizes the event
+# endpoint's body limit: 500 events with snapshots this large fit (see events.services).
+EVENT_SNAPSHOT_MAX_BYTES = envint("EVENT_SNAPSHOT_MAX_KB", 64, minimum=1) * 1024
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = envstr("LANGUAGE_CODE", "en")
@@ -256,6 +259,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "kangaroo.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "kangaroo.api.parsers.JSONParser",
+        "kangaroo.api.parsers.FormParser",
+        "kangaroo.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "kangaroo.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "kangaroo.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.views import admin_login
 from events import views as events_views
+from kangaroo.api import errors as api_errors
 
 admin.site.site_header = _("Kangaroo administration")
 admin.site.site_title = _("Kangaroo")
@@ -40,4 +41,10 @@ urlpatterns = [
     path("dashboard/", events_views.dashboard, name="dashboard"),
     path("tv/", events_views.tv, name="tv"),
     path("live/image/<str:token>", events_views.live_image, name="live-image"),
+    # Last: under /api/ every answer is the JSON envelope, an unknown route's too.
+    re_path(r"^api/", api_errors.api_not_found),
 ]
+
+handler400 = api_errors.handler400
+handler404 = api_errors.handler404
+handler500 = api_errors.handler500

@@ -6,10 +6,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from kangaroo.api.filters import IdFilter
+from kangaroo.api.parsers import FormParser, JSONParser, MultiPartParser
 from kangaroo.api.viewsets import TenantViewSet
 from kangaroo.files import private_jpeg_response
 from subjects import selectors, services

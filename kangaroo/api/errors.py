@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -68,9 +74,34 @@ def _declared_codes(codes: Any):
         yield REGISTRY[codes]
 
 
-def exception_handler(exc: Exception, context: dict) -> Response:
+# The database is down, restarting, or every pooled connection is busy (a pool timeout is
+# an OperationalError too): nothing is wrong with the request, so the client should retry.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 5
+
+
+def _known_failure(exc: BaseException) -> tuple[KangarooError, dict[str, str]] | None:
+    """Exceptions from below the API that are not server bugs, as a coded error and the
+    headers to send with it. One table for DRF views and for Django's own handlers."""
     if isinstance(exc, KangarooError):
-        return Response(envelope(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status)
+        return exc, {}
+    if isinstance(exc, RequestDataTooBig):
+        return KangarooError(errors.PAYLOAD_TOO_LARGE, extra={"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}), {}
+    if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):
+        return KangarooError(errors.PARSE_ERROR), {}
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("Database unavailable: %s", exc)
+        return KangarooError(errors.SERVICE_UNAVAILABLE), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return None
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    known = _known_failure(exc)
+    if known is not None:
+        error, headers = known
+        return Response(
+            envelope(error.code, error.message, error.fields, **error.extra), status=error.status, headers=headers
+        )
 
     response = drf_exception_handler(exc, context)  # sets WWW-Authenticate, Retry-After
     if response is None:
@@ -98,6 +129,48 @@ def exception_handler(exc: Exception, context: dict) -> Response:
         message = f"{error.message} ({int(exc.wait)} s)"
     response.data = envelope(error.code, message, fields)
     return response
+
+
+# --- Django's own error handlers, for what happens outside a DRF view under /api/ ------------
+# (an unknown route, a failure in a middleware): the same envelope as everywhere in the API.
+
+
+def is_api_request(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def envelope_response(error: KangarooError, headers: dict[str, str] | None = None) -> JsonResponse:
+    response = JsonResponse(envelope(error.code, error.message, error.fields, **error.extra), status=error.status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+@csrf_exempt  # any method answers 404, never a CSRF page
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Every path under /api/ that no route matches."""
+    return envelope_response(KangarooError(errors.NOT_FOUND))
+
+
+def handler400(request, exception=None):
+    if is_api_request(request):
+        known = _known_failure(exception) if exception is not None else None
+        return envelope_response(*(known or (KangarooError(errors.PARSE_ERROR), {})))
+    return defaults.bad_request(request, exception)
+
+
+def handler404(request, exception=None):
+    if is_api_request(request):
+        return api_not_found(request)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    if is_api_request(request):
+        failure = sys.exc_info()[1]  # Django calls this inside its `except` block
+        known = _known_failure(failure) if failure is not None else None
+        return envelope_response(*(known or (KangarooError(errors.SERVER_ERROR), {})))
+    return defaults.server_error(request)
 
 
 class ErrorBodySerializer(serializers.Serializer):

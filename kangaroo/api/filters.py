@@ -1,7 +1,22 @@
 """Filter and field types shared by the API's list endpoints."""
 
+from datetime import datetime, timedelta
+
 from django import forms
+from django.utils.translation import gettext_lazy as _
+from django_filters import fields as filter_fields
 from django_filters import rest_framework as filters
+
+# Real time zones lie between UTC-12:00 and UTC+14:00; PostgreSQL refuses an offset past
+# ±15:59, Python takes up to ±23:59. A date and time with an offset outside ±14:00 is a typo.
+MAX_UTC_OFFSET = timedelta(hours=14)
+UTC_OFFSET_MESSAGE = _("The time zone offset must be between -14:00 and +14:00.")
+
+
+def utc_offset_in_range(value: datetime) -> bool:
+    offset = value.utcoffset()
+    return offset is None or abs(offset) <= MAX_UTC_OFFSET
+
 
 # The largest id a bigint primary key can hold: a larger number is bad input, not a query.
 MAX_ID = 2**63 - 1
@@ -19,3 +34,17 @@ class IdFilter(filters.NumberFilter):
     so that another company's id answers like a missing one (no rows), never "invalid"."""
 
     field_class = IdField
+
+
+class IsoDateTimeField(filter_fields.IsoDateTimeField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None and not utc_offset_in_range(value):
+            raise forms.ValidationError(UTC_OFFSET_MESSAGE, code="invalid")
+        return value
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 date and time whose offset is one a real time zone can have."""
+
+    field_class = IsoDateTimeField
