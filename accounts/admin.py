@@ -7,7 +7,7 @@ from django_rq.models import Dashboard as RQDashboard
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import services
-from accounts.models import AuditLog, Company, User
+from accounts.models import AuditLog, Company, Job, User
 from kangaroo.admin import NotFoundAdminMixin, ReadOnlyAdminMixin, TenantAdminMixin, add_service_error
 from kangaroo.errors import KangarooError
 
@@ -168,6 +168,26 @@ class AuditLogAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
+    """The company's background jobs and how far they got; written only by the jobs."""
+
+    list_display = ["__str__", "kind", "state", "progress", "attempts", "started_by", "created_at", "finished_at"]
+    list_filter = ["state", "kind", "created_at"]
+    search_fields = ["kind", "key", "error"]
+    list_select_related = ["started_by"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields] + ["progress"]
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj: Job) -> str:
+        if obj.total is None:
+            return str(obj.done) if obj.done else "–"
+        return f"{obj.done} / {obj.total} ({obj.percent or 0}%)"
 
 
 # Kangaroo uses roles, not Django's groups; the token tables are internal bookkeeping of

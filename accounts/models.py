@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from kangaroo.tenancy import TenantQuerySet
+from kangaroo.tenancy import TenantModel, TenantQuerySet
 
 
 def validate_time_zone(value: str) -> None:
@@ -160,3 +160,67 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_repr} {self.action} {self.object_repr}"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    RETRYING = "retrying", _("Waiting to retry")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+ACTIVE_JOB_STATES = [JobState.QUEUED, JobState.RUNNING, JobState.RETRYING]
+
+
+class Job(TenantModel):
+    """A background job of a company, as its admins see it: what, who started it, how far
+    it got (done of total), and how it ended. Written only by `accounts.jobs`.
+
+    `key` de-duplicates: while one job with a key is queued, running or waiting to retry,
+    a unique index refuses a second one with the same key in the same company.
+    """
+
+    kind = models.CharField(_("kind"), max_length=100)
+    key = models.CharField(_("key"), max_length=200, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=JobState.choices, default=JobState.QUEUED)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    total = models.PositiveIntegerField(_("total"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    queue = models.CharField(_("queue"), max_length=50, default="default")
+    timeout = models.PositiveIntegerField(_("timeout (seconds)"))
+    error = models.TextField(_("error"), blank=True)
+    started_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("started by")
+    )
+    created_at = models.DateTimeField(_("queued at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["company", "-created_at"], name="job_company_created")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "key"],
+                condition=models.Q(state__in=ACTIVE_JOB_STATES) & ~models.Q(key=""),
+                name="job_one_active_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"
+
+    @property
+    def queue_id(self) -> str:
+        """The job's id on the RQ queue. It carries the creation time as well, so the ids of
+        a restored or recreated database never meet an old job still kept in Redis."""
+        return f"kangaroo-job-{self.pk}-{int(self.created_at.timestamp() * 1_000_000)}"
+
+    @property
+    def percent(self) -> int | None:
+        if not self.total:
+            return None
+        return min(100, self.done * 100 // self.total)

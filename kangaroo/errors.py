@@ -107,6 +107,11 @@ EVENT_SNAPSHOT_TOO_LARGE = declare(
 )
 EVENT_TOO_OLD = declare("event_too_old", 400, _("The event is older than the portal accepts."))
 
+# --- Background jobs ----------------------------------------------------------------------
+JOB_ALREADY_QUEUED = declare(
+    "job_already_queued", 409, _("The same job is already queued or running; wait until it has finished.")
+)
+
 # --- Attendance ---------------------------------------------------------------------------
 ATTENDANCE_RANGE_TOO_LONG = declare(
     "attendance_range_too_long", 400, _("An attendance report covers at most 366 days; choose a shorter range.")

@@ -1,36 +1,199 @@
 """The one way to run work in the background.
 
-With REDIS_URL set, jobs go to django-rq queues and `manage.py rqworker` processes run
-them. Without it (the embedded default) they run inline, in the calling process. Either
-way a job starts only after the surrounding transaction commits, so it never sees rows
-that were rolled back, nor misses rows that are not yet committed.
+With REDIS_URL set, jobs go to django-rq queues and `manage.py rqworker --with-scheduler`
+processes run them. Without it (the embedded default) they run inline, in the calling
+process. Either way a job starts only after the surrounding transaction commits, so it
+never sees rows that were rolled back, nor misses rows that are not yet committed.
 
 Jobs take ids, load what they need and call a service; they never take model instances.
+
+Every job has, in both shapes:
+
+- **Retries with backoff** (`retry=Retry(max=3, backoff=(10, 60, 300))` by default). On a
+  worker a failed attempt goes back to the queue after the next wait; RQ's scheduler
+  (the `--with-scheduler` of the workers) releases it. Inline there is no queue to wait
+  in and the caller is a request or a command that should not sleep for minutes, so the
+  retries follow at once: that still rides out a deadlock or a dropped connection.
+- **A timeout** (`timeout` seconds, default 600). A worker's work horse is stopped when it
+  runs longer; an inline job runs in the caller's thread, which cannot be interrupted, so
+  the timeout is not enforced there.
+- **An optional job id** (`job_id`): while a job with that id is queued, waiting for a
+  retry or running, another `enqueue` with the same id raises `JobAlreadyQueued`.
+  Company jobs with a progress record (`accounts.jobs.job_start`) are also de-duplicated
+  by a unique index, which holds under any race.
+
+A worker killed outright (SIGKILL, a lost machine) leaves its job in RQ's started
+registry, neither retried nor failed. `reconcile_abandoned`, run by the periodic runner,
+retries such a job (if it has retries left) or fails it, once its worker has stopped
+sending heartbeats.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
+from kangaroo import errors
+from kangaroo.errors import KangarooError
+
 logger = logging.getLogger(__name__)
 
+DEFAULT_TIMEOUT = 600
 
-def enqueue(func: Callable[..., Any], *args: Any, queue: str = "default", **kwargs: Any) -> None:
+# RQ's states in which a job still counts as "queued or running" for de-duplication.
+ACTIVE_STATUSES = frozenset({"queued", "started", "scheduled", "deferred"})
+ENDED_BADLY_STATUSES = frozenset({"failed", "stopped", "canceled"})
+
+
+@dataclass(frozen=True)
+class Retry:
+    """`max` more attempts after the first, waiting `backoff[n]` seconds before attempt n+2
+    (the last wait repeats when there are more retries than waits)."""
+
+    max: int = 3
+    backoff: tuple[int, ...] = (10, 60, 300)
+
+    def waits(self) -> list[int]:
+        """One wait per retry, in order."""
+        if not self.backoff:
+            return [0] * self.max
+        return [self.backoff[min(n, len(self.backoff) - 1)] for n in range(self.max)]
+
+
+DEFAULT_RETRY = Retry()
+NO_RETRY = Retry(max=0)
+
+
+class JobAlreadyQueued(KangarooError):
+    def __init__(self, job_id: str, **extra: Any):
+        super().__init__(errors.JOB_ALREADY_QUEUED, extra={"job_id": job_id, **extra})
+        self.job_id = job_id
+
+
+# Inline runs set this; on a worker RQ's own job object answers.
+_RETRIES_LEFT: contextvars.ContextVar[int | None] = contextvars.ContextVar("retries_left", default=None)
+
+
+def retries_left() -> int:
+    """How many more attempts follow if the running job fails now (0: this is the last)."""
+    inline = _RETRIES_LEFT.get()
+    if inline is not None:
+        return inline
+    from rq import get_current_job
+
+    job = get_current_job()
+    return (job.retries_left or 0) if job is not None else 0
+
+
+def enqueue(
+    func: Callable[..., Any],
+    *args: Any,
+    queue: str = "default",
+    job_id: str | None = None,
+    retry: Retry = DEFAULT_RETRY,
+    timeout: int = DEFAULT_TIMEOUT,
+    **kwargs: Any,
+) -> None:
+    """Run `func(*args, **kwargs)` after the current transaction commits (see module doc)."""
+    if job_id and not settings.JOBS_INLINE and job_status(job_id, queue=queue) in ACTIVE_STATUSES:
+        raise JobAlreadyQueued(job_id)
+
     def dispatch() -> None:
         if settings.JOBS_INLINE:
-            try:
-                func(*args, **kwargs)
-            except Exception:
-                # Same contract as a worker: a failed job is logged, the request goes on.
-                logger.exception("Inline job %s failed", getattr(func, "__name__", func))
+            _run_inline(func, args, kwargs, retry)
             return
-        import django_rq
+        from rq import Retry as RQRetry
 
-        django_rq.get_queue(queue).enqueue(func, *args, **kwargs)
+        get_queue(queue).enqueue_call(
+            func,
+            args=args,
+            kwargs=kwargs,
+            job_id=job_id,
+            timeout=timeout,
+            retry=RQRetry(max=retry.max, interval=retry.waits()) if retry.max else None,
+        )
 
     transaction.on_commit(dispatch)
+
+
+def _run_inline(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Retry) -> None:
+    name = getattr(func, "__name__", func)
+    for attempt in range(retry.max + 1):
+        left = retry.max - attempt
+        token = _RETRIES_LEFT.set(left)
+        try:
+            func(*args, **kwargs)
+            return
+        except Exception:
+            # Same contract as a worker: a failed job is logged, the request goes on.
+            if left:
+                logger.warning("Inline job %s failed; retrying (%d left)", name, left, exc_info=True)
+            else:
+                logger.exception("Inline job %s failed", name)
+        finally:
+            _RETRIES_LEFT.reset(token)
+
+
+def get_queue(name: str = "default"):
+    import django_rq
+
+    return django_rq.get_queue(name)
+
+
+def job_status(job_id: str, *, queue: str = "default") -> str | None:
+    """RQ's status of a queued job ("queued", "started", "failed", ...); None if unknown
+    (never queued, expired, or the embedded shape, which has no queue)."""
+    if settings.JOBS_INLINE:
+        return None
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        status = Job.fetch(job_id, connection=get_queue(queue).connection).get_status(refresh=False)
+    except NoSuchJobError:
+        return None
+    return str(getattr(status, "value", status)) if status else None
+
+
+def job_error(job_id: str, *, queue: str = "default") -> str:
+    """The last line of a failed RQ job's error, or ""."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        result = Job.fetch(job_id, connection=get_queue(queue).connection).latest_result()
+    except NoSuchJobError:
+        return ""
+    text = (getattr(result, "exc_string", None) or "").strip()
+    return text.splitlines()[-1] if text else ""
+
+
+def reconcile_abandoned(*, now: float | None = None) -> list[str]:
+    """Retry or fail the jobs whose worker died mid-job; returns their ids.
+
+    A live worker renews its running job's entry in RQ's started registry at least every
+    90 seconds; an entry older than that (`now`, seconds since the epoch, defaults to the
+    current time) belongs to a worker that was killed. RQ's own clean-up then puts the
+    job back in its queue if it has retries left (after its backoff) or moves it to the
+    failed registry. Workers do this themselves only every ten minutes, and only while one
+    is alive, hence this pass on the periodic runner.
+    """
+    if settings.JOBS_INLINE:
+        return []
+    timestamp = now if now is not None else time.time()
+    abandoned = []
+    for name in settings.RQ_QUEUES:
+        registry = get_queue(name).started_job_registry
+        expired = registry.get_expired_job_ids(timestamp)
+        if expired:
+            registry.cleanup(timestamp)
+            logger.warning("Worker stopped mid-job; retried or failed: %s", ", ".join(expired))
+            abandoned.extend(expired)
+    return abandoned

@@ -7,7 +7,7 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from accounts.models import AuditLog, Company, Role, User
+from accounts.models import AuditLog, Company, Job, Role, User
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
 from events.models import Event, EventKind
@@ -88,6 +88,15 @@ class AuditLogFactory(DjangoModelFactory):
     action = "thing.create"
 
 
+class JobFactory(DjangoModelFactory):
+    class Meta:
+        model = Job
+
+    company = factory.SubFactory(CompanyFactory)
+    kind = "tests.job"
+    timeout = 60
+
+
 class DeviceFactory(DjangoModelFactory):
     """A device with a key nobody knows; tests that need the key use the services."""
 
@@ -165,6 +174,7 @@ FACTORIES = {
     Subject: SubjectFactory,
     Photo: PhotoFactory,
     AuditLog: AuditLogFactory,
+    Job: JobFactory,
     Box: BoxFactory,
     Screen: ScreenFactory,
     Pad: PadFactory,

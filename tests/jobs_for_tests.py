@@ -1,5 +1,10 @@
 """A job as real ones are written: takes ids, loads, calls a service."""
 
+import os
+import time
+from pathlib import Path
+
+from accounts.jobs import job_progress
 from accounts.models import Company
 from subjects.services import department_create
 
@@ -7,3 +12,31 @@ from subjects.services import department_create
 def create_department_job(company_id: int, name: str) -> None:
     company = Company.objects.get(pk=company_id)
     department_create(company=company, actor=None, name=name)
+
+
+def count_attempt(path: str) -> int:
+    """Which attempt this is, counted in a file, so it works across worker processes."""
+    counter = Path(path)
+    attempt = int(counter.read_text() or 0) + 1 if counter.exists() else 1
+    counter.write_text(str(attempt))
+    return attempt
+
+
+def flaky_department_job(company_id: int, name: str, counter: str, failures: int) -> None:
+    """Fails its first `failures` attempts, then creates the department, reporting progress."""
+    attempt = count_attempt(counter)
+    job_progress(done=0, total=2)
+    if attempt <= failures:
+        raise RuntimeError(f"attempt {attempt} fails")
+    job_progress(done=1)
+    create_department_job(company_id, name)
+    job_progress(done=2)
+
+
+def slow_first_attempt_job(company_id: int, name: str, counter: str, pid_file: str) -> None:
+    """The first attempt writes its process id and hangs (to be killed); later ones finish."""
+    attempt = count_attempt(counter)
+    if attempt == 1:
+        Path(pid_file).write_text(str(os.getpid()))
+        time.sleep(300)
+    create_department_job(company_id, name)

@@ -3,10 +3,13 @@
 import pytest
 from django.db import transaction
 
-from kangaroo.jobs import enqueue
+from accounts.jobs import job_start, jobs_reconcile
+from accounts.models import Job, JobState
+from kangaroo.jobs import JobAlreadyQueued, Retry, enqueue
 from subjects.models import Department
 from tests.conftest import redis_test_url
-from tests.jobs_for_tests import create_department_job
+from tests.factories import JobFactory
+from tests.jobs_for_tests import create_department_job, flaky_department_job
 
 
 @pytest.mark.django_db(transaction=True)
@@ -50,3 +53,178 @@ def test_with_redis_jobs_wait_in_the_queue_for_a_worker(tenant_a, settings):
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
     assert Department.objects.for_company(tenant_a.company).filter(name="Queued").exists()
     queue.empty()
+
+
+# --- Recorded company jobs: retries, progress, de-duplication -----------------------------
+
+
+def start(tenant, tmp_path, *, failures=0, key="", retry=None, name="Flaky", queue=None):
+    return job_start(
+        queue=queue.name if queue else "default",
+        company=tenant.company,
+        actor=tenant.admin,
+        kind="tests.flaky",
+        func=flaky_department_job,
+        args=(tenant.company.pk, name, str(tmp_path / f"{name}.count"), failures),
+        key=key,
+        retry=retry or Retry(max=3, backoff=(10, 60)),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inline_job_that_fails_twice_then_succeeds_ends_done(tenant_a, settings, tmp_path):
+    settings.JOBS_INLINE = True
+    job = start(tenant_a, tmp_path, failures=2)
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.error, job.done, job.total) == (JobState.DONE, 3, "", 2, 2)
+    assert job.finished_at is not None and job.started_by == tenant_a.admin
+    assert Department.objects.for_company(tenant_a.company).filter(name="Flaky").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inline_job_that_always_fails_ends_failed_with_its_error(tenant_a, settings, tmp_path, caplog):
+    settings.JOBS_INLINE = True
+    job = start(tenant_a, tmp_path, failures=99, retry=Retry(max=2))
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.error) == (JobState.FAILED, 3, "RuntimeError: attempt 3 fails")
+    assert job.finished_at is not None
+    assert "Inline job run_job failed; retrying (1 left)" in caplog.text
+    assert not Department.objects.for_company(tenant_a.company).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_job_with_the_same_key_is_refused_while_the_first_is_unfinished(
+    tenant_a, tenant_b, settings, tmp_path
+):
+    settings.JOBS_INLINE = True
+    running = JobFactory(company=tenant_a.company, key="reenrol", state=JobState.RUNNING)
+    with pytest.raises(JobAlreadyQueued) as refused:
+        start(tenant_a, tmp_path, key="reenrol")
+    assert refused.value.code == "job_already_queued" and refused.value.status == 409
+    assert refused.value.extra["job"] == running.pk
+    assert Job.objects.for_company(tenant_a.company).count() == 1
+    start(tenant_b, tmp_path, key="reenrol")  # another company's key is its own
+    Job.objects.for_company(tenant_a.company).update(state=JobState.DONE)
+    assert start(tenant_a, tmp_path, key="reenrol", name="Again").state == JobState.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_jobs_changelist_shows_progress_of_the_companys_jobs_only(tenant_a, tenant_b, client):
+    ours = JobFactory(company=tenant_a.company, kind="subjects.reenrol", done=3, total=4, state=JobState.RUNNING)
+    theirs = JobFactory(company=tenant_b.company, kind="subjects.export")
+    client.force_login(tenant_a.viewer)
+    page = client.get("/admin/accounts/job/").content.decode()
+    assert "3 / 4 (75%)" in page and f"/admin/accounts/job/{ours.pk}/change/" in page
+    assert f"/admin/accounts/job/{theirs.pk}/change/" not in page and "subjects.export" not in page
+    detail = client.get(f"/admin/accounts/job/{ours.pk}/change/")
+    assert detail.status_code == 200 and "3 / 4 (75%)" in detail.content.decode()
+    assert client.post(f"/admin/accounts/job/{ours.pk}/delete/").status_code == 403
+
+
+# --- The same jobs on real Redis and RQ workers --------------------------------------------
+
+
+@pytest.fixture
+def rq_queue(settings):
+    """A queue of its own on the test Redis, emptied with its registries afterwards."""
+    import uuid
+
+    import django_rq
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    settings.JOBS_INLINE = False
+    settings.RQ_QUEUES = {name: {"URL": redis_test_url(), "DEFAULT_TIMEOUT": 60}}
+    queue = django_rq.get_queue(name)
+    yield queue
+    connection = queue.connection
+    for key in connection.scan_iter(f"rq:*:{name}"):
+        for member in connection.zrange(key, 0, -1) if connection.type(key) == b"zset" else []:
+            connection.delete(f"rq:job:{member.decode().split(':')[0]}")
+        connection.delete(key)
+    queue.delete(delete_jobs=True)
+
+
+def work(queue) -> None:
+    from rq import SimpleWorker
+
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def release_retries(queue) -> list[str]:
+    """Put jobs waiting out their backoff back in the queue at once, as RQ's scheduler
+    would when the wait is over; returns their ids."""
+    from rq.job import Job as RQJob
+
+    registry = queue.scheduled_job_registry
+    ids = registry.get_job_ids()
+    for job_id in ids:
+        job = RQJob.fetch(job_id, connection=queue.connection)
+        registry.remove(job)
+        queue._enqueue_job(job)
+    return ids
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_second_enqueue_with_the_same_key_is_refused_while_the_first_waits_in_redis(tenant_a, rq_queue, tmp_path):
+    first = start(tenant_a, tmp_path, key="reenrol", queue=rq_queue)
+    assert rq_queue.job_ids == [first.queue_id]
+    with pytest.raises(JobAlreadyQueued) as refused:
+        start(tenant_a, tmp_path, key="reenrol", name="Second", queue=rq_queue)
+    assert refused.value.extra == {"job_id": first.queue_id, "job": first.pk, "state": "queued"}
+    assert rq_queue.job_ids == [first.queue_id]  # nothing more was queued
+    work(rq_queue)
+    first.refresh_from_db()
+    assert first.state == JobState.DONE
+    again = start(tenant_a, tmp_path, key="reenrol", name="Third", queue=rq_queue)  # accepted once the first is done
+    assert rq_queue.job_ids == [again.queue_id]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_refuses_a_job_id_that_is_already_queued(tenant_a, rq_queue):
+    enqueue(create_department_job, tenant_a.company.pk, "Once", queue=rq_queue.name, job_id=f"once-{rq_queue.name}")
+    with pytest.raises(JobAlreadyQueued):
+        enqueue(
+            create_department_job, tenant_a.company.pk, "Twice", queue=rq_queue.name, job_id=f"once-{rq_queue.name}"
+        )
+    assert rq_queue.count == 1
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_job_that_fails_twice_waits_its_backoff_then_ends_done(tenant_a, rq_queue, tmp_path):
+    import time
+
+    job = start(tenant_a, tmp_path, failures=2, retry=Retry(max=3, backoff=(10, 60)), queue=rq_queue)
+    for attempt, wait in ((1, 10), (2, 60)):
+        before = time.time()
+        work(rq_queue)
+        job.refresh_from_db()
+        assert (job.state, job.attempts, job.error) == (
+            JobState.RETRYING,
+            attempt,
+            f"RuntimeError: attempt {attempt} fails",
+        )
+        assert rq_queue.count == 0  # waiting out its backoff, not queued
+        assert rq_queue.scheduled_job_registry.get_job_ids() == [job.queue_id]
+        retry_at = rq_queue.scheduled_job_registry.get_scheduled_time(job.queue_id).timestamp()
+        assert retry_at >= int(before) + wait  # RQ keeps whole seconds
+        assert release_retries(rq_queue) == [job.queue_id]
+    work(rq_queue)
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.error, job.done, job.total) == (JobState.DONE, 3, "", 2, 2)
+    assert Department.objects.for_company(tenant_a.company).filter(name="Flaky").exists()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_job_that_always_fails_ends_failed_with_its_error(tenant_a, rq_queue, tmp_path):
+    job = start(tenant_a, tmp_path, failures=99, retry=Retry(max=1, backoff=(5,)), queue=rq_queue)
+    work(rq_queue)
+    release_retries(rq_queue)
+    work(rq_queue)
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.error) == (JobState.FAILED, 2, "RuntimeError: attempt 2 fails")
+    assert rq_queue.failed_job_registry.get_job_ids() == [job.queue_id]
+    assert jobs_reconcile() == 0  # the record already says what the queue says
