@@ -31,9 +31,10 @@ run: $(VENV)/.base
 	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
 	@echo "Admin:    http://127.0.0.1:$(PORT)/admin/"
 	@echo "API docs: http://127.0.0.1:$(PORT)/api/docs/"
-# The periodic jobs (devices_watch: silent devices go offline) run next to the server, and
-# both stop together: on Ctrl-C, when make is killed, or when the server fails to start.
-	DEBUG=$${DEBUG:-true} $(PY) manage.py devices_watch & watcher=$$!; \
+# The periodic runner (kangaroo/schedule.py: silent devices go offline, abandoned jobs are
+# settled) runs next to the server, and both stop together: on Ctrl-C, when make is
+# killed, or when the server fails to start.
+	DEBUG=$${DEBUG:-true} $(PY) manage.py periodic & watcher=$$!; \
 	DEBUG=$${DEBUG:-true} $(VENV)/bin/uvicorn kangaroo.asgi:application --host 127.0.0.1 --port $(PORT) & server=$$!; \
 	trap 'kill $$watcher $$server 2>/dev/null; wait' EXIT INT TERM; \
 	wait $$server
@@ -49,11 +50,12 @@ check: $(VENV)/.dev
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
+# --with-scheduler: jobs waiting out a retry backoff go back to the queue on time.
 worker: $(VENV)/.base
-	$(PY) manage.py rqworker default
+	$(PY) manage.py rqworker --with-scheduler default
 
 watch: $(VENV)/.base
-	$(PY) manage.py devices_watch
+	$(PY) manage.py periodic
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

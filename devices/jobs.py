@@ -12,8 +12,7 @@ logger = logging.getLogger(__name__)
 def devices_mark_offline() -> int:
     """Record `device_offline` for every device whose heartbeats stopped; returns how many.
 
-    Run periodically by `manage.py devices_watch` (see README, "Periodic jobs"); it can
-    also be queued with `kangaroo.jobs.enqueue` from any scheduler.
+    Run by the periodic runner (`kangaroo/schedule.py`, README "Periodic jobs").
     """
     changes = services.devices_mark_offline()
     if changes:

@@ -40,3 +40,17 @@ def slow_first_attempt_job(company_id: int, name: str, counter: str, pid_file: s
         Path(pid_file).write_text(str(os.getpid()))
         time.sleep(300)
     create_department_job(company_id, name)
+
+
+# Periodic tasks for the runner's tests: they count their runs in this list.
+PERIODIC_RUNS: list[str] = []
+
+
+def periodic_count() -> int:
+    PERIODIC_RUNS.append("count")
+    return len(PERIODIC_RUNS)
+
+
+def periodic_fail() -> None:
+    PERIODIC_RUNS.append("fail")
+    raise RuntimeError("the task broke")

@@ -9,7 +9,7 @@ from kangaroo.jobs import JobAlreadyQueued, Retry, enqueue
 from subjects.models import Department
 from tests.conftest import redis_test_url
 from tests.factories import JobFactory
-from tests.jobs_for_tests import create_department_job, flaky_department_job
+from tests.jobs_for_tests import create_department_job, flaky_department_job, slow_first_attempt_job
 
 
 @pytest.mark.django_db(transaction=True)
@@ -228,3 +228,135 @@ def test_a_worker_job_that_always_fails_ends_failed_with_its_error(tenant_a, rq_
     assert (job.state, job.attempts, job.error) == (JobState.FAILED, 2, "RuntimeError: attempt 2 fails")
     assert rq_queue.failed_job_registry.get_job_ids() == [job.queue_id]
     assert jobs_reconcile() == 0  # the record already says what the queue says
+
+
+# --- Jobs abandoned by a dead worker -------------------------------------------------------
+
+
+def wait_for(condition, what: str, seconds: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def worker_process(*arguments: str):
+    """A real `manage.py rqworker` on the test database and the test Redis."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": redis_test_url(),
+        "DJANGO_SETTINGS_MODULE": "kangaroo.settings",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "default", *arguments],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def kill_worker_mid_job(tenant, settings, tmp_path, retry):
+    """Start a recorded job on a real worker, then SIGKILL the worker and its work horse
+    while the job runs, as a lost machine would. Returns the record and the queue."""
+    import os
+    import signal
+
+    import django_rq
+
+    settings.JOBS_INLINE = False
+    settings.RQ_QUEUES = {"default": {"URL": redis_test_url(), "DEFAULT_TIMEOUT": 60}}
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    pid_file = tmp_path / "horse.pid"
+    job = job_start(
+        company=tenant.company,
+        actor=tenant.admin,
+        kind="tests.slow",
+        func=slow_first_attempt_job,
+        args=(tenant.company.pk, "After the kill", str(tmp_path / "slow.count"), str(pid_file)),
+        retry=retry,
+    )
+    worker = worker_process()
+    try:
+        wait_for(pid_file.exists, "the job to start on the worker")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING
+    # Nothing settles it by itself: RQ still counts it as started by a worker.
+    assert jobs_reconcile() == 0
+    assert queue.started_job_registry.get_job_ids() == [job.queue_id]
+    return job, queue
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_worker_is_killed_is_retried_by_the_reconciler_and_finished_by_another(
+    tenant_a, settings, tmp_path
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job, queue = kill_worker_mid_job(tenant_a, settings, tmp_path, Retry(max=1, backoff=(30,)))
+    # Once the dead worker has missed its heartbeats (at most 90 s), the job goes back.
+    assert jobs_reconcile(now=timezone.now() + timedelta(seconds=120)) == 1
+    job.refresh_from_db()
+    assert job.state == JobState.RETRYING and "worker stopped" in job.error
+    assert queue.started_job_registry.get_job_ids() == []
+    assert release_retries(queue) == [job.queue_id]  # after its backoff
+    worker_process("--burst").wait(timeout=120)
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.error) == (JobState.DONE, 2, "")
+    assert Department.objects.for_company(tenant_a.company).filter(name="After the kill").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_worker_is_killed_with_no_retries_left_ends_failed(tenant_a, settings, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    job, queue = kill_worker_mid_job(tenant_a, settings, tmp_path, Retry(max=0))
+    assert jobs_reconcile(now=timezone.now() + timedelta(seconds=120)) == 1
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED and "AbandonedJobError" in job.error
+    assert job.finished_at is not None
+    assert queue.failed_job_registry.get_job_ids() == [job.queue_id]
+    assert not Department.objects.for_company(tenant_a.company).exists()
+
+
+@pytest.mark.django_db
+def test_an_inline_job_whose_process_stopped_is_failed_after_its_timeout(tenant_a, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.JOBS_INLINE = True
+    started = timezone.now() - timedelta(hours=1)
+    stale = JobFactory(company=tenant_a.company, state=JobState.RUNNING, timeout=60, started_at=started)
+    fresh = JobFactory(company=tenant_a.company, state=JobState.RUNNING, timeout=7200, started_at=started)
+    assert jobs_reconcile() == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.state == JobState.FAILED and "stopped before it finished" in stale.error
+    assert fresh.state == JobState.RUNNING

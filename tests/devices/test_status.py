@@ -166,39 +166,13 @@ def test_a_heartbeat_that_lands_before_the_flip_keeps_the_device_online(tenant_a
     assert pad.recorded_status == Status.ONLINE
 
 
-def test_devices_watch_once_runs_one_pass(tenant_a, capsys):
+def test_the_periodic_runner_once_marks_silent_devices_offline(tenant_a, capsys):
     BoxFactory(
         company=tenant_a.company, recorded_status=Status.ONLINE, last_seen_at=timezone.now() - timedelta(hours=1)
     )
-    call_command("devices_watch", "--once")
-    assert "1 device(s) went offline" in capsys.readouterr().out
+    call_command("periodic", "--once")
+    assert "devices.mark_offline: 1" in capsys.readouterr().out
     assert DeviceStatusChange.objects.for_company(tenant_a.company).get().change == "device_offline"
-
-
-def test_devices_watch_loops_until_stopped_and_survives_a_failing_pass(tenant_a, monkeypatch, caplog):
-    from devices.management.commands import devices_watch
-
-    passes = []
-
-    def fake_pass():
-        passes.append(1)
-        if len(passes) == 1:
-            raise RuntimeError("database went away")
-        return 0
-
-    command = devices_watch.Command()
-
-    def fake_sleep(seconds):
-        if len(passes) >= 3:
-            command.running = False
-
-    monkeypatch.setattr(devices_watch, "devices_mark_offline", fake_pass)
-    monkeypatch.setattr(devices_watch.time, "sleep", fake_sleep)
-    monkeypatch.setattr(devices_watch.signal, "signal", lambda *args: None)
-    monkeypatch.setattr(devices_watch, "close_old_connections", lambda: None)
-    call_command(command, "--interval", "1")
-    assert len(passes) == 3
-    assert "pass failed" in caplog.text
 
 
 def test_the_whole_story_register_hand_over_the_key_come_online_go_offline(api, tenant_a, device_api, monkeypatch):
@@ -216,6 +190,6 @@ def test_the_whole_story_register_hand_over_the_key_come_online_go_offline(api, 
 
     clock["now"] = NOW + timedelta(seconds=91)  # heartbeats stopped
     assert admin.get(pad_url).json()["status"] == "offline"  # shown at once, from the timestamp
-    call_command("devices_watch", "--once")  # and recorded once by the watcher
+    call_command("periodic", "--once")  # and recorded once by the periodic runner
     changes = DeviceStatusChange.objects.for_company(tenant_a.company).values_list("change", flat=True)
     assert list(changes.order_by("id")) == ["device_online", "device_offline"]

@@ -1,0 +1,24 @@
+"""Every periodic task and its interval, in one table. `manage.py periodic` runs them.
+
+Tasks are named by dotted path, called without arguments, and must be safe to run late
+or to skip one interval (see `kangaroo/periodic.py`). Add one here, nowhere else.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from kangaroo.periodic import Task
+
+
+def periodic_tasks() -> list[Task]:
+    return [
+        # Silent devices go offline at most a third of the grace period late.
+        Task(
+            "devices.mark_offline",
+            "devices.jobs.devices_mark_offline",
+            every=max(settings.DEVICE_OFFLINE_AFTER // 3, 1),
+        ),
+        # Jobs whose worker died are retried or failed; their records follow the queue.
+        Task("jobs.reconcile", "accounts.jobs.jobs_reconcile", every=60),
+    ]
