@@ -1,4 +1,4 @@
-"""Accounts API: tokens, the signed-in user, the company, its users and its audit log."""
+"""Accounts API: tokens, the signed-in user, the company, its users, its audit log and its jobs."""
 
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.authentication import CodedAuthenticationFailed, token_pair_for
-from accounts.models import AuditLog, Company, User
+from accounts.models import AuditLog, Company, Job, JobState, User
 from kangaroo import errors
 from kangaroo.api.filters import IsoDateTimeFilter
 from kangaroo.api.permissions import CanManageUsers, IsAuthenticatedUser, IsCompanyUser
@@ -306,3 +306,49 @@ class AuditLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
     selector = staticmethod(selectors.audit_log_list)
     serializer_class = AuditLogSerializer
     filterset_class = AuditLogFilter
+
+
+# --- Jobs -----------------------------------------------------------------------------------
+
+
+class JobSerializer(serializers.ModelSerializer):
+    started_by = serializers.CharField(source="started_by.username", default=None, allow_null=True)
+    percent = serializers.IntegerField(allow_null=True, help_text="done of total, in percent; null without a total")
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "key",
+            "state",
+            "done",
+            "total",
+            "percent",
+            "attempts",
+            "error",
+            "started_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class JobFilter(filters.FilterSet):
+    state = filters.ChoiceFilter(choices=JobState.choices)
+    kind = filters.CharFilter()
+
+    class Meta:
+        model = Job
+        fields = ["state", "kind"]
+
+
+@extend_schema(tags=["jobs"])
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """The company's background jobs, newest first, with their progress. Read-only: poll a
+    job's detail to follow it."""
+
+    model = Job
+    selector = staticmethod(selectors.job_list)
+    serializer_class = JobSerializer
+    filterset_class = JobFilter

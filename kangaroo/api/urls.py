@@ -11,6 +11,7 @@ from subjects import api as subjects_api
 router = SimpleRouter(trailing_slash=False)
 router.register("users", accounts_api.UserViewSet, basename="user")
 router.register("audit-log", accounts_api.AuditLogViewSet, basename="audit-log")
+router.register("jobs", accounts_api.JobViewSet, basename="job")
 router.register("departments", subjects_api.DepartmentViewSet, basename="department")
 router.register("subjects", subjects_api.SubjectViewSet, basename="subject")
 router.register("photos", subjects_api.PhotoViewSet, basename="photo")
