@@ -22,7 +22,7 @@ from kangaroo.api.pagination import PageNumberPagination
 from kangaroo.api.parsers import ItemsJSONParser
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
-from kangaroo.files import private_jpeg_response
+from kangaroo.media import media_response
 from subjects.models import SubjectType
 
 # --- Device-facing: ingest ---------------------------------------------------------------------
@@ -173,7 +173,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
         event = self.get_object()
         if not event.snapshot:
             raise Http404
-        return private_jpeg_response(event.snapshot)
+        return media_response(event.snapshot)
 
 
 # --- Attendance --------------------------------------------------------------------------------

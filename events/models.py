@@ -1,8 +1,11 @@
 """What happened at the doors: recognitions, strangers, visitors outside their window, and
 devices going offline or coming back.
 
-An event keeps a snapshot of its subject's name, type and job number, so history reads the
-same after the subject is renamed or deleted. A device-supplied `uid`, unique per device,
+An event keeps a copy of its subject's name, type and job number, so history reads the
+same after the subject is renamed or deleted. Its snapshot image does not outlive the
+subject: it is a picture of that person's face, so deleting the subject empties the
+snapshot of each of their events and deletes the file (events/signals.py); deleting an event
+deletes its snapshot file (kangaroo/media.py owns every such file). A device-supplied `uid`, unique per device,
 makes retried posts idempotent.
 """
 

@@ -11,18 +11,15 @@ from __future__ import annotations
 import contextlib
 import io
 import operator
-import secrets
 from typing import Any
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import connections, models, router, transaction
 
 from events.models import Event
 from events.parsing import ItemResult, ParsedItem, error_dict
 from kangaroo.errors import KangarooError
+from kangaroo.media import MediaKind, media_save, media_written
 from subjects.images import normalise_photo
-from subjects.services import photo_files_cleanup
 
 MAX_BATCH = 500
 COPY_MIN_ROWS = 20  # below this, one INSERT ... RETURNING beats fetching ids, then COPY
@@ -37,7 +34,7 @@ def store_events(
     IntegrityError and nothing is kept."""
     connection = connections[router.db_for_write(Event)]
     atomic = transaction.atomic() if _needs_transaction(to_create, connection) else contextlib.nullcontext()
-    with photo_files_cleanup() as stored, atomic:
+    with media_written() as written, atomic:
         for item, event in to_create:
             if item.snapshot is not None:
                 try:
@@ -45,11 +42,9 @@ def store_events(
                 except KangarooError as exc:
                     results[item.index] = ItemResult(item.uid, "error", error=error_dict(exc, field="snapshot"))
                     continue
-                name = default_storage.save(
-                    f"snapshots/{company.pk}/{secrets.token_hex(16)}.jpg", ContentFile(image.image)
+                event.snapshot.name = media_save(
+                    kind=MediaKind.SNAPSHOT, company_id=company.pk, content=image.image, written=written
                 )
-                stored.append(name)
-                event.snapshot.name = name
         valid = [(item, event) for item, event in to_create if results[item.index] is None]
         created = _insert(connection, [event for _, event in valid])  # each built with the device's company
         for (item, _event), event in zip(valid, created, strict=True):

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from devices.selectors import screen_list
 from events.live import LIVE_IMAGE_MAX_AGE, LIVE_IMAGE_SALT
 from events.models import Event
-from kangaroo.files import private_jpeg_response
+from kangaroo.media import media_response
 from subjects.models import Photo
 
 
@@ -72,4 +72,4 @@ def live_image(request, token: str):
     file = getattr(item, field) if item is not None else None
     if not file:
         raise Http404
-    return private_jpeg_response(file)
+    return media_response(file)

@@ -11,4 +11,10 @@ class KangarooConfig(AppConfig):
     verbose_name = _("Kangaroo")
 
     def ready(self):
+        from django.db.models.signals import post_delete
+
         from kangaroo import checks  # noqa: F401  registers the system checks
+        from kangaroo.media import purge_deleted_company
+
+        # By name: the tenant model lives in accounts, which builds on this base.
+        post_delete.connect(purge_deleted_company, sender="accounts.Company", dispatch_uid="kangaroo.media.purge")

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from kangaroo.api.filters import IdFilter
 from kangaroo.api.parsers import FormParser, JSONParser, MultiPartParser
 from kangaroo.api.viewsets import TenantViewSet
-from kangaroo.files import private_jpeg_response
+from kangaroo.media import media_response
 from subjects import selectors, services
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
 
@@ -86,7 +86,7 @@ class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantVi
         services.photo_delete(company=self.company, actor=self.actor, photo=instance)
 
     def _file(self, field: str):
-        return private_jpeg_response(getattr(self.get_object(), field))
+        return media_response(getattr(self.get_object(), field))
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="The normalised photo")
     @action(detail=True, methods=["get"])

@@ -4,13 +4,10 @@ the rules (uniqueness per company, generated job numbers, photo limits) live in 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -19,6 +16,7 @@ from accounts.models import Company, User
 from accounts.services import audit_record
 from kangaroo import errors
 from kangaroo.errors import KangarooError
+from kangaroo.media import MediaKind, media_save, media_written
 from subjects.images import NormalisedImage, normalise_photo, photo_invalid
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject, SubjectType
 
@@ -202,9 +200,9 @@ def subject_create(*, company: Company, actor: User | None, photos: Iterable = (
     if len(normalised) > MAX_PHOTOS_PER_SUBJECT:
         raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "photos")
     subject = Subject.objects.create(company=company, **data)
-    with photo_files_cleanup() as stored:
+    with media_written() as written:
         for image in normalised:
-            _photo_store(company=company, subject=subject, image=image, stored=stored)
+            _photo_store(company=company, subject=subject, image=image, written=written)
         audit_record(company=company, actor=actor, action="subject.create", obj=subject, changes=_audit_values(data))
     return subject
 
@@ -252,38 +250,12 @@ def subject_delete(*, company: Company, actor: User | None, subject: Subject) ->
 # --- Photos -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def photo_files_cleanup() -> Iterator[list[str]]:
-    """Collects the names of the files written inside the block and deletes them if the
-    block raises, so a failed write leaves no orphan file behind.
-
-    Services are the outermost transaction of every request that stores photos, so an
-    exception that rolls the rows back passes through here first.
-    """
-    stored: list[str] = []
-    try:
-        yield stored
-    except BaseException:
-        _delete_files(stored)
-        raise
-
-
-def _delete_files(names: Iterable[str]) -> None:
-    for name in names:
-        if name:
-            default_storage.delete(name)
-
-
-def _photo_store(*, company: Company, subject: Subject, image: NormalisedImage, stored: list[str]) -> Photo:
-    image_name = default_storage.save(f"photos/{company.pk}/{secrets.token_hex(16)}.jpg", ContentFile(image.image))
-    stored.append(image_name)
-    thumb_name = default_storage.save(f"thumbs/{company.pk}/{secrets.token_hex(16)}.jpg", ContentFile(image.thumbnail))
-    stored.append(thumb_name)
+def _photo_store(*, company: Company, subject: Subject, image: NormalisedImage, written: list[str]) -> Photo:
     return Photo.objects.create(
         company=company,
         subject=subject,
-        image=image_name,
-        thumbnail=thumb_name,
+        image=media_save(kind=MediaKind.PHOTO, company_id=company.pk, content=image.image, written=written),
+        thumbnail=media_save(kind=MediaKind.THUMBNAIL, company_id=company.pk, content=image.thumbnail, written=written),
         width=image.width,
         height=image.height,
         sha256=image.sha256,
@@ -298,8 +270,8 @@ def photo_add(*, company: Company, actor: User | None, subject: Subject, upload)
     subject = Subject.objects.for_company(company).select_for_update().get(pk=subject.pk)
     if Photo.objects.for_company(company).filter(subject=subject).count() >= MAX_PHOTOS_PER_SUBJECT:
         raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "image")
-    with photo_files_cleanup() as stored:
-        photo = _photo_store(company=company, subject=subject, image=image, stored=stored)
+    with media_written() as written:
+        photo = _photo_store(company=company, subject=subject, image=image, written=written)
         audit_record(company=company, actor=actor, action="photo.add", obj=photo, changes={"subject": subject.pk})
     return photo
 

@@ -1,7 +1,7 @@
-from django.db import transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
+from kangaroo.media import media_delete_on_commit
 from subjects.models import Photo
 
 
@@ -12,11 +12,4 @@ def delete_photo_files(sender, instance: Photo, **kwargs) -> None:
     A handler, not the service, because photos are also deleted by cascade (with their
     subject or their company); after commit, because a rolled-back delete must keep them.
     """
-    names = [instance.image.name, instance.thumbnail.name]
-
-    def delete_files() -> None:
-        for name in names:
-            if name:
-                instance.image.storage.delete(name)
-
-    transaction.on_commit(delete_files)
+    media_delete_on_commit([instance.image.name, instance.thumbnail.name])

@@ -1,0 +1,147 @@
+"""The one owner of biometric files: face photos, their thumbnails, event snapshots and
+evidence images. Every one of them is written, served and deleted through this module.
+
+- **Where.** Each file is stored as `<kind>/<company id>/<random>.jpg` in Django's default
+  storage: the file system (`MEDIA_ROOT`) in the embedded shape, S3-compatible object storage
+  when `MEDIA_STORAGE_URL` is set, so every web node sees the same files. The company in the
+  path is what lets a company's files be purged by listing, without a row to point at them.
+- **Serving.** Only through `media_response`, from a view that has checked the requester's
+  company first. There is no MEDIA_URL and no public bucket URL: a bucket needs no public
+  access at all.
+- **Deleting.** A row's files go once the row's deletion is committed
+  (`media_delete_on_commit`), never before, since a rolled-back delete must keep them; files
+  written inside a block that fails are deleted at once (`media_written`), so a failed write
+  leaves no orphan. Deleting a company deletes every file under its folders
+  (`media_purge_company`), including any that no row names any more.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import secrets
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.http import HttpResponse
+
+logger = logging.getLogger(__name__)
+
+
+class MediaKind(StrEnum):
+    """The kinds of biometric file, each the top folder of its files."""
+
+    PHOTO = "photos"  # a subject's normalised face photo
+    THUMBNAIL = "thumbs"  # its small copy for lists and live pages
+    SNAPSHOT = "snapshots"  # what a device saw when it recorded an event
+    EVIDENCE = "evidence"  # crops and frames the face engine keeps with a decision
+
+
+def media_save(*, kind: MediaKind, company_id: int, content: bytes, written: list[str] | None = None) -> str:
+    """Store `content` (a JPEG) as a new file of `kind` for the company; returns its name.
+
+    `written` is the list of a `media_written` block: the name is added to it, so the file
+    is deleted again if the block fails.
+    """
+    path = f"{MediaKind(kind)}/{int(company_id)}/{secrets.token_hex(16)}.jpg"
+    name = default_storage.save(path, ContentFile(content))
+    if written is not None:
+        written.append(name)
+    return name
+
+
+@contextmanager
+def media_written() -> Iterator[list[str]]:
+    """Collects the names of the files saved inside the block (pass the list to `media_save`)
+    and deletes them if the block raises, so a failed write leaves no orphan file behind.
+
+    Services are the outermost transaction of every request that stores files, so an
+    exception that rolls the rows back passes through here first.
+    """
+    written: list[str] = []
+    try:
+        yield written
+    except BaseException:
+        media_delete(written)
+        raise
+
+
+def media_delete(names: Iterable[str]) -> None:
+    """Delete the named files now. A file already gone is no error. A storage that fails is
+    logged, not raised: the rows are gone already, and the company purge still finds the file."""
+    for name in names:
+        if not name:
+            continue
+        try:
+            default_storage.delete(name)
+        except Exception:
+            logger.exception("could not delete media file %s", name)
+
+
+def media_delete_on_commit(names: Iterable[str]) -> None:
+    """Delete the named files once the current transaction commits (at once outside one)."""
+    names = [name for name in names if name]
+    if names:
+        transaction.on_commit(lambda: media_delete(names))
+
+
+def media_purge_company(company_id: int) -> int:
+    """Delete every biometric file of the company, whether or not a row still names it;
+    returns how many files were deleted."""
+    deleted = 0
+    for kind in MediaKind:
+        folder = f"{kind}/{int(company_id)}"
+        for name in _walk(folder):
+            media_delete([name])
+            deleted += 1
+        _remove_empty_folder(folder)
+    return deleted
+
+
+def purge_deleted_company(sender, instance, **kwargs) -> None:
+    """post_delete of a company: once that commits, its folders are emptied. The rows' own
+    handlers have scheduled their files already; this also takes any file no row named."""
+    company_id = instance.pk
+    transaction.on_commit(lambda: media_purge_company(company_id))
+
+
+def _walk(folder: str) -> Iterator[str]:
+    try:
+        folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        yield posixpath.join(folder, name)
+    for sub in folders:
+        yield from _walk(posixpath.join(folder, sub))
+
+
+def _remove_empty_folder(folder: str) -> None:
+    """Object storage has no folders; on the file system the company's leave nothing behind."""
+    path = getattr(default_storage, "path", None)
+    if path is None:
+        return
+    try:
+        local = path(folder)
+    except NotImplementedError:
+        return
+    shutil.rmtree(local, ignore_errors=True)
+
+
+def media_response(file) -> HttpResponse:
+    """A stored JPEG (photo, thumbnail, snapshot) for the one who passed the checks.
+
+    Read whole rather than streamed: they are small (normalised, at most a few hundred KB),
+    and under ASGI a streamed file would be pulled through a thread per chunk. Private
+    caching only: these are biometric data behind a login.
+    """
+    with file.open("rb") as handle:
+        response = HttpResponse(handle.read(), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
