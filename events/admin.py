@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.db import models
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +19,7 @@ from import_export.formats import base_formats
 from accounts.models import Company
 from events.attendance import AttendanceDays, attendance_days, attendance_range, company_today
 from events.models import Event
+from events.payload import event_snapshot_url
 from kangaroo.admin import (
     ReadOnlyAdminMixin,
     TenantAdmin,
@@ -109,6 +110,10 @@ class EventAdmin(ReadOnlyAdminMixin, TenantImportExportMixin, ExportActionMixin,
     list_select_related = ["screen"]
     date_hierarchy = "happened_at"
     show_full_result_count = False  # a COUNT(*) over millions of events on every page is wasted work
+    # The snapshot is shown through the company-checked view, never as the file's own
+    # address: media files are not served directly.
+    exclude = ["snapshot"]
+    readonly_fields = ["snapshot_link"]
 
     def get_export_formats(self):
         return [SmartCSV, base_formats.XLSX]
@@ -121,7 +126,7 @@ class EventAdmin(ReadOnlyAdminMixin, TenantImportExportMixin, ExportActionMixin,
     def snapshot_link(self, event):
         if not event.snapshot:
             return "—"
-        return format_html('<a href="{}">{}</a>', reverse("event-snapshot", args=[event.pk]), _("view"))
+        return format_html('<a href="{}">{}</a>', event_snapshot_url(event), _("view"))
 
 
 # --- Attendance --------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from devices.models import DeviceKind
 from events import services
 from events.attendance import attendance_days, attendance_range
 from events.models import Event, EventKind
+from events.payload import EventSerializer
+from events.selectors import with_first_photo_id
 from kangaroo import errors
 from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
@@ -107,30 +109,6 @@ class EventIngestView(DeviceView):
 # --- People-facing: browse ---------------------------------------------------------------------
 
 
-class EventSerializer(serializers.ModelSerializer):
-    subject = serializers.SerializerMethodField()
-    snapshot_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Event
-        fields = ["id", "kind", "happened_at", "received_at", "subject", "device_kind", "device_id", "device_name",
-                  "screen", "direction", "confidence", "snapshot_url"]  # fmt: skip
-        read_only_fields = fields
-
-    def get_subject(self, event) -> dict | None:
-        if not event.subject_name:
-            return None
-        return {
-            "id": event.subject_id,  # null once the subject is deleted; the names stay
-            "name": event.subject_name,
-            "type": event.subject_type,
-            "job_number": event.subject_job_number,
-        }
-
-    def get_snapshot_url(self, event) -> str | None:
-        return f"/api/v1/events/{event.pk}/snapshot" if event.snapshot else None
-
-
 class EventFilter(filters.FilterSet):
     kind = filters.MultipleChoiceFilter(choices=EventKind.choices)
     since = IsoDateTimeFilter(field_name="happened_at", lookup_expr="gte")
@@ -166,6 +144,9 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     serializer_class = EventSerializer
     filterset_class = EventFilter
     pagination_class = EventCursorPagination
+
+    def scope(self, queryset):
+        return with_first_photo_id(queryset)
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="The event's snapshot")
     @action(detail=True, methods=["get"])

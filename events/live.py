@@ -1,5 +1,8 @@
 """Pushing events to the live dashboards over the channel layer.
 
+Every stored event reaches here through the `events_recorded` hook (`events.hooks`), after
+commit, in the one shape of `events.payload` with links the live pages can fetch.
+
 Groups: one per company (admin dashboards) and one per screen (a dashboard showing one
 screen, and the TV boxes showing that screen). A batch is sent as one message per group,
 not one per event: a box posting 500 events costs a few publishes, not a thousand.
@@ -22,6 +25,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import get_script_prefix, reverse
 
+from events import payload
 from events.models import Event
 
 logger = logging.getLogger(__name__)
@@ -58,41 +62,40 @@ def live_image_url(kind: str, pk: int, company_id: int) -> str:
     return url
 
 
+class LiveLinks:
+    """Signed, short-lived links (`live_image_url`), for a live page's connection that has
+    passed its checks; a TV box has no user to fetch the API's links with."""
+
+    def snapshot(self, event: Event) -> str:
+        return live_image_url("snapshot", event.pk, event.company_id)
+
+    def photo(self, event: Event, photo_id: int) -> str:
+        return live_image_url("photo", photo_id, event.company_id)
+
+
+LIVE_LINKS = LiveLinks()
+
+
 def event_payload(event: Event, photo_id: int | None = None) -> dict:
-    return {
-        "id": event.pk,
-        "kind": event.kind,
-        "happened_at": event.happened_at.isoformat(),
-        "subject": (
-            {
-                "id": event.subject_id,
-                "name": event.subject_name,
-                "type": event.subject_type,
-                "job_number": event.subject_job_number,
-                "photo_url": live_image_url("photo", photo_id, event.company_id) if photo_id else None,
-            }
-            if event.subject_name
-            else None
-        ),
-        "screen_id": event.screen_id,
-        "device": {"kind": event.device_kind, "id": event.device_id, "name": event.device_name},
-        "direction": event.direction,
-        "confidence": event.confidence,
-        "snapshot_url": live_image_url("snapshot", event.pk, event.company_id) if event.snapshot else None,
-    }
+    """The event's one shape (`events.payload`), with live links."""
+    return payload.event_payload(event, links=LIVE_LINKS, photo_id=photo_id)
 
 
-def broadcast(events: list[Event], photo_ids: dict[int, int] | None = None) -> None:
+def broadcast_recorded(sender, *, company, events: list[Event], **kwargs) -> None:
+    """The live pages' listener of `events_recorded` (connected in `EventsConfig.ready`)."""
+    broadcast(events)
+
+
+def broadcast(events: list[Event]) -> None:
     """Send `events` to their groups. Never raises: the events are stored already, and a
     device must get its normal answer even when Redis is down; dashboards catch up from
     the database when they reconnect."""
-    photo_ids = photo_ids or {}
     by_group: dict[str, list[dict]] = defaultdict(list)
     for event in events:
-        payload = event_payload(event, photo_ids.get(event.subject_id))
-        by_group[company_group(event.company_id)].append(payload)
+        shown = event_payload(event)
+        by_group[company_group(event.company_id)].append(shown)
         if event.screen_id:
-            by_group[screen_group(event.screen_id)].append(payload)
+            by_group[screen_group(event.screen_id)].append(shown)
     if not by_group:
         return
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import Company
@@ -51,6 +51,17 @@ def first_photo_ids(*, company: Company, events: list[Event]) -> dict[int, int]:
     for subject_id, photo_id in rows:
         first.setdefault(subject_id, photo_id)
     return first
+
+
+def with_first_photo_id(queryset: QuerySet[Event]) -> QuerySet[Event]:
+    """Annotate each event with its subject's first photo's id (one correlated subquery, so a
+    page of any length costs the same number of queries)."""
+    first = (
+        Photo.objects.filter(company=OuterRef("company"), subject=OuterRef("subject"))  # tenant: correlated to the row
+        .order_by("id")
+        .values("id")[:1]
+    )
+    return queryset.annotate(first_photo_id=Subquery(first))
 
 
 def local_day_bounds(company: Company, day=None) -> tuple[datetime, datetime]:

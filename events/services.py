@@ -1,11 +1,12 @@
-"""Ingest: turning what devices post into stored events, then telling the dashboards.
+"""Ingest: turning what devices post into stored events, then announcing them.
 
 Built for batches: one query for the subjects (with their first photo), one for the screens,
 one for the uids seen before, one bulk insert. Each item gets its own answer (`created`,
 `duplicate` or an error with its code), and a bad item never rejects the good ones.
 
 Three steps: `events.parsing` checks each item and classifies the batch into event rows,
-`events.storing` stores them, and the dashboards hear of them after commit.
+`events.storing` stores them, and `events.hooks.events_recorded` announces them after commit
+(to the live pages, webhooks, notifications).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from devices.models import Device, DeviceStatusChange
-from events.live import broadcast
+from events.hooks import events_recorded_on_commit
 from events.models import Event
 from events.parsing import ITEM_OVERHEAD_BYTES, ItemResult, classify, parse_items, snapshot_max_base64_chars
 from events.storing import MAX_BATCH, store_events
@@ -32,7 +33,8 @@ def batch_max_bytes() -> int:
 
 
 def event_ingest(*, device: Device, items: list[Any], now: datetime | None = None) -> list[ItemResult]:
-    """Store the events a device posted; answer each one. Broadcasts after commit."""
+    """Store the events a device posted; answer each one. The stored events are announced
+    (`events_recorded`) after commit."""
     if len(items) > MAX_BATCH:
         raise KangarooError(errors.EVENT_BATCH_TOO_LARGE)
     now = now or timezone.now()
@@ -50,13 +52,9 @@ def _ingest(*, device: Device, items: list[Any], now: datetime, look_up_uids: bo
     parsed, results = parse_items(items, now=now)
     batch = classify(device=device, parsed=parsed, results=results, now=now, look_up_uids=look_up_uids)
     created = store_events(company=device.company, to_create=batch.to_create, results=results)
-    subjects = batch.subjects
-    photo_ids = {
-        event.subject_id: subjects[event.subject_id].first_photo_id
-        for event in created
-        if event.subject_id and subjects[event.subject_id].first_photo_id
-    }
-    transaction.on_commit(lambda: broadcast(created, photo_ids))
+    for event in created:  # for the welcome cards' thumbnails, as `with_first_photo_id` would
+        event.first_photo_id = batch.subjects[event.subject_id].first_photo_id if event.subject_id else None
+    events_recorded_on_commit(company=device.company, events=created)
 
     ids_by_uid = {r.uid: r.id for r in results if r is not None and r.status == "created"}
     for result in results:
@@ -76,5 +74,5 @@ def event_from_status_change(change: DeviceStatusChange) -> Event:
         happened_at=change.at,
         received_at=timezone.now(),
     )
-    transaction.on_commit(lambda: broadcast([event]))
+    events_recorded_on_commit(company=change.company, events=[event])
     return event

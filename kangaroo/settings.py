@@ -293,6 +293,7 @@ SPECTACULAR_SETTINGS = {
         "ErrorCodeEnum": "kangaroo.api.errors.ERROR_CODE_CHOICES",
         "DeviceStatusEnum": "devices.models.Status",
         "CameraStatusEnum": "devices.models.CameraStatus",
+        "SubjectTypeEnum": "subjects.models.SubjectType",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }

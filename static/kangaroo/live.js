@@ -75,7 +75,7 @@
   function card(event) {
     var node = el("article", "card " + event.kind);
     node.dataset.eventId = event.id;
-    var deviceName = (event.device && event.device.name) || "";
+    var deviceName = event.device_name || "";
     if (event.kind === "recognized") {
       node.classList.add("type-" + event.subject.type);
       node.appendChild(avatar(event.subject));

@@ -73,7 +73,7 @@ def test_cursor_pages_do_not_repeat_or_skip_while_events_arrive(api, tenant_a, d
 def test_an_event_keeps_its_subjects_name_after_the_subject_is_deleted(api, tenant_a, history):
     history["mei_in"].subject.delete()
     row = api(tenant_a.viewer).get(f"/api/v1/events/{history['mei_in'].pk}").json()
-    assert row["subject"] == {"id": None, "name": "陳美玲", "type": "employee", "job_number": "E1"}
+    assert row["subject"] == {"id": None, "name": "陳美玲", "type": "employee", "job_number": "E1", "photo_url": None}
 
 
 def test_the_admin_changelist_filters_and_costs_the_same_queries_for_any_page(client, tenant_a, door_a, history):

@@ -70,7 +70,7 @@ def test_a_screen_dashboard_hears_only_that_screen(asgi_server, client, tenant_a
         receive(socket, "hello")
         post_events(asgi_server, door_a.box_key, [event("in1", door_a.entrance), event("out1", door_a.exit)])
         message = receive(socket, "events")
-        assert [e["screen_id"] for e in message["events"]] == [door_a.exit.pk]
+        assert [e["screen"] for e in message["events"]] == [door_a.exit.pk]
 
 
 def test_asking_for_another_companys_screen_is_refused(asgi_server, client, tenants, door_b):
@@ -91,7 +91,7 @@ def test_a_tv_box_hears_only_its_screens(asgi_server, tenant_a, door_a):
         assert hello["tv"]["greetings"]["vip"]
         post_events(asgi_server, door_a.box_key, [event("exit1", door_a.exit), event("in2", door_a.entrance)])
         message = receive(socket, "events")
-        assert [e["screen_id"] for e in message["events"]] == [door_a.entrance.pk]
+        assert [e["screen"] for e in message["events"]] == [door_a.entrance.pk]
 
 
 def test_a_device_talking_without_a_browser_uses_its_key_header(asgi_server, tenant_a, door_a):

@@ -1,0 +1,112 @@
+"""One shape of an event, for everyone who is shown one: the REST API (`EventSerializer`),
+the live pages (`events.live`) and the hooks' listeners (webhooks, notifications).
+
+Only the image links differ with the audience, so they come from a `links` object:
+`API_LINKS` points at the company-checked API endpoints (a signed-in person or a token
+fetches them); the live pages' links are signed and short-lived (`events.live.LIVE_LINKS`),
+for a TV box that has no user. Every link is built with `reverse`, so it follows the
+deployment's URL prefix.
+
+The subject's thumbnail comes from `event.first_photo_id` (annotated by
+`events.selectors.with_first_photo_id`, set by ingest, or passed as `photo_id`); without it there is none.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from devices.models import DeviceKind, Direction
+from events.models import Event, EventKind
+from subjects.models import SubjectType
+
+_DATETIME = serializers.DateTimeField()  # ISO 8601 in the server's zone, as the whole API answers
+
+
+class EventLinks(Protocol):
+    def snapshot(self, event: Event) -> str: ...
+
+    def photo(self, event: Event, photo_id: int) -> str: ...
+
+
+class ApiLinks:
+    """Links to the API's own endpoints, which check the caller's company."""
+
+    def snapshot(self, event: Event) -> str:
+        return event_snapshot_url(event)
+
+    def photo(self, event: Event, photo_id: int) -> str:
+        return reverse("photo-thumbnail", args=[photo_id])
+
+
+def event_snapshot_url(event: Event) -> str:
+    """The snapshot's address for a signed-in person (API, admin): the company-checked view."""
+    return reverse("event-snapshot", args=[event.pk])
+
+
+API_LINKS = ApiLinks()
+
+
+def event_payload(event: Event, *, links: EventLinks, photo_id: int | None = None) -> dict[str, Any]:
+    """The event as every audience sees it (`EventSerializer` documents the fields)."""
+    if photo_id is None:
+        photo_id = getattr(event, "first_photo_id", None)
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "happened_at": _DATETIME.to_representation(event.happened_at),
+        "received_at": _DATETIME.to_representation(event.received_at),
+        "subject": (
+            {
+                "id": event.subject_id,  # null once the subject is deleted; the names stay
+                "name": event.subject_name,
+                "type": event.subject_type,
+                "job_number": event.subject_job_number,
+                "photo_url": links.photo(event, photo_id) if photo_id and event.subject_id else None,
+            }
+            if event.subject_name
+            else None
+        ),
+        "device_kind": event.device_kind,
+        "device_id": event.device_id,
+        "device_name": event.device_name,
+        "screen": event.screen_id,
+        "direction": event.direction,
+        "confidence": event.confidence,
+        "snapshot_url": links.snapshot(event) if event.snapshot else None,
+    }
+
+
+class EventSubjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="Null once the subject is deleted; the names stay."
+    )
+    name = serializers.CharField(read_only=True)
+    type = serializers.ChoiceField(read_only=True, choices=SubjectType.choices)
+    job_number = serializers.CharField(read_only=True)
+    photo_url = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The subject's first photo's thumbnail."
+    )
+
+
+class EventSerializer(serializers.Serializer):
+    """An event: who passed which door, when."""
+
+    # The fields document `event_payload`, which renders them (a test holds the two together).
+    id = serializers.IntegerField(read_only=True)
+    kind = serializers.ChoiceField(read_only=True, choices=EventKind.choices)
+    happened_at = serializers.DateTimeField(read_only=True)
+    received_at = serializers.DateTimeField(read_only=True)
+    subject = EventSubjectSerializer(read_only=True, allow_null=True, help_text="Null for strangers and device events.")
+    device_kind = serializers.ChoiceField(read_only=True, choices=DeviceKind.choices, allow_blank=True)
+    device_id = serializers.IntegerField(read_only=True, allow_null=True)
+    device_name = serializers.CharField(read_only=True)
+    screen = serializers.IntegerField(read_only=True, allow_null=True, help_text="The screen's id.")
+    direction = serializers.ChoiceField(read_only=True, choices=Direction.choices, allow_blank=True)
+    confidence = serializers.FloatField(read_only=True, allow_null=True)
+    snapshot_url = serializers.CharField(read_only=True, allow_null=True)
+
+    def to_representation(self, event: Event) -> dict[str, Any]:
+        return event_payload(event, links=self.context.get("links", API_LINKS))

@@ -1,0 +1,113 @@
+"""One shape of an event for the REST API, the live pages and the hooks' listeners; every
+image link in it, and on the admin's event pages, answers with the image when fetched."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import urllib.request
+
+from PIL import Image
+
+from accounts.authentication import token_pair_for
+from events.models import Event
+from events.payload import EventSerializer
+from tests.events.conftest import event
+from tests.events.test_live import as_admin, post_events, receive
+from tests.factories import EventFactory, PhotoFactory, SubjectFactory
+from tests.images import jpeg_bytes
+
+LINKS = {"snapshot_url", "photo_url"}
+
+
+def without_links(payload: dict) -> dict:
+    out = {key: value for key, value in payload.items() if key not in LINKS}
+    if isinstance(payload.get("subject"), dict):
+        out["subject"] = without_links(payload["subject"])
+    return out
+
+
+def is_jpeg(body: bytes) -> bool:
+    return Image.open(io.BytesIO(body)).format == "JPEG"
+
+
+def fetch(url: str, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
+        return response.status, response.read()
+
+
+def test_the_live_pages_and_the_api_show_an_event_in_the_same_shape(asgi_server, client, tenant_a, door_a):
+    mei = SubjectFactory(company=tenant_a.company, name="陳美玲", job_number="E7")
+    PhotoFactory(company=tenant_a.company, subject=mei)
+    shot = base64.b64encode(jpeg_bytes((160, 120))).decode()
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        post_events(asgi_server, door_a.box_key, [event("same", door_a.entrance, mei, confidence=0.9, snapshot=shot)])
+        [live] = receive(socket, "events")["events"]
+
+    token = {"Authorization": f"Bearer {token_pair_for(tenant_a.viewer)['access']}"}
+    [listed] = json.loads(fetch(f"{asgi_server}/api/v1/events", token)[1])["results"]
+    detail = json.loads(fetch(f"{asgi_server}/api/v1/events/{live['id']}", token)[1])
+
+    assert listed == detail
+    assert without_links(live) == without_links(detail)
+    assert set(detail) == set(EventSerializer().fields)
+    assert set(detail["subject"]) == set(EventSerializer().fields["subject"].fields)
+    assert (detail["screen"], detail["device_name"], detail["subject"]["job_number"]) == (
+        door_a.entrance.pk,
+        door_a.box.name,
+        "E7",
+    )
+    # Each audience's links answer with the image: the API's for a signed-in caller, the
+    # live page's signed ones for anyone holding them.
+    for url, headers in [
+        (detail["snapshot_url"], token),
+        (detail["subject"]["photo_url"], token),
+        (live["snapshot_url"], {}),
+        (live["subject"]["photo_url"], {}),
+    ]:
+        status, body = fetch(asgi_server + url, headers)
+        assert status == 200 and is_jpeg(body), url
+
+
+def test_an_event_without_subject_or_snapshot_has_no_links(api, tenant_a):
+    stranger = EventFactory(company=tenant_a.company, subject=None, kind="stranger")
+    row = api(tenant_a.viewer).get(f"/api/v1/events/{stranger.pk}").json()
+    assert (row["subject"], row["snapshot_url"]) == (None, None)
+
+
+def test_the_admin_event_page_links_a_snapshot_that_opens(client, tenants, door_a):
+    a, b = tenants
+    body = door_a.box_client().post(
+        "/api/v1/device/events",
+        {"events": [event("shot", door_a.entrance, snapshot=base64.b64encode(jpeg_bytes((90, 60))).decode())]},
+        format="json",
+    )
+    stored = Event.objects.for_company(a.company).get(pk=body.json()["results"][0]["id"])
+    client.force_login(a.viewer)
+    for page in ("/admin/events/event/", f"/admin/events/event/{stored.pk}/change/"):
+        html = client.get(page).content.decode()
+        links = [href for href in re.findall(r'href="([^"]+)"', html) if "snapshot" in href or ".jpg" in href]
+        assert links, page
+        for href in links:
+            response = client.get(href)
+            assert response.status_code == 200, (page, href)
+            assert is_jpeg(b"".join(response.streaming_content) if response.streaming else response.content)
+    client.force_login(b.owner)
+    assert client.get(f"/api/v1/events/{stored.pk}/snapshot").status_code == 404
+
+
+def test_the_api_list_costs_the_same_queries_for_any_page(api, tenant_a, door_a, django_assert_num_queries):
+    for _ in range(30):
+        subject = SubjectFactory(company=tenant_a.company)
+        PhotoFactory(company=tenant_a.company, subject=subject)
+        EventFactory(company=tenant_a.company, subject=subject, screen=door_a.entrance)
+    client = api(tenant_a.viewer)
+    # 1. the signed-in user (token check), 2. the page of events, each with its subject's
+    # first photo's id from a correlated subquery.
+    with django_assert_num_queries(2):
+        rows = client.get("/api/v1/events?page_size=30").json()["results"]
+    assert len(rows) == 30 and all(row["subject"]["photo_url"] for row in rows)
