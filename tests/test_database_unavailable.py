@@ -57,17 +57,19 @@ def pool_exhausted():
     taken, release = threading.Event(), threading.Event()
 
     def hold_them_all():
-        held = [pool.getconn() for _ in range(pool.max_size)]
+        # A generous timeout to take them: on a busy machine opening a connection is slow.
+        held = [pool.getconn(timeout=30) for _ in range(pool.max_size)]
         taken.set()
         release.wait(30)
         for conn in held:
             pool.putconn(conn)
 
     holder = threading.Thread(target=hold_them_all)
-    saved_timeout, pool.timeout = pool.timeout, 0.5
+    saved_timeout = pool.timeout
     holder.start()
     try:
-        assert taken.wait(10)
+        assert taken.wait(60)
+        pool.timeout = 0.5  # only the requests under test wait briefly for a connection
         yield
     finally:
         release.set()
