@@ -79,7 +79,7 @@ def job_start(
 def _refuse_if_active(company: Company, key: str) -> None:
     active = Job.objects.for_company(company).filter(key=key, state__in=ACTIVE_JOB_STATES).first()
     if active is not None:
-        raise JobAlreadyQueued(active.queue_id, job=active.pk, state=active.state)
+        raise JobAlreadyQueued(job=active.pk, state=active.state)
 
 
 def run_job(job_id: int, func_path: str, args: list, kwargs: dict) -> None:

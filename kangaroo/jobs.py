@@ -72,9 +72,10 @@ NO_RETRY = Retry(max=0)
 
 
 class JobAlreadyQueued(KangarooError):
-    def __init__(self, job_id: str, **extra: Any):
-        super().__init__(errors.JOB_ALREADY_QUEUED, extra={"job_id": job_id, **extra})
-        self.job_id = job_id
+    """409 `job_already_queued`; `extra` names the unfinished job (shown in the envelope)."""
+
+    def __init__(self, **extra: Any):
+        super().__init__(errors.JOB_ALREADY_QUEUED, extra=extra)
 
 
 # Inline runs set this; on a worker RQ's own job object answers.
@@ -103,7 +104,7 @@ def enqueue(
 ) -> None:
     """Run `func(*args, **kwargs)` after the current transaction commits (see module doc)."""
     if job_id and not settings.JOBS_INLINE and job_status(job_id, queue=queue) in ACTIVE_STATUSES:
-        raise JobAlreadyQueued(job_id)
+        raise JobAlreadyQueued(job_id=job_id)
 
     def dispatch() -> None:
         if settings.JOBS_INLINE:
