@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status
@@ -20,6 +21,7 @@ from rest_framework.response import Response
 from devices import selectors, services
 from devices.device_api import DeviceView
 from devices.models import (
+    BOX_MAX_SCREENS,
     Box,
     CameraStatus,
     Device,
@@ -427,18 +429,34 @@ class HeartbeatSerializer(StrictSerializer):
     uptime = serializers.IntegerField(
         min_value=0, max_value=MAX_ID, required=False, help_text="Seconds since the device started."
     )
-    cameras = CameraReportSerializer(many=True, required=False, help_text="Boxes only: each of the box's screens.")
+    cameras = CameraReportSerializer(
+        many=True,
+        required=False,
+        max_length=BOX_MAX_SCREENS,
+        help_text="Boxes only: each of the box's screens, once; at most the box's `max_screens`.",
+    )
     gallery_cursor = serializers.IntegerField(
         min_value=0, max_value=MAX_ID, required=False, help_text="Boxes only: the last gallery change applied."
     )
 
     BOX_ONLY = ("cameras", "gallery_cursor")
 
-    def __init__(self, *args, kind: str | None = None, **kwargs):
+    def __init__(self, *args, kind: str | None = None, max_cameras: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if kind is not None and kind != DeviceKind.BOX:
             for name in self.BOX_ONLY:
                 self.fields.pop(name)
+        elif max_cameras is not None:
+            # Checked before any item is: a list longer than the box's cameras is refused at once.
+            self.fields["cameras"].max_length = max_cameras
+
+    def validate_cameras(self, cameras):
+        seen: set[int] = set()
+        for index, camera in enumerate(cameras):
+            if camera["screen_id"] in seen:
+                raise serializers.ValidationError({index: {"screen_id": [_("This camera is already in the list.")]}})
+            seen.add(camera["screen_id"])
+        return cameras
 
 
 class HeartbeatAnswerSerializer(serializers.Serializer):
@@ -475,7 +493,10 @@ class HeartbeatView(DeviceView):
         ],
     )
     def post(self, request):
-        data = HeartbeatSerializer(data=request.data, kind=self.device.kind)
+        device = self.device
+        data = HeartbeatSerializer(
+            data=request.data, kind=device.kind, max_cameras=getattr(device, "max_screens", None)
+        )
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         now = timezone.now()

@@ -108,6 +108,9 @@ class Device(TenantModel):
         return f"kgr_{self.kind}_{self.company_id}_{self.key_prefix}_…"
 
 
+BOX_MAX_SCREENS = 64  # the most cameras any box model recognises at once
+
+
 class Box(Device):
     kind = DeviceKind.BOX
 
@@ -116,7 +119,7 @@ class Box(Device):
     max_screens = models.PositiveSmallIntegerField(
         _("maximum screens"),
         default=4,
-        validators=[MinValueValidator(1), MaxValueValidator(64)],
+        validators=[MinValueValidator(1), MaxValueValidator(BOX_MAX_SCREENS)],
         help_text=_("How many cameras this box can recognise at once."),
     )
     # The last gallery change this box reports having applied (see the gallery feed).

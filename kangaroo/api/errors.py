@@ -15,6 +15,7 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from kangaroo import errors
@@ -46,11 +47,15 @@ def envelope(code: str, message: Any, fields: dict | None = None, **extra: Any) 
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
-    """{"a": {"b": ["msg"]}} -> {"a.b": ["msg"]}; list items get their index."""
+    """{"a": {"b": ["msg"]}} -> {"a.b": ["msg"]}; list items get their index; a nested
+    object's own errors ({"a": {"non_field_errors": [...]}}) go under its path ("a")."""
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for key, value in detail.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            if key == api_settings.NON_FIELD_ERRORS_KEY and prefix:
+                out.update(_flatten(value, prefix))  # a nested object's or list's own errors
+            else:
+                out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
         return out
     if isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):

@@ -181,3 +181,36 @@ def test_a_camera_reported_ok_comes_online_with_its_own_change(tenant_a, registe
     kinds = set(DeviceStatusChange.objects.for_company(tenant_a.company).values_list("device_kind", "device_id"))
     assert kinds == {("box", box.pk), ("screen", screen.pk)}
     assert Screen.objects.for_company(tenant_a.company).get(pk=screen.pk).recorded_status == Status.ONLINE
+
+
+def test_a_camera_list_longer_than_the_box_can_serve_is_refused_before_any_lookup(
+    tenant_a, register, device_api, django_assert_max_num_queries
+):
+    box, key = register("box", tenant_a, max_screens=2)
+    screen, _ = register("screen", tenant_a, box=box)
+    cameras = [{"screen_id": screen.pk, "status": "ok"}] * 10_000
+    with django_assert_max_num_queries(2):  # the device's key; nothing per camera
+        response = device_api(key).post(URL, {"cameras": cameras}, format="json")
+    body = error(response, 400, "validation_error")
+    assert list(body["fields"]) == ["cameras"]
+    box.refresh_from_db()
+    assert box.last_seen_at is None
+
+
+def test_a_camera_listed_twice_is_refused(tenant_a, register, device_api):
+    box, key = register("box", tenant_a, max_screens=4)
+    screen, _ = register("screen", tenant_a, box=box)
+    other, _ = register("screen", tenant_a, box=box)
+    cameras = [{"screen_id": screen.pk, "status": "ok"}, {"screen_id": other.pk, "status": "ok"},
+               {"screen_id": screen.pk, "status": "no_signal"}]  # fmt: skip
+    body = error(device_api(key).post(URL, {"cameras": cameras}, format="json"), 400, "validation_error")
+    assert list(body["fields"]) == ["cameras.2.screen_id"]
+    screen.refresh_from_db()
+    assert screen.camera_status != "ok"
+
+
+def test_a_box_reports_as_many_cameras_as_it_serves(tenant_a, register, device_api):
+    box, key = register("box", tenant_a, max_screens=2)
+    screens = [register("screen", tenant_a, box=box)[0] for _ in range(2)]
+    cameras = [{"screen_id": screen.pk, "status": "ok"} for screen in screens]
+    assert device_api(key).post(URL, {"cameras": cameras}, format="json").status_code == 200
