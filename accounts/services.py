@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -71,6 +72,42 @@ def audit_value(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return audit_value(value.value)
     return str(value)  # Decimal, UUID, IP addresses, lazy translations: their text
+
+
+def audit_record_many(
+    *,
+    company: Company,
+    actor: User | None,
+    entries: Iterable[tuple[str, models.Model, dict[str, Any] | None]],
+) -> int:
+    """Append one audit entry per (action, object, changes), as `audit_record` would, written
+    in bulk (one INSERT per 2,000 entries): an import of 100,000 rows is audited row by row
+    without 100,000 round trips. Returns how many entries were written."""
+    origin = current_origin()
+    actor_id = actor.pk if actor is not None and actor.pk else None
+    actor_repr = actor.get_username() if actor is not None else "system"
+    content_types: dict[type, ContentType] = {}
+    rows = []
+    for action, obj, changes in entries:
+        model = type(obj)
+        if model not in content_types:
+            content_types[model] = ContentType.objects.get_for_model(obj)
+        rows.append(
+            AuditLog(
+                company=company,
+                actor_id=actor_id,
+                actor_repr=actor_repr,
+                action=action,
+                object_type=content_types[model],
+                object_id=str(obj.pk),
+                object_repr=str(obj)[:200],
+                changes=audit_value(changes or {}),
+                ip_address=origin.ip_address,
+                user_agent=origin.user_agent,
+            )
+        )
+    AuditLog.objects.bulk_create(rows, batch_size=2000)  # tenant: each entry built with `company`
+    return len(rows)
 
 
 def company_create(*, name: str, slug: str, time_zone: str = "Asia/Taipei", actor: User | None = None) -> Company:

@@ -6,32 +6,32 @@ field's widget per row, and escapes cells that a spreadsheet would run as a form
 `SmartCSV` and `TextXLSX` (kangaroo/spreadsheets.py) write the file without tablib's per-cell
 formatting.
 
-Import: rows are matched by job number inside the importing company only (the company's
-subjects are loaded once), validated with the same rules as the subject services, and
-saved in bulk: new rows with bulk_create, changed rows with one UPDATE each of their
-changed fields, unchanged rows not at all. Any invalid row rolls the whole file back.
-bench/subjects_bench.py measures all of it at 100,000 subjects.
+Import: the resource parses and checks, and never writes. Rows are matched by job number
+inside the importing company only (the company's subjects are loaded once) and validated
+with the same rules as the subject services; departments named in the file that do not
+exist yet are built unsaved. When every row is valid and it is not a dry run, the new,
+changed and new-department rows go to `services.subject_import_apply`, which writes them
+in bulk (unchanged rows not at all) and audits and announces them like single changes.
+Any invalid row leaves everything unwritten. bench/subjects_bench.py measures all of it at
+100,000 subjects.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, datetime
 
 import tablib
 from django.core.exceptions import ValidationError
-from django.db import connections
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from import_export import fields, resources, widgets
 from import_export.results import RowResult
 
 from accounts.models import Company, User
-from accounts.services import audit_record
 from kangaroo.errors import KangarooError
 from kangaroo.spreadsheets import escape_formula
 from subjects.models import Department, Subject, SubjectType
-from subjects.services import SUBJECT_FIELDS, SubjectBatchCheck
+from subjects.services import SUBJECT_FIELDS, SubjectBatchCheck, subject_import_apply
 
 
 def _iso(value) -> str:
@@ -67,6 +67,7 @@ FIELD_OF_COLUMN = {column: column for column, _, _ in EXPORT_COLUMNS} | {"host_j
 TEXT_COLUMNS = [column for column, _, write in EXPORT_COLUMNS if write is escape_formula]
 # What an update may change, as (field, attribute holding its value).
 UPDATABLE = [(f.name, f.attname) for f in Subject._meta.concrete_fields if f.name in SUBJECT_FIELDS]
+DEPARTMENT_FIELD = Subject._meta.get_field("department")
 
 
 def cell_text(value):
@@ -81,7 +82,8 @@ def cell_text(value):
 
 
 class DepartmentByName(widgets.Widget):
-    """A department by its name within the importing company; missing ones are created."""
+    """A department by its name within the importing company; a missing one is built
+    (unsaved, once per name) for the import service to create."""
 
     def __init__(self, resource: SubjectResource):
         super().__init__()
@@ -150,6 +152,18 @@ class HostByJobNumber(widgets.Widget):
         return value.job_number if value else ""
 
 
+def _current(subject: Subject, attname: str):
+    """A field's value on a row being imported, to compare with the value as loaded. A
+    department the file names but that does not exist yet has no primary key: the row's
+    `department_id` stays None although its department changes."""
+    value = getattr(subject, attname)
+    if attname == "department_id" and value is None:
+        department = DEPARTMENT_FIELD.get_cached_value(subject, None)
+        if department is not None:
+            return department
+    return value
+
+
 class SubjectResource(resources.ModelResource):
     department = fields.Field(attribute="department", column_name="department")
     host = fields.Field(attribute="host", column_name="host_job_number")
@@ -182,8 +196,13 @@ class SubjectResource(resources.ModelResource):
         self.departments: dict[str, Department] = {}
         self.check: SubjectBatchCheck | None = None
         self.loaded: dict[int, tuple] = {}  # pk -> values as loaded, to find what a row changes
-        self.changes: dict[int, tuple[str, ...]] = {}  # pk -> fields changed, of rows waiting to be saved
         self.row_unchanged = False
+        # What the file would write, handed to services.subject_import_apply when all is valid.
+        self.new_departments: list[Department] = []
+        self.creates: list[Subject] = []
+        self.updates: list[tuple[Subject, dict[str, tuple]]] = []
+        self.department_by_pk: dict[int, Department] = {}
+        self.subject_by_pk: dict[int, Subject] = {}
 
     # --- export --------------------------------------------------------------------------------
     def get_queryset(self):
@@ -209,6 +228,9 @@ class SubjectResource(resources.ModelResource):
         self.existing = {s.job_number: s for s in Subject.objects.for_company(self.company)}
         self.departments = {d.name.lower(): d for d in Department.objects.for_company(self.company)}
         self.check = SubjectBatchCheck(company=self.company, subjects=self.existing.values())
+        self.department_by_pk = {d.pk: d for d in self.departments.values()}
+        self.subject_by_pk = {s.pk: s for s in self.existing.values()}
+        self.new_departments, self.creates, self.updates = [], [], []
 
     def before_import_row(self, row, **kwargs):
         for column in TEXT_COLUMNS:
@@ -218,8 +240,9 @@ class SubjectResource(resources.ModelResource):
     def department_named(self, name: str) -> Department:
         department = self.departments.get(name.lower())
         if department is None:
-            department = Department.objects.create(company=self.company, name=name)
+            department = Department(company=self.company, name=name)
             self.departments[name.lower()] = department
+            self.new_departments.append(department)
         return department
 
     def get_instance(self, instance_loader, row):
@@ -254,40 +277,37 @@ class SubjectResource(resources.ModelResource):
             raise ValidationError(errors)
 
     def save_instance(self, instance, is_create, row, **kwargs):
+        """Keep the checked row for the import service; nothing is written here."""
         self.row_unchanged = False
-        if not is_create:
-            loaded = self.loaded[instance.pk]
-            changed = tuple(name for (name, attname), was in zip(UPDATABLE, loaded, strict=True)
-                            if getattr(instance, attname) != was)  # fmt: skip
-            if not changed:
-                self.row_unchanged = True  # reported as skipped, not written
-                return
-            self.changes[instance.pk] = changed
-        super().save_instance(instance, is_create, row, **kwargs)
+        if is_create:
+            self.creates.append(instance)
+            return
+        loaded = self.loaded[instance.pk]
+        changes = {
+            name: (self._loaded_value(name, was), getattr(instance, name))
+            for (name, attname), was in zip(UPDATABLE, loaded, strict=True)
+            if _current(instance, attname) != was
+        }
+        if not changes:
+            self.row_unchanged = True  # reported as skipped, not written
+            return
+        self.updates.append((instance, changes))
+
+    def _loaded_value(self, name: str, value):
+        """A field's value as loaded, for the audit log (a related row for a foreign key)."""
+        if name == "department":
+            return self.department_by_pk.get(value)
+        if name == "host":
+            return self.subject_by_pk.get(value)
+        return value
 
     def after_import_row(self, row, row_result, **kwargs):
         if self.row_unchanged and row_result.import_type == RowResult.IMPORT_TYPE_UPDATE:
             row_result.import_type = RowResult.IMPORT_TYPE_SKIP
 
-    def bulk_update(self, using_transactions, dry_run, raise_errors, batch_size=None, result=None):
-        """The changed rows, each in its changed fields, with `updated_at` set."""
-        if not self.update_instances or not (using_transactions or not dry_run):
-            return
-        now = timezone.now()
-        by_changes: dict[tuple[str, ...], list[Subject]] = defaultdict(list)
-        for subject in self.update_instances:
-            subject.updated_at = now
-            by_changes[self.changes.pop(subject.pk)].append(subject)
-        try:
-            _update_in_place(by_changes=by_changes, using=self.get_db_connection_name())
-        except Exception as exc:
-            self.handle_import_error(result, exc, raise_errors)
-        finally:
-            self.update_instances.clear()
-
     def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, collect_failed_rows=False,
                     rollback_on_validation_errors=False, **kwargs):  # fmt: skip
-        # All or nothing: one invalid row rolls every row back.
+        # All or nothing: the rows are written only when every row is valid.
         result = super().import_data(
             dataset,
             dry_run=dry_run,
@@ -298,37 +318,17 @@ class SubjectResource(resources.ModelResource):
             **kwargs,
         )
         if not dry_run and not result.has_errors() and not result.has_validation_errors():
-            audit_record(
-                company=self.company,
-                actor=self.actor,
-                action="subject.import",
-                changes={key: result.totals.get(key, 0) for key in ("new", "update", "skip")}
-                | {"file": kwargs.get("file_name") or ""},
-            )
+            try:
+                subject_import_apply(
+                    company=self.company,
+                    actor=self.actor,
+                    departments=self.new_departments,
+                    creates=self.creates,
+                    updates=self.updates,
+                    skipped=result.totals.get(RowResult.IMPORT_TYPE_SKIP, 0),
+                    file_name=kwargs.get("file_name") or "",
+                )
+            except Exception as exc:  # e.g. a job number taken meanwhile: nothing was written
+                self.handle_import_error(result, exc, raise_errors)
+        self.new_departments, self.creates, self.updates = [], [], []
         return result
-
-
-def _update_in_place(*, by_changes: dict[tuple[str, ...], list[Subject]], using: str) -> None:
-    """Save changed subjects (of SubjectResource.existing, loaded through `for_company`): one
-    parametrised UPDATE per set of changed fields, by primary key, sent with executemany.
-
-    Django's bulk_update builds a CASE with one WHEN per row for every field: 11 s for 10,000
-    changed rows on the benchmark machine, against under 2 s for this. The WHERE names only
-    the primary key: with `company_id` in it too, PostgreSQL may pick the company index on
-    the statistics of a company imported a minute ago and scan all its rows per update."""
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    meta = Subject._meta
-    with connection.cursor() as cursor:
-        for names, subjects in by_changes.items():
-            columns = [meta.get_field(name) for name in (*names, "updated_at")]
-            assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns)
-            statement = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 (names from the model)
-            cursor.executemany(
-                statement,
-                [
-                    [field.get_db_prep_save(getattr(subject, field.attname), connection) for field in columns]
-                    + [subject.pk]
-                    for subject in subjects
-                ],
-            )

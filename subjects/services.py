@@ -1,22 +1,35 @@
-"""Writes on departments, subjects and photos. Admin, API and import all come here, so
-the rules (uniqueness per company, generated job numbers, photo limits) live in one place."""
+"""Writes on departments, subjects and photos. Admin, API, import, jobs and commands all
+come here, so the rules (uniqueness per company, generated job numbers, photo limits), the
+audit log and the announcements of `subjects.domain_signals` live in one place: every
+service announces what it changed, inside its transaction."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Company, User
-from accounts.services import audit_record
+from accounts.services import audit_record, audit_record_many
 from kangaroo import errors
 from kangaroo.errors import KangarooError
 from kangaroo.media import MediaKind, media_save, media_written
+from subjects.domain_signals import (
+    CREATED,
+    DELETED,
+    UPDATED,
+    announce_departments,
+    announce_photos_added,
+    announce_photos_removed,
+    announce_subjects,
+)
 from subjects.images import NormalisedImage, normalise_photo, photo_invalid
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject, SubjectType
 
@@ -36,6 +49,7 @@ def department_create(*, company: Company, actor: User | None, name: str) -> Dep
     name = _check_department_name(company=company, name=name)
     department = Department.objects.create(company=company, name=name)
     audit_record(company=company, actor=actor, action="department.create", obj=department)
+    announce_departments(company=company, action=CREATED, ids=[department.pk])
     return department
 
 
@@ -48,14 +62,19 @@ def department_update(*, company: Company, actor: User | None, department: Depar
         department.name = name
         department.save(update_fields=["name"])
         audit_record(company=company, actor=actor, action="department.update", obj=department, changes=changes)
+        announce_departments(company=company, action=UPDATED, ids=[department.pk])
     return department
 
 
 @transaction.atomic
 def department_delete(*, company: Company, actor: User | None, department: Department) -> None:
     department = Department.objects.for_company(company).get(pk=department.pk)
+    members = list(Subject.objects.for_company(company).filter(department=department).values_list("pk", flat=True))
     audit_record(company=company, actor=actor, action="department.delete", obj=department)
-    department.delete()
+    pk = department.pk
+    department.delete()  # its subjects keep their place, without a department
+    announce_departments(company=company, action=DELETED, ids=[pk])
+    announce_subjects(company=company, action=UPDATED, ids=members, fields=["department"])
 
 
 # --- Subjects ---------------------------------------------------------------------------------
@@ -201,14 +220,20 @@ def subject_create(*, company: Company, actor: User | None, photos: Iterable = (
         raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "photos")
     subject = Subject.objects.create(company=company, **data)
     with media_written() as written:
-        for image in normalised:
-            _photo_store(company=company, subject=subject, image=image, written=written)
+        photos = [_photo_store(company=company, subject=subject, image=image, written=written) for image in normalised]
         audit_record(company=company, actor=actor, action="subject.create", obj=subject, changes=_audit_values(data))
+        announce_subjects(company=company, action=CREATED, ids=[subject.pk])
+        announce_photos_added(company=company, photos=[(photo.pk, subject.pk) for photo in photos])
     return subject
 
 
 def _audit_values(data: dict[str, Any]) -> dict[str, Any]:
     return {key: (str(value) if value is not None else None) for key, value in data.items()}
+
+
+def _audit_changes(changed: dict[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """{field: [old, new]} as the audit log keeps it."""
+    return {field: list(_audit_values({"old": old, "new": new}).values()) for field, (old, new) in changed.items()}
 
 
 @transaction.atomic
@@ -225,13 +250,8 @@ def subject_update(*, company: Company, actor: User | None, subject: Subject, **
     for field in changed:
         setattr(subject, field, data[field])
     subject.save(update_fields=[*changed, "updated_at"])
-    audit_record(
-        company=company,
-        actor=actor,
-        action="subject.update",
-        obj=subject,
-        changes={k: [_audit_values({"v": v[0]})["v"], _audit_values({"v": v[1]})["v"]] for k, v in changed.items()},
-    )
+    audit_record(company=company, actor=actor, action="subject.update", obj=subject, changes=_audit_changes(changed))
+    announce_subjects(company=company, action=UPDATED, ids=[subject.pk], fields=list(changed))
     return subject
 
 
@@ -243,8 +263,110 @@ def subject_archive(*, company: Company, actor: User | None, subject: Subject, a
 def subject_delete(*, company: Company, actor: User | None, subject: Subject) -> None:
     """Delete a subject with its photos; the files go once the deletion is committed."""
     subject = Subject.objects.for_company(company).get(pk=subject.pk)
+    photos = list(Photo.objects.for_company(company).filter(subject=subject).values_list("pk", "subject_id"))
+    guests = list(Subject.objects.for_company(company).filter(host=subject).values_list("pk", flat=True))
     audit_record(company=company, actor=actor, action="subject.delete", obj=subject)
+    pk = subject.pk
     subject.delete()  # photos cascade; their post_delete handler schedules the files
+    announce_photos_removed(company=company, photos=photos)
+    announce_subjects(company=company, action=DELETED, ids=[pk])
+    announce_subjects(company=company, action=UPDATED, ids=guests, fields=["host"])  # host set to NULL
+
+
+# --- Import -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def subject_import_apply(
+    *,
+    company: Company,
+    actor: User | None,
+    departments: Iterable[Department] = (),
+    creates: Iterable[Subject] = (),
+    updates: Iterable[tuple[Subject, dict[str, Sequence[Any]]]] = (),
+    skipped: int = 0,
+    file_name: str = "",
+) -> None:
+    """Write an import file's rows, already parsed and checked (`SubjectResource` runs
+    `SubjectBatchCheck` on every row), in bulk, audited and announced like single changes.
+
+    `departments` are new, unsaved departments the rows name; `creates` new, unsaved
+    subjects; `updates` pairs of a subject of this company, loaded through `for_company`
+    and holding its new values, with its changes as {field: (old, new)}. Every row is
+    audited as `department.create`, `subject.create` or `subject.update`, and the file as
+    one `subject.import`; each kind of change is announced once with all its ids.
+    """
+    departments, creates, updates = list(departments), list(creates), list(updates)
+    changed = [subject for subject, _ in updates]
+    if any(row.company_id != company.pk for row in (*departments, *creates, *changed)):
+        raise ValueError("subject_import_apply writes rows of `company` only")
+    Department.objects.bulk_create(departments, batch_size=2000)  # tenant: checked to be `company`'s above
+    _link_new_departments([*creates, *changed])
+    Subject.objects.bulk_create(creates, batch_size=2000)  # tenant: checked to be `company`'s above
+    now = timezone.now()
+    by_changes: dict[tuple[str, ...], list[Subject]] = defaultdict(list)
+    for subject, changes in updates:
+        subject.updated_at = now
+        by_changes[tuple(changes)].append(subject)
+    _update_in_place(by_changes)
+    audit_record_many(
+        company=company,
+        actor=actor,
+        entries=[
+            *(("department.create", department, None) for department in departments),
+            *(
+                ("subject.create", subject, _audit_values({f: getattr(subject, f) for f in SUBJECT_FIELDS}))
+                for subject in creates
+            ),
+            *(("subject.update", subject, _audit_changes(changes)) for subject, changes in updates),
+        ],
+    )
+    audit_record(
+        company=company,
+        actor=actor,
+        action="subject.import",
+        changes={"new": len(creates), "update": len(updates), "skip": skipped, "file": file_name},
+    )
+    announce_departments(company=company, action=CREATED, ids=[department.pk for department in departments])
+    announce_subjects(company=company, action=CREATED, ids=[subject.pk for subject in creates])
+    for names, subjects in by_changes.items():
+        announce_subjects(company=company, action=UPDATED, ids=[subject.pk for subject in subjects], fields=names)
+
+
+def _link_new_departments(subjects: list[Subject]) -> None:
+    """Point rows at the departments created a moment ago: a row took its new department
+    before it had a primary key (the raw UPDATE below reads `department_id`)."""
+    field = Subject._meta.get_field("department")
+    for subject in subjects:
+        if subject.department_id is None and field.is_cached(subject):
+            department = field.get_cached_value(subject)
+            if department is not None:
+                subject.department_id = department.pk
+
+
+def _update_in_place(by_changes: dict[tuple[str, ...], list[Subject]]) -> None:
+    """Save changed subjects (loaded through `for_company`): one parametrised UPDATE per set
+    of changed fields, by primary key, sent with executemany.
+
+    Django's bulk_update builds a CASE with one WHEN per row for every field: 11 s for 10,000
+    changed rows on the benchmark machine, against under 2 s for this. The WHERE names only
+    the primary key: with `company_id` in it too, PostgreSQL may pick the company index on
+    the statistics of a company imported a minute ago and scan all its rows per update."""
+    quote = connection.ops.quote_name
+    meta = Subject._meta
+    with connection.cursor() as cursor:
+        for names, subjects in by_changes.items():
+            columns = [meta.get_field(name) for name in (*names, "updated_at")]
+            assignments = ", ".join(f"{quote(field.column)} = %s" for field in columns)
+            statement = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608 (names from the model)
+            cursor.executemany(
+                statement,
+                [
+                    [field.get_db_prep_save(getattr(subject, field.attname), connection) for field in columns]
+                    + [subject.pk]
+                    for subject in subjects
+                ],
+            )
 
 
 # --- Photos -----------------------------------------------------------------------------------
@@ -273,6 +395,7 @@ def photo_add(*, company: Company, actor: User | None, subject: Subject, upload)
     with media_written() as written:
         photo = _photo_store(company=company, subject=subject, image=image, written=written)
         audit_record(company=company, actor=actor, action="photo.add", obj=photo, changes={"subject": subject.pk})
+        announce_photos_added(company=company, photos=[(photo.pk, subject.pk)])
     return photo
 
 
@@ -280,4 +403,6 @@ def photo_add(*, company: Company, actor: User | None, subject: Subject, upload)
 def photo_delete(*, company: Company, actor: User | None, photo: Photo) -> None:
     photo = Photo.objects.for_company(company).get(pk=photo.pk)
     audit_record(company=company, actor=actor, action="photo.delete", obj=photo, changes={"subject": photo.subject_id})
+    removed = (photo.pk, photo.subject_id)
     photo.delete()  # the post_delete handler removes the files after commit
+    announce_photos_removed(company=company, photos=[removed])
