@@ -18,7 +18,7 @@ import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from kangaroo.env import envbool, envint, envlist, envsecret, envstr
+from kangaroo.env import envbool, envint, envlist, envsecret, envstorage, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
@@ -212,7 +212,9 @@ PHOTO_MAX_SIDE = envint("PHOTO_MAX_SIDE", 1600, minimum=256)
 # No MEDIA_URL is served: biometric files go only through views that check the company.
 STATIC_MANIFEST = envbool("STATIC_MANIFEST", not DEBUG)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Photos, thumbnails, snapshots: MEDIA_ROOT, or an S3-compatible bucket that every web
+    # node shares (MEDIA_STORAGE_URL). kangaroo/media.py is the only code that touches them.
+    "default": envstorage("MEDIA_STORAGE_URL"),
     "staticfiles": {
         "BACKEND": (
             # Hashed names need `collectstatic` first; production runs it at deploy time.

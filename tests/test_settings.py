@@ -122,6 +122,7 @@ def test_check_deploy_is_clean_with_the_production_variables(tmp_path):
         ({"DEBUG": "maybe"}, "DEBUG must be a boolean"),
         ({"SECRET_KEY": "short"}, "SECRET_KEY must be at least 50"),
         ({"PASSWORD_RESET_TIMEOUT": "soon"}, "PASSWORD_RESET_TIMEOUT must be an integer"),
+        ({"MEDIA_STORAGE_URL": "ftp://media.example.com/kangaroo"}, "MEDIA_STORAGE_URL must look like s3://"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_its_name(tmp_path, env, message):
@@ -161,7 +162,7 @@ def test_every_variable_the_settings_read_is_in_the_example_file():
     from pathlib import Path
 
     source = Path(settings.BASE_DIR, "kangaroo", "settings.py").read_text()
-    read = set(re.findall(r'env(?:str|bool|int|list|secret)\(\s*"([A-Z_]+)"', source))
+    read = set(re.findall(r'env(?:str|bool|int|list|secret|storage)\(\s*"([A-Z_]+)"', source))
     example = Path(settings.BASE_DIR, ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*([A-Z_]+)=", example, flags=re.MULTILINE))
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
