@@ -109,19 +109,13 @@ class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.
             return HttpResponseRedirect(request.get_full_path())
 
     # --- writes through the services --------------------------------------------------------
-    def create_device(self, *, company, actor, data: dict) -> tuple[Device, str]:
-        raise NotImplementedError
-
-    def update_device(self, *, company, actor, device: Device, data: dict) -> Device:
-        raise NotImplementedError
-
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in self.service_fields if name in form.cleaned_data}
         if change:
             data = {name: value for name, value in data.items() if name in form.changed_data}
-            saved = self.update_device(company=obj.company, actor=request.user, device=obj, data=data)
+            saved = services.device_update(company=obj.company, actor=request.user, device=obj, **data)
         else:
-            saved, key = self.create_device(company=obj.company, actor=request.user, data=data)
+            saved, key = services.device_create(company=obj.company, actor=request.user, kind=obj.kind, **data)
             self._show_key(request, saved, key)
         adopt(obj, saved)
 
@@ -202,12 +196,6 @@ class BoxAdmin(DeviceAdmin):
     def screens_in_use(self, box: Box) -> str:
         return f"{box.screen_count} / {box.max_screens}"
 
-    def create_device(self, *, company, actor, data):
-        return services.box_create(company=company, actor=actor, **data)
-
-    def update_device(self, *, company, actor, device, data):
-        return services.box_update(company=company, actor=actor, box=device, **data)
-
 
 # --- screens ----------------------------------------------------------------------------------
 
@@ -256,12 +244,6 @@ class ScreenAdmin(DeviceAdmin):
     def camera(self, screen: Screen) -> str:
         return mask_camera_url(screen.camera_url)
 
-    def create_device(self, *, company, actor, data):
-        return services.screen_create(company=company, actor=actor, **data)
-
-    def update_device(self, *, company, actor, device, data):
-        return services.screen_update(company=company, actor=actor, screen=device, **data)
-
 
 # --- pads -------------------------------------------------------------------------------------
 
@@ -273,12 +255,6 @@ class PadAdmin(DeviceAdmin):
     list_display = ["name", "status_badge", "last_seen", "location", "screen", "mode"]
     list_filter = [StatusListFilter, "location", PadBoxListFilter, "screen", "mode"]
     list_select_related = ["screen"]
-
-    def create_device(self, *, company, actor, data):
-        return services.pad_create(company=company, actor=actor, **data)
-
-    def update_device(self, *, company, actor, device, data):
-        return services.pad_update(company=company, actor=actor, pad=device, **data)
 
 
 # --- TV boxes ---------------------------------------------------------------------------------
@@ -298,9 +274,3 @@ class TVBoxAdmin(DeviceAdmin):
     @admin.display(description=_("screens"))
     def screen_names(self, tvbox: TVBox) -> str:
         return ", ".join(screen.name for screen in tvbox.screens.all())
-
-    def create_device(self, *, company, actor, data):
-        return services.tvbox_create(company=company, actor=actor, **data)
-
-    def update_device(self, *, company, actor, device, data):
-        return services.tvbox_update(company=company, actor=actor, tvbox=device, **data)

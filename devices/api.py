@@ -235,20 +235,18 @@ class DeviceViewSet(
 ):
     """Shared by the four kinds: create answers the key once; rotate-key and revoke-key."""
 
-    def create_device(self, data: dict) -> tuple[Device, str]:
-        raise NotImplementedError
-
-    def update_device(self, device: Device, data: dict) -> Device:
-        raise NotImplementedError
-
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        device, key = self.create_device(dict(serializer.validated_data))
+        device, key = services.device_create(
+            company=self.company, actor=self.actor, kind=self.model.kind, **serializer.validated_data
+        )
         return Response({**self.get_serializer(device).data, "api_key": key}, status=status.HTTP_201_CREATED)
 
     def perform_update(self, serializer):
-        serializer.instance = self.update_device(serializer.instance, dict(serializer.validated_data))
+        serializer.instance = services.device_update(
+            company=self.company, actor=self.actor, device=serializer.instance, **serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
         services.device_delete(company=self.company, actor=self.actor, device=instance)
@@ -295,12 +293,6 @@ class BoxViewSet(DeviceViewSet):
     serializer_class = BoxSerializer
     filterset_class = BoxFilter
 
-    def create_device(self, data):
-        return services.box_create(company=self.company, actor=self.actor, **data)
-
-    def update_device(self, device, data):
-        return services.box_update(company=self.company, actor=self.actor, box=device, **data)
-
     @extend_schema(
         request=AttachScreenSerializer,
         responses=ScreenSerializer,
@@ -343,12 +335,6 @@ class ScreenViewSet(DeviceViewSet):
     serializer_class = ScreenSerializer
     filterset_class = ScreenFilter
 
-    def create_device(self, data):
-        return services.screen_create(company=self.company, actor=self.actor, **data)
-
-    def update_device(self, device, data):
-        return services.screen_update(company=self.company, actor=self.actor, screen=device, **data)
-
 
 @extend_schema(tags=["devices: pads"])
 @extend_schema_view(
@@ -372,12 +358,6 @@ class PadViewSet(DeviceViewSet):
     serializer_class = PadSerializer
     filterset_class = PadFilter
 
-    def create_device(self, data):
-        return services.pad_create(company=self.company, actor=self.actor, **data)
-
-    def update_device(self, device, data):
-        return services.pad_update(company=self.company, actor=self.actor, pad=device, **data)
-
 
 @extend_schema(tags=["devices: TV boxes"])
 @extend_schema_view(
@@ -400,12 +380,6 @@ class TVBoxViewSet(DeviceViewSet):
     selector = staticmethod(selectors.tvbox_list)
     serializer_class = TVBoxSerializer
     filterset_class = TVBoxFilter
-
-    def create_device(self, data):
-        return services.tvbox_create(company=self.company, actor=self.actor, **data)
-
-    def update_device(self, device, data):
-        return services.tvbox_update(company=self.company, actor=self.actor, tvbox=device, **data)
 
 
 # --- device-facing ----------------------------------------------------------------------------

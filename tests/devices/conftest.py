@@ -25,12 +25,6 @@ def device_api(tenants):
 @pytest.fixture
 def register(tenants):
     """register(kind, tenant, **fields) -> (device, key), created by tenant's admin."""
-    creators = {
-        "box": services.box_create,
-        "screen": services.screen_create,
-        "pad": services.pad_create,
-        "tvbox": services.tvbox_create,
-    }
     counter = {"n": 0}
 
     def make(kind: str, tenant, **fields):
@@ -38,6 +32,6 @@ def register(tenants):
         fields.setdefault("name", f"{kind} {counter['n']}")
         if kind == "screen":
             fields.setdefault("camera_url", f"rtsp://viewer:cam-secret-{counter['n']}@10.0.0.9:554/s1")
-        return creators[kind](company=tenant.company, actor=tenant.admin, **fields)
+        return services.device_create(company=tenant.company, actor=tenant.admin, kind=kind, **fields)
 
     return make
