@@ -3,6 +3,7 @@ viewer, so isolation is tested by default: company A is "ours", company B the ou
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ def _service_problem(marker: str) -> str | None:
             return "needs PostgreSQL: set DATABASE_URL=postgres://..."
         return None
     if marker == "browser":
+        if importlib.util.find_spec("playwright") is None:
+            return "needs Playwright: pip install -r requirements/dev.txt"
         if not os.path.exists(CHROMIUM):
             return f"needs Chromium at {CHROMIUM} (apt-get install chromium)"
         return None
