@@ -37,7 +37,8 @@ def slow_first_attempt_job(company_id: int, name: str, counter: str, pid_file: s
     """The first attempt writes its process id and hangs (to be killed); later ones finish."""
     attempt = count_attempt(counter)
     if attempt == 1:
-        Path(pid_file).write_text(str(os.getpid()))
+        Path(f"{pid_file}.part").write_text(str(os.getpid()))
+        os.replace(f"{pid_file}.part", pid_file)  # whole, or not there yet
         time.sleep(300)
     create_department_job(company_id, name)
 

@@ -365,3 +365,43 @@ def test_an_inline_job_whose_process_stopped_is_failed_after_its_timeout(tenant_
     fresh.refresh_from_db()
     assert stale.state == JobState.FAILED and "stopped before it finished" in stale.error
     assert fresh.state == JobState.RUNNING
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_work_horse_alone_is_killed_ends_failed_in_its_record(tenant_a, settings, tmp_path):
+    """The system kills the process running the job (out of memory, say) but not the
+    worker: RQ fails the job itself, and the reconciler brings the record in line."""
+    import os
+    import signal
+
+    import django_rq
+
+    from kangaroo.jobs import job_status
+
+    settings.JOBS_INLINE = False
+    settings.RQ_QUEUES = {"default": {"URL": redis_test_url(), "DEFAULT_TIMEOUT": 60}}
+    django_rq.get_queue("default").empty()
+    pid_file = tmp_path / "horse.pid"
+    job = job_start(
+        company=tenant_a.company,
+        actor=tenant_a.admin,
+        kind="tests.slow",
+        func=slow_first_attempt_job,
+        args=(tenant_a.company.pk, "Never", str(tmp_path / "slow.count"), str(pid_file)),
+        retry=Retry(max=0),
+    )
+    worker = worker_process()
+    try:
+        wait_for(pid_file.exists, "the job to start on the worker", seconds=180)
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        wait_for(lambda: job_status(job.queue_id) == "failed", "the worker to fail the job")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING  # the job function never got to say so
+    assert jobs_reconcile() == 1
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED and "Work-horse terminated unexpectedly" in job.error
