@@ -405,3 +405,56 @@ def test_a_job_whose_work_horse_alone_is_killed_ends_failed_in_its_record(tenant
     assert jobs_reconcile() == 1
     job.refresh_from_db()
     assert job.state == JobState.FAILED and "Work-horse terminated unexpectedly" in job.error
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_racing_for_the_same_key_on_postgresql_start_one_job(tenant_a, settings, tmp_path):
+    """B checks for an unfinished job while A's is not yet committed, so only the unique
+    index can stop it: B's insert waits for A's commit, then fails, and B is refused."""
+    import threading
+
+    from django.db import connection
+
+    settings.JOBS_INLINE = True
+    a_inserted, outcomes = threading.Event(), {}
+
+    def waiting_for_a_lock() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return cursor.fetchone()[0] > 0
+
+    def request_a():
+        try:
+            with transaction.atomic():
+                outcomes["a"] = start(tenant_a, tmp_path, key="reenrol", name="A")
+                a_inserted.set()
+                wait_for(waiting_for_a_lock, "B to wait on the unique index", seconds=60)
+        except Exception as exc:
+            outcomes["a"] = exc
+        finally:
+            a_inserted.set()
+            connection.close()
+
+    def request_b():
+        try:
+            a_inserted.wait(timeout=60)
+            with transaction.atomic():
+                outcomes["b"] = start(tenant_a, tmp_path, key="reenrol", name="B")
+        except Exception as exc:
+            outcomes["b"] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request_a), threading.Thread(target=request_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert isinstance(outcomes["a"], Job), outcomes
+    assert isinstance(outcomes["b"], JobAlreadyQueued), outcomes
+    assert outcomes["b"].extra["job"] == outcomes["a"].pk
+    assert Job.objects.for_company(tenant_a.company).count() == 1
+    assert list(Department.objects.for_company(tenant_a.company).values_list("name", flat=True)) == ["A"]
