@@ -300,6 +300,9 @@ def subject_import_apply(
     changed = [subject for subject, _ in updates]
     if any(row.company_id != company.pk for row in (*departments, *creates, *changed)):
         raise ValueError("subject_import_apply writes rows of `company` only")
+    # Read before the rows are linked to their new departments: setting `department_id`
+    # drops the department a row holds, and reading it again would cost a query per row.
+    created_values = [_audit_values({f: getattr(subject, f) for f in SUBJECT_FIELDS}) for subject in creates]
     Department.objects.bulk_create(departments, batch_size=2000)  # tenant: checked to be `company`'s above
     _link_new_departments([*creates, *changed])
     Subject.objects.bulk_create(creates, batch_size=2000)  # tenant: checked to be `company`'s above
@@ -314,10 +317,7 @@ def subject_import_apply(
         actor=actor,
         entries=[
             *(("department.create", department, None) for department in departments),
-            *(
-                ("subject.create", subject, _audit_values({f: getattr(subject, f) for f in SUBJECT_FIELDS}))
-                for subject in creates
-            ),
+            *(("subject.create", subject, values) for subject, values in zip(creates, created_values, strict=True)),
             *(("subject.update", subject, _audit_changes(changes)) for subject, changes in updates),
         ],
     )
