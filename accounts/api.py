@@ -50,7 +50,11 @@ class TokenObtainView(PublicAuthView):
         request=LoginSerializer,
         responses={200: TokenPairSerializer},
         summary="Log in: exchange a username and password for an access and a refresh token",
-        description="After repeated failures for a username or an address, answers 429 `login_throttled`.",
+        description=(
+            "After repeated failures for this username from this address, or from this address, "
+            "answers 429 `login_throttled` with `Retry-After`; a username failing from many "
+            "addresses is slowed to one attempt per backoff period."
+        ),
     )
     def post(self, request):
         data = LoginSerializer(data=request.data)

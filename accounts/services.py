@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import enum
+import hashlib
+import math
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
@@ -409,53 +414,136 @@ def token_refresh(*, token: str) -> dict[str, str]:
     raise KangarooError(errors.TOKEN_INVALID)
 
 
-def _failure_keys(username: str, ip_address: str | None) -> list[str]:
-    keys = [f"login-fail:user:{username.strip().lower()}"]
-    if ip_address:
-        keys.append(f"login-fail:ip:{ip_address}")
-    return keys
+# --- Login throttling -----------------------------------------------------------------------
+#
+# Three counters, each counted atomically (cache INCR: Redis in production) *before* the
+# password is checked, so a burst of concurrent guesses cannot slip past the limit while
+# the first ones are still being hashed. A counter holds the attempts that failed plus the
+# ones in flight; an attempt refused by the throttle is taken back out, it was never checked.
+#
+# - (username, client address): hard limit. The guesser is locked out, the account is not.
+# - client address: hard limit, so one address cannot try many usernames.
+# - username, from every address: past the limit, at most one attempt per backoff period
+#   (1 s, 2 s, 4 s, ... up to LOGIN_BACKOFF_MAX), never a hard lock: guessing one account
+#   from many addresses is slowed, and its owner is at most asked to wait a moment.
+#
+# A refused attempt answers 429 whether or not the password was right: a throttled answer
+# must not tell a guesser when a guess was right.
 
 
-def login_locked(*, username: str, ip_address: str | None) -> bool:
-    """True after repeated failures for this username or from this address.
+@dataclass(frozen=True)
+class LoginAttempt:
+    """Counted attempt; give it back to `login_attempt_finish` once the password is checked."""
 
-    Failures are counted per username and per client address, so guessing one account's
-    password from many addresses and many accounts' passwords from one address are both
-    slowed. While locked, even the right password is refused: otherwise the lock would tell
-    an attacker when a guess was right.
+    username_key: str
+    pair_key: str
+    address_key: str | None
+
+
+def _login_name_key(username: str) -> str:
+    # Hashed: any text may arrive as a username, cache keys must stay short and plain.
+    return hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+
+
+def _count(key: str, window: int) -> int:
+    from django.core.cache import cache
+
+    for _ in range(3):
+        if cache.add(key, 0, timeout=window):
+            cache.set(f"{key}:until", time.time() + window, timeout=window)
+        try:
+            return cache.incr(key)
+        except ValueError:  # expired between add and incr
+            continue
+    raise RuntimeError(f"cache refused counting {key}")
+
+
+def _uncount(*keys: str | None) -> None:
+    from django.core.cache import cache
+
+    for key in keys:
+        if key is None:
+            continue
+        with contextlib.suppress(ValueError):  # expired meanwhile: nothing to take back
+            cache.decr(key)
+
+
+def _seconds_until(key: str, default: int) -> int:
+    from django.core.cache import cache
+
+    until = cache.get(f"{key}:until")
+    if until is None:
+        return default
+    return max(1, math.ceil(until - time.time()))
+
+
+def login_attempt_start(*, username: str, ip_address: str | None) -> LoginAttempt:
+    """Count a login attempt before its password is checked; raise `login_throttled`
+    (with `retry_after` seconds) if it may not be checked now."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    limit, window = settings.LOGIN_FAILURE_LIMIT, settings.LOGIN_FAILURE_WINDOW
+    name = _login_name_key(username)
+    attempt = LoginAttempt(
+        username_key=f"login:user:{name}",
+        pair_key=f"login:pair:{name}:{ip_address or '-'}",
+        address_key=f"login:ip:{ip_address}" if ip_address else None,
+    )
+    for_pair = _count(attempt.pair_key, window)
+    for_address = _count(attempt.address_key, window) if attempt.address_key else 0
+    for_username = _count(attempt.username_key, window)
+
+    def refuse(retry_after: int):
+        _uncount(attempt.pair_key, attempt.address_key, attempt.username_key)
+        raise KangarooError(errors.LOGIN_THROTTLED, extra={"retry_after": retry_after})
+
+    if for_pair > limit:
+        refuse(_seconds_until(attempt.pair_key, window))
+    if for_address > limit:
+        refuse(_seconds_until(attempt.address_key, window))
+    if for_username > limit:
+        backoff = min(2 ** min(for_username - limit - 1, 30), settings.LOGIN_BACKOFF_MAX)
+        slot_key = f"login:user-slot:{name}"
+        if not cache.add(slot_key, 1, timeout=backoff):
+            refuse(_seconds_until(slot_key, backoff))
+        cache.set(f"{slot_key}:until", time.time() + backoff, timeout=backoff)
+    return attempt
+
+
+def login_attempt_finish(attempt: LoginAttempt, *, succeeded: bool) -> None:
+    """A failure stays counted. A success clears the username's counts and takes its own
+    attempt back from the address's (an office behind one address logs in all day)."""
+    from django.core.cache import cache
+
+    if succeeded:
+        cache.delete_many([attempt.pair_key, attempt.username_key])
+        _uncount(attempt.address_key)
+
+
+def password_reset_allowed(*, email: str, ip_address: str | None) -> bool:
+    """Whether a reset mail may go out now: at most PASSWORD_RESET_LIMIT per e-mail address
+    and PASSWORD_RESET_CLIENT_LIMIT per client address within PASSWORD_RESET_WINDOW.
+
+    Counted for every request, known address or not, and the caller answers the same either
+    way, so the limit tells nobody whether an address has an account.
     """
     from django.conf import settings
-    from django.core.cache import cache
 
-    counts = cache.get_many(_failure_keys(username, ip_address))
-    return any(count >= settings.LOGIN_FAILURE_LIMIT for count in counts.values())
-
-
-def login_failed(*, username: str, ip_address: str | None) -> None:
-    from django.conf import settings
-    from django.core.cache import cache
-
-    for key in _failure_keys(username, ip_address):
-        cache.add(key, 0, timeout=settings.LOGIN_FAILURE_WINDOW)
-        cache.incr(key)
-
-
-def login_succeeded(*, username: str) -> None:
-    from django.core.cache import cache
-
-    cache.delete(_failure_keys(username, None)[0])
+    window = settings.PASSWORD_RESET_WINDOW
+    per_email = _count(f"reset:email:{_login_name_key(email)}", window)
+    per_client = _count(f"reset:ip:{ip_address}", window) if ip_address else 0
+    return per_email <= settings.PASSWORD_RESET_LIMIT and per_client <= settings.PASSWORD_RESET_CLIENT_LIMIT
 
 
 def user_authenticate(*, username: str, password: str, ip_address: str | None) -> User:
-    """Check an API login; refuse for a while after repeated failures (see login_locked)."""
-    from django.conf import settings
+    """Check an API login under the login throttle (see login_attempt_start)."""
     from django.contrib.auth import authenticate
 
-    if login_locked(username=username, ip_address=ip_address):
-        raise KangarooError(errors.LOGIN_THROTTLED, extra={"retry_after": settings.LOGIN_FAILURE_WINDOW})
+    attempt = login_attempt_start(username=username, ip_address=ip_address)
     user = authenticate(username=username, password=password)
-    if user is None or (user.company_id is not None and not user.company.is_active):
-        login_failed(username=username, ip_address=ip_address)
+    ok = user is not None and (user.company_id is None or user.company.is_active)
+    login_attempt_finish(attempt, succeeded=ok)
+    if not ok:
         raise KangarooError(errors.LOGIN_FAILED)
-    login_succeeded(username=username)
     return user

@@ -1,28 +1,45 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from accounts import services
 from kangaroo.context import client_ip
+from kangaroo.errors import KangarooError
 
 
 def admin_login(request, **kwargs):
-    """The admin login with the same brute-force lock as the API login (429 while locked)."""
+    """The admin login under the same throttle as the API login (429 with Retry-After)."""
     if request.method != "POST":
         return admin.site.login(request, **kwargs)
     username = request.POST.get("username", "")
-    address = client_ip(request)
-    if services.login_locked(username=username, ip_address=address):
+    try:
+        attempt = services.login_attempt_start(username=username, ip_address=client_ip(request))
+    except KangarooError as exc:
         context = admin.site.each_context(request) | {
             "title": _("Log in"),
             "app_path": request.get_full_path(),
             "form": admin.site.login_form(request) if admin.site.login_form else None,
             "login_throttled": True,
         }
-        return render(request, "admin/login_throttled.html", context, status=429)
+        response = render(request, "admin/login_throttled.html", context, status=429)
+        response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
     response = admin.site.login(request, **kwargs)
-    if response.status_code == 302 and request.user.is_authenticated:
-        services.login_succeeded(username=username)
-    else:
-        services.login_failed(username=username, ip_address=address)
+    services.login_attempt_finish(attempt, succeeded=response.status_code == 302 and request.user.is_authenticated)
     return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset page, rate-limited per e-mail address and per client address.
+
+    Over a limit no mail goes out, but the answer is the usual redirect to the "check your
+    mail" page: the same as for a sent mail and for an unknown address.
+    """
+
+    def form_valid(self, form):
+        allowed = services.password_reset_allowed(email=form.cleaned_data["email"], ip_address=client_ip(self.request))
+        if allowed:
+            return super().form_valid(form)
+        return HttpResponseRedirect(self.get_success_url())

@@ -167,6 +167,8 @@ else:
 
 # --- Authentication ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Django's ModelBackend, except that the connection goes back to the pool while hashing.
+AUTHENTICATION_BACKENDS = ["accounts.backends.ModelBackendReleasingConnection"]
 LOGIN_URL = "admin:login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -177,9 +179,17 @@ AUTH_PASSWORD_VALIDATORS = [
 # Password-reset links stop working after this many seconds (Django's default is 3 days;
 # an access-control product should not leave a takeover link valid that long).
 PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 60 * 60 * 2, minimum=60)
-# Failed API logins allowed per username and per client address within the window.
+# Reset mails sent at most this many times per e-mail address and per client address within
+# the window (seconds); past that the page answers as usual and sends nothing.
+PASSWORD_RESET_LIMIT = envint("PASSWORD_RESET_LIMIT", 3, minimum=1)
+PASSWORD_RESET_CLIENT_LIMIT = envint("PASSWORD_RESET_CLIENT_LIMIT", 10, minimum=1)
+PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 60 * 60, minimum=1)
+# Failed logins (API and admin) within the window: a (username, client address) pair or a
+# client address past the limit is refused until the window ends; a username past it from
+# all addresses together gets one attempt per backoff period (doubling up to the maximum).
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 15 * 60, minimum=1)
+LOGIN_BACKOFF_MAX = envint("LOGIN_BACKOFF_MAX", 60, minimum=1)
 
 # --- Devices ----------------------------------------------------------------------------
 # A device is online while its last heartbeat is at most this many seconds old. Devices

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.views import admin_login
+from accounts.views import PasswordResetView, admin_login
 from events import views as events_views
 from kangaroo.api import errors as api_errors
 
@@ -17,7 +17,7 @@ password_reset_urls = [
     # The admin login page links to "admin_password_reset" when that name exists.
     path(
         "admin/password_reset/",
-        auth_views.PasswordResetView.as_view(
+        PasswordResetView.as_view(
             email_template_name="accounts/email/password_reset.txt",
             html_email_template_name="accounts/email/password_reset.html",
             subject_template_name="accounts/email/password_reset_subject.txt",

@@ -89,7 +89,7 @@ def _known_failure(exc: BaseException) -> tuple[KangarooError, dict[str, str]] |
     """Exceptions from below the API that are not server bugs, as a coded error and the
     headers to send with it. One table for DRF views and for Django's own handlers."""
     if isinstance(exc, KangarooError):
-        return exc, {}
+        return exc, {"Retry-After": str(exc.extra["retry_after"])} if "retry_after" in exc.extra else {}
     if isinstance(exc, RequestDataTooBig):
         return KangarooError(errors.PAYLOAD_TOO_LARGE, extra={"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}), {}
     if isinstance(exc, (TooManyFieldsSent, TooManyFilesSent)):

@@ -72,3 +72,33 @@ def test_the_link_stops_working_after_the_configured_lifetime(client, tenant_a, 
     assert b"new_password1" not in page.content  # "the link was invalid" page instead of the form
     tenant_a.owner.refresh_from_db()
     assert tenant_a.owner.check_password(PASSWORD)
+
+
+def test_reset_mails_are_limited_per_address_with_the_same_answer(client, tenant_a, settings):
+    answers = {
+        (r.status_code, r["Location"])
+        for r in (
+            client.post("/admin/password_reset/", {"email": tenant_a.owner.email}, REMOTE_ADDR=f"10.5.0.{n}")
+            for n in range(20)
+        )
+    }
+    assert len(mail.outbox) == settings.PASSWORD_RESET_LIMIT  # from any number of client addresses
+    unknown = client.post("/admin/password_reset/", {"email": "nobody@example.com"}, REMOTE_ADDR="10.5.1.1")
+    assert answers == {(unknown.status_code, unknown["Location"])}  # one answer for all of them
+    # Another address is not affected by the first one's limit.
+    client.post("/admin/password_reset/", {"email": tenant_a.admin.email}, REMOTE_ADDR="10.5.1.2")
+    assert mail.outbox[-1].to == [tenant_a.admin.email]
+
+
+def test_reset_mails_are_limited_per_client_address(client, tenant_a, settings):
+    from tests.factories import UserFactory
+
+    users = [UserFactory(company=tenant_a.company) for _ in range(settings.PASSWORD_RESET_CLIENT_LIMIT + 5)]
+    answers = {
+        (r.status_code, r["Location"])
+        for r in (client.post("/admin/password_reset/", {"email": u.email}, REMOTE_ADDR="10.6.0.1") for u in users)
+    }
+    assert len(answers) == 1
+    assert len(mail.outbox) == settings.PASSWORD_RESET_CLIENT_LIMIT
+    client.post("/admin/password_reset/", {"email": users[-1].email}, REMOTE_ADDR="10.6.0.2")
+    assert mail.outbox[-1].to == [users[-1].email]

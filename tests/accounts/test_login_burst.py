@@ -1,0 +1,132 @@
+"""Login bursts on the production engines (PostgreSQL with its connection pool, Redis as
+the throttle's counter): guesses are counted before any password is checked, and hashing
+never holds a pooled connection, so a burst neither slips past the limit nor starves
+device ingest."""
+
+import threading
+import time
+
+import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.events.conftest import event, make_door
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+def run_together(calls):
+    """Start every call at the same moment, each in its own thread and DB connection."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def runner(index, call):
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def login(username, password, ip):
+    def call():
+        response = APIClient().post("/api/v1/auth/token", {"username": username, "password": password}, REMOTE_ADDR=ip)
+        return response.status_code
+
+    return call
+
+
+@pytest.fixture
+def hashing(monkeypatch):
+    """Every password hash (a check, or the stand-in hash of an unknown username), slowed to
+    what a production hash costs, noting whether the hashing thread held a DB connection."""
+    lock = threading.Lock()
+    seen = {"hashes": 0, "holding_a_connection": 0}
+    real_encode = MD5PasswordHasher.encode
+
+    def encode(self, password, salt):
+        # Every hash goes through encode: a check re-encodes the guess with the stored salt,
+        # an unknown username's stand-in hash encodes it with a new one.
+        held = connection.connection is not None
+        time.sleep(0.2)  # a production hash's cost; no assertion depends on it
+        with lock:
+            seen["hashes"] += 1
+            seen["holding_a_connection"] += held
+        return real_encode(self, password, salt)
+
+    monkeypatch.setattr(MD5PasswordHasher, "encode", encode)
+    return seen
+
+
+@pytest.fixture
+def small_pool():
+    """A pool of 3 connections that gives up after 2 s: what a burst must not exhaust."""
+    options = connection.settings_dict["OPTIONS"]
+    original = options.get("pool")
+    assert original, "the PostgreSQL settings use Django's connection pool"
+    connection.close()
+    connection.close_pool()
+    options["pool"] = {"min_size": 0, "max_size": 3, "timeout": 2}
+    yield
+    connection.close()
+    connection.close_pool()
+    options["pool"] = original
+
+
+def test_forty_concurrent_guesses_for_one_user_never_get_past_the_limit(tenant_a, settings, hashing):
+    limit = settings.LOGIN_FAILURE_LIMIT
+    results = run_together([login("a-owner", f"guess-{n}", "10.1.0.1") for n in range(40)])
+    checked = results.count(401)
+    assert 1 <= checked <= limit
+    assert results.count(429) == 40 - checked
+    assert hashing["hashes"] == checked
+    # An attempt refused in the burst was never checked and is not held against anyone:
+    # later guesses are checked until exactly the limit, then refused.
+    later = [login("a-owner", "guess", "10.1.0.1")() for _ in range(limit - checked + 1)]
+    assert later == [401] * (limit - checked) + [429]
+    assert hashing["hashes"] == limit
+
+
+def test_forty_concurrent_guesses_from_forty_addresses_are_slowed_to_one_past_the_limit(tenant_a, settings, hashing):
+    results = run_together([login("a-owner", f"guess-{n}", f"10.2.0.{n}") for n in range(40)])
+    # The limit, then one attempt per backoff period (the first period is 1 s).
+    checked = results.count(401)
+    assert settings.LOGIN_FAILURE_LIMIT <= checked <= settings.LOGIN_FAILURE_LIMIT + 1
+    assert results.count(429) == 40 - checked
+    assert hashing["hashes"] == checked
+
+
+def test_a_login_burst_never_holds_a_connection_while_hashing_and_devices_keep_posting(tenant_a, hashing, small_pool):
+    door = make_door(tenant_a, "A")
+
+    def device_post(n):
+        def call():
+            response = door.box_client().post(
+                "/api/v1/device/events", {"events": [event(f"burst-{n}", door.entrance)]}, format="json"
+            )
+            return response.status_code
+
+        return call
+
+    # 40 logins that each hash (distinct users and addresses, so none is throttled), with
+    # 12 device posts in the middle of them, on a pool of 3 connections.
+    logins = [login(f"nobody-{n}", "a guess", f"10.3.0.{n}") for n in range(40)]
+    devices = [device_post(n) for n in range(12)]
+    results = run_together(logins[:20] + devices + logins[20:])
+
+    assert hashing["hashes"] == 40
+    assert hashing["holding_a_connection"] == 0
+    device_results = results[20:32]
+    assert device_results == [200] * 12
+    assert [r for r in results if not isinstance(r, int) or r >= 500] == []
+    assert results[:20] + results[32:] == [401] * 40
