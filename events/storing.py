@@ -18,8 +18,8 @@ from django.db import connections, models, router, transaction
 from events.models import Event
 from events.parsing import ItemResult, ParsedItem, error_dict
 from kangaroo.errors import KangarooError
+from kangaroo.images import normalise_photo
 from kangaroo.media import MediaKind, media_save, media_written
-from subjects.images import normalise_photo
 
 MAX_BATCH = 500
 COPY_MIN_ROWS = 20  # below this, one INSERT ... RETURNING beats fetching ids, then COPY

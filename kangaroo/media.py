@@ -1,6 +1,9 @@
 """The one owner of biometric files: face photos, their thumbnails, event snapshots and
 evidence images. Every one of them is written, served and deleted through this module.
 
+- **What.** Only normalised JPEGs are stored: `kangaroo.images.normalise_photo` (decoded by
+  content, bombs refused before decoding, upright, RGB, scaled down, re-encoded without any
+  metadata) turns every upload and every device snapshot into the bytes given to `media_save`.
 - **Where.** Each file is stored as `<kind>/<company id>/<random>.jpg` in Django's default
   storage: the file system (`MEDIA_ROOT`) in the embedded shape, S3-compatible object storage
   when `MEDIA_STORAGE_URL` is set, so every web node sees the same files. The company in the

@@ -10,9 +10,9 @@ from import_export.formats import base_formats
 
 from kangaroo.admin import TenantAdmin, TenantImportExportMixin, add_service_error, adopt
 from kangaroo.errors import IMPORT_INVALID, KangarooError
+from kangaroo.images import normalise_photo
 from kangaroo.spreadsheets import SmartCSV, TextXLSX
 from subjects import selectors, services
-from subjects.images import normalise_photo
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
 from subjects.resources import SubjectResource
 

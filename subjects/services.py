@@ -20,6 +20,7 @@ from accounts.models import Company, User
 from accounts.services import audit_record, audit_record_many
 from kangaroo import errors
 from kangaroo.errors import KangarooError
+from kangaroo.images import NormalisedImage, normalise_photo, photo_invalid
 from kangaroo.media import MediaKind, media_save, media_written
 from subjects.domain_signals import (
     CREATED,
@@ -30,7 +31,6 @@ from subjects.domain_signals import (
     announce_photos_removed,
     announce_subjects,
 )
-from subjects.images import NormalisedImage, normalise_photo, photo_invalid
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject, SubjectType
 
 # --- Departments ------------------------------------------------------------------------------

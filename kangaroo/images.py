@@ -4,7 +4,8 @@ Every upload is decoded by content (never by its name or Content-Type), refused 
 decoding if its header announces more pixels than we accept (decompression bombs), fully
 decoded (so a truncated file fails here, not later), turned upright by its EXIF
 orientation, flattened to RGB on white (transparent PNGs), scaled down and re-encoded
-without any metadata (no EXIF, no GPS, no ICC profile).
+without any metadata (no EXIF, no GPS, no ICC profile). Photos and event snapshots alike
+pass through here before `kangaroo.media` stores them.
 """
 
 from __future__ import annotations
