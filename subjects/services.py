@@ -261,13 +261,14 @@ def subject_archive(*, company: Company, actor: User | None, subject: Subject, a
 
 @transaction.atomic
 def subject_delete(*, company: Company, actor: User | None, subject: Subject) -> None:
-    """Delete a subject with its photos; the files go once the deletion is committed."""
+    """Delete a subject with their photos and their events' snapshots (the events stay, without
+    the snapshot); the files go once the deletion is committed."""
     subject = Subject.objects.for_company(company).get(pk=subject.pk)
     photos = list(Photo.objects.for_company(company).filter(subject=subject).values_list("pk", "subject_id"))
     guests = list(Subject.objects.for_company(company).filter(host=subject).values_list("pk", flat=True))
     audit_record(company=company, actor=actor, action="subject.delete", obj=subject)
     pk = subject.pk
-    subject.delete()  # photos cascade; their post_delete handler schedules the files
+    subject.delete()  # photos cascade; signal handlers schedule the photo and snapshot files
     announce_photos_removed(company=company, photos=photos)
     announce_subjects(company=company, action=DELETED, ids=[pk])
     announce_subjects(company=company, action=UPDATED, ids=guests, fields=["host"])  # host set to NULL

@@ -25,6 +25,7 @@ from django.core.files.storage import default_storage
 from rest_framework.test import APIClient
 
 from accounts.models import Company
+from events.live import live_image_url
 from events.models import Event
 from kangaroo.env import envstorage
 from kangaroo.media import MediaKind, media_save
@@ -162,7 +163,7 @@ def test_photos_are_stored_in_the_bucket_and_served_only_through_the_company_che
 
 @pytest.mark.django_db
 def test_snapshots_live_in_the_bucket_and_go_with_their_subject(
-    api, tenants, door_a, bucket, django_capture_on_commit_callbacks
+    api, client, tenants, door_a, bucket, django_capture_on_commit_callbacks
 ):
     a, b = tenants
     subject = SubjectFactory(company=a.company)
@@ -185,6 +186,10 @@ def test_snapshots_live_in_the_bucket_and_go_with_their_subject(
     name = Event.objects.for_company(a.company).get(pk=seen).snapshot.name
     assert served.content == bucket.read(f"tenant-media/{name}")
     assert api(b.owner).get(f"/api/v1/events/{seen}/snapshot").status_code == 404
+    # The live pages' signed links read from the bucket too, for the company they name only.
+    live = client.get(live_image_url("snapshot", seen, a.company.pk))
+    assert live.status_code == 200 and live.content == served.content
+    assert client.get(live_image_url("snapshot", seen, b.company.pk)).status_code == 404
 
     with django_capture_on_commit_callbacks(execute=True):
         assert api(a.admin).delete(f"/api/v1/subjects/{subject.pk}").status_code == 204
