@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 def devices_mark_offline() -> int:
     """Record `device_offline` for every device whose heartbeats stopped; returns how many.
 
-    Run by the periodic runner (`kangaroo/schedule.py`, README "Periodic jobs").
+    Run by the periodic runner (`kangaroo/schedule.py`, README "Background and periodic jobs").
     """
     changes = services.devices_mark_offline()
     if changes:

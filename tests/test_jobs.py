@@ -121,6 +121,16 @@ def test_the_jobs_changelist_shows_progress_of_the_companys_jobs_only(tenant_a, 
     assert client.post(f"/admin/accounts/job/{ours.pk}/delete/").status_code == 403
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_job_started_for_the_company_shows_its_progress_and_end_in_the_admin(tenant_a, settings, tmp_path, client):
+    settings.JOBS_INLINE = True
+    job = start(tenant_a, tmp_path, failures=1)
+    client.force_login(tenant_a.admin)
+    page = client.get(f"/admin/accounts/job/{job.pk}/change/").content.decode()
+    assert "2 / 2 (100%)" in page and "Done" in page and "tests.flaky" in page
+    assert "2 / 2 (100%)" in client.get("/admin/accounts/job/?state__exact=done").content.decode()
+
+
 # --- The same jobs on real Redis and RQ workers --------------------------------------------
 
 
