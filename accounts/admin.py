@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
 from django_rq.models import Dashboard as RQDashboard
@@ -8,6 +9,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts import services
 from accounts.models import AuditLog, Company, Job, User
+from kangaroo import errors
 from kangaroo.admin import NotFoundAdminMixin, ReadOnlyAdminMixin, TenantAdminMixin, add_service_error
 from kangaroo.errors import KangarooError
 
@@ -62,6 +64,31 @@ class CompanyAdmin(NotFoundAdminMixin, admin.ModelAdmin):
         )
 
 
+def _username_taken(form, *, company, username: str, exclude_pk=None) -> None:
+    """Usernames are unique within a company only: another company's are never consulted."""
+    if not username:
+        return
+    same = User.objects.filter(company=company, username__iexact=username)  # tenant: the user's own company
+    if same.exclude(pk=exclude_pk).exists():
+        form.add_error("username", str(errors.USERNAME_TAKEN.message))
+
+
+class CompanyUserCreationForm(AdminUserCreationForm):
+    """Django's add-user form, with the username checked inside the new user's company."""
+
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+
+    def clean_username(self):
+        return self.cleaned_data.get("username")  # checked in clean(), once the company is known
+
+    def clean(self):
+        cleaned = super().clean()
+        company = self.request_user.company if self.request_user.company_id else cleaned.get("company")
+        _username_taken(self, company=company, username=cleaned.get("username"))
+        return cleaned
+
+
 class CompanyUserChangeForm(UserChangeForm):
     """Checks the same rules as the API (one active owner stays, nobody demotes themself)."""
 
@@ -70,6 +97,10 @@ class CompanyUserChangeForm(UserChangeForm):
 
     def clean(self):
         cleaned = super().clean()
+        if "username" in self.changed_data:
+            _username_taken(
+                self, company=self.instance.company, username=cleaned.get("username"), exclude_pk=self.instance.pk
+            )
         if self.instance.pk and self.instance.company_id:
             data = {name: cleaned[name] for name in services.USER_EDITABLE_FIELDS if name in cleaned}
             try:
@@ -83,6 +114,7 @@ class CompanyUserChangeForm(UserChangeForm):
 
 @admin.register(User)
 class UserAdmin(TenantAdminMixin, DjangoUserAdmin):
+    add_form = CompanyUserCreationForm
     list_display = ["username", "email", "first_name", "last_name", "role", "is_active", "last_login"]
     list_filter = ["role", "is_active"]
     search_fields = ["username", "email", "first_name", "last_name"]
@@ -198,3 +230,15 @@ admin.site.unregister(Group)
 admin.site.unregister(RQDashboard)
 admin.site.unregister(OutstandingToken)
 admin.site.unregister(BlacklistedToken)
+
+
+class LoginForm(AdminAuthenticationForm):
+    """The admin login names the company: `username@company` (platform staff: username)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = _("Username@company")
+        self.fields["username"].widget.attrs["placeholder"] = _("e.g. mei@your-company")
+
+
+admin.site.login_form = LoginForm

@@ -26,7 +26,10 @@ class TokenPairSerializer(serializers.Serializer):
 
 
 class LoginSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = serializers.CharField(
+        max_length=300,
+        help_text="The login name: `username@company` (the company's slug); platform staff have none.",
+    )
     password = serializers.CharField(max_length=256, trim_whitespace=False, style={"input_type": "password"})
 
 
@@ -49,7 +52,7 @@ class TokenObtainView(PublicAuthView):
         tags=["auth"],
         request=LoginSerializer,
         responses={200: TokenPairSerializer},
-        summary="Log in: exchange a username and password for an access and a refresh token",
+        summary="Log in: exchange a login name (`username@company`) and password for a token pair",
         description=(
             "After repeated failures for this username from this address, or from this address, "
             "answers 429 `login_throttled` with `Retry-After`; a username failing from many "
@@ -140,6 +143,7 @@ class CompanySerializer(serializers.ModelSerializer):
 
 
 class UserSerializer(serializers.ModelSerializer):
+    login = serializers.CharField(source="login_name", read_only=True, help_text="What this user signs in with.")
     password = serializers.CharField(
         write_only=True,
         required=False,
@@ -152,6 +156,7 @@ class UserSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "username",
+            "login",
             "email",
             "first_name",
             "last_name",
@@ -167,10 +172,11 @@ class UserSerializer(serializers.ModelSerializer):
 
 class MeSerializer(serializers.ModelSerializer):
     company = CompanySerializer(read_only=True)
+    login = serializers.CharField(source="login_name", read_only=True, help_text="What this user signs in with.")
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "first_name", "last_name", "role", "language", "company"]
+        fields = ["id", "username", "login", "email", "first_name", "last_name", "role", "language", "company"]
         read_only_fields = ["id", "username", "role", "company"]
 
 
@@ -235,7 +241,7 @@ class UserViewSet(
     filterset_fields = ["role", "is_active"]
 
     def scope(self, queryset):
-        return queryset.order_by("username")
+        return queryset.select_related("company").order_by("username")
 
     @extend_schema(
         examples=[

@@ -2,6 +2,7 @@ import datetime
 import zoneinfo
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -51,8 +52,26 @@ class CompanyUserQuerySet(TenantQuerySet):
     pass
 
 
+LOGIN_COMPANY_SEPARATOR = "@"
+
+
 class CompanyUserManager(UserManager.from_queryset(CompanyUserQuerySet)):
-    pass
+    def get_by_natural_key(self, login):
+        """The user a login name names: `username@company` for a company's users (the
+        company's slug after the last @), a plain username for platform staff."""
+        username, separator, slug = str(login).rpartition(LOGIN_COMPANY_SEPARATOR)
+        if separator and username:
+            user = (
+                self.select_related("company")  # tenant: the login names its company
+                .filter(company__slug__iexact=slug, username__iexact=username)
+                .first()
+            )
+            if user is not None:
+                return user
+        user = self.filter(company__isnull=True, username__iexact=login).first()  # tenant: platform staff
+        if user is None:
+            raise self.model.DoesNotExist(f"no user signs in as {login!r}")
+        return user
 
 
 class User(AbstractUser):
@@ -62,6 +81,14 @@ class User(AbstractUser):
     Platform superusers (no company) see every company.
     """
 
+    # Unique within the company only: a company choosing a username learns nothing about
+    # other companies' users. The login name is `username@company-slug` (see login_name).
+    username = models.CharField(
+        _("username"),
+        max_length=150,
+        help_text=_("Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only."),
+        validators=[UnicodeUsernameValidator()],
+    )
     company = models.ForeignKey(
         Company,
         on_delete=models.CASCADE,
@@ -89,6 +116,20 @@ class User(AbstractUser):
         constraints = [
             models.UniqueConstraint(
                 "company",
+                Lower("username"),
+                name="user_username_unique_per_company",
+                violation_error_code="username_taken",
+                violation_error_message=_("This username is already taken."),
+            ),
+            models.UniqueConstraint(
+                Lower("username"),
+                name="user_username_unique_platform_staff",
+                condition=models.Q(company__isnull=True),
+                violation_error_code="username_taken",
+                violation_error_message=_("This username is already taken."),
+            ),
+            models.UniqueConstraint(
+                "company",
                 Lower("email"),
                 name="user_email_unique_per_company",
                 condition=~models.Q(email=""),
@@ -100,6 +141,13 @@ class User(AbstractUser):
                 name="user_has_company_unless_superuser",
             ),
         ]
+
+    @property
+    def login_name(self) -> str:
+        """What this user types to sign in (admin page, API token, as shown in reset mails)."""
+        if self.company_id is None:
+            return self.username
+        return f"{self.username}{LOGIN_COMPANY_SEPARATOR}{self.company.slug}"
 
     @property
     def is_platform_staff(self) -> bool:

@@ -150,7 +150,7 @@ def _check_password(password: str, user: User) -> None:
 
 
 def _check_user_unique(*, company: Company, username: str, email: str, exclude_pk=None) -> None:
-    taken = User.objects.filter(username__iexact=username)  # tenant: usernames are global logins
+    taken = User.objects.for_company(company).filter(username__iexact=username)
     if taken.exclude(pk=exclude_pk).exists():
         raise KangarooError(errors.USERNAME_TAKEN, fields={"username": [str(errors.USERNAME_TAKEN.message)]})
     if email:

@@ -259,7 +259,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if envbool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SILENCED_SYSTEM_CHECKS = envlist("SILENCED_SYSTEM_CHECKS", [])
+# auth.W004: usernames are unique per company, not globally; the login name
+# `username@company` is unique, and the authentication backend resolves it.
+SILENCED_SYSTEM_CHECKS = ["auth.W004", *envlist("SILENCED_SYSTEM_CHECKS", [])]
 
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -21,6 +21,6 @@ def test_the_demo_is_created_once_and_its_owner_sees_only_their_company(client, 
     assert Event.objects.for_company(demo).filter(kind="stranger").count() == 1
     other = Company.objects.get(slug="other")
     assert not Event.objects.for_company(other).filter(subject__company=demo).exists()
-    assert client.login(username="demo-owner", password="kangaroo-demo-2026")
+    assert client.login(username="demo-owner@demo", password="kangaroo-demo-2026")
     page = client.get("/admin/subjects/department/").content.decode()
     assert "Engineering" in page and "Research" not in page

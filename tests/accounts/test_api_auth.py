@@ -29,44 +29,45 @@ def error_code(response):
 
 
 def test_it_issues_a_token_pair_that_opens_the_api(tenant_a):
-    response = login("a-owner")
+    response = login("a-owner@a")
     assert response.status_code == 200
     me = bearer(response.json()["access"]).get("/api/v1/me")
     assert me.status_code == 200
     assert me.json()["username"] == "a-owner"
+    assert me.json()["login"] == "a-owner@a"
     assert me.json()["company"]["slug"] == "a"
 
 
 def test_a_wrong_password_is_401_login_failed(tenant_a):
-    response = login("a-owner", "nope")
+    response = login("a-owner@a", "nope")
     assert response.status_code == 401
     assert error_code(response) == "login_failed"
 
 
 def test_an_unknown_username_answers_like_a_wrong_password(tenant_a):
-    unknown, wrong = login("nobody", "nope"), login("a-owner", "nope")
+    unknown, wrong = login("nobody", "nope"), login("a-owner@a", "nope")
     assert unknown.status_code == wrong.status_code == 401
     assert unknown.json() == wrong.json()
 
 
 def test_repeated_failures_lock_the_guessing_address_for_that_username_even_for_the_right_password(tenant_a, settings):
     for _ in range(settings.LOGIN_FAILURE_LIMIT):
-        assert login("a-owner", "wrong", ip="10.0.1.1").status_code == 401
-    locked = login("a-owner", ip="10.0.1.1")
+        assert login("a-owner@a", "wrong", ip="10.0.1.1").status_code == 401
+    locked = login("a-owner@a", ip="10.0.1.1")
     assert locked.status_code == 429
     assert error_code(locked) == "login_throttled"
     assert 0 < int(locked["Retry-After"]) <= settings.LOGIN_FAILURE_WINDOW
     # The account itself is not locked: its owner, elsewhere, still gets in.
-    assert login("a-owner", ip="10.0.9.9").status_code == 200
+    assert login("a-owner@a", ip="10.0.9.9").status_code == 200
     # Another user is not locked out by someone guessing a-owner's password.
-    assert login("a-admin", ip="10.0.9.9").status_code == 200
+    assert login("a-admin@a", ip="10.0.9.9").status_code == 200
 
 
 def test_repeated_failures_from_one_address_lock_that_address(tenant_a, settings):
     for attempt in range(settings.LOGIN_FAILURE_LIMIT):
         assert login(f"guess{attempt}", "wrong", ip="10.0.2.2").status_code == 401
-    assert login("a-owner", ip="10.0.2.2").status_code == 429
-    assert login("a-owner", ip="10.0.2.3").status_code == 200
+    assert login("a-owner@a", ip="10.0.2.2").status_code == 429
+    assert login("a-owner@a", ip="10.0.2.3").status_code == 200
 
 
 def test_a_missing_token_is_401_not_authenticated(tenant_a):
@@ -104,7 +105,7 @@ def test_a_token_signed_with_another_key_is_invalid(tenant_a, settings):
 
 
 def test_refresh_rotates_and_the_old_refresh_token_is_spent(tenant_a):
-    pair = login("a-owner").json()
+    pair = login("a-owner@a").json()
     refreshed = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]})
     assert refreshed.status_code == 200
     new = refreshed.json()
@@ -116,35 +117,35 @@ def test_refresh_rotates_and_the_old_refresh_token_is_spent(tenant_a):
 
 
 def test_an_access_token_is_not_a_refresh_token(tenant_a):
-    pair = login("a-owner").json()
+    pair = login("a-owner@a").json()
     response = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["access"]})
     assert error_code(response) == "token_invalid"
 
 
 def test_logout_revokes_every_token_of_the_user(tenant_a):
-    first, second = login("a-owner").json(), login("a-owner").json()
+    first, second = login("a-owner@a").json(), login("a-owner@a").json()
     assert bearer(first["access"]).post("/api/v1/auth/logout").status_code == 204
     for pair in (first, second):
         assert error_code(bearer(pair["access"]).get("/api/v1/me")) == "token_invalid"
         refreshed = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]})
         assert error_code(refreshed) == "token_invalid"
     # Logging in again works.
-    assert bearer(login("a-owner").json()["access"]).get("/api/v1/me").status_code == 200
+    assert bearer(login("a-owner@a").json()["access"]).get("/api/v1/me").status_code == 200
 
 
 def test_a_password_change_revokes_tokens_and_the_new_password_works(tenant_a):
-    pair = login("a-viewer").json()
+    pair = login("a-viewer@a").json()
     response = bearer(pair["access"]).post(
         "/api/v1/auth/password", {"old_password": PASSWORD, "new_password": "a-New-passphrase-42"}
     )
     assert response.status_code == 204
     assert error_code(bearer(pair["access"]).get("/api/v1/me")) == "token_invalid"
-    assert login("a-viewer", PASSWORD).status_code == 401
-    assert login("a-viewer", "a-New-passphrase-42").status_code == 200
+    assert login("a-viewer@a", PASSWORD).status_code == 401
+    assert login("a-viewer@a", "a-New-passphrase-42").status_code == 200
 
 
 def test_a_password_change_needs_the_current_password(tenant_a):
-    pair = login("a-viewer").json()
+    pair = login("a-viewer@a").json()
     response = bearer(pair["access"]).post(
         "/api/v1/auth/password", {"old_password": "wrong", "new_password": "a-New-passphrase-42"}
     )
@@ -154,7 +155,7 @@ def test_a_password_change_needs_the_current_password(tenant_a):
 
 
 def test_a_weak_new_password_is_refused_with_its_reasons(tenant_a):
-    pair = login("a-viewer").json()
+    pair = login("a-viewer@a").json()
     response = bearer(pair["access"]).post("/api/v1/auth/password", {"old_password": PASSWORD, "new_password": "123"})
     assert response.status_code == 400
     assert error_code(response) == "password_too_weak"
@@ -162,11 +163,11 @@ def test_a_weak_new_password_is_refused_with_its_reasons(tenant_a):
 
 
 def test_deactivating_a_user_revokes_their_tokens(tenant_a):
-    pair = login("a-viewer").json()
+    pair = login("a-viewer@a").json()
     services.user_update(company=tenant_a.company, actor=tenant_a.owner, user=tenant_a.viewer, is_active=False)
     assert error_code(bearer(pair["access"]).get("/api/v1/me")) == "token_invalid"
     assert error_code(APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]})) == "token_invalid"
-    assert login("a-viewer").status_code == 401
+    assert login("a-viewer@a").status_code == 401
 
 
 def test_platform_staff_without_a_company_get_no_api_token(platform_admin):
@@ -177,9 +178,9 @@ def test_platform_staff_without_a_company_get_no_api_token(platform_admin):
 
 def test_the_admin_login_is_locked_after_repeated_failures_too(client, tenant_a, settings):
     for _ in range(settings.LOGIN_FAILURE_LIMIT):
-        page = client.post("/admin/login/", {"username": "a-owner", "password": "wrong"})
+        page = client.post("/admin/login/", {"username": "a-owner@a", "password": "wrong"})
         assert page.status_code == 200
-    locked = client.post("/admin/login/", {"username": "a-owner", "password": PASSWORD})
+    locked = client.post("/admin/login/", {"username": "a-owner@a", "password": PASSWORD})
     assert locked.status_code == 429
     assert "Too many failed logins" in locked.content.decode()
     assert "_auth_user_id" not in client.session
@@ -187,6 +188,6 @@ def test_the_admin_login_is_locked_after_repeated_failures_too(client, tenant_a,
 
 def test_a_successful_admin_login_is_not_counted_as_a_failure(client, tenant_a, settings):
     for _ in range(settings.LOGIN_FAILURE_LIMIT + 2):
-        response = client.post("/admin/login/", {"username": "a-owner", "password": PASSWORD})
+        response = client.post("/admin/login/", {"username": "a-owner@a", "password": PASSWORD})
         assert response.status_code == 302
         client.logout()

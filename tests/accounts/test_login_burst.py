@@ -85,20 +85,20 @@ def small_pool():
 
 def test_forty_concurrent_guesses_for_one_user_never_get_past_the_limit(tenant_a, settings, hashing):
     limit = settings.LOGIN_FAILURE_LIMIT
-    results = run_together([login("a-owner", f"guess-{n}", "10.1.0.1") for n in range(40)])
+    results = run_together([login("a-owner@a", f"guess-{n}", "10.1.0.1") for n in range(40)])
     checked = results.count(401)
     assert 1 <= checked <= limit
     assert results.count(429) == 40 - checked
     assert hashing["hashes"] == checked
     # An attempt refused in the burst was never checked and is not held against anyone:
     # later guesses are checked until exactly the limit, then refused.
-    later = [login("a-owner", "guess", "10.1.0.1")() for _ in range(limit - checked + 1)]
+    later = [login("a-owner@a", "guess", "10.1.0.1")() for _ in range(limit - checked + 1)]
     assert later == [401] * (limit - checked) + [429]
     assert hashing["hashes"] == limit
 
 
 def test_forty_concurrent_guesses_from_forty_addresses_are_slowed_to_one_past_the_limit(tenant_a, settings, hashing):
-    results = run_together([login("a-owner", f"guess-{n}", f"10.2.0.{n}") for n in range(40)])
+    results = run_together([login("a-owner@a", f"guess-{n}", f"10.2.0.{n}") for n in range(40)])
     # The limit, then one attempt per backoff period (the first period is 1 s).
     checked = results.count(401)
     assert settings.LOGIN_FAILURE_LIMIT <= checked <= settings.LOGIN_FAILURE_LIMIT + 1

@@ -10,7 +10,7 @@ from tests.factories import PASSWORD
 pytestmark = pytest.mark.django_db
 
 
-def login(username="a-owner"):
+def login(username="a-owner@a"):
     response = APIClient().post("/api/v1/auth/token", {"username": username, "password": PASSWORD})
     assert response.status_code == 200
     return response.json()
@@ -64,7 +64,7 @@ def test_other_logins_of_the_same_user_keep_working(tenant_a):
 
 
 def test_other_users_families_are_untouched(tenant_a):
-    owner, viewer = login("a-owner"), login("a-viewer")
+    owner, viewer = login("a-owner@a"), login("a-viewer@a")
     refresh(owner["refresh"])
     refresh(owner["refresh"])  # reuse
     assert me(viewer["access"]).status_code == 200

@@ -37,7 +37,7 @@ class Command(BaseCommand):
             company = Company.objects.filter(slug=slug).first()
             if company is None:
                 company = services.company_create(name=name, slug=slug, time_zone=zone)
-            if not User.objects.filter(username=username).exists():  # tenant: global login names
+            if not User.objects.for_company(company).filter(username=username).exists():
                 services.user_create(
                     company=company,
                     actor=None,
@@ -53,7 +53,9 @@ class Command(BaseCommand):
             if not Box.objects.for_company(company).exists():
                 self.seed_door(company, departments[0])
         self.stdout.write(
-            self.style.SUCCESS(f"Demo login: username 'demo-owner', password '{DEMO_PASSWORD}' (company: Demo Company)")
+            self.style.SUCCESS(
+                f"Demo login: 'demo-owner@demo', password '{DEMO_PASSWORD}' (user demo-owner of Demo Company)"
+            )
         )
 
     def seed_door(self, company, department_name):
