@@ -34,6 +34,7 @@ from devices.models import (
     TVBox,
     offline_after,
 )
+from devices.signals import device_key_changed
 from devices.validators import mask_camera_url, unmask_camera_url
 from kangaroo import errors
 from kangaroo.errors import REGISTRY, KangarooError
@@ -396,10 +397,16 @@ def device_update(*, company: Company, actor: User | None, device: Device, **dat
     return update(company=company, actor=actor, **{keyword: device}, **data)
 
 
+def _announce_key_changed(device: Device) -> None:
+    kind, pk = device.kind, device.pk
+    transaction.on_commit(lambda: device_key_changed.send(sender=type(device), device_kind=kind, device_id=pk))
+
+
 @transaction.atomic
 def device_delete(*, company: Company, actor: User | None, device: Device) -> None:
     device = _lock(device, company)
     audit_record(company=company, actor=actor, action=f"{device.kind}.delete", obj=device)
+    _announce_key_changed(device)
     device.delete()
 
 
@@ -410,6 +417,7 @@ def device_key_rotate(*, company: Company, actor: User | None, device: D) -> tup
     key = _set_key(device)
     device.save(update_fields=["key_prefix", "key_hash", "key_issued_at", "key_revoked_at", "updated_at"])
     audit_record(company=company, actor=actor, action=f"{device.kind}.key_rotate", obj=device)
+    _announce_key_changed(device)
     return device, key
 
 
@@ -421,6 +429,7 @@ def device_key_revoke(*, company: Company, actor: User | None, device: D) -> D:
         device.key_revoked_at = timezone.now()
         device.save(update_fields=["key_revoked_at", "updated_at"])
         audit_record(company=company, actor=actor, action=f"{device.kind}.key_revoke", obj=device)
+        _announce_key_changed(device)
     return device
 
 

@@ -7,7 +7,8 @@ class EventsConfig(AppConfig):
     verbose_name = _("Events")
 
     def ready(self):
-        from events import signals  # noqa: F401  device status changes become events
+        # Device status changes become events; live sockets close when their principal ends.
+        from events import revocation, signals  # noqa: F401
         from events.hooks import events_recorded
         from events.live import broadcast_recorded
 

@@ -5,45 +5,95 @@ the client asks for:
 - an admin's session: the whole company, or one of its screens (`?screen=<id>`);
 - a TV box's key (an `Authorization: Device` header, or a first `{"type": "auth"}`
   message from a browser page): only the screens that TV box shows.
-Anything else is refused (close codes 4401 unauthenticated, 4403 refused).
+Anything else is refused. The close codes, and what a client does on each, are listed in
+kangaroo.consumers: 4400 bad message, 4401 unauthenticated, 4403 refused, 4410 revoked.
 
-Every event carries its id. A client that reconnects sends `{"type": "resume", "after":
-<last id seen>}` and first gets everything after it from the database, in order; the
-consumer remembers what it sent, so a live copy of a replayed event is not sent twice.
+Messages from the server: `hello` (who is listening, today's figures, the latest events,
+`tick_seconds`), `events` (new events, each with its id, oldest first) and `tick`.
+Messages from a client: `auth`, `resume` (`{"type": "resume", "after": <last id seen>}`:
+everything after it, from the database, in order) and `ping` (answered by `pong`).
+
+No gap, no repeat, whatever the channel layer does. Live copies come through the channel
+layer, which may lose messages while Redis is unreachable without the socket noticing.
+So every LIVE_TICK_SECONDS the consumer also reads from the database the ids in its scope
+above what it had sent a few ticks ago (late commits get that long to show up), sends the
+ones it has not sent, and then a `tick` with the newest id it has sent: a page is never
+more than a tick behind, and a page that hears no tick for a while knows its connection
+is dead and reconnects. The consumer remembers what it sent, so an event that arrives
+both live and from the database, or in a replay, is sent once.
+
+Authentication happens once, when the socket opens, so every socket also joins a group
+per principal it was opened with (events.revocation) and closes with 4410 the moment that
+session logs out, that user is deactivated or changes password, or that TV box's key is
+rotated or revoked. Every LIVE_RECHECK_SECONDS it also re-checks its principal against
+the database, in case such a message was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from importlib import import_module
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib import auth
+from django.db import InterfaceError, OperationalError
 
 from devices.models import Screen, TVBox
 from devices.selectors import device_for_key
 from events import selectors
 from events.live import company_group, event_payload, screen_group
+from events.revocation import device_group, session_group, user_group
+from kangaroo.consumers import (
+    CLOSE_REFUSED,
+    CLOSE_REVOKED,
+    CLOSE_UNAUTHENTICATED,
+    AsyncStrictJsonConsumer,
+)
 from kangaroo.errors import KangarooError
+
+logger = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 10
 RECENT_ON_OPEN = 12
 SENT_MEMORY = 5000
+# How many ticks back the database catch-up looks: an event whose transaction commits
+# after a later one was already sent still gets this many ticks to be found.
+LOOKBACK_TICKS = 3
+CLOSE_SERVER_ERROR = 1011
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_REFUSED = 4403
+
+def user_may_listen(user) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.company_id
+        and user.company.is_active
+    )
 
 
-class EventsConsumer(AsyncJsonWebsocketConsumer):
+class EventsConsumer(AsyncStrictJsonConsumer):
     async def connect(self):
         self.company = None
         self.screen_ids: list[int] | None = None
         self.tvbox: TVBox | None = None
-        self.groups_joined: list[str] = []
+        self.user_id: int | None = None
+        self.session_key: str | None = None
+        self.scope_groups: list[str] = []
+        self.principal_groups: list[str] = []
         self.sent_ids: deque[int] = deque(maxlen=SENT_MEMORY)
         self.sent_set: set[int] = set()
+        self.cursor = 0  # the highest event id this socket has sent, or the newest when it opened
+        self.floors: deque[int] = deque(maxlen=LOOKBACK_TICKS)
         self.auth_timer = None
+        self.ticker: asyncio.Task | None = None
+        self.closing = False
         await self.accept()
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
@@ -66,11 +116,27 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                     return parts[1]
         return None
 
+    async def close(self, code=None, reason=None):
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            await super().close(code=code, reason=reason)
+        except Exception:  # the client went away first: there is nothing left to close
+            logger.debug("Closing a socket whose client is gone", exc_info=True)
+
     async def start_for_user(self, user):
-        if not (user.is_active and user.is_staff and user.company_id):
+        if not await self._user_may_listen(user):
             await self.close(code=CLOSE_REFUSED)
             return
         self.company = await self._company_of(user)
+        self.user_id = user.pk
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None)
+        groups = [user_group(user.pk)]
+        if self.session_key:
+            groups.append(session_group(self.session_key))
+        await self.join_principal(groups)
         query = parse_qs(self.scope.get("query_string", b"").decode())
         screen = query.get("screen", [None])[0]
         if screen:
@@ -78,10 +144,10 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
                 await self.close(code=CLOSE_REFUSED)  # another company's screen reads like a missing one
                 return
             self.screen_ids = [int(screen)]
-            await self.join([screen_group(int(screen))])
+            await self.join_scope([screen_group(int(screen))])
         else:
-            await self.join([company_group(self.company.pk)])
-        await self.send_hello()
+            await self.join_scope([company_group(self.company.pk)])
+        await self.start()
 
     async def start_for_key(self, key: str):
         device = await self._device_for_key(key)
@@ -92,23 +158,46 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             self.auth_timer.cancel()
         self.tvbox = device
         self.company = device.company
+        await self.join_principal([device_group(device.kind, device.pk)])
         self.screen_ids = await self._tvbox_screen_ids(device)
-        await self.join([screen_group(pk) for pk in self.screen_ids])
-        await self.send_hello()
+        await self.join_scope([screen_group(pk) for pk in self.screen_ids])
+        await self.start()
 
-    async def join(self, groups: list[str]):
+    async def start(self):
+        # The principal's groups were joined first: a revocation from now on closes this
+        # socket. One that came between the handshake and the joining is caught here.
+        if not await self.principal_still_valid():
+            await self.close(code=CLOSE_REVOKED)
+            return
+        await self.send_hello()
+        self.ticker = asyncio.ensure_future(self.run_ticker())
+
+    async def join_principal(self, groups: list[str]):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined = groups
+        self.principal_groups = groups
+
+    async def join_scope(self, groups: list[str]):
+        for group in set(self.scope_groups) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.scope_groups = groups
 
     async def disconnect(self, code):
+        self.closing = True
         if self.auth_timer is not None:
             self.auth_timer.cancel()
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.ticker is not None:
+            self.ticker.cancel()
+        for group in self.scope_groups + self.principal_groups:
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # the socket is gone either way; the layer forgets it in time
+                logger.warning("Leaving %s failed", group, exc_info=True)
 
     async def receive_json(self, content, **kwargs):
-        kind = content.get("type") if isinstance(content, dict) else None
+        kind = content.get("type")
         if self.company is None:
             if kind == "auth" and isinstance(content.get("key"), str):
                 await self.start_for_key(content["key"])
@@ -117,13 +206,13 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             return
         if kind == "resume":
             after = content.get("after")
-            if isinstance(after, int) and after >= 0:
+            if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
                 await self.replay(after)
         elif kind == "ping":
             await self.send_json({"type": "pong"})
 
     async def replay(self, after: int):
-        while True:
+        while not self.closing:
             events, payloads = await self._events_after(after)
             if not events:
                 return
@@ -132,24 +221,78 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             if len(events) < selectors.REPLAY_LIMIT:
                 return
 
+    # --- messages from the channel layer --------------------------------------------------------
     async def events_push(self, message):
         await self.send_events(message["events"])
 
+    async def principal_revoked(self, message):
+        await self.close(code=CLOSE_REVOKED)
+
+    # --- the tick: catch-up from the database and the principal's re-check ----------------------
+    async def run_ticker(self):
+        loop = asyncio.get_running_loop()
+        recheck_at = loop.time() + settings.LIVE_RECHECK_SECONDS
+        try:
+            while not self.closing:
+                await asyncio.sleep(settings.LIVE_TICK_SECONDS)
+                try:
+                    if loop.time() >= recheck_at:
+                        if not await self.principal_still_valid():
+                            await self.close(code=CLOSE_REVOKED)
+                            return
+                        recheck_at = loop.time() + settings.LIVE_RECHECK_SECONDS
+                    await self.catch_up()
+                except (OperationalError, InterfaceError):
+                    # The database is briefly unavailable: the next tick re-checks and catches
+                    # up from the same point. No tick is sent meanwhile, so a page left without
+                    # any for long reconnects.
+                    logger.warning("A live tick could not read the database", exc_info=True)
+                    continue
+                if not self.closing:
+                    await self.send_json({"type": "tick", "last": self.cursor})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The page reconnects and resumes; a silent socket would fall behind for good.
+            logger.exception("The live tick failed; closing the socket so that its page reconnects")
+            await self.close(code=CLOSE_SERVER_ERROR)
+
+    async def catch_up(self):
+        self.floors.append(self.cursor)
+        after = min(self.floors)
+        while not self.closing:
+            ids, payloads = await self._unsent_after(after)
+            if payloads:
+                await self.send_events(payloads)
+            if len(ids) < selectors.REPLAY_LIMIT:
+                if ids:
+                    self.cursor = max(self.cursor, ids[-1])
+                return
+            after = ids[-1]
+
     async def send_events(self, payloads: list[dict]):
         fresh = [p for p in payloads if p["id"] not in self.sent_set]
-        if not fresh:
+        if not fresh or self.closing:
             return
         for payload in fresh:
             if len(self.sent_ids) == self.sent_ids.maxlen:
                 self.sent_set.discard(self.sent_ids[0])
             self.sent_ids.append(payload["id"])
             self.sent_set.add(payload["id"])
+            self.cursor = max(self.cursor, payload["id"])
         await self.send_json({"type": "events", "events": fresh})
 
     async def send_hello(self):
-        await self.send_json(await self._hello())
+        hello = await self._hello()
+        self.cursor = hello.pop("newest")
+        self.floors.append(self.cursor)
+        await self.send_json(hello)
 
     # --- database ------------------------------------------------------------------------------
+    @database_sync_to_async
+    def _user_may_listen(self, user) -> bool:
+        return user_may_listen(user)
+
     @database_sync_to_async
     def _company_of(self, user):
         return user.company
@@ -171,10 +314,57 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     def _tvbox_screen_ids(self, tvbox: TVBox) -> list[int]:
         return list(tvbox.screens.values_list("pk", flat=True))
 
+    async def principal_still_valid(self) -> bool:
+        """Whether what the socket was opened with still admits it; a TV box whose screens
+        changed moves to its new screens' groups."""
+        if self.tvbox is not None:
+            screen_ids = await self._tvbox_current_screens()
+            if screen_ids is None:
+                return False
+            if sorted(screen_ids) != sorted(self.screen_ids or []):
+                self.screen_ids = screen_ids
+                await self.join_scope([screen_group(pk) for pk in screen_ids])
+            return True
+        return await self._session_still_valid()
+
+    @database_sync_to_async
+    def _tvbox_current_screens(self) -> list[int] | None:
+        tvbox = (
+            TVBox.objects.for_company(self.company)
+            .filter(
+                pk=self.tvbox.pk,
+                key_hash=self.tvbox.key_hash,
+                key_revoked_at__isnull=True,
+                company__is_active=True,
+            )
+            .first()
+        )
+        return None if tvbox is None else list(tvbox.screens.values_list("pk", flat=True))
+
+    @database_sync_to_async
+    def _session_still_valid(self) -> bool:
+        if not self.session_key:
+            return False
+        # A fresh read of the session: logged out (deleted), expired, or no longer matching
+        # the user's password (Django's session hash) all answer an anonymous user.
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=self.session_key)
+        user = auth.get_user(SimpleNamespace(session=store))
+        return user.pk == self.user_id and user_may_listen(user) and user.company_id == self.company.pk
+
     @database_sync_to_async
     def _events_after(self, after: int):
         events = selectors.events_after(company=self.company, screen_ids=self.screen_ids, after_id=after)
         return events, self._payloads(events)
+
+    @database_sync_to_async
+    def _unsent_after(self, after: int) -> tuple[list[int], list[dict]]:
+        scope = selectors.events_in_scope(company=self.company, screen_ids=self.screen_ids)
+        ids = list(scope.filter(id__gt=after).order_by("id").values_list("id", flat=True)[: selectors.REPLAY_LIMIT])
+        unsent = [pk for pk in ids if pk not in self.sent_set]
+        if not unsent:
+            return ids, []
+        events = list(scope.filter(id__in=unsent).order_by("id"))
+        return ids, self._payloads(events)
 
     def _payloads(self, events) -> list[dict]:
         photos = selectors.first_photo_ids(company=self.company, events=events)
@@ -182,6 +372,7 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _hello(self) -> dict:
+        scope = selectors.events_in_scope(company=self.company, screen_ids=self.screen_ids)
         hello = {
             "type": "hello",
             "company": self.company.name,
@@ -193,6 +384,8 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             "recent": self._payloads(
                 selectors.recent_today(company=self.company, screen_ids=self.screen_ids, limit=RECENT_ON_OPEN)
             ),
+            "tick_seconds": settings.LIVE_TICK_SECONDS,
+            "newest": scope.order_by("-id").values_list("id", flat=True).first() or 0,
         }
         if self.tvbox is not None:
             hello["tv"] = {

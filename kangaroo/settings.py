@@ -165,6 +165,12 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Live pages (events.consumers): every LIVE_TICK_SECONDS a socket catches up from the
+# database on what the channel layer may have lost and tells its page it is alive; every
+# LIVE_RECHECK_SECONDS it re-checks that its session or key still admits it.
+LIVE_TICK_SECONDS = envint("LIVE_TICK_SECONDS", 5, minimum=1)
+LIVE_RECHECK_SECONDS = envint("LIVE_RECHECK_SECONDS", 30, minimum=1)
+
 # --- Authentication ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 # Django's ModelBackend, except that the connection goes back to the pool while hashing.

@@ -6,18 +6,30 @@ covered without anyone remembering to write a test for it.
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.core.files.base import ContentFile
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from accounts.models import AuditLog, Company, User
+from devices import services as device_services
+from events.live import live_image_url
 from kangaroo.admin import TenantAdminMixin
+from kangaroo.routing import websocket_urlpatterns
 from kangaroo.tenancy import is_tenant_model
 from tests.conftest import api_client_for
-from tests.factories import FACTORIES
+from tests.events.conftest import event, make_door
+from tests.events.test_live import as_admin, post_events, receive, ws_url
+from tests.factories import FACTORIES, EventFactory, PhotoFactory
+from tests.images import jpeg_bytes
 
 MISSING_ID = 987654321
 
@@ -197,3 +209,93 @@ def test_audit_entries_of_another_company_are_invisible(tenants):
     response = api_client_for(b.owner).get(f"/api/v1/audit-log/{entry.pk}")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+# --- websockets and live image links --------------------------------------------------------
+
+
+@pytest.fixture
+def door_a(tenant_a):
+    return make_door(tenant_a, "A")
+
+
+@pytest.fixture
+def door_b(tenant_b):
+    return make_door(tenant_b, "B")
+
+
+def test_every_websocket_route_is_probed_below():
+    # A new socket route must get its own cross-company probe here.
+    assert sorted(str(p.pattern) for p in websocket_urlpatterns) == ["ws/events/", "ws/ping/"]
+
+
+def _events_heard(socket, wait: float = 1.0) -> list[dict]:
+    """Every event the socket is sent within `wait` seconds (ticks and hellos aside)."""
+    heard, deadline = [], time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = json.loads(socket.recv(timeout=left))
+        except TimeoutError:
+            break
+        if message["type"] == "events":
+            heard += message["events"]
+        if message["type"] == "hello":
+            heard += message["recent"]
+    return heard
+
+
+def test_another_companys_tv_box_hears_none_of_our_events(asgi_server, tenants, door_a, door_b):
+    _, b = tenants
+    ours = post_events(asgi_server, door_a.box_key, [event("before", door_a.entrance)])
+    query = f"?screen={door_a.entrance.pk}"  # asking for our screen changes nothing for a key
+    with connect(ws_url(asgi_server, query), additional_headers={"Origin": asgi_server}) as theirs:
+        theirs.send(json.dumps({"type": "auth", "key": door_b.tv_key}))
+        hello = receive(theirs, "hello")
+        assert (hello["company"], hello["screens"], hello["recent"]) == (b.company.name, [door_b.entrance.pk], [])
+        theirs.send(json.dumps({"type": "resume", "after": 0}))
+        post_events(asgi_server, door_a.box_key, [event("live", door_a.entrance)])
+        assert _events_heard(theirs) == []
+    assert ours["created"] == 1
+
+
+def test_another_companys_session_hears_none_of_our_events(asgi_server, tenants, door_a):
+    _, b = tenants
+    post_events(asgi_server, door_a.box_key, [event("before", door_a.entrance)])
+    with as_admin(Client(), asgi_server, b.admin, f"?screen={door_a.entrance.pk}") as socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=10)
+        assert closed.value.rcvd.code == 4403
+    with as_admin(Client(), asgi_server, b.admin) as theirs:
+        assert receive(theirs, "hello")["recent"] == []
+        theirs.send(json.dumps({"type": "resume", "after": 0}))
+        post_events(asgi_server, door_a.box_key, [event("live", door_a.entrance)])
+        assert _events_heard(theirs) == []
+
+
+def test_a_revoked_principal_gets_nothing(asgi_server, tenants, door_a):
+    a, _ = tenants
+    device_services.device_key_revoke(company=a.company, actor=a.admin, device=door_a.tv)
+    post_events(asgi_server, door_a.box_key, [event("after", door_a.entrance)])
+    with connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}) as socket:
+        socket.send(json.dumps({"type": "auth", "key": door_a.tv_key}))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                assert json.loads(socket.recv(timeout=10))["type"] not in ("hello", "events")
+        assert closed.value.rcvd.code == 4401
+
+
+@pytest.mark.django_db
+def test_another_company_cannot_fetch_our_live_images(tenants, client, monkeypatch):
+    a, b = tenants
+    photo = PhotoFactory(company=a.company)
+    snapshot = EventFactory(company=a.company)
+    snapshot.snapshot.save("s.jpg", ContentFile(jpeg_bytes()), save=True)
+    client.force_login(b.admin)  # signed in elsewhere changes nothing: the link alone decides
+    for kind, pk in (("photo", photo.pk), ("snapshot", snapshot.pk)):
+        ours = live_image_url(kind, pk, a.company.pk)
+        assert client.get(ours).status_code == 200  # the link the stream issued to company A
+        # A link signed for company B does not reach company A's image; a forged one is 404.
+        assert client.get(live_image_url(kind, pk, b.company.pk)).status_code == 404
+        assert client.get(ours[:-3] + "abc").status_code == 404
+    monkeypatch.setattr("events.views.LIVE_IMAGE_MAX_AGE", -1)
+    assert client.get(live_image_url("photo", photo.pk, a.company.pk)).status_code == 404  # expired

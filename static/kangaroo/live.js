@@ -3,6 +3,17 @@
  * Every event has an id. The page remembers the highest id it has shown; after a
  * reconnect it asks the server for everything after that id ("resume") before going on
  * live, and skips any id it has already shown, so no arrival is missed or shown twice.
+ *
+ * The server sends a "tick" every hello.tick_seconds, after catching the page up from the
+ * database on anything the live channel lost. A page that hears nothing for three ticks
+ * takes its connection for dead and reconnects (then resumes).
+ *
+ * Close codes (the server's list is in kangaroo/consumers.py):
+ *   4401 unauthenticated, 4410 revoked: the session or key no longer admits this page.
+ *        The dashboard reloads once, so the server can send it to the sign-in page; the
+ *        TV forgets its key and asks for one. Neither reconnects on its own.
+ *   4403 refused: not allowed here; stop.
+ *   anything else (a restart, a network cut, 4400): reconnect with backoff and resume.
  */
 (function () {
   "use strict";
@@ -21,6 +32,8 @@
   var hello = null;
   var attempt = 0;
   var socket = null;
+  var watchdog = null;
+  var RELOAD_GUARD_MS = 60000;
 
   function format(template, values) {
     return template.replace(/\{(\w+)\}/g, function (match, key) {
@@ -132,6 +145,49 @@
     updateFigures();
   }
 
+  function heard() {
+    // Every message proves the connection alive; silence for three ticks does not.
+    if (watchdog) clearTimeout(watchdog);
+    var tick = hello && hello.tick_seconds ? hello.tick_seconds : 5;
+    watchdog = setTimeout(function () { abandon(socket); }, (3 * tick + 2) * 1000);
+  }
+
+  function abandon(dead) {
+    // A half-open connection may take minutes to report its close: do not wait for it.
+    if (!dead || dead !== socket) return;
+    dead.onclose = null;
+    dead.onmessage = null;
+    try { dead.close(); } catch (ignored) { /* already closing */ }
+    socket = null;
+    reconnectLater();
+  }
+
+  function reconnectLater() {
+    if (watchdog) { clearTimeout(watchdog); watchdog = null; }
+    setConnection("connecting", labels.reconnecting);
+    // Back off: 1 s, 2 s, 4 s ... up to 30 s, with jitter so a restarted server is not
+    // hit by every screen at the same instant.
+    var delay = Math.min(30000, 1000 * Math.pow(2, attempt)) * (0.75 + Math.random() * 0.5);
+    attempt += 1;
+    setTimeout(connect, delay);
+  }
+
+  function stop() {
+    if (watchdog) { clearTimeout(watchdog); watchdog = null; }
+    socket = null;
+    setConnection("refused", labels.refused);
+  }
+
+  function signInAgain() {
+    // The dashboard page is behind the admin sign-in: reloading it shows the sign-in page
+    // when the session ended. Once a minute at most, so a refusal cannot loop.
+    var last = Number(sessionStorage.getItem("kangaroo.reloadedAt") || 0);
+    if (Date.now() - last > RELOAD_GUARD_MS) {
+      sessionStorage.setItem("kangaroo.reloadedAt", String(Date.now()));
+      location.reload();
+    }
+  }
+
   function onHello(message) {
     hello = message;
     attempt = 0;
@@ -174,25 +230,28 @@
       var data = JSON.parse(message.data);
       if (data.type === "hello") onHello(data);
       else if (data.type === "events") show(data.events);
+      heard();
     };
     socket.onclose = function (closed) {
-      if (closed.code === 4401 || closed.code === 4403) {
-        setConnection("refused", labels.refused);
-        if (mode === "tv" && closed.code === 4401) localStorage.removeItem("kangaroo.tvKey");
-      } else {
-        setConnection("connecting", labels.reconnecting);
+      var code = closed.code;
+      if (code === 4401 || code === 4403 || code === 4410) {
+        stop();
+        if (mode === "tv" && code !== 4403) {
+          localStorage.removeItem("kangaroo.tvKey");
+          askForKey();
+        } else if (mode === "dashboard" && code !== 4403) {
+          signInAgain();
+        }
+        return;
       }
-      // Back off: 1 s, 2 s, 4 s ... up to 30 s, with jitter so a restarted server is not
-      // hit by every screen at the same instant.
-      var delay = Math.min(30000, 1000 * Math.pow(2, attempt)) * (0.75 + Math.random() * 0.5);
-      attempt += 1;
-      setTimeout(connect, delay);
+      reconnectLater();
     };
   }
 
   function askForKey() {
     var form = document.getElementById("key-form");
     form.hidden = false;
+    document.getElementById("key-input").value = "";
     form.onsubmit = function (submitted) {
       submitted.preventDefault();
       localStorage.setItem("kangaroo.tvKey", document.getElementById("key-input").value.trim());
@@ -201,6 +260,9 @@
     };
   }
 
-  window.kangarooLive = { lastId: function () { return lastId; } };
+  window.kangarooLive = {
+    lastId: function () { return lastId; },
+    shownIds: function () { return Array.from(shown); },
+  };
   connect();
 })();

@@ -1,0 +1,252 @@
+"""A live socket lives only as long as what opened it: a session that logs out, a user who
+is deactivated or changes password, a TV box key that is rotated or revoked close their
+sockets at once (4410), and a periodic re-check catches what a lost message would miss.
+Also: the Origin must be exactly ours, and a frame that is not JSON closes with 4400.
+
+Revocations go through the real server (HTTP), as an admin's click would."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from accounts.authentication import token_pair_for
+from devices.models import TVBox
+from tests.events.conftest import event
+from tests.events.test_live import as_admin, post_events, receive, ws_url
+
+
+def call(server: str, method: str, path: str, user=None, body=None, headers=None) -> int:
+    request = urllib.request.Request(
+        f"{server}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method=method,
+    )
+    if user is not None:
+        request.add_header("Authorization", f"Bearer {token_pair_for(user)['access']}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def closed_with(socket, timeout: float = 10) -> int:
+    """Reads until the server closes; the close code."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            socket.recv(timeout=timeout)
+    return closed.value.rcvd.code
+
+
+@contextmanager
+def as_tv(server: str, key: str):
+    with connect(ws_url(server), additional_headers={"Origin": server}, open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "key": key}))
+        yield socket
+
+
+def admin_logout(server: str, session_cookie: str) -> int:
+    """Signs a browser session out the way the admin's "Log out" button does."""
+    request = urllib.request.Request(f"{server}/admin/", headers={"Cookie": session_cookie})
+    with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
+        page = response.read().decode()
+        csrf_cookie = re.search(r"csrftoken=([^;]+)", response.headers.get("Set-Cookie", "")).group(1)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    request = urllib.request.Request(
+        f"{server}/admin/logout/",
+        data=f"csrfmiddlewaretoken={token}".encode(),
+        headers={
+            "Cookie": f"{session_cookie}; csrftoken={csrf_cookie}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
+        return response.status
+
+
+def session_of(client: Client) -> str:
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+# --- at once -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["revoke-key", "rotate-key"])
+def test_a_tv_box_whose_key_is_revoked_or_rotated_is_closed_at_once_and_hears_nothing(
+    asgi_server, tenant_a, door_a, action
+):
+    with as_tv(asgi_server, door_a.tv_key) as socket:
+        receive(socket, "hello")
+        assert call(asgi_server, "POST", f"/api/v1/tv-boxes/{door_a.tv.pk}/{action}", tenant_a.admin) == 200
+        assert closed_with(socket) == 4410
+    post_events(asgi_server, door_a.box_key, [event("after-revoke", door_a.entrance)])
+    with as_tv(asgi_server, door_a.tv_key) as socket:
+        assert closed_with(socket) == 4401  # the old key opens nothing any more
+
+
+def test_revoking_one_tv_box_leaves_the_others_listening(asgi_server, tenant_a, door_a):
+    from devices import services
+
+    _, other_key = services.tvbox_create(
+        company=tenant_a.company, actor=tenant_a.admin, name="Lobby tv", screens=[door_a.entrance]
+    )
+    with as_tv(asgi_server, door_a.tv_key) as revoked, as_tv(asgi_server, other_key) as other:
+        receive(revoked, "hello")
+        receive(other, "hello")
+        assert call(asgi_server, "POST", f"/api/v1/tv-boxes/{door_a.tv.pk}/revoke-key", tenant_a.admin) == 200
+        assert closed_with(revoked) == 4410
+        post_events(asgi_server, door_a.box_key, [event("still", door_a.entrance)])
+        assert len(receive(other, "events")["events"]) == 1
+
+
+def test_a_deleted_tv_box_is_closed(asgi_server, tenant_a, door_a):
+    with as_tv(asgi_server, door_a.tv_key) as socket:
+        receive(socket, "hello")
+        assert call(asgi_server, "DELETE", f"/api/v1/tv-boxes/{door_a.tv.pk}", tenant_a.admin) == 204
+        assert closed_with(socket) == 4410
+
+
+def test_a_deactivated_user_loses_every_dashboard_at_once(asgi_server, tenant_a, door_a):
+    first, second = Client(), Client()  # two browsers of the same admin
+    with as_admin(first, asgi_server, tenant_a.admin) as one, as_admin(second, asgi_server, tenant_a.admin) as two:
+        receive(one, "hello")
+        receive(two, "hello")
+        body = {"is_active": False}
+        assert call(asgi_server, "PATCH", f"/api/v1/users/{tenant_a.admin.pk}", tenant_a.owner, body) == 200
+        assert closed_with(one) == 4410
+        assert closed_with(two) == 4410
+
+
+def test_a_password_change_closes_every_dashboard_of_that_user_only(asgi_server, tenant_a, door_a):
+    tenant_a.admin.set_password("old-Secret-2026")
+    tenant_a.admin.save()
+    with (
+        as_admin(Client(), asgi_server, tenant_a.admin) as mine,
+        as_admin(Client(), asgi_server, tenant_a.owner) as other,
+    ):
+        receive(mine, "hello")
+        receive(other, "hello")
+        body = {"old_password": "old-Secret-2026", "new_password": "new-Secret-2026!x"}
+        assert call(asgi_server, "POST", "/api/v1/auth/password", tenant_a.admin, body) in (200, 204)
+        assert closed_with(mine) == 4410
+        post_events(asgi_server, door_a.box_key, [event("owner-sees", door_a.entrance)])
+        assert len(receive(other, "events")["events"]) == 1
+
+
+def test_logging_out_closes_only_that_sessions_dashboards(asgi_server, tenant_a, door_a):
+    leaving, staying = Client(), Client()
+    with as_admin(leaving, asgi_server, tenant_a.admin) as gone, as_admin(staying, asgi_server, tenant_a.admin) as kept:
+        receive(gone, "hello")
+        receive(kept, "hello")
+        assert admin_logout(asgi_server, session_of(leaving)) == 200
+        assert closed_with(gone) == 4410
+        post_events(asgi_server, door_a.box_key, [event("kept", door_a.entrance)])
+        assert len(receive(kept, "events")["events"]) == 1
+
+
+def test_a_logged_out_session_cannot_open_a_socket_again(asgi_server, tenant_a, monkeypatch):
+    monkeypatch.setattr("events.consumers.AUTH_TIMEOUT", 0.3)  # it is anonymous now: a key or nothing
+    browser = Client()
+    browser.force_login(tenant_a.admin)
+    cookie = session_of(browser)
+    assert admin_logout(asgi_server, cookie) == 200
+    with connect(ws_url(asgi_server), additional_headers={"Cookie": cookie, "Origin": asgi_server}) as socket:
+        assert closed_with(socket) == 4401
+
+
+# --- the periodic re-check, for changes that sent no message ---------------------------------
+
+
+@pytest.fixture
+def fast_recheck(settings):
+    settings.LIVE_TICK_SECONDS = 0.2
+    settings.LIVE_RECHECK_SECONDS = 0.2
+
+
+def test_a_tv_key_revoked_behind_the_services_back_is_caught_by_the_recheck(
+    asgi_server, tenant_a, door_a, fast_recheck
+):
+    with as_tv(asgi_server, door_a.tv_key) as socket:
+        receive(socket, "hello")
+        TVBox.objects.filter(pk=door_a.tv.pk).update(key_revoked_at=timezone.now())  # tenant: the test's own box
+        assert closed_with(socket) == 4410
+
+
+def test_a_password_changed_behind_the_services_back_is_caught_by_the_recheck(asgi_server, tenant_a, fast_recheck):
+    with as_admin(Client(), asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        tenant_a.admin.set_password("changed-elsewhere-2026")
+        tenant_a.admin.save(update_fields=["password"])  # e.g. `manage.py changepassword`
+        assert closed_with(socket) == 4410
+
+
+def test_a_tv_box_given_other_screens_hears_its_new_screens_only(asgi_server, tenant_a, door_a, fast_recheck):
+    with as_tv(asgi_server, door_a.tv_key) as socket:
+        receive(socket, "hello")
+        door_a.tv.screens.set([door_a.exit])
+        receive(socket, "tick")
+        receive(socket, "tick")  # a re-check has run since
+        post_events(asgi_server, door_a.box_key, [event("in", door_a.entrance), event("out", door_a.exit)])
+        message = receive(socket, "events")
+        assert [e["screen"] for e in message["events"]] == [door_a.exit.pk]
+
+
+# --- origin and frames -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "origin_of",
+    [
+        lambda server: server.replace(server.rsplit(":", 1)[1], "9999"),  # another port
+        lambda server: server.replace("http://", "https://"),  # another scheme
+        lambda server: server.replace("127.0.0.1", "localhost"),  # another host
+        lambda server: "null",
+        lambda server: server + "/path",
+    ],
+    ids=["port", "scheme", "host", "null", "not-an-origin"],
+)
+def test_a_browser_origin_must_match_scheme_host_and_port(asgi_server, tenant_a, origin_of):
+    headers = {"Cookie": session_of(_signed_in(tenant_a.admin)), "Origin": origin_of(asgi_server)}
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10)
+    assert refused.value.response.status_code == 403
+
+
+def test_a_trusted_origin_is_accepted(asgi_server, tenant_a, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://kiosk.example.com"]
+    headers = {"Cookie": session_of(_signed_in(tenant_a.admin)), "Origin": "https://kiosk.example.com"}
+    with connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10) as socket:
+        assert receive(socket, "hello")["company"] == tenant_a.company.name
+
+
+def _signed_in(user) -> Client:
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+@pytest.mark.parametrize("frame", ["not json", "[1, 2]", b"\x00\x01binary"])
+def test_a_frame_that_is_not_a_json_object_closes_with_4400(asgi_server, tenant_a, frame):
+    with as_admin(Client(), asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        socket.send(frame)
+        assert closed_with(socket) == 4400
+
+
+def test_the_ping_socket_also_closes_bad_frames_with_4400(asgi_server, tenant_a):
+    headers = {"Cookie": session_of(_signed_in(tenant_a.admin)), "Origin": asgi_server}
+    with connect(asgi_server.replace("http", "ws") + "/ws/ping/", additional_headers=headers) as socket:
+        socket.send("{")
+        assert closed_with(socket) == 4400
