@@ -9,6 +9,7 @@ import json
 import re
 import urllib.request
 
+from django.urls import set_script_prefix
 from PIL import Image
 
 from accounts.authentication import token_pair_for
@@ -111,3 +112,16 @@ def test_the_api_list_costs_the_same_queries_for_any_page(api, tenant_a, door_a,
     with django_assert_num_queries(2):
         rows = client.get("/api/v1/events?page_size=30").json()["results"]
     assert len(rows) == 30 and all(row["subject"]["photo_url"] for row in rows)
+
+
+def test_links_follow_the_deployments_url_prefix(api, tenant_a, door_a):
+    shot = base64.b64encode(jpeg_bytes((90, 60))).decode()
+    body = door_a.box_client().post(
+        "/api/v1/device/events", event("pre", door_a.entrance, snapshot=shot), format="json"
+    )
+    set_script_prefix("/kangaroo/")  # as the WSGI/ASGI handler does for a SCRIPT_NAME / root_path
+    try:
+        row = api(tenant_a.viewer).get(f"/api/v1/events/{body.json()['id']}").json()
+    finally:
+        set_script_prefix("/")
+    assert row["snapshot_url"] == f"/kangaroo/api/v1/events/{row['id']}/snapshot"
