@@ -1,12 +1,21 @@
 """Events over the API: devices post them; people list and read them."""
 
+from datetime import timedelta
+
 from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, mixins, pagination, serializers, status
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
+from rest_framework import generics, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -20,8 +29,10 @@ from events.selectors import with_first_photo_id
 from kangaroo import errors
 from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
-from kangaroo.api.pagination import PageNumberPagination
+from kangaroo.api.pagination import CursorPagination, PageNumberPagination
 from kangaroo.api.parsers import ItemsJSONParser
+from kangaroo.api.schema import AutoSchema
+from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
 from kangaroo.media import media_response
@@ -31,11 +42,39 @@ from subjects.models import SubjectType
 
 ITEM_EXAMPLE = {
     "uid": "box7-000184233",
-    "happened_at": "2026-03-02T08:58:12.345+08:00",
+    "happened_at": "2026-03-02T08:58:12.345+08:00",  # replaced by a recent time in the schema
     "subject_id": 1024,
     "screen_id": 7,
     "confidence": 0.93,
 }
+BASE64 = "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
+class EventItemSerializer(StrictSerializer):
+    """One posted event (documentation: `events.parsing.parse_item` reads it)."""
+
+    uid = serializers.CharField(min_length=1, max_length=64, help_text="Unique for this device; a retry repeats it.")
+    happened_at = serializers.DateTimeField(
+        help_text="With a time zone; at most 5 minutes ahead and EVENT_MAX_AGE_DAYS (30) days back."
+    )
+    subject_id = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, allow_null=True, required=False, help_text="Null or unknown: a stranger."
+    )
+    screen_id = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, allow_null=True, required=False, help_text="A box's own screen."
+    )
+    confidence = serializers.FloatField(min_value=0, max_value=1, allow_null=True, required=False)
+    snapshot = serializers.RegexField(
+        BASE64,
+        allow_null=True,
+        required=False,
+        help_text="A JPEG, PNG or WebP image, base64-encoded, at most EVENT_SNAPSHOT_MAX_KB (64) KiB before encoding "
+        "(`event_snapshot_too_large`).",
+    )
+
+
+class EventBatchSerializer(StrictSerializer):
+    events = EventItemSerializer(many=True, max_length=services.MAX_BATCH, help_text="At most 500.")
 
 
 class ItemResultSerializer(serializers.Serializer):
@@ -52,11 +91,23 @@ class BatchAnswerSerializer(serializers.Serializer):
     results = ItemResultSerializer(many=True)
 
 
+class EventIngestSchema(AutoSchema):
+    def get_examples(self):
+        # Dated a minute ago whenever the schema is read, so that trying it is not `event_too_old`.
+        recent = (timezone.now() - timedelta(minutes=1)).isoformat(timespec="milliseconds")
+        item = {**ITEM_EXAMPLE, "happened_at": recent}
+        return [
+            OpenApiExample("One event", value=item, request_only=True),
+            OpenApiExample("A batch", value={"events": [item]}, request_only=True),
+        ]
+
+
 class EventIngestView(DeviceView):
     device_kinds = (DeviceKind.BOX, DeviceKind.PAD)
     # Each item's text is checked with the item (a bad one never rejects the others); the
     # body may hold a full batch with snapshots.
     parser_classes = [ItemsJSONParser]
+    schema = EventIngestSchema()
 
     @property
     def max_body_bytes(self) -> int:
@@ -64,8 +115,19 @@ class EventIngestView(DeviceView):
 
     @extend_schema(
         tags=["device API"],
-        request=OpenApiTypes.OBJECT,
-        responses={200: BatchAnswerSerializer, 201: ItemResultSerializer},
+        request=PolymorphicProxySerializer(
+            component_name="EventPost",
+            serializers=[EventItemSerializer, EventBatchSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="EventPostAnswer",
+                serializers=[BatchAnswerSerializer, ItemResultSerializer],
+                resource_type_field_name=None,
+            ),
+            201: ItemResultSerializer,
+        },
         summary="Post recognition events: one, or a batch of up to 500",
         description=(
             'Body: one event object, or `{"events": [...]}` with up to 500. Each event has a '
@@ -73,12 +135,9 @@ class EventIngestView(DeviceView):
             "event's id, so retries are safe. `subject_id` null or unknown makes a stranger event. "
             "`snapshot` is an optional base64 image. A batch answers 200 with a result per item "
             "(a bad item never rejects the good ones); a single event answers 201 `created`, 200 "
-            "`duplicate`, or its error envelope."
+            "`duplicate`, or its error envelope. The body is at most 500 events with snapshots of "
+            "the largest size; a larger one answers 413 `payload_too_large` with the `limit`."
         ),
-        examples=[
-            OpenApiExample("One event", value=ITEM_EXAMPLE, request_only=True),
-            OpenApiExample("A batch", value={"events": [ITEM_EXAMPLE]}, request_only=True),
-        ],
     )
     def post(self, request):
         body = request.data
@@ -129,11 +188,9 @@ class EventFilter(filters.FilterSet):
         return queryset.filter(Q(subject_name__icontains=value) | Q(subject_job_number__icontains=value))
 
 
-class EventCursorPagination(pagination.CursorPagination):
+class EventCursorPagination(CursorPagination):
     ordering = ("-happened_at", "-id")
     page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
 @extend_schema(tags=["events"])

@@ -105,7 +105,7 @@ class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantVi
 class SubjectSerializer(serializers.ModelSerializer):
     department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.none(), required=False, allow_null=True)
     host = serializers.PrimaryKeyRelatedField(queryset=Subject.objects.none(), required=False, allow_null=True)
-    department_name = serializers.CharField(source="department.name", read_only=True, default=None)
+    department_name = serializers.CharField(source="department.name", read_only=True, allow_null=True, default=None)
     job_number = serializers.CharField(
         max_length=40, required=False, allow_blank=True, help_text="Generated for visitors and VIPs when left empty."
     )

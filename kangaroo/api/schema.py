@@ -1,9 +1,34 @@
-"""OpenAPI: every operation documents the error envelope for the statuses it can answer."""
+"""OpenAPI: every operation documents the error envelope for the statuses it can answer, and
+request schemas say what the parsers and strict serializers refuse (unknown fields, control
+characters), so a client generated from the schema, or a fuzzer, sends what is accepted."""
 
 from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 from kangaroo.api.errors import ErrorEnvelopeSerializer
+from kangaroo.api.serializers import StrictSerializer
+
+# What DRF's TimeField reads ("08:30", "08:30:00", "08:30:00.5") and writes ("08:30:00"):
+# OpenAPI's `format: time` is RFC 3339's, which requires a UTC offset no working hour has.
+TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?$"
+
+# Text without the control characters kangaroo.api.parsers refuses (tab and line breaks allowed).
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+
+
+def _plain_text(schema: dict) -> bool:
+    return schema.get("type") == "string" and not ({"format", "enum", "pattern"} & set(schema))
+
+
+def _model_field_allows_blank(field) -> bool:
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    if model is None or not field.source or "." in field.source:
+        return False
+    try:
+        return model._meta.get_field(field.source).blank
+    except Exception:  # not a model field (a method, a property)
+        return False
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -17,14 +42,56 @@ class AutoSchema(openapi.AutoSchema):
         if self.get_auth():
             extra["401"] = error
         extra["403"] = error
+        extra["400"] = error  # a bad body, or a bad query parameter on any method
+        extra["404"] = error  # an id in the path or the body that is not the company's
         if method in ("POST", "PUT", "PATCH"):
-            extra["400"] = error
-        if self._is_detail_path() or method in ("PUT", "PATCH", "DELETE"):
-            extra["404"] = error
+            extra["413"] = error  # payload_too_large
+            extra["415"] = error  # unsupported_media_type
         extra["429"] = error
+        extra["503"] = self._get_response_for_code(
+            OpenApiResponse(ErrorEnvelopeSerializer, description="service_unavailable: retry after Retry-After"),
+            "503",
+        )
         for status, body in extra.items():
             responses.setdefault(status, body)
         return responses
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictSerializer):
+            schema["additionalProperties"] = False  # unknown fields answer `unknown_fields`
+        return schema
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if not isinstance(schema, dict):
+            return schema
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            if field.max_length is not None:
+                schema["maxItems"] = field.max_length
+            if field.min_length is not None:
+                schema["minItems"] = field.min_length
+        if isinstance(field, serializers.TimeField) and schema.get("format") == "time":
+            del schema["format"]
+            schema["pattern"] = TIME_PATTERN
+        elif direction == "request" and isinstance(field, serializers.CharField) and _plain_text(schema):
+            schema["pattern"] = TEXT_PATTERN
+        elif (
+            isinstance(field, serializers.ChoiceField)
+            and "" not in schema.get("enum", [""])
+            and _model_field_allows_blank(field)
+        ):
+            # A read-only choice of a model field that may be blank answers "" (no value yet).
+            schema["enum"] = [*schema["enum"], ""]
+        return schema
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            if parameter.get("in") == "query" and _plain_text(schema):
+                schema["pattern"] = TEXT_PATTERN
+        return parameters
 
     def _is_detail_path(self) -> bool:
         return "{" in self.path

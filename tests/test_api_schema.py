@@ -1,0 +1,104 @@
+"""The OpenAPI schema describes what the API really answers and accepts (what schemathesis,
+run by tests/fuzz/run_schemathesis.py in CI, checks against the running API)."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+
+from kangaroo.api.schema import TEXT_PATTERN, TIME_PATTERN
+from tests.events.conftest import make_door
+from tests.factories import SubjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def component(schema, name):
+    return schema["components"]["schemas"][name]
+
+
+def test_working_hours_are_described_as_the_api_writes_them(api, tenant_a, schema):
+    written = api(tenant_a.owner).get("/api/v1/company").json()["work_start"]
+    for name in ("Company", "PatchedCompanyRequest"):
+        field = component(schema, name)["properties"]["work_start"]
+        assert "format" not in field  # RFC 3339's `time` needs an offset no working hour has
+        assert re.match(field["pattern"], written)
+    assert re.match(TIME_PATTERN, "08:30") and not re.match(TIME_PATTERN, "24:00")
+
+
+def test_blank_choices_are_in_the_answers_enum(api, tenant_a, schema):
+    door = make_door(tenant_a, "A")
+    screen = api(tenant_a.owner).get(f"/api/v1/screens/{door.entrance.pk}").json()
+    assert screen["camera_status"] == ""  # no heartbeat has reported on the camera yet
+    options = component(schema, "Screen")["properties"]["camera_status"]["oneOf"]
+    refs = [option["$ref"].rsplit("/", 1)[1] for option in options]
+    assert "BlankEnum" in refs
+    assert component(schema, "BlankEnum")["enum"] == [""]
+    event_direction = component(schema, "Event")["properties"]["direction"]
+    assert "BlankEnum" in str(event_direction)
+
+
+def test_a_subject_without_department_answers_a_null_the_schema_allows(api, tenant_a, schema):
+    subject = SubjectFactory(company=tenant_a.company, department=None)
+    assert api(tenant_a.viewer).get(f"/api/v1/subjects/{subject.pk}").json()["department_name"] is None
+    assert component(schema, "Subject")["properties"]["department_name"]["nullable"] is True
+
+
+@pytest.mark.parametrize("path", ["/api/v1/subjects", "/api/v1/events", "/api/v1/audit-log"])
+@pytest.mark.parametrize("page_size", ["2.5", "0", "-1", "ten", "100000", "١٢"])
+def test_a_page_size_that_is_not_a_whole_number_in_range_is_refused(api, tenant_a, path, page_size):
+    response = api(tenant_a.owner).get(path, {"page_size": page_size})
+    assert response.status_code == 400, response.content
+    assert list(response.json()["error"]["fields"]) == ["page_size"]
+
+
+def test_page_size_limits_are_in_the_schema(api, tenant_a, schema):
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/subjects"]["get"]["parameters"]}
+    assert (parameters["page_size"]["minimum"], parameters["page_size"]["maximum"]) == (1, 500)
+    assert api(tenant_a.owner).get("/api/v1/subjects", {"page_size": "500"}).status_code == 200
+
+
+def test_every_operation_documents_the_errors_it_can_answer(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            statuses = set(operation["responses"])
+            assert {"400", "403", "404", "429", "503"} <= statuses, (method, path)
+            if method in ("post", "put", "patch"):
+                assert {"413", "415"} <= statuses, (method, path)
+
+
+def test_request_text_fields_and_strict_bodies_are_described(schema):
+    department = component(schema, "DepartmentRequest")["properties"]["name"]
+    assert department["pattern"] == TEXT_PATTERN
+    assert re.match(TEXT_PATTERN, "Ops\tNight") and not re.match(TEXT_PATTERN, "a\x00b")
+    assert component(schema, "HeartbeatRequest")["additionalProperties"] is False
+
+
+def test_the_event_post_is_described_as_one_event_or_a_batch_with_a_fresh_example(schema):
+    operation = schema["paths"]["/api/v1/device/events"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]
+    post = component(schema, body["schema"]["$ref"].rsplit("/", 1)[1])
+    refs = sorted(option["$ref"].rsplit("/", 1)[1] for option in post["oneOf"])
+    assert refs == ["EventBatchRequest", "EventItemRequest"]
+    item = component(schema, "EventItemRequest")
+    assert item["additionalProperties"] is False and set(item["required"]) == {"uid", "happened_at"}
+    assert component(schema, "EventBatchRequest")["properties"]["events"]["maxItems"] == 500
+    example = body["examples"]["OneEvent"]["value"]
+    from django.utils.dateparse import parse_datetime
+
+    assert timezone.now() - parse_datetime(example["happened_at"]) < timedelta(days=1)
+
+
+def test_the_events_example_from_the_schema_is_accepted(tenant_a, schema):
+    door = make_door(tenant_a, "A")
+    body = schema["paths"]["/api/v1/device/events"]["post"]["requestBody"]["content"]["application/json"]
+    example = {**body["examples"]["OneEvent"]["value"], "screen_id": door.entrance.pk, "subject_id": None}
+    response = door.box_client().post("/api/v1/device/events", example, format="json")
+    assert response.status_code == 201, response.content
