@@ -527,11 +527,13 @@ class PadLocationView(DeviceView):
         summary="The pad sets where it stands",
     )
     def patch(self, request):
-        data = PadLocationSerializer(data=request.data)
+        data = PadLocationSerializer(data=request.data, partial=True)  # PATCH: an empty body changes nothing
         data.is_valid(raise_exception=True)
-        pad = services.pad_location_set(
-            company=self.device.company, actor=request.user, pad=self.device, location=data.validated_data["location"]
-        )
+        pad = self.device
+        if "location" in data.validated_data:
+            pad = services.pad_location_set(
+                company=pad.company, actor=request.user, pad=pad, location=data.validated_data["location"]
+            )
         return Response(PadConfigSerializer(pad).data)
 
 

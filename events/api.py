@@ -269,7 +269,7 @@ class AttendanceDaySerializer(serializers.Serializer):
 ATTENDANCE_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, description="First day (company time zone). Default: `to`, or today."),
     OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, included. Default: today (or `from` if later)."),
-    OpenApiParameter("department", OpenApiTypes.INT, description="Department id."),
+    OpenApiParameter("department", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Department id."),
     OpenApiParameter("subject_type", OpenApiTypes.STR, enum=SubjectType.values),
     OpenApiParameter("job_number", OpenApiTypes.STR, description="Exactly this job number."),
     OpenApiParameter("q", OpenApiTypes.STR, description="Name or job number contains."),

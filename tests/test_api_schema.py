@@ -102,3 +102,10 @@ def test_the_events_example_from_the_schema_is_accepted(tenant_a, schema):
     example = {**body["examples"]["OneEvent"]["value"], "screen_id": door.entrance.pk, "subject_id": None}
     response = door.box_client().post("/api/v1/device/events", example, format="json")
     assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(("path", "name"), [("/api/v1/subjects", "department"), ("/api/v1/events", "screen"),
+                                            ("/api/v1/attendance", "department")])  # fmt: skip
+def test_id_filters_are_described_with_their_range(schema, path, name):
+    parameters = {p["name"]: p["schema"] for p in schema["paths"][path]["get"]["parameters"]}
+    assert (parameters[name]["type"], parameters[name]["minimum"]) == ("integer", 1)

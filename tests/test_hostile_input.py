@@ -219,3 +219,11 @@ def test_outside_the_api_a_missing_page_is_still_a_page(client):
 def test_nothing_refused_was_audited(api, tenant_a):
     api(tenant_a.admin).post("/api/v1/departments", {"name": "x\u0000"}, format="json")
     assert not AuditLog.objects.for_company(tenant_a.company).exists()
+
+
+@pytest.mark.parametrize("query", ["q=a%00b", "name=%07", "x%01=1", "job_number=%1b"])
+@pytest.mark.parametrize("path", ["/api/v1/subjects", "/api/v1/boxes", "/api/v1/events", "/api/v1/attendance"])
+def test_a_control_character_in_the_query_string_is_refused(api, tenant_a, path, query):
+    response = api(tenant_a.owner).get(f"{path}?{query}")
+    assert error_of(response) == (400, "validation_error")
+    assert list(response.json()["error"]["fields"]) == [query.split("=")[0].replace("%01", "\x01")]

@@ -157,3 +157,22 @@ class MultiPartParser(parsers.MultiPartParser):
         refuse_control_characters({key: result.data.getlist(key) for key in result.data})
         refuse_control_characters([upload.name for upload in result.files.values()])
         return result
+
+
+class QueryTextMiddleware:
+    """The query string of an API request follows the same rule as its body: no control
+    characters in any parameter, names included (400 `validation_error` naming it)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/") and request.META.get("QUERY_STRING"):
+            from kangaroo.api.errors import envelope_response
+
+            path = text_problem({key: request.GET.getlist(key) for key in request.GET})
+            if path is not None:
+                name = path.split(".", 1)[0]
+                error = KangarooError(errors.VALIDATION_ERROR, fields={name: [str(CONTROL_CHARACTER_MESSAGE)]})
+                return envelope_response(error)
+        return self.get_response(request)

@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from kangaroo.api.errors import ErrorEnvelopeSerializer
+from kangaroo.api.filters import MAX_ID, IdFilter
 from kangaroo.api.serializers import StrictSerializer
 
 # What DRF's TimeField reads ("08:30", "08:30:00", "08:30:00.5") and writes ("08:30:00"):
@@ -87,9 +88,14 @@ class AutoSchema(openapi.AutoSchema):
 
     def _get_parameters(self):
         parameters = super()._get_parameters()
+        filters = getattr(getattr(self.view, "filterset_class", None), "base_filters", {})
         for parameter in parameters:
             schema = parameter.get("schema", {})
-            if parameter.get("in") == "query" and _plain_text(schema):
+            if parameter.get("in") != "query":
+                continue
+            if isinstance(filters.get(parameter["name"]), IdFilter):
+                schema.update(type="integer", minimum=1, maximum=MAX_ID)
+            elif _plain_text(schema):
                 schema["pattern"] = TEXT_PATTERN
         return parameters
 

@@ -88,3 +88,12 @@ def test_the_api_filters_pads_by_the_box_of_their_screen(api, tenant_a, register
     PadFactory(company=tenant_a.company)
     rows = api(tenant_a.viewer).get(f"/api/v1/pads?box={box.pk}").json()["results"]
     assert [row["id"] for row in rows] == [on_box.pk]
+
+
+def test_an_empty_location_patch_changes_nothing_and_answers_the_config(tenant_a, register, device_api):
+    pad, key = register("pad", tenant_a, location="Box room")
+    response = device_api(key).patch("/api/v1/device/pad/location", {}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["location"] == "Box room"
+    pad.refresh_from_db()
+    assert pad.location == "Box room"
