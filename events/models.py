@@ -4,8 +4,9 @@ devices going offline or coming back.
 An event keeps a copy of its subject's name, type and job number, so history reads the
 same after the subject is renamed or deleted. Its snapshot image does not outlive the
 subject: it is a picture of that person's face, so deleting the subject empties the
-snapshot of each of their events and deletes the file (events/signals.py); deleting an event
-deletes its snapshot file (kangaroo/media.py owns every such file). A device-supplied `uid`, unique per device,
+snapshot of each of their events and deletes the file (events/signals.py). Events are
+deleted only with their company (whose media are purged) or through
+`events.services.event_delete_many`, which deletes their snapshot files too. A device-supplied `uid`, unique per device,
 makes retried posts idempotent.
 """
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.models import Company
 from devices.models import Device, DeviceStatusChange
 from events.hooks import events_recorded_on_commit
 from events.models import Event
@@ -24,6 +26,7 @@ from events.parsing import ITEM_OVERHEAD_BYTES, ItemResult, classify, parse_item
 from events.storing import MAX_BATCH, store_events
 from kangaroo import errors
 from kangaroo.errors import KangarooError
+from kangaroo.media import media_delete_on_commit
 
 
 def batch_max_bytes() -> int:
@@ -76,3 +79,20 @@ def event_from_status_change(change: DeviceStatusChange) -> Event:
     )
     events_recorded_on_commit(company=change.company, events=[event])
     return event
+
+
+@transaction.atomic
+def event_delete_many(*, company: Company, events: QuerySet[Event]) -> int:
+    """Delete the company's rows among `events`, and their snapshot files once that commits;
+    returns how many events were deleted.
+
+    Every deletion of events goes through here (a company's deletion aside: its media purge
+    takes the files), because a plain queryset delete would leave the snapshots behind. A
+    post_delete handler would catch every path, but it would also make Django load each
+    event into memory to delete a company, instead of one DELETE for millions of rows.
+    """
+    scoped = events.filter(company=company)
+    names = list(scoped.exclude(snapshot="").values_list("snapshot", flat=True))
+    _, per_model = scoped.delete()
+    media_delete_on_commit(names)
+    return per_model.get(Event._meta.label, 0)

@@ -1,4 +1,4 @@
-from django.db.models.signals import post_delete, post_save, pre_delete
+from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
 from devices.models import DeviceStatusChange
@@ -13,13 +13,6 @@ def status_change_becomes_an_event(sender, instance: DeviceStatusChange, created
     # A receiver, so the devices app stays unaware of events (events build on devices).
     if created:
         event_from_status_change(instance)
-
-
-@receiver(post_delete, sender=Event)
-def delete_snapshot_file(sender, instance: Event, **kwargs) -> None:
-    """An event's snapshot goes once the event's deletion is committed, however it was deleted
-    (alone, by retention, or with its company)."""
-    media_delete_on_commit([instance.snapshot.name])
 
 
 @receiver(pre_delete, sender=Subject)

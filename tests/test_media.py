@@ -11,6 +11,7 @@ from django.db import transaction
 
 from accounts.models import Company
 from events.models import Event
+from events.services import event_delete_many
 from kangaroo.media import MediaKind, media_purge_company, media_save, media_written
 from subjects.models import Photo
 from tests.events.conftest import event, make_door
@@ -119,11 +120,20 @@ def test_deleting_an_event_deletes_its_snapshot_after_commit(
     )
     kept = Event.objects.for_company(tenant_a.company).get(pk=second).snapshot.name
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        Event.objects.for_company(tenant_a.company).filter(pk=first).delete()
+        mine = Event.objects.for_company(tenant_a.company)
+        assert event_delete_many(company=tenant_a.company, events=mine.filter(pk=first)) == 1
     assert len(files_in(media_root)) == 2  # not before the commit
     for callback in callbacks:
         callback()
     assert [p.as_posix() for p in files_in(media_root)] == [kept]
+
+
+def test_deleting_events_never_touches_another_company(tenant_a, tenant_b, door_a, door_b, media_root):
+    (theirs,) = post_events(door_b, [event("b1", door_b.entrance, snapshot=snapshot())])
+    everyone = Event.objects.all()  # tenant: a caller passing too wide a set must not matter
+    assert event_delete_many(company=tenant_a.company, events=everyone) == 0
+    assert Event.objects.for_company(tenant_b.company).get(pk=theirs).snapshot
+    assert len(files_in(media_root)) == 1
 
 
 def test_deleting_a_company_deletes_all_its_media(
