@@ -7,4 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from accounts import schema  # noqa: F401  registers the OpenAPI auth extension
+        from accounts import (
+            schema,  # noqa: F401  registers the OpenAPI auth extension
+            signals,  # noqa: F401  announces when a user's sessions end
+        )

@@ -21,7 +21,6 @@ from django.db.models.fields.files import FieldFile
 from django.utils.duration import duration_iso_string
 
 from accounts.models import AuditLog, Company, Role, User
-from accounts.signals import user_sessions_ended
 from kangaroo import errors
 from kangaroo.context import current_origin
 from kangaroo.errors import KangarooError
@@ -251,7 +250,6 @@ def user_update(*, company: Company, actor: User | None, user: User, **data: Any
     user.refresh_from_db()
     if "token_generation" in update_fields:
         _blacklist_refresh_tokens(user)
-        _announce_sessions_ended(user.pk)
     audit_record(company=company, actor=actor, action="user.update", obj=user, changes=changes)
     return user
 
@@ -264,7 +262,6 @@ def user_password_set(*, company: Company, actor: User | None, user: User, passw
     user.set_password(password)
     user.save(update_fields=["password"])
     user_tokens_revoke(user=user)
-    _announce_sessions_ended(user.pk)
     audit_record(company=company, actor=actor, action="user.password_set", obj=user)
 
 
@@ -277,12 +274,7 @@ def user_delete(*, company: Company, actor: User | None, user: User) -> None:
     if user.role == Role.OWNER and user.is_active and _active_owner_count(company) <= 1:
         raise KangarooError(errors.LAST_OWNER)
     audit_record(company=company, actor=actor, action="user.delete", obj=user)
-    _announce_sessions_ended(user.pk)
     user.delete()
-
-
-def _announce_sessions_ended(user_id: int) -> None:
-    transaction.on_commit(lambda: user_sessions_ended.send(sender=User, user_id=user_id))
 
 
 def _blacklist_refresh_tokens(user: User) -> None:
@@ -311,7 +303,6 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
     user.set_password(new_password)
     user.save(update_fields=["password"])
     user_tokens_revoke(user=user)
-    _announce_sessions_ended(user.pk)
     audit_record(company=user.company, actor=user, action="user.password_change", obj=user)
 
 

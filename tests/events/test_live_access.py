@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.test import Client
 from django.utils import timezone
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from accounts.authentication import token_pair_for
+from accounts.models import User
 from devices.models import TVBox
 from tests.events.conftest import event
 from tests.events.test_live import as_admin, post_events, receive, ws_url
@@ -56,16 +59,16 @@ def as_tv(server: str, key: str):
         yield socket
 
 
-def admin_logout(server: str, session_cookie: str) -> int:
-    """Signs a browser session out the way the admin's "Log out" button does."""
+def admin_post(server: str, session_cookie: str, path: str, data: dict[str, str]) -> int:
+    """Submits an admin form the way a signed-in browser does (with its CSRF token)."""
     request = urllib.request.Request(f"{server}/admin/", headers={"Cookie": session_cookie})
     with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
         page = response.read().decode()
         csrf_cookie = re.search(r"csrftoken=([^;]+)", response.headers.get("Set-Cookie", "")).group(1)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     request = urllib.request.Request(
-        f"{server}/admin/logout/",
-        data=f"csrfmiddlewaretoken={token}".encode(),
+        f"{server}{path}",
+        data=urllib.parse.urlencode({"csrfmiddlewaretoken": token, **data}).encode(),
         headers={
             "Cookie": f"{session_cookie}; csrftoken={csrf_cookie}",
             "Content-Type": "application/x-www-form-urlencoded",
@@ -74,6 +77,11 @@ def admin_logout(server: str, session_cookie: str) -> int:
     )
     with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
         return response.status
+
+
+def admin_logout(server: str, session_cookie: str) -> int:
+    """Signs a browser session out the way the admin's "Log out" button does."""
+    return admin_post(server, session_cookie, "/admin/logout/", {})
 
 
 def session_of(client: Client) -> str:
@@ -145,6 +153,19 @@ def test_a_password_change_closes_every_dashboard_of_that_user_only(asgi_server,
         assert len(receive(other, "events")["events"]) == 1
 
 
+def test_a_password_set_in_the_admin_closes_that_users_dashboards_at_once(asgi_server, tenant_a):
+    owner = Client()
+    owner.force_login(tenant_a.owner)
+    with as_admin(Client(), asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        form = {"password1": "Admin-set-2026!x", "password2": "Admin-set-2026!x", "usable_password": "true"}
+        path = f"/admin/accounts/user/{tenant_a.admin.pk}/password/"
+        assert admin_post(asgi_server, session_of(owner), path, form) == 200
+        tenant_a.admin.refresh_from_db()
+        assert tenant_a.admin.check_password("Admin-set-2026!x")
+        assert closed_with(socket) == 4410
+
+
 def test_logging_out_closes_only_that_sessions_dashboards(asgi_server, tenant_a, door_a):
     leaving, staying = Client(), Client()
     with as_admin(leaving, asgi_server, tenant_a.admin) as gone, as_admin(staying, asgi_server, tenant_a.admin) as kept:
@@ -184,11 +205,11 @@ def test_a_tv_key_revoked_behind_the_services_back_is_caught_by_the_recheck(
         assert closed_with(socket) == 4410
 
 
-def test_a_password_changed_behind_the_services_back_is_caught_by_the_recheck(asgi_server, tenant_a, fast_recheck):
+def test_a_password_changed_behind_the_apps_back_is_caught_by_the_recheck(asgi_server, tenant_a, fast_recheck):
     with as_admin(Client(), asgi_server, tenant_a.admin) as socket:
         receive(socket, "hello")
-        tenant_a.admin.set_password("changed-elsewhere-2026")
-        tenant_a.admin.save(update_fields=["password"])  # e.g. `manage.py changepassword`
+        # A bulk update sends no signal: only the re-check can notice.
+        User.objects.filter(pk=tenant_a.admin.pk).update(password=make_password("changed-2026"))  # tenant: own user
         assert closed_with(socket) == 4410
 
 
