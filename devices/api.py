@@ -32,38 +32,12 @@ from devices.models import (
     TVBox,
 )
 from devices.validators import mask_camera_url
-from kangaroo import errors
+from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import MAX_ID, IdFilter
 from kangaroo.api.serializers import StrictSerializer
-from kangaroo.api.viewsets import TenantViewSet, request_company
-from kangaroo.errors import KangarooError
+from kangaroo.api.viewsets import TenantViewSet
 
 # --- fields -----------------------------------------------------------------------------------
-
-
-class CompanyRelatedField(serializers.PrimaryKeyRelatedField):
-    """The id of a row of the requester's company.
-
-    Another company's id answers exactly like a missing one: 404 `not_found`, naming the
-    field, so a client can never learn that the id exists elsewhere.
-    """
-
-    def __init__(self, *, model: type[Device], error_field: str, **kwargs):
-        self.model = model
-        self.error_field = error_field
-        kwargs.setdefault("queryset", model.objects.none())  # the real scope needs the request
-        super().__init__(**kwargs)
-
-    def get_queryset(self):
-        return self.model.objects.for_company(request_company(self.context["request"]))
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool):
-            raise KangarooError(errors.NOT_FOUND, fields={self.error_field: [str(errors.NOT_FOUND.message)]})
-        try:
-            return self.get_queryset().get(pk=data)
-        except (self.model.DoesNotExist, TypeError, ValueError):
-            raise KangarooError(errors.NOT_FOUND, fields={self.error_field: [str(errors.NOT_FOUND.message)]}) from None
 
 
 class CameraUrlField(serializers.CharField):
@@ -126,7 +100,7 @@ class ScreenSerializer(DeviceSerializer):
         help_text="rtsp(s):// or http(s):// with a host. Read back with the password as `***`; "
         "sending the masked address back keeps the stored password.",
     )
-    box = CompanyRelatedField(model=Box, error_field="box", allow_null=True, required=False)
+    box = CompanyRelatedField(model=Box, allow_null=True, required=False)
 
     class Meta:
         model = Screen
@@ -135,7 +109,7 @@ class ScreenSerializer(DeviceSerializer):
 
 
 class PadSerializer(DeviceSerializer):
-    screen = CompanyRelatedField(model=Screen, error_field="screen", allow_null=True, required=False)
+    screen = CompanyRelatedField(model=Screen, allow_null=True, required=False)
 
     class Meta:
         model = Pad
@@ -144,7 +118,7 @@ class PadSerializer(DeviceSerializer):
 
 
 class TVBoxSerializer(DeviceSerializer):
-    screens = CompanyRelatedField(model=Screen, error_field="screens", many=True, required=False)
+    screens = CompanyRelatedField(model=Screen, many=True, required=False)
 
     class Meta:
         model = TVBox
@@ -174,7 +148,7 @@ class DeviceKeySerializer(serializers.Serializer):
 
 
 class AttachScreenSerializer(serializers.Serializer):
-    screen = CompanyRelatedField(model=Screen, error_field="screen")
+    screen = CompanyRelatedField(model=Screen)
 
 
 # --- admin-facing filters ---------------------------------------------------------------------
@@ -449,7 +423,7 @@ class HeartbeatView(DeviceView):
             "Send every `next_heartbeat_in` seconds. Unknown fields answer 400 `unknown_fields`; "
             "a `sent_at` more than 5 minutes ahead answers 400 `heartbeat_from_future`. "
             "`cameras` and `gallery_cursor` are for boxes only; a camera that is not one of the "
-            "box's screens answers 404 `not_found`."
+            "box's screens answers 400 `validation_error` naming `cameras.<n>.screen_id`."
         ),
         examples=[
             OpenApiExample(

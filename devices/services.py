@@ -55,7 +55,7 @@ TVBOX_FIELDS = ("name", "location", "greeting_employee", "greeting_visitor", "gr
 
 
 def _not_found(field: str) -> KangarooError:
-    return KangarooError(errors.NOT_FOUND, fields={field: [str(errors.NOT_FOUND.message)]})
+    return errors.related_not_found(field)
 
 
 def _own(company: Company, obj: models.Model | None, field: str) -> None:

@@ -120,6 +120,12 @@ ATTENDANCE_RANGE_TOO_LONG = declare(
 ERROR_CODE_CHOICES = [(error.code, error.code) for error in REGISTRY.values()]
 
 
+def related_not_found(field: str) -> KangarooError:
+    """A related id in a request body that is missing or another company's: one answer for
+    both, 400 `validation_error` with "Not found." on `field` (README, "Related ids")."""
+    return KangarooError(VALIDATION_ERROR, fields={field: [str(NOT_FOUND.message)]})
+
+
 class KangarooError(Exception):
     """A failure with a declared code, raised by services and turned into the envelope.
 

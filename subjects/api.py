@@ -8,6 +8,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
 from kangaroo.api.parsers import FormParser, JSONParser, MultiPartParser
 from kangaroo.api.viewsets import TenantViewSet
@@ -103,8 +104,8 @@ class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantVi
 
 
 class SubjectSerializer(serializers.ModelSerializer):
-    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.none(), required=False, allow_null=True)
-    host = serializers.PrimaryKeyRelatedField(queryset=Subject.objects.none(), required=False, allow_null=True)
+    department = CompanyRelatedField(model=Department, required=False, allow_null=True)
+    host = CompanyRelatedField(model=Subject, required=False, allow_null=True)
     department_name = serializers.CharField(source="department.name", read_only=True, allow_null=True, default=None)
     job_number = serializers.CharField(
         max_length=40, required=False, allow_blank=True, help_text="Generated for visitors and VIPs when left empty."
@@ -127,14 +128,6 @@ class SubjectSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"email": {"validators": []}}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        company = self.context.get("company")
-        if company is not None:
-            # Choices from the requester's company only: another company's id is "invalid".
-            self.fields["department"].queryset = Department.objects.for_company(company)
-            self.fields["host"].queryset = Subject.objects.for_company(company)
 
 
 class SubjectFilter(filters.FilterSet):
@@ -181,9 +174,6 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
 
     def scope(self, queryset):
         return queryset.select_related("department").prefetch_related("photos").order_by("name", "id")
-
-    def get_serializer_context(self):
-        return super().get_serializer_context() | {"company": self.company}
 
     @extend_schema(examples=[OpenApiExample("An employee", value=SUBJECT_EXAMPLE, request_only=True)])
     def create(self, request, *args, **kwargs):

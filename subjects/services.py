@@ -193,13 +193,13 @@ def subject_check(
     if start and end and end < start:
         raise _field_error(errors.SUBJECT_VISIT_WINDOW_INVALID, "visit_end")
     host = data.get("host")
-    if host is not None and (
-        host.company_id != company.pk or host.subject_type != SubjectType.EMPLOYEE or (me is not None and host.pk == me)
-    ):
+    if host is not None and host.company_id != company.pk:
+        raise errors.related_not_found("host")
+    if host is not None and (host.subject_type != SubjectType.EMPLOYEE or (me is not None and host.pk == me)):
         raise _field_error(errors.SUBJECT_HOST_INVALID, "host")
     department = data.get("department")
     if department is not None and department.company_id != company.pk:
-        raise _field_error(errors.VALIDATION_ERROR, "department", _("Unknown department."))
+        raise errors.related_not_found("department")
     return data
 
 

@@ -154,21 +154,22 @@ def test_the_limit_cannot_drop_below_the_screens_attached(api, tenant_a):
     assert api(tenant_a.admin).patch(f"/api/v1/boxes/{box.pk}", {"max_screens": 3}, format="json").status_code == 200
 
 
-def test_attaching_a_screen_of_another_company_is_404_as_if_absent(api, tenants):
+def test_attaching_a_screen_of_another_company_is_refused_as_if_absent(api, tenants):
     a, b = tenants
     box = BoxFactory(company=a.company)
     theirs = ScreenFactory(company=b.company)
     client = api(a.admin)
     foreign = client.post(f"/api/v1/boxes/{box.pk}/attach-screen", {"screen": theirs.pk}, format="json")
     missing = client.post(f"/api/v1/boxes/{box.pk}/attach-screen", {"screen": 987654}, format="json")
-    assert foreign.status_code == missing.status_code == 404
+    assert foreign.status_code == missing.status_code == 400
     assert foreign.json() == missing.json()
-    assert foreign.json()["error"]["code"] == "not_found"
+    assert foreign.json()["error"]["code"] == "validation_error"
+    assert foreign.json()["error"]["fields"] == {"screen": ["Not found."]}
     theirs.refresh_from_db()
     assert theirs.box_id is None
 
 
-def test_attaching_to_a_box_of_another_company_is_404_as_if_absent(api, tenants):
+def test_attaching_to_a_box_of_another_company_is_refused_as_if_absent(api, tenants):
     a, b = tenants
     theirs = BoxFactory(company=b.company)
     mine = ScreenFactory(company=a.company)
@@ -176,9 +177,10 @@ def test_attaching_to_a_box_of_another_company_is_404_as_if_absent(api, tenants)
     via_action = client.post(f"/api/v1/boxes/{theirs.pk}/attach-screen", {"screen": mine.pk}, format="json")
     via_screen = client.patch(f"/api/v1/screens/{mine.pk}", {"box": theirs.pk}, format="json")
     missing = client.patch(f"/api/v1/screens/{mine.pk}", {"box": 987654}, format="json")
-    assert via_action.status_code == 404
-    assert via_screen.status_code == missing.status_code == 404
+    assert via_action.status_code == 404  # the box's id in the URL
+    assert via_screen.status_code == missing.status_code == 400  # the box's id in the body
     assert via_screen.json() == missing.json()
+    assert via_screen.json()["error"]["fields"] == {"box": ["Not found."]}
     mine.refresh_from_db()
     assert mine.box_id is None
 
@@ -188,4 +190,5 @@ def test_the_service_refuses_a_box_of_another_company(tenants):
     screen = ScreenFactory(company=a.company)
     with pytest.raises(KangarooError) as caught:
         services.screen_attach(company=a.company, actor=None, screen=screen, box=BoxFactory(company=b.company))
-    assert caught.value.code == "not_found"
+    assert caught.value.code == "validation_error"
+    assert caught.value.fields == {"box": ["Not found."]}

@@ -22,13 +22,14 @@ def test_an_admin_registers_a_pad_bound_to_a_screen(api, tenant_a):
     assert body["api_key"].startswith("kgr_pad_")
 
 
-def test_a_screen_of_another_company_is_404_as_if_absent(api, tenants):
+def test_a_screen_of_another_company_is_refused_as_if_absent(api, tenants):
     a, b = tenants
     theirs = ScreenFactory(company=b.company)
     foreign = api(a.admin).post("/api/v1/pads", {"name": "P", "screen": theirs.pk}, format="json")
     missing = api(a.admin).post("/api/v1/pads", {"name": "P", "screen": 987654}, format="json")
-    assert foreign.status_code == missing.status_code == 404
+    assert foreign.status_code == missing.status_code == 400
     assert foreign.json() == missing.json()
+    assert foreign.json()["error"]["fields"] == {"screen": ["Not found."]}
     assert not Pad.objects.for_company(a.company).exists()
 
 

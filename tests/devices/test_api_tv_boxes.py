@@ -38,14 +38,15 @@ def test_a_greeting_with_an_unknown_placeholder_is_refused(api, tenant_a, greeti
     assert list(response.json()["error"]["fields"]) == ["greeting_employee"]
 
 
-def test_a_screen_of_another_company_is_404_and_never_revealed(api, tenants):
+def test_a_screen_of_another_company_is_refused_as_if_absent_and_never_revealed(api, tenants):
     a, b = tenants
     mine = ScreenFactory(company=a.company)
     theirs = ScreenFactory(company=b.company, name="B secret camera")
     foreign = api(a.admin).post("/api/v1/tv-boxes", {"name": "TV", "screens": [mine.pk, theirs.pk]}, format="json")
     missing = api(a.admin).post("/api/v1/tv-boxes", {"name": "TV", "screens": [mine.pk, 987654]}, format="json")
-    assert foreign.status_code == missing.status_code == 404
+    assert foreign.status_code == missing.status_code == 400
     assert foreign.json() == missing.json()
+    assert foreign.json()["error"]["fields"] == {"screens": ["Not found."]}
     assert "B secret camera" not in foreign.content.decode()
     assert not TVBox.objects.for_company(a.company).exists()
 

@@ -69,7 +69,7 @@ def test_a_camera_of_another_box_is_not_found(tenant_a, register, device_api):
     other_box, _ = register("box", tenant_a)
     theirs, _ = register("screen", tenant_a, box=other_box)
     response = device_api(key).post(URL, {"cameras": [{"screen_id": theirs.pk, "status": "ok"}]}, format="json")
-    body = error(response, 404, "not_found")
+    body = error(response, 400, "validation_error")
     assert "cameras.0.screen_id" in body["fields"]
     theirs.refresh_from_db()
     assert theirs.camera_status == "" and theirs.last_seen_at is None
@@ -84,7 +84,7 @@ def test_a_camera_of_another_company_answers_like_a_missing_one(tenants, registe
     theirs = ScreenFactory(company=b.company, box=box_b)
     foreign = device_api(key).post(URL, {"cameras": [{"screen_id": theirs.pk, "status": "ok"}]}, format="json")
     missing = device_api(key).post(URL, {"cameras": [{"screen_id": 987654, "status": "ok"}]}, format="json")
-    assert foreign.status_code == missing.status_code == 404
+    assert foreign.status_code == missing.status_code == 400
     assert foreign.json() == missing.json()
     theirs.refresh_from_db()
     assert theirs.last_seen_at is None
