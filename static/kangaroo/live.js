@@ -260,6 +260,12 @@
     };
   }
 
+  // Picking a screen reloads the page for it (a listener here, not an inline handler: the
+  // Content-Security-Policy allows no inline script).
+  document.querySelectorAll("[data-submit-on-change]").forEach(function (field) {
+    field.addEventListener("change", function () { field.form.submit(); });
+  });
+
   window.kangarooLive = {
     lastId: function () { return lastId; },
     shownIds: function () { return Array.from(shown); },
