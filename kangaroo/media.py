@@ -15,7 +15,7 @@ evidence images. Every one of them is written, served and deleted through this m
   (`media_delete_on_commit`), never before, since a rolled-back delete must keep them; files
   written inside a block that fails are deleted at once (`media_written`), so a failed write
   leaves no orphan. Deleting a company deletes every file under its folders
-  (`media_purge_company`), including any that no row names any more.
+  (`media_purge_company`, a job with retries), including any that no row names any more.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import HttpResponse
+
+from kangaroo.jobs import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -95,22 +97,39 @@ def media_delete_on_commit(names: Iterable[str]) -> None:
 
 def media_purge_company(company_id: int) -> int:
     """Delete every biometric file of the company, whether or not a row still names it;
-    returns how many files were deleted."""
+    returns how many files were deleted. Raises if the storage fails, so that the job that
+    runs it is retried."""
     deleted = 0
     for kind in MediaKind:
-        folder = f"{kind}/{int(company_id)}"
-        for name in _walk(folder):
-            media_delete([name])
-            deleted += 1
-        _remove_empty_folder(folder)
+        deleted += _purge_folder(f"{kind}/{int(company_id)}")
     return deleted
 
 
 def purge_deleted_company(sender, instance, **kwargs) -> None:
-    """post_delete of a company: once that commits, its folders are emptied. The rows' own
-    handlers have scheduled their files already; this also takes any file no row named."""
-    company_id = instance.pk
-    transaction.on_commit(lambda: media_purge_company(company_id))
+    """post_delete of a company: once that commits, a job empties its folders, with retries
+    (a storage that is down for a moment must not leave a deleted company's faces behind).
+    This is also what deletes its events' snapshots: a company's events go by one SQL
+    DELETE, with no handler per row. Any file no row named goes too."""
+    enqueue(media_purge_company, int(instance.pk))
+
+
+def _purge_folder(folder: str) -> int:
+    bucket = getattr(default_storage, "bucket", None)
+    if bucket is not None:
+        # Object storage: one request per 1,000 objects instead of one per object.
+        prefix = posixpath.join(default_storage.location or "", folder) + "/"
+        deleted = 0
+        for answer in bucket.objects.filter(Prefix=prefix).delete():
+            if answer.get("Errors"):
+                raise OSError(f"could not delete {len(answer['Errors'])} media files under {prefix}")
+            deleted += len(answer.get("Deleted", []))
+        return deleted
+    names = list(_walk(folder))
+    for name in names:
+        default_storage.delete(name)
+    # The file system keeps folders; the company's leave nothing behind.
+    shutil.rmtree(default_storage.path(folder), ignore_errors=True)
+    return len(names)
 
 
 def _walk(folder: str) -> Iterator[str]:
@@ -122,18 +141,6 @@ def _walk(folder: str) -> Iterator[str]:
         yield posixpath.join(folder, name)
     for sub in folders:
         yield from _walk(posixpath.join(folder, sub))
-
-
-def _remove_empty_folder(folder: str) -> None:
-    """Object storage has no folders; on the file system the company's leave nothing behind."""
-    path = getattr(default_storage, "path", None)
-    if path is None:
-        return
-    try:
-        local = path(folder)
-    except NotImplementedError:
-        return
-    shutil.rmtree(local, ignore_errors=True)
 
 
 def media_response(file) -> HttpResponse:

@@ -137,8 +137,9 @@ def test_deleting_events_never_touches_another_company(tenant_a, tenant_b, door_
 
 
 def test_deleting_a_company_deletes_all_its_media(
-    api, tenants, door_a, door_b, media_root, django_capture_on_commit_callbacks
+    api, tenants, door_a, door_b, media_root, settings, django_capture_on_commit_callbacks
 ):
+    settings.JOBS_INLINE = True  # the purge job runs at once (the embedded shape)
     a, b = tenants
     enrolled_with_history(api, a, door_a)
     enrolled_with_history(api, b, door_b)
@@ -175,3 +176,56 @@ def test_an_event_snapshot_link_is_gone_with_the_subject(api, tenant_a, door_a, 
     assert listed.status_code == 200
     rows = {row["id"]: row for row in listed.json()["results"]}
     assert all(rows[event_id]["snapshot_url"] is None for event_id in seen)
+
+
+def company_with_files(api, tenant, door, media_root) -> list:
+    enrolled_with_history(api, tenant, door)
+    return [path for path in files_in(media_root) if path.parts[1] == str(tenant.company.pk)]
+
+
+def test_a_storage_that_fails_for_a_moment_still_loses_the_company_files(
+    api, tenant_a, door_a, media_root, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    settings.JOBS_INLINE = True
+    assert len(company_with_files(api, tenant_a, door_a, media_root)) == 7
+    delete, failures = default_storage.delete, []
+
+    def flaky_delete(name):
+        if not failures:
+            failures.append(name)
+            raise OSError("storage unavailable")
+        delete(name)
+
+    monkeypatch.setattr(default_storage, "delete", flaky_delete)
+    with django_capture_on_commit_callbacks(execute=True):
+        Company.objects.filter(pk=tenant_a.company.pk).delete()  # tenant: the company itself
+    assert failures  # the first attempt failed, the retry finished the job
+    assert files_in(media_root) == []
+
+
+@pytest.mark.redis
+def test_with_workers_the_company_purge_is_a_queued_job(
+    api, tenant_a, door_a, media_root, settings, django_capture_on_commit_callbacks
+):
+    import django_rq
+    from rq import SimpleWorker
+
+    from tests.conftest import redis_test_url
+
+    settings.JOBS_INLINE = False
+    settings.RQ_QUEUES = {"default": {"URL": redis_test_url(), "DEFAULT_TIMEOUT": 60}}
+    queue = django_rq.get_queue("default")
+    queue.empty()
+    files = company_with_files(api, tenant_a, door_a, media_root)
+    with django_capture_on_commit_callbacks(execute=True):
+        Company.objects.filter(pk=tenant_a.company.pk).delete()  # tenant: the company itself
+    assert queue.count == 1
+    # The subject's photos and snapshots went with their rows; the stranger's snapshot, which
+    # no handler deletes, waits for the purge.
+    (left,) = files_in(media_root)
+    assert left in files and left.parts[0] == str(MediaKind.SNAPSHOT)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    assert files_in(media_root) == []
+    queue.empty()
