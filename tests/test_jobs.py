@@ -427,21 +427,23 @@ def test_two_requests_racing_for_the_same_key_on_postgresql_start_one_job(tenant
     from django.db import connection
 
     settings.JOBS_INLINE = True
-    a_inserted, outcomes = threading.Event(), {}
+    a_inserted, b_connected, outcomes = threading.Event(), threading.Event(), {}
 
-    def waiting_for_a_lock() -> bool:
+    def b_waits_for_a_lock() -> bool:
+        # B's own backend, not any session of the database: another one waiting on a lock
+        # must not let A commit before B has reached the index.
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            return cursor.fetchone()[0] > 0
+            cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [outcomes["b_pid"]])
+            row = cursor.fetchone()
+            return row is not None and row[0] == "Lock"
 
     def request_a():
         try:
             with transaction.atomic():
                 outcomes["a"] = start(tenant_a, tmp_path, key="reenrol", name="A")
                 a_inserted.set()
-                wait_for(waiting_for_a_lock, "B to wait on the unique index", seconds=60)
+                assert b_connected.wait(timeout=60)
+                wait_for(b_waits_for_a_lock, "B to wait on the unique index", seconds=60)
         except Exception as exc:
             outcomes["a"] = exc
         finally:
@@ -450,6 +452,10 @@ def test_two_requests_racing_for_the_same_key_on_postgresql_start_one_job(tenant
 
     def request_b():
         try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                outcomes["b_pid"] = cursor.fetchone()[0]
+            b_connected.set()
             a_inserted.wait(timeout=60)
             with transaction.atomic():
                 outcomes["b"] = start(tenant_a, tmp_path, key="reenrol", name="B")
