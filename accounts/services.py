@@ -15,9 +15,10 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.db.models.fields.files import FieldFile
+from django.utils import timezone
 from django.utils.duration import duration_iso_string
 
 from accounts.models import AuditLog, Company, Role, User
@@ -86,8 +87,10 @@ def audit_record_many(
     entries: Iterable[tuple[str, models.Model, dict[str, Any] | None]],
 ) -> int:
     """Append one audit entry per (action, object, changes), as `audit_record` would, written
-    in bulk (one INSERT per 2,000 entries): an import of 100,000 rows is audited row by row
-    without 100,000 round trips. Returns how many entries were written."""
+    in bulk: an import of 100,000 rows is audited row by row without 100,000 round trips.
+    PostgreSQL receives them with COPY (bulk_create's INSERT of 10,000 entries took several
+    times as long as the import's own INSERT of the rows); other databases with bulk_create.
+    Returns how many entries were written."""
     origin = current_origin()
     actor_id = actor.pk if actor is not None and actor.pk else None
     actor_repr = actor.get_username() if actor is not None else "system"
@@ -111,8 +114,24 @@ def audit_record_many(
                 user_agent=origin.user_agent,
             )
         )
-    AuditLog.objects.bulk_create(rows, batch_size=2000)  # tenant: each entry built with `company`
+    if connection.vendor == "postgresql":
+        _copy_audit_rows(rows)
+    else:
+        AuditLog.objects.bulk_create(rows, batch_size=2000)  # tenant: each entry built with `company`
     return len(rows)
+
+
+def _copy_audit_rows(rows: list[AuditLog]) -> None:
+    now = timezone.now()
+    fields = [field for field in AuditLog._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    statement = (
+        f"COPY {quote(AuditLog._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) FROM STDIN"
+    )
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            row.created_at = now  # what auto_now_add would set
+            copy.write_row([field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields])
 
 
 def company_create(*, name: str, slug: str, time_zone: str = "Asia/Taipei", actor: User | None = None) -> Company:
