@@ -7,10 +7,13 @@ another company's id answers 404 exactly like a missing one.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import Model, QuerySet
 from rest_framework import viewsets
 
-from accounts.models import Company, User
+if TYPE_CHECKING:
+    from accounts.models import Company, User
 
 
 def request_company(request) -> Company | None:
