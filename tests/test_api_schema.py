@@ -109,3 +109,9 @@ def test_the_events_example_from_the_schema_is_accepted(tenant_a, schema):
 def test_id_filters_are_described_with_their_range(schema, path, name):
     parameters = {p["name"]: p["schema"] for p in schema["paths"][path]["get"]["parameters"]}
     assert (parameters[name]["type"], parameters[name]["minimum"]) == ("integer", 1)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/events", "/api/v1/audit-log"])
+def test_the_since_parameter_documents_the_offsets_it_takes(schema, path):
+    parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+    assert "+14:00" in parameters["since"]["description"]

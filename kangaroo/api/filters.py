@@ -48,3 +48,7 @@ class IsoDateTimeFilter(filters.IsoDateTimeFilter):
     """An ISO 8601 date and time whose offset is one a real time zone can have."""
 
     field_class = IsoDateTimeField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("help_text", "ISO 8601 date and time; its UTC offset between -14:00 and +14:00.")
+        super().__init__(*args, **kwargs)
