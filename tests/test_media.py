@@ -5,6 +5,8 @@ Each test lists the media folder itself, the way an auditor would."""
 from __future__ import annotations
 
 import base64
+import functools
+import uuid
 
 import pytest
 from django.db import transaction
@@ -12,6 +14,7 @@ from django.db import transaction
 from accounts.models import Company
 from events.models import Event
 from events.services import event_delete_many
+from kangaroo import media
 from kangaroo.media import MediaKind, media_purge_company, media_save, media_written
 from subjects.models import Photo
 from tests.events.conftest import event, make_door
@@ -207,17 +210,22 @@ def test_a_storage_that_fails_for_a_moment_still_loses_the_company_files(
 
 @pytest.mark.redis
 def test_with_workers_the_company_purge_is_a_queued_job(
-    api, tenant_a, door_a, media_root, settings, django_capture_on_commit_callbacks
+    api, tenant_a, door_a, media_root, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
     import django_rq
     from rq import SimpleWorker
 
     from tests.conftest import redis_test_url
 
+    # A queue of this test's own, so that other runs sharing the Redis database cannot empty it.
+    name = f"media-test-{uuid.uuid4().hex[:8]}"
     settings.JOBS_INLINE = False
-    settings.RQ_QUEUES = {"default": {"URL": redis_test_url(), "DEFAULT_TIMEOUT": 60}}
-    queue = django_rq.get_queue("default")
-    queue.empty()
+    settings.RQ_QUEUES = {
+        "default": {"URL": redis_test_url(), "DEFAULT_TIMEOUT": 60},
+        name: {"URL": redis_test_url(), "DEFAULT_TIMEOUT": 60},
+    }
+    monkeypatch.setattr(media, "enqueue", functools.partial(media.enqueue, queue=name))
+    queue = django_rq.get_queue(name)
     files = company_with_files(api, tenant_a, door_a, media_root)
     with django_capture_on_commit_callbacks(execute=True):
         Company.objects.filter(pk=tenant_a.company.pk).delete()  # tenant: the company itself
