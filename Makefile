@@ -65,3 +65,4 @@ clean:
 bench: $(VENV)/.dev
 	$(PY) bench/subjects_bench.py
 	$(PY) bench/events_bench.py
+	$(PY) bench/login_bench.py
