@@ -136,8 +136,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": envint("DATABASE_POOL_TIMEOUT", 10, minimum=1),
         }
 else:
-    # SQLite: wait for a lock instead of failing at once when jobs and requests overlap.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite serves the embedded shape: requests, websockets and inline jobs of one process
+    # share one file. WAL lets readers go on while one writer writes; IMMEDIATE takes the
+    # write lock when a transaction begins, so two writers queue (up to `timeout` seconds)
+    # instead of one failing at once when it upgrades a read lock mid-transaction.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: jobs, websockets, cache -----------------------------------------------------

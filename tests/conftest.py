@@ -199,6 +199,19 @@ def browser(monkeypatch):
         chromium.close()
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    """On SQLite, a test database in a file rather than Django's shared in-memory one.
+
+    The in-process ASGI server's threads and the test share the database; in shared-cache
+    memory mode SQLite refuses a locked table at once ("database table is locked") instead
+    of waiting, so those tests would fail by chance. A file waits, as the embedded shape does.
+    """
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_database_pools(django_db_setup, django_db_blocker):
     """Return pooled PostgreSQL connections (some opened by the in-process ASGI server's
