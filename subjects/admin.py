@@ -97,7 +97,7 @@ class PhotoInline(admin.TabularInline):
             return ""
         url = reverse("photo-thumbnail", args=[photo.pk])
         full = reverse("photo-image", args=[photo.pk])
-        return format_html('<a href="{}"><img src="{}" alt="" style="height:96px;border-radius:4px"></a>', full, url)
+        return format_html('<a href="{}"><img src="{}" alt="" class="photo-preview"></a>', full, url)
 
     def has_change_permission(self, request, obj=None):
         return False  # photos are replaced, not edited
@@ -197,7 +197,7 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
         if not subject.first_photo_id:
             return "—"
         url = reverse("photo-thumbnail", args=[subject.first_photo_id])
-        return format_html('<img src="{}" alt="" loading="lazy" style="height:40px;border-radius:3px">', url)
+        return format_html('<img src="{}" alt="" loading="lazy" class="photo-thumbnail">', url)
 
     def save_model(self, request, obj, form, change):
         data = {f: form.cleaned_data[f] for f in services.SUBJECT_FIELDS if f in form.cleaned_data}

@@ -64,10 +64,11 @@ def _violations(page) -> list[str]:
 @pytest.mark.browser
 def test_the_pages_load_in_chromium_with_no_policy_violation(asgi_server, browser, tenant_a, tmp_path):
     from subjects.models import Subject
-    from tests.factories import SubjectFactory
+    from tests.factories import PhotoFactory, SubjectFactory
 
     door = make_door(tenant_a, "A")
-    SubjectFactory(company=tenant_a.company, name="陳美玲")
+    # With a photo, so the changelist's thumbnail and the page's preview are drawn too.
+    PhotoFactory(company=tenant_a.company, subject=SubjectFactory(company=tenant_a.company, name="陳美玲"))
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     console: list[str] = []
     _watch(context, console)
@@ -96,6 +97,11 @@ def test_the_pages_load_in_chromium_with_no_policy_violation(asgi_server, browse
         ("/admin/accounts/user/", "#result_list"),
         (f"/admin/accounts/user/{tenant_a.viewer.pk}/change/", "#user_form"),
         ("/admin/events/event/", "#content"),
+        ("/admin/devices/box/", "#result_list"),
+        (f"/admin/devices/box/{door.box.pk}/change/", "#box_form"),
+        ("/admin/devices/screen/", "#result_list"),
+        ("/admin/devices/pad/", "#result_list"),
+        ("/admin/devices/tvbox/", "#result_list"),
         ("/admin/subjects/subject/import/", "input[type=file]"),
     ]:
         visit(f"{asgi_server}{path}", ready)
