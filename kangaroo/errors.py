@@ -61,16 +61,16 @@ NO_COMPANY = declare("no_company", 403, _("This account does not belong to a com
 # --- Accounts -----------------------------------------------------------------------------
 PASSWORD_INCORRECT = declare("password_incorrect", 400, _("The current password is not correct."))
 PASSWORD_TOO_WEAK = declare("password_too_weak", 400, _("The new password is too weak."))
-USERNAME_TAKEN = declare("username_taken", 400, _("This username is already taken."))
-USER_EMAIL_TAKEN = declare("user_email_taken", 400, _("A user of this company already has this e-mail address."))
+USERNAME_TAKEN = declare("username_taken", 409, _("This username is already taken."))
+USER_EMAIL_TAKEN = declare("user_email_taken", 409, _("A user of this company already has this e-mail address."))
 LAST_OWNER = declare("last_owner", 400, _("A company needs at least one active owner."))
 CANNOT_CHANGE_SELF = declare("cannot_change_self", 400, _("You cannot change your own role or deactivate yourself."))
 
 # --- Subjects -----------------------------------------------------------------------------
-DEPARTMENT_NAME_TAKEN = declare("department_name_taken", 400, _("A department with this name already exists."))
-SUBJECT_EMAIL_TAKEN = declare("subject_email_taken", 400, _("Another subject of this company has this e-mail address."))
+DEPARTMENT_NAME_TAKEN = declare("department_name_taken", 409, _("A department with this name already exists."))
+SUBJECT_EMAIL_TAKEN = declare("subject_email_taken", 409, _("Another subject of this company has this e-mail address."))
 SUBJECT_JOB_NUMBER_TAKEN = declare(
-    "subject_job_number_taken", 400, _("Another subject of this company has this job number.")
+    "subject_job_number_taken", 409, _("Another subject of this company has this job number.")
 )
 SUBJECT_JOB_NUMBER_REQUIRED = declare("subject_job_number_required", 400, _("An employee needs a job number."))
 SUBJECT_VISIT_WINDOW_INVALID = declare("subject_visit_window_invalid", 400, _("The visit must end after it starts."))
@@ -81,7 +81,7 @@ IMPORT_INVALID = declare("import_invalid", 400, _("The file has errors; nothing 
 
 # --- Devices ------------------------------------------------------------------------------
 DEVICE_NAME_TAKEN = declare(
-    "device_name_taken", 400, _("A device of this kind with this name already exists in your company.")
+    "device_name_taken", 409, _("A device of this kind with this name already exists in your company.")
 )
 CAMERA_URL_INVALID = declare(
     "camera_url_invalid", 400, _("Enter a camera address like rtsp://user:password@host:554/stream.")

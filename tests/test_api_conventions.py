@@ -38,7 +38,7 @@ def test_a_domain_error_answers_with_its_own_code(api, tenant_a):
     DepartmentFactory(company=tenant_a.company, name="Sales")
     error = assert_envelope(
         api(tenant_a.owner).post("/api/v1/departments", {"name": " sales "}, format="json"),
-        400,
+        409,
         "department_name_taken",
     )
     assert error["fields"] == {"name": [str(errors.DEPARTMENT_NAME_TAKEN.message)]}

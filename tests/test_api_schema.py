@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
+from kangaroo import errors
 from kangaroo.api.schema import TEXT_PATTERN, TIME_PATTERN
 from tests.events.conftest import make_door
 from tests.factories import SubjectFactory
@@ -71,7 +72,17 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
             statuses = set(operation["responses"])
             assert {"400", "403", "404", "429", "503"} <= statuses, (method, path)
             if method in ("post", "put", "patch"):
-                assert {"413", "415"} <= statuses, (method, path)
+                assert {"409", "413", "415"} <= statuses, (method, path)
+
+
+def test_a_name_already_taken_is_a_conflict_not_a_bad_request(api, tenant_a):
+    """A well-formed write that collides with stored data answers 409 with its own code."""
+    client = api(tenant_a.owner)
+    assert client.post("/api/v1/departments", {"name": "Sales"}, format="json").status_code == 201
+    taken = client.post("/api/v1/departments", {"name": "SALES"}, format="json")
+    assert taken.status_code == 409
+    assert taken.json()["error"]["code"] == "department_name_taken"
+    assert taken.json()["error"]["fields"] == {"name": [str(errors.DEPARTMENT_NAME_TAKEN.message)]}
 
 
 def test_request_text_fields_and_strict_bodies_are_described(schema):

@@ -46,6 +46,7 @@ class AutoSchema(openapi.AutoSchema):
         extra["400"] = error  # a bad body, or a bad query parameter on any method
         extra["404"] = error  # an id in the path or the body that is not the company's
         if method in ("POST", "PUT", "PATCH"):
+            extra["409"] = error  # a conflict with stored data: a name already taken, a job already queued
             extra["413"] = error  # payload_too_large
             extra["415"] = error  # unsupported_media_type
         extra["429"] = error

@@ -54,7 +54,7 @@ def test_a_username_used_in_another_company_answers_like_a_never_used_one(api, t
 def test_a_username_taken_in_the_same_company_is_refused_whatever_its_case(api, tenants):
     _, b = tenants
     response = create_user(api, b.owner, "B-Viewer")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "username_taken"
 
 

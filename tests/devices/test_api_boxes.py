@@ -42,7 +42,7 @@ def test_a_viewer_reads_but_cannot_write(api, tenant_a):
 def test_a_duplicate_name_is_device_name_taken_whatever_the_case(api, tenant_a):
     BoxFactory(company=tenant_a.company, name="Lobby box")
     response = api(tenant_a.admin).post("/api/v1/boxes", {"name": "LOBBY BOX"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["code"] == "device_name_taken"
     assert list(response.json()["error"]["fields"]) == ["name"]
 

@@ -40,7 +40,7 @@ def test_it_creates_an_employee_with_a_chinese_name_and_audits_it(api, tenant_a)
 def test_an_email_taken_in_the_company_is_refused_trimmed_and_case_insensitively(api, tenant_a):
     SubjectFactory(company=tenant_a.company, email="mei@example.com")
     response = create(api(tenant_a.admin), email="  MEI@example.COM ")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert code_of(response) == "subject_email_taken"
     assert list(response.json()["error"]["fields"]) == ["email"]
 
