@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from devices.authentication import DeviceKeyAuthentication, DevicePrincipal
 from devices.models import Device
 from kangaroo import errors
+from kangaroo.api.parsers import JSONParser
 
 
 class IsDevice(permissions.BasePermission):
@@ -35,6 +36,8 @@ class DeviceView(APIView):
 
     authentication_classes = [DeviceKeyAuthentication]
     permission_classes = [IsDevice]
+    # Devices speak JSON only: a form body has no types, and its blanks would read as "absent".
+    parser_classes = [JSONParser]
     device_kinds: tuple[str, ...] = ()
 
     @property

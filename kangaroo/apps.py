@@ -14,7 +14,9 @@ class KangarooConfig(AppConfig):
         from django.db.models.signals import post_delete
 
         from kangaroo import checks  # noqa: F401  registers the system checks
+        from kangaroo.api.serializers import install_strict_json_types
         from kangaroo.media import purge_deleted_company
 
         # By name: the tenant model lives in accounts, which builds on this base.
+        install_strict_json_types()
         post_delete.connect(purge_deleted_company, sender="accounts.Company", dispatch_uid="kangaroo.media.purge")

@@ -303,7 +303,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["kangaroo.api.permissions.IsCompanyMember"],
     "DEFAULT_PAGINATION_CLASS": "kangaroo.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["kangaroo.api.filters.FilterBackend"],
     "DEFAULT_PARSER_CLASSES": [
         "kangaroo.api.parsers.JSONParser",
         "kangaroo.api.parsers.FormParser",

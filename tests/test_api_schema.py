@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
+from devices.models import Box
 from kangaroo import errors
 from kangaroo.api.schema import TEXT_PATTERN, TIME_PATTERN
 from tests.events.conftest import make_door
@@ -126,3 +127,81 @@ def test_id_filters_are_described_with_their_range(schema, path, name):
 def test_the_since_parameter_documents_the_offsets_it_takes(schema, path):
     parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
     assert "+14:00" in parameters["since"]["description"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": 0}, "name"),  # a number for a text
+        ({"name": "Lobby", "location": True}, "location"),
+        ({"name": "Lobby", "location": ["Lobby"]}, "location"),
+    ],
+)
+def test_a_json_body_of_the_wrong_type_is_refused_not_coerced(api, tenant_a, body, field):
+    response = api(tenant_a.admin).post("/api/v1/boxes", body, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["code"] == "validation_error"
+    assert list(response.json()["error"]["fields"]) == [field]
+    assert not Box.objects.for_company(tenant_a.company).exists()
+
+
+@pytest.mark.parametrize("value", ["true", 1, 0, "false", None])
+def test_a_json_boolean_must_be_true_or_false(api, tenant_a, value):
+    subject = SubjectFactory(company=tenant_a.company)
+    response = api(tenant_a.admin).patch(f"/api/v1/subjects/{subject.pk}", {"archived": value}, format="json")
+    assert response.status_code == 400, response.json()
+    assert list(response.json()["error"]["fields"]) == ["archived"]
+    subject.refresh_from_db()
+    assert subject.archived is False
+
+
+def test_a_json_integer_must_be_a_number(api, tenant_a):
+    response = api(tenant_a.admin).post("/api/v1/boxes", {"name": "Lobby", "max_screens": "4"}, format="json")
+    assert response.status_code == 400, response.json()
+    assert list(response.json()["error"]["fields"]) == ["max_screens"]
+    created = api(tenant_a.admin).post("/api/v1/boxes", {"name": "Lobby", "max_screens": 4}, format="json")
+    assert created.status_code == 201
+
+
+def test_a_form_body_still_carries_text_for_numbers_and_booleans(api, tenant_a):
+    subject = SubjectFactory(company=tenant_a.company)
+    response = api(tenant_a.admin).patch(f"/api/v1/subjects/{subject.pk}", {"archived": "true"}, format="multipart")
+    assert response.status_code == 200, response.json()
+    subject.refresh_from_db()
+    assert subject.archived is True
+    created = api(tenant_a.admin).post("/api/v1/boxes", {"name": "7", "max_screens": "4"}, format="multipart")
+    assert created.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "query, name",
+    [
+        ("archived=null", "archived"),
+        ("archived=yes&archived=true", "archived"),
+        ("archived=1", "archived"),
+        ("subject_type=", "subject_type"),
+        ("subject_type=robot", "subject_type"),
+        ("department=", "department"),
+    ],
+)
+def test_a_loose_query_value_is_refused_not_ignored(api, tenant_a, query, name):
+    SubjectFactory(company=tenant_a.company)
+    response = api(tenant_a.admin).get(f"/api/v1/subjects?{query}")
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["code"] == "validation_error"
+    assert list(response.json()["error"]["fields"]) == [name]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users?is_active=null", "/api/v1/audit-log?until=", "/api/v1/events?since="])
+def test_typed_query_values_elsewhere_are_refused_too(api, tenant_a, path):
+    response = api(tenant_a.owner).get(path)
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_booleans_and_free_text_in_the_query_still_filter(api, tenant_a):
+    SubjectFactory(company=tenant_a.company, archived=True)
+    SubjectFactory(company=tenant_a.company, archived=False)
+    client = api(tenant_a.admin)
+    assert client.get("/api/v1/subjects?archived=true").json()["count"] == 1
+    assert client.get("/api/v1/subjects?archived=false&q=").json()["count"] == 1

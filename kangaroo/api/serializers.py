@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import QueryDict
 from rest_framework import serializers
 
 from kangaroo import errors
@@ -20,3 +21,42 @@ class StrictSerializer(serializers.Serializer):
                     {name: [serializers.ErrorDetail(message, code=errors.UNKNOWN_FIELDS.code)] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+# --- JSON types ---------------------------------------------------------------------------------
+# A JSON body carries its own types, and the schema documents them: a text field takes a string,
+# a boolean true or false, a number a number. DRF would turn 0 into "0" and "true" into True;
+# for a JSON body the API refuses that (400 `validation_error`, the field's own "invalid"
+# message). A form or multipart body (photo uploads) has only text, so it keeps DRF's parsing,
+# and so does a serializer reading a query string.
+_JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], tuple[type, ...]]] = [
+    (serializers.BooleanField, (bool,), ()),
+    (serializers.CharField, (str,), ()),
+    (serializers.IntegerField, (int,), (bool,)),
+    (serializers.FloatField, (int, float), (bool,)),
+]
+
+
+def reads_json(field: serializers.Field) -> bool:
+    """Whether `field` is validating a parsed JSON request body."""
+    request = field.context.get("request") if isinstance(field.context, dict) else None
+    if request is None or not (getattr(request, "content_type", "") or "").split(";")[0].strip().endswith("json"):
+        return False
+    return not isinstance(getattr(field.root, "initial_data", None), QueryDict)
+
+
+def _strict(original, accepted: tuple[type, ...], refused: tuple[type, ...]):
+    def to_internal_value(self, data):
+        if (not isinstance(data, accepted) or isinstance(data, refused)) and reads_json(self):
+            self.fail("invalid")
+        return original(self, data)
+
+    to_internal_value.strict_json = True
+    return to_internal_value
+
+
+def install_strict_json_types() -> None:
+    """Called once when the app is ready; the one place the API's JSON types are enforced."""
+    for cls, accepted, refused in _JSON_TYPES:
+        if not getattr(cls.to_internal_value, "strict_json", False):
+            cls.to_internal_value = _strict(cls.to_internal_value, accepted, refused)

@@ -214,3 +214,24 @@ def test_a_box_reports_as_many_cameras_as_it_serves(tenant_a, register, device_a
     screens = [register("screen", tenant_a, box=box)[0] for _ in range(2)]
     cameras = [{"screen_id": screen.pk, "status": "ok"} for screen in screens]
     assert device_api(key).post(URL, {"cameras": cameras}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("format_", ["multipart", None])
+def test_a_device_body_must_be_json_a_form_has_no_types(tenant_a, register, device_api, format_):
+    pad, key = register("pad", tenant_a)
+    client = device_api(key)
+    if format_ is None:
+        response = client.post(URL, "address=", content_type="application/x-www-form-urlencoded")
+    else:
+        response = client.post(URL, {"address": "", "uptime": "5"}, format=format_)
+    error(response, 415, "unsupported_media_type")
+    pad.refresh_from_db()
+    assert pad.last_seen_at is None
+    assert "multipart/form-data" not in _request_types(URL)
+
+
+def _request_types(path):
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return set(schema["paths"][path]["post"]["requestBody"]["content"])
