@@ -103,6 +103,11 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+class JSONObject(dict):
+    """A JSON object from a request body: serializers check its values' JSON types
+    (kangaroo.api.serializers), which a form's text or a query string does not have."""
+
+
 class JSONParser(parsers.BaseParser):
     """application/json, bounded (see the module docstring).
 
@@ -126,7 +131,7 @@ class JSONParser(parsers.BaseParser):
         body = read_body(stream, body_limit(parser_context), length)
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
-            data = json.loads(body.decode(encoding), parse_constant=_refuse_constant)
+            data = json.loads(body.decode(encoding), parse_constant=_refuse_constant, object_pairs_hook=JSONObject)
         except RecursionError:
             raise too_deep() from None
         except ValueError:  # UnicodeDecodeError and JSONDecodeError included

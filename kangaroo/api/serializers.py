@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import QueryDict
 from rest_framework import serializers
 
 from kangaroo import errors
+from kangaroo.api.parsers import JSONObject
 
 
 class StrictSerializer(serializers.Serializer):
@@ -28,7 +28,7 @@ class StrictSerializer(serializers.Serializer):
 # a boolean true or false, a number a number. DRF would turn 0 into "0" and "true" into True;
 # for a JSON body the API refuses that (400 `validation_error`, the field's own "invalid"
 # message). A form or multipart body (photo uploads) has only text, so it keeps DRF's parsing,
-# and so does a serializer reading a query string.
+# and so does a serializer reading a query string: only what JSONParser made is checked.
 _JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], tuple[type, ...]]] = [
     (serializers.BooleanField, (bool,), ()),
     (serializers.CharField, (str,), ()),
@@ -38,11 +38,11 @@ _JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], tuple[type, .
 
 
 def reads_json(field: serializers.Field) -> bool:
-    """Whether `field` is validating a parsed JSON request body."""
-    request = field.context.get("request") if isinstance(field.context, dict) else None
-    if request is None or not (getattr(request, "content_type", "") or "").split(";")[0].strip().endswith("json"):
-        return False
-    return not isinstance(getattr(field.root, "initial_data", None), QueryDict)
+    """Whether `field` is validating (part of) an object parsed from a JSON request body."""
+    data = getattr(field.root, "initial_data", None)
+    if isinstance(data, list):
+        return any(isinstance(item, JSONObject) for item in data)
+    return isinstance(data, JSONObject)
 
 
 def _strict(original, accepted: tuple[type, ...], refused: tuple[type, ...]):

@@ -235,3 +235,12 @@ def _request_types(path):
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
     return set(schema["paths"][path]["post"]["requestBody"]["content"])
+
+
+def test_a_pad_location_must_be_text(tenant_a, register, device_api):
+    pad, key = register("pad", tenant_a)
+    response = device_api(key).patch("/api/v1/device/pad/location", {"location": 0}, format="json")
+    body = error(response, 400, "validation_error")
+    assert list(body["fields"]) == ["location"]
+    pad.refresh_from_db()
+    assert pad.location != "0"
