@@ -31,7 +31,7 @@ from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
 from kangaroo.api.pagination import CursorPagination, PageNumberPagination
 from kangaroo.api.parsers import ItemsJSONParser
-from kangaroo.api.schema import AutoSchema
+from kangaroo.api.schema import BLANK_IS_ABSENT, AutoSchema
 from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
@@ -266,11 +266,20 @@ class AttendanceDaySerializer(serializers.Serializer):
     left_early = serializers.BooleanField(allow_null=True, help_text="Last out before the company's work end.")
 
 
+# Blank means "not given" (the attendance page's form sends every field): see kangaroo.api.schema.
+BLANK = {"extensions": {BLANK_IS_ABSENT: True}}
+
 ATTENDANCE_PARAMETERS = [
-    OpenApiParameter("from", OpenApiTypes.DATE, description="First day (company time zone). Default: `to`, or today."),
-    OpenApiParameter("to", OpenApiTypes.DATE, description="Last day, included. Default: today (or `from` if later)."),
-    OpenApiParameter("department", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Department id."),
-    OpenApiParameter("subject_type", OpenApiTypes.STR, enum=SubjectType.values),
+    OpenApiParameter(
+        "from", OpenApiTypes.DATE, description="First day (company time zone). Default: `to`, or today.", **BLANK
+    ),
+    OpenApiParameter(
+        "to", OpenApiTypes.DATE, description="Last day, included. Default: today (or `from` if later).", **BLANK
+    ),
+    OpenApiParameter(
+        "department", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description="Department id.", **BLANK
+    ),
+    OpenApiParameter("subject_type", OpenApiTypes.STR, enum=SubjectType.values, **BLANK),
     OpenApiParameter("job_number", OpenApiTypes.STR, description="Exactly this job number."),
     OpenApiParameter("q", OpenApiTypes.STR, description="Name or job number contains."),
 ]

@@ -205,3 +205,9 @@ def test_booleans_and_free_text_in_the_query_still_filter(api, tenant_a):
     client = api(tenant_a.admin)
     assert client.get("/api/v1/subjects?archived=true").json()["count"] == 1
     assert client.get("/api/v1/subjects?archived=false&q=").json()["count"] == 1
+
+
+def test_attendance_parameters_whose_blank_means_no_filter_say_so(schema):
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/attendance"]["get"]["parameters"]}
+    assert all(parameters[name].get("allowEmptyValue") is True for name in ("from", "to", "department", "subject_type"))
+    assert not any(key.startswith("x-") for parameter in parameters.values() for key in parameter)

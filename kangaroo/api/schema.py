@@ -17,6 +17,10 @@ TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?$"
 # Text without the control characters kangaroo.api.parsers refuses (tab and line breaks allowed).
 TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
 
+# Marks an OpenApiParameter (`extensions={BLANK_IS_ABSENT: True}`) whose blank value means "not
+# given", for query strings built by forms; the schema says `allowEmptyValue: true`.
+BLANK_IS_ABSENT = "x-blank-is-absent"
+
 
 def _plain_text(schema: dict) -> bool:
     return schema.get("type") == "string" and not ({"format", "enum", "pattern"} & set(schema))
@@ -89,6 +93,9 @@ class AutoSchema(openapi.AutoSchema):
 
     def _get_parameters(self):
         parameters = super()._get_parameters()
+        for parameter in parameters:
+            if parameter.pop(BLANK_IS_ABSENT, False):
+                parameter["allowEmptyValue"] = True  # `?department=` is no filter, not an error
         filters = getattr(getattr(self.view, "filterset_class", None), "base_filters", {})
         for parameter in parameters:
             schema = parameter.get("schema", {})
