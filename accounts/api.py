@@ -56,7 +56,9 @@ class TokenObtainView(PublicAuthView):
         description=(
             "After repeated failures for this username from this address, or from this address, "
             "answers 429 `login_throttled` with `Retry-After`; a username failing from many "
-            "addresses is slowed to one attempt per backoff period."
+            "addresses is slowed to one attempt per backoff period. While the server already "
+            "checks as many passwords as it allows at once, answers 503 `login_busy` with "
+            "`Retry-After` (retry then; the same for a right and a wrong password)."
         ),
     )
     def post(self, request):

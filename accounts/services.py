@@ -7,6 +7,7 @@ import datetime
 import enum
 import hashlib
 import math
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -450,13 +451,48 @@ def token_refresh(*, token: str) -> dict[str, str]:
 # must not tell a guesser when a guess was right.
 
 
-@dataclass(frozen=True)
+# A password hash costs a server thread hundreds of milliseconds of CPU on purpose. At most
+# LOGIN_CONCURRENT_HASHES logins of a process are past `login_attempt_start` at once; one
+# more is refused at once (503 `login_busy`, Retry-After 1), before it is counted or hashed,
+# so a login burst keeps at most that many of the server's threads and device ingest keeps
+# the rest. The refusal is the same for a right and a wrong password.
+
+LOGIN_BUSY_RETRY_AFTER = 1
+
+
+class _HashSlots:
+    """Slots for concurrent password checks in this process, taken without waiting."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_use = 0
+
+    def take(self) -> bool:
+        from django.conf import settings
+
+        with self._lock:
+            if self.in_use >= settings.LOGIN_CONCURRENT_HASHES:
+                return False
+            self.in_use += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.in_use = max(0, self.in_use - 1)
+
+
+login_hash_slots = _HashSlots()
+
+
+@dataclass
 class LoginAttempt:
-    """Counted attempt; give it back to `login_attempt_finish` once the password is checked."""
+    """Counted attempt holding a hashing slot; give it back to `login_attempt_finish` once
+    the password is checked (or its check failed)."""
 
     username_key: str
     pair_key: str
     address_key: str | None
+    holds_slot: bool = True
 
 
 def _login_name_key(username: str) -> str:
@@ -497,8 +533,19 @@ def _seconds_until(key: str, default: int) -> int:
 
 
 def login_attempt_start(*, username: str, ip_address: str | None) -> LoginAttempt:
-    """Count a login attempt before its password is checked; raise `login_throttled`
-    (with `retry_after` seconds) if it may not be checked now."""
+    """Count a login attempt before its password is checked and take a hashing slot; raise
+    `login_busy` if every slot is taken, `login_throttled` if the attempt may not be checked
+    now (both with `retry_after` seconds). The caller must call `login_attempt_finish`."""
+    if not login_hash_slots.take():
+        raise KangarooError(errors.LOGIN_BUSY, extra={"retry_after": LOGIN_BUSY_RETRY_AFTER})
+    try:
+        return _login_attempt_count(username=username, ip_address=ip_address)
+    except BaseException:
+        login_hash_slots.give_back()
+        raise
+
+
+def _login_attempt_count(*, username: str, ip_address: str | None) -> LoginAttempt:
     from django.conf import settings
     from django.core.cache import cache
 
@@ -532,9 +579,13 @@ def login_attempt_start(*, username: str, ip_address: str | None) -> LoginAttemp
 
 def login_attempt_finish(attempt: LoginAttempt, *, succeeded: bool) -> None:
     """A failure stays counted. A success clears the username's counts and takes its own
-    attempt back from the address's (an office behind one address logs in all day)."""
+    attempt back from the address's (an office behind one address logs in all day). The
+    attempt's hashing slot is given back either way."""
     from django.core.cache import cache
 
+    if attempt.holds_slot:
+        attempt.holds_slot = False
+        login_hash_slots.give_back()
     if succeeded:
         cache.delete_many([attempt.pair_key, attempt.username_key])
         _uncount(attempt.address_key)
@@ -560,9 +611,12 @@ def user_authenticate(*, username: str, password: str, ip_address: str | None) -
     from django.contrib.auth import authenticate
 
     attempt = login_attempt_start(username=username, ip_address=ip_address)
-    user = authenticate(username=username, password=password)
-    ok = user is not None and (user.company_id is None or user.company.is_active)
-    login_attempt_finish(attempt, succeeded=ok)
+    ok = False
+    try:
+        user = authenticate(username=username, password=password)
+        ok = user is not None and (user.company_id is None or user.company.is_active)
+    finally:
+        login_attempt_finish(attempt, succeeded=ok)
     if not ok:
         raise KangarooError(errors.LOGIN_FAILED)
     return user

@@ -21,13 +21,17 @@ def admin_login(request, **kwargs):
             "title": _("Log in"),
             "app_path": request.get_full_path(),
             "form": admin.site.login_form(request) if admin.site.login_form else None,
-            "login_throttled": True,
+            "login_refused": exc.error.message,
         }
-        response = render(request, "admin/login_throttled.html", context, status=429)
+        response = render(request, "admin/login_throttled.html", context, status=exc.error.status)
         response["Retry-After"] = str(exc.extra["retry_after"])
         return response
-    response = admin.site.login(request, **kwargs)
-    services.login_attempt_finish(attempt, succeeded=response.status_code == 302 and request.user.is_authenticated)
+    succeeded = False
+    try:
+        response = admin.site.login(request, **kwargs)
+        succeeded = response.status_code == 302 and request.user.is_authenticated
+    finally:
+        services.login_attempt_finish(attempt, succeeded=succeeded)
     return response
 
 

@@ -55,6 +55,7 @@ TOKEN_INVALID = declare("token_invalid", 401, _("The token is invalid or has bee
 TOKEN_EXPIRED = declare("token_expired", 401, _("The token has expired. Refresh it or log in again."))
 LOGIN_FAILED = declare("login_failed", 401, _("The username or password is not correct."))
 LOGIN_THROTTLED = declare("login_throttled", 429, _("Too many failed logins. Try again later."))
+LOGIN_BUSY = declare("login_busy", 503, _("Too many logins are being checked right now. Try again in a moment."))
 PERMISSION_DENIED = declare("permission_denied", 403, _("You do not have permission to do this."))
 NO_COMPANY = declare("no_company", 403, _("This account does not belong to a company."))
 

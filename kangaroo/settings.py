@@ -206,6 +206,10 @@ PASSWORD_RESET_WINDOW = envint("PASSWORD_RESET_WINDOW", 60 * 60, minimum=1)
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 15 * 60, minimum=1)
 LOGIN_BACKOFF_MAX = envint("LOGIN_BACKOFF_MAX", 60, minimum=1)
+# Passwords hashed at once per server process (API and admin logins together). A login that
+# finds them all busy answers 503 `login_busy` with Retry-After at once, without hashing, so
+# a login burst cannot take the threads that serve device ingest.
+LOGIN_CONCURRENT_HASHES = envint("LOGIN_CONCURRENT_HASHES", 2, minimum=1)
 
 # --- Devices ----------------------------------------------------------------------------
 # A device is online while its last heartbeat is at most this many seconds old. Devices

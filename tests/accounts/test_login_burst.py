@@ -68,6 +68,14 @@ def hashing(monkeypatch):
     return seen
 
 
+@pytest.fixture(autouse=True)
+def every_login_hashes_at_once(settings):
+    """These tests are about the throttle's counters and the pool under 40 logins checked at
+    once, as they are across several server processes: the per-process bound on concurrent
+    hashes (tests/accounts/test_login_hash_bound.py) is lifted here."""
+    settings.LOGIN_CONCURRENT_HASHES = 40
+
+
 @pytest.fixture
 def small_pool():
     """A pool of 3 connections that gives up after 2 s: what a burst must not exhaust."""
