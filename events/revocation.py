@@ -64,6 +64,9 @@ def _session_logged_out(sender, request=None, user=None, **kwargs) -> None:
     session = getattr(request, "session", None)
     key = getattr(session, "session_key", None)
     if key:
+        # Django sends this signal before it flushes the session. A closed page reloads at
+        # once, and must find its session gone, not race the flush and stay signed in.
+        session.delete(key)
         revoke(session_group(key))
 
 

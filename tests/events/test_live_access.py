@@ -177,6 +177,23 @@ def test_logging_out_closes_only_that_sessions_dashboards(asgi_server, tenant_a,
         assert len(receive(kept, "events")["events"]) == 1
 
 
+@pytest.mark.django_db
+def test_a_logged_out_session_is_gone_before_its_sockets_are_told(tenant_a, monkeypatch):
+    """A closed dashboard reloads at once: its session must already be gone from the store
+    (Django flushes it only after the logout signal), or the reload would stay signed in."""
+    from django.contrib.sessions.models import Session
+
+    browser = Client()
+    browser.force_login(tenant_a.admin)
+    key = browser.cookies["sessionid"].value
+    still_stored = []
+    monkeypatch.setattr(
+        "events.revocation.revoke", lambda group: still_stored.append(Session.objects.filter(pk=key).exists())
+    )
+    assert browser.post("/admin/logout/").status_code == 200
+    assert still_stored == [False]
+
+
 def test_a_logged_out_session_cannot_open_a_socket_again(asgi_server, tenant_a, monkeypatch):
     monkeypatch.setattr("events.consumers.AUTH_TIMEOUT", 0.3)  # it is anonymous now: a key or nothing
     browser = Client()
