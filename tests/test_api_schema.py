@@ -211,3 +211,9 @@ def test_attendance_parameters_whose_blank_means_no_filter_say_so(schema):
     parameters = {p["name"]: p for p in schema["paths"]["/api/v1/attendance"]["get"]["parameters"]}
     assert all(parameters[name].get("allowEmptyValue") is True for name in ("from", "to", "department", "subject_type"))
     assert not any(key.startswith("x-") for parameter in parameters.values() for key in parameter)
+
+
+def test_a_text_that_may_be_blank_is_described_so_that_blank_is_valid(schema):
+    location = component(schema, "PatchedPadLocationRequest")["properties"]["location"]
+    assert "oneOf" not in location  # "" matches both branches, which oneOf would refuse
+    assert {"type": "string", "maxLength": 0} in location["anyOf"]

@@ -64,6 +64,11 @@ class AutoSchema(openapi.AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
+        for prop in schema.get("properties", {}).values():
+            # drf-spectacular offers a blank text as a second branch, `oneOf`; a pattern that
+            # takes "" too would make "" match both, which `oneOf` forbids: either will do.
+            if prop.get("oneOf", [None])[-1] == {"type": "string", "maxLength": 0}:
+                prop["anyOf"] = prop.pop("oneOf")
         if direction == "request" and isinstance(serializer, StrictSerializer):
             schema["additionalProperties"] = False  # unknown fields answer `unknown_fields`
         return schema
