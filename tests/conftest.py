@@ -223,3 +223,18 @@ def _close_database_pools(django_db_setup, django_db_blocker):
         for connection in connections.all(initialized_only=True):
             if getattr(connection, "pool", None) is not None:
                 connection.close_pool()
+
+
+@pytest.fixture
+def door_a(tenant_a):
+    """Company A's lobby: a box with an entrance and an exit screen, a pad and a TV box."""
+    from tests.events.conftest import make_door
+
+    return make_door(tenant_a, "A")
+
+
+@pytest.fixture
+def door_b(tenant_b):
+    from tests.events.conftest import make_door
+
+    return make_door(tenant_b, "B")

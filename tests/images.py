@@ -1,5 +1,6 @@
 """Real image files of every kind a phone or an HR folder holds, made with Pillow."""
 
+import base64
 import io
 
 import pillow_heif
@@ -23,3 +24,8 @@ def encode(image: Image.Image, fmt: str, **params) -> bytes:
 
 def jpeg_bytes(size=(64, 64)) -> bytes:
     return encode(picture(size), "JPEG")
+
+
+def snapshot(size=(160, 120)) -> str:
+    """A camera snapshot as a device sends it in an event: base64 JPEG."""
+    return base64.b64encode(jpeg_bytes(size)).decode()

@@ -26,7 +26,7 @@ from kangaroo.admin import TenantAdminMixin
 from kangaroo.routing import websocket_urlpatterns
 from kangaroo.tenancy import is_tenant_model
 from tests.conftest import api_client_for
-from tests.events.conftest import event, make_door
+from tests.events.conftest import event
 from tests.events.test_live import as_admin, post_events, receive, ws_url
 from tests.factories import FACTORIES, EventFactory, PhotoFactory
 from tests.images import jpeg_bytes
@@ -212,16 +212,6 @@ def test_audit_entries_of_another_company_are_invisible(tenants):
 
 
 # --- websockets and live image links --------------------------------------------------------
-
-
-@pytest.fixture
-def door_a(tenant_a):
-    return make_door(tenant_a, "A")
-
-
-@pytest.fixture
-def door_b(tenant_b):
-    return make_door(tenant_b, "B")
 
 
 def test_every_websocket_route_is_probed_below():

@@ -4,7 +4,6 @@ Each test lists the media folder itself, the way an auditor would."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import uuid
 
@@ -17,26 +16,12 @@ from events.services import event_delete_many
 from kangaroo import media
 from kangaroo.media import MediaKind, media_purge_company, media_save, media_written
 from subjects.models import Photo
-from tests.events.conftest import event, make_door
+from tests.events.conftest import event
 from tests.factories import SubjectFactory
-from tests.images import jpeg_bytes
+from tests.images import jpeg_bytes, snapshot
 from tests.subjects.test_photos import files_in, upload
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def door_a(tenant_a):
-    return make_door(tenant_a, "A")
-
-
-@pytest.fixture
-def door_b(tenant_b):
-    return make_door(tenant_b, "B")
-
-
-def snapshot() -> str:
-    return base64.b64encode(jpeg_bytes((160, 120))).decode()
 
 
 def post_events(door, items) -> list[int]:

@@ -8,7 +8,6 @@ written there (nothing on the local disk), served only through the company-check
 
 from __future__ import annotations
 
-import base64
 import os
 import socket
 import subprocess
@@ -30,9 +29,9 @@ from events.models import Event
 from kangaroo.env import envstorage
 from kangaroo.media import MediaKind, media_save
 from subjects.models import Photo
-from tests.events.conftest import event, make_door
+from tests.events.conftest import event
 from tests.factories import SubjectFactory
-from tests.images import jpeg_bytes
+from tests.images import jpeg_bytes, snapshot
 from tests.subjects.test_photos import files_in, upload
 
 ACCESS = {"access_key": "kangaroo-test", "secret_key": "kangaroo-test-secret"}
@@ -107,20 +106,6 @@ def bucket(s3_endpoint, settings, monkeypatch):
     assert default_storage.__class__.__name__ == "S3Storage"
 
     return Bucket(client, name)
-
-
-@pytest.fixture
-def door_a(tenant_a):
-    return make_door(tenant_a, "A")
-
-
-@pytest.fixture
-def door_b(tenant_b):
-    return make_door(tenant_b, "B")
-
-
-def snapshot() -> str:
-    return base64.b64encode(jpeg_bytes((160, 120))).decode()
 
 
 def under(keys: list[str], kind: MediaKind, company: Company) -> list[str]:

@@ -12,30 +12,9 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.events.conftest import event, make_door
+from tests.test_concurrency import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-def run_together(calls):
-    """Start every call at the same moment, each in its own thread and DB connection."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def runner(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def login(username, password, ip):
@@ -93,7 +72,7 @@ def small_pool():
 
 def test_forty_concurrent_guesses_for_one_user_never_get_past_the_limit(tenant_a, settings, hashing):
     limit = settings.LOGIN_FAILURE_LIMIT
-    results = run_together([login("a-owner@a", f"guess-{n}", "10.1.0.1") for n in range(40)])
+    results = run_together(*[login("a-owner@a", f"guess-{n}", "10.1.0.1") for n in range(40)])
     checked = results.count(401)
     assert 1 <= checked <= limit
     assert results.count(429) == 40 - checked
@@ -106,7 +85,7 @@ def test_forty_concurrent_guesses_for_one_user_never_get_past_the_limit(tenant_a
 
 
 def test_forty_concurrent_guesses_from_forty_addresses_are_slowed_to_one_past_the_limit(tenant_a, settings, hashing):
-    results = run_together([login("a-owner@a", f"guess-{n}", f"10.2.0.{n}") for n in range(40)])
+    results = run_together(*[login("a-owner@a", f"guess-{n}", f"10.2.0.{n}") for n in range(40)])
     # The limit, then one attempt per backoff period (the first period is 1 s).
     checked = results.count(401)
     assert settings.LOGIN_FAILURE_LIMIT <= checked <= settings.LOGIN_FAILURE_LIMIT + 1
@@ -130,7 +109,7 @@ def test_a_login_burst_never_holds_a_connection_while_hashing_and_devices_keep_p
     # 12 device posts in the middle of them, on a pool of 3 connections.
     logins = [login(f"nobody-{n}", "a guess", f"10.3.0.{n}") for n in range(40)]
     devices = [device_post(n) for n in range(12)]
-    results = run_together(logins[:20] + devices + logins[20:])
+    results = run_together(*logins[:20], *devices, *logins[20:])
 
     assert hashing["hashes"] == 40
     assert hashing["holding_a_connection"] == 0

@@ -52,16 +52,6 @@ def make_door(tenant, prefix: str) -> Door:
     return Door(box, box_key, entrance, exit_, pad, pad_key, tv, tv_key)
 
 
-@pytest.fixture
-def door_a(tenant_a) -> Door:
-    return make_door(tenant_a, "A")
-
-
-@pytest.fixture
-def door_b(tenant_b) -> Door:
-    return make_door(tenant_b, "B")
-
-
 def event(uid: str, screen: Screen | None = None, subject=None, when=None, **extra) -> dict:
     item = {"uid": uid, "happened_at": (when or timezone.now()).isoformat()}
     if screen is not None:
