@@ -78,6 +78,18 @@ SUBJECT_VISIT_WINDOW_INVALID = declare("subject_visit_window_invalid", 400, _("T
 SUBJECT_HOST_INVALID = declare("subject_host_invalid", 400, _("The host must be an employee of this company."))
 SUBJECT_PHOTO_LIMIT = declare("subject_photo_limit", 400, _("A subject has at most 5 photos."))
 PHOTO_INVALID = declare("photo_invalid", 400, _("The photo cannot be used."))
+PHOTO_DUPLICATE = declare("photo_duplicate", 409, _("This subject already has this photo."))
+
+# --- Faces: why a photo cannot be enrolled (a photo's `reason`; also refused snapshots) ---
+NO_FACE = declare("no_face", 400, _("No face was found in the photo."))
+MULTIPLE_FACES = declare("multiple_faces", 400, _("The photo shows more than one face."))
+FACE_TOO_SMALL = declare("face_too_small", 400, _("The face is too small; take the photo closer."))
+TOO_BLURRY = declare("too_blurry", 400, _("The face is too blurry."))
+FACE_NOT_FRONTAL = declare("face_not_frontal", 400, _("The face does not look straight at the camera."))
+# Not refused: the photo is enrolled and flagged, the admin decides.
+POSSIBLE_DUPLICATE = declare(
+    "possible_duplicate", 409, _("This face looks like another subject of the company: one person, two records?")
+)
 IMPORT_INVALID = declare("import_invalid", 400, _("The file has errors; nothing was imported."))
 
 # --- Devices ------------------------------------------------------------------------------

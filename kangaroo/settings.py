@@ -18,7 +18,7 @@ import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from kangaroo.env import envbool, envint, envlist, envsecret, envstorage, envstr
+from kangaroo.env import envbool, envfloat, envint, envlist, envsecret, envstorage, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
@@ -220,6 +220,21 @@ EVENT_MAX_AGE_DAYS = envint("EVENT_MAX_AGE_DAYS", 30, minimum=1)
 # A face snapshot a box or pad sends with an event, before base64. It also sizes the event
 # endpoint's body limit: 500 events with snapshots this large fit (see events.services).
 EVENT_SNAPSHOT_MAX_BYTES = envint("EVENT_SNAPSHOT_MAX_KB", 64, minimum=1) * 1024
+
+# --- Face engine (faces/, subjects/gallery.py) -------------------------------------------
+# Enrolment photos are refused (with the reason) when the face's smaller side is under
+# FACE_MIN_SIZE pixels, its sharpness (variance of the Laplacian on the aligned 150 px face)
+# is under FACE_MIN_SHARPNESS, or the nose sits more than FACE_MAX_YAW eye distances off
+# the middle of the eyes (a turned head). The detector upsamples FACE_UPSAMPLE times (1:
+# faces from about 40 px; 0: from 80 px, five times faster) on the image scaled down to
+# FACE_DETECT_MAX_SIDE. Each process rebuilds a company's face index at most every
+# FACE_INDEX_RECHECK_SECONDS after its gallery changed.
+FACE_MIN_SIZE = envint("FACE_MIN_SIZE", 80, minimum=20)
+FACE_MIN_SHARPNESS = envfloat("FACE_MIN_SHARPNESS", 15.0, minimum=0.0)
+FACE_MAX_YAW = envfloat("FACE_MAX_YAW", 0.3, minimum=0.0, maximum=1.0)
+FACE_UPSAMPLE = envint("FACE_UPSAMPLE", 1, minimum=0)
+FACE_DETECT_MAX_SIDE = envint("FACE_DETECT_MAX_SIDE", 800, minimum=160)
+FACE_INDEX_RECHECK_SECONDS = envfloat("FACE_INDEX_RECHECK_SECONDS", 1.0, minimum=0.0)
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = envstr("LANGUAGE_CODE", "en")

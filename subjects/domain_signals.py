@@ -30,6 +30,12 @@ Signals and their arguments besides `company` and `ids`:
   of the changed fields for "updated" (empty otherwise).
 - `photo_added` and `photo_removed`: `subject_ids`, the subject of each photo, in the order
   of `ids`.
+- `photo_enrolled`: the face engine examined these photos (a new photo's enrolment job, or a
+  re-enrolment): each is now `ok` (with an embedding) or `rejected` (with a reason and no
+  embedding), and the rows hold their new state when it arrives. `subject_ids` as above;
+  `statuses`, the new status of each photo, in the order of `ids`. The gallery changes with
+  it (a usable face appeared, changed or went), so the gallery change log and the face
+  indexes listen here.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ department_changed = Signal()
 subject_changed = Signal()
 photo_added = Signal()
 photo_removed = Signal()
+photo_enrolled = Signal()
 
 
 def announce_departments(*, company: Company, action: str, ids: Iterable[int]) -> None:
@@ -72,6 +79,19 @@ def announce_photos_added(*, company: Company, photos: Iterable[tuple[int, int]]
 def announce_photos_removed(*, company: Company, photos: Iterable[tuple[int, int]]) -> None:
     """`photos`: (photo id, subject id) pairs."""
     _announce_photos(photo_removed, company=company, photos=photos)
+
+
+def announce_photos_enrolled(*, company: Company, photos: Iterable[tuple[int, int, str]]) -> None:
+    """`photos`: (photo id, subject id, new status) triples."""
+    triples = list(photos)
+    if triples:
+        photo_enrolled.send(
+            sender=Photo,
+            company=company,
+            ids=[photo for photo, _, _ in triples],
+            subject_ids=[subject for _, subject, _ in triples],
+            statuses=[status for _, _, status in triples],
+        )
 
 
 def _announce_photos(signal: Signal, *, company: Company, photos: Iterable[tuple[int, int]]) -> None:
