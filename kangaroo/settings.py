@@ -221,7 +221,7 @@ EVENT_MAX_AGE_DAYS = envint("EVENT_MAX_AGE_DAYS", 30, minimum=1)
 # endpoint's body limit: 500 events with snapshots this large fit (see events.services).
 EVENT_SNAPSHOT_MAX_BYTES = envint("EVENT_SNAPSHOT_MAX_KB", 64, minimum=1) * 1024
 
-# --- Face engine (faces/, subjects/gallery.py) -------------------------------------------
+# --- Face engine (faces/, subjects/face_index.py) -------------------------------------------
 # Enrolment photos are refused (with the reason) when the face's smaller side is under
 # FACE_MIN_SIZE pixels, its sharpness (variance of the Laplacian on the aligned 150 px face)
 # is under FACE_MIN_SHARPNESS, or the nose sits more than FACE_MAX_YAW eye distances off

@@ -30,12 +30,9 @@ Signals and their arguments besides `company` and `ids`:
   of the changed fields for "updated" (empty otherwise).
 - `photo_added` and `photo_removed`: `subject_ids`, the subject of each photo, in the order
   of `ids`.
-- `photo_enrolled`: the face engine examined these photos (a new photo's enrolment job, or a
-  re-enrolment): each is now `ok` (with an embedding) or `rejected` (with a reason and no
-  embedding), and the rows hold their new state when it arrives. `subject_ids` as above;
-  `statuses`, the new status of each photo, in the order of `ids`. The gallery changes with
-  it (a usable face appeared, changed or went), so the gallery change log and the face
-  indexes listen here.
+- `photo_enrolled`: `subject_ids` likewise. The face engine has finished with these photos
+  (embedding stored, or the photo rejected with its reason), so what a recognition box
+  may match against has changed.
 """
 
 from __future__ import annotations
@@ -81,17 +78,9 @@ def announce_photos_removed(*, company: Company, photos: Iterable[tuple[int, int
     _announce_photos(photo_removed, company=company, photos=photos)
 
 
-def announce_photos_enrolled(*, company: Company, photos: Iterable[tuple[int, int, str]]) -> None:
-    """`photos`: (photo id, subject id, new status) triples."""
-    triples = list(photos)
-    if triples:
-        photo_enrolled.send(
-            sender=Photo,
-            company=company,
-            ids=[photo for photo, _, _ in triples],
-            subject_ids=[subject for _, subject, _ in triples],
-            statuses=[status for _, _, status in triples],
-        )
+def announce_photos_enrolled(*, company: Company, photos: Iterable[tuple[int, int]]) -> None:
+    """`photos`: (photo id, subject id) pairs."""
+    _announce_photos(photo_enrolled, company=company, photos=photos)
 
 
 def _announce_photos(signal: Signal, *, company: Company, photos: Iterable[tuple[int, int]]) -> None:
