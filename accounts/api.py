@@ -140,7 +140,7 @@ class PasswordChangeView(APIView):
 class CompanySerializer(serializers.ModelSerializer):
     class Meta:
         model = Company
-        fields = ["id", "name", "slug", "time_zone", "work_start", "work_end", "created_at"]
+        fields = ["id", "name", "slug", "time_zone", "work_start", "work_end", "date_order", "created_at"]
         read_only_fields = ["id", "slug", "created_at"]
 
 

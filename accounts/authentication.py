@@ -20,6 +20,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.middleware import activate_company_time_zone
 from kangaroo import errors
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class UserJWTAuthentication(JWTAuthentication):
         check_family(validated_token)
         if user.language:
             translation.activate(user.language)
+        activate_company_time_zone(user.company)
         return user
 
     def get_raw_token(self, header):

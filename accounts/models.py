@@ -17,6 +17,14 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
 
 
+class DateOrder(models.TextChoices):
+    """How an import reads a date written with slashes and the year last (03/04/2026)."""
+
+    REFUSE = "", _("Refuse such dates")
+    DAY_FIRST = "dmy", _("Day first: 03/04/2026 is 3 April")
+    MONTH_FIRST = "mdy", _("Month first: 03/04/2026 is 4 March")
+
+
 class Company(models.Model):
     """The tenant. Everything a company owns points here; nothing crosses companies."""
 
@@ -26,6 +34,17 @@ class Company(models.Model):
     # Attendance: arriving after work_start is late, leaving before work_end is early.
     work_start = models.TimeField(_("work starts"), default=datetime.time(9, 0))
     work_end = models.TimeField(_("work ends"), default=datetime.time(18, 0))
+    date_order = models.CharField(
+        _("date order in imports"),
+        max_length=3,
+        blank=True,
+        default=DateOrder.REFUSE,
+        choices=DateOrder.choices,
+        help_text=_(
+            "How an imported date such as 03/04/2026 is read. Dates written year first "
+            "(2026-04-03, 2026/4/3) are always accepted."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

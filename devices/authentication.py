@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rest_framework import authentication
 
 from accounts.authentication import CodedAuthenticationFailed
+from accounts.middleware import activate_company_time_zone
 from accounts.models import Company
 from devices import selectors
 from devices.models import Device
@@ -67,6 +68,7 @@ class DeviceKeyAuthentication(authentication.BaseAuthentication):
             device = selectors.device_for_key(key)
         except KangarooError as exc:
             raise CodedAuthenticationFailed(exc.error) from None
+        activate_company_time_zone(device.company)  # a time a device sends without offset is local
         return DevicePrincipal(device), key
 
     def authenticate_header(self, request) -> str:

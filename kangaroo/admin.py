@@ -8,8 +8,14 @@ choose the company of a new row. Another company's object answers 404, like a mi
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import Http404
+from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from kangaroo.errors import KangarooError
 from kangaroo.tenancy import is_tenant_model
@@ -24,6 +30,28 @@ def scope_for_admin(queryset, request):
     if request.user.is_platform_staff:
         return queryset
     return queryset.for_company(request.user.company)
+
+
+def time_zone_label() -> str:
+    """The zone times are shown and read in for this request, e.g. "Time zone: Asia/Taipei
+    (UTC+08:00)" (the offset as of now, so it follows daylight saving time)."""
+    offset = timezone.localtime().strftime("%z")
+    return gettext("Time zone: %(zone)s (UTC%(offset)s)") % {
+        "zone": timezone.get_current_timezone_name(),
+        "offset": f"{offset[:3]}:{offset[3:]}" if offset else "+00:00",
+    }
+
+
+lazy_time_zone_label = lazy(time_zone_label, str)
+
+
+class ZonedSplitDateTime(AdminSplitDateTime):
+    """The admin's date and time inputs followed by the zone the typed time means."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return format_html(
+            '{}<span class="time-zone">{}</span>', super().render(name, value, attrs, renderer), time_zone_label()
+        )
 
 
 class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
@@ -99,12 +127,29 @@ class TenantAdminMixin(NotFoundAdminMixin):
     def get_queryset(self, request):
         return scope_for_admin(super().get_queryset(request), request)
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if isinstance(db_field, models.DateTimeField) and isinstance(
+            getattr(formfield, "widget", None), AdminSplitDateTime
+        ):
+            formfield.widget = ZonedSplitDateTime(attrs=formfield.widget.attrs)
+        return formfield
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         company = admin_company(request)
-        if company is None or not is_tenant_model(self.model):
-            return form
-        return tenant_form(form, company)
+        if company is not None and is_tenant_model(self.model):
+            form = tenant_form(form, company)
+        # A read-only date and time (not a form field) names its zone in its help text.
+        # The class is new for this request, so changing its options touches no other.
+        shown_only = {
+            field.name: lazy_time_zone_label()
+            for field in self.model._meta.concrete_fields
+            if isinstance(field, models.DateTimeField) and field.name not in form.base_fields
+        }
+        if shown_only:
+            form._meta.help_texts = {**(form._meta.help_texts or {}), **shown_only}
+        return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if is_tenant_model(db_field.related_model) and "queryset" not in kwargs:

@@ -38,6 +38,12 @@ def _iso(value) -> str:
     return "" if value is None else value.isoformat()
 
 
+def _local_iso(value) -> str:
+    """A date and time in the current (the company's) zone, with its offset: HR reads the
+    wall-clock time they typed, and the file still names one instant when imported back."""
+    return "" if value is None else timezone.localtime(value).isoformat()
+
+
 def _flag(value: bool) -> str:
     return "1" if value else "0"
 
@@ -53,8 +59,8 @@ EXPORT_COLUMNS = [
     ("department", "department__name", escape_formula),
     ("title", "title", escape_formula),
     ("start_date", "start_date", _iso),
-    ("visit_start", "visit_start", _iso),
-    ("visit_end", "visit_end", _iso),
+    ("visit_start", "visit_start", _local_iso),
+    ("visit_end", "visit_end", _local_iso),
     ("host_job_number", "host__job_number", escape_formula),
     ("purpose", "purpose", escape_formula),
     ("remark", "remark", escape_formula),
