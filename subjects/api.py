@@ -7,10 +7,12 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.utils import html
 
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
-from kangaroo.api.parsers import FormParser, JSONParser, MultiPartParser
+from kangaroo.api.parsers import JSONParser, MultiPartParser
+from kangaroo.api.serializers import StrictFormSerializer
 from kangaroo.api.viewsets import TenantViewSet
 from kangaroo.media import media_response
 from subjects import selectors, services
@@ -70,7 +72,9 @@ class PhotoSerializer(serializers.ModelSerializer):
         return reverse("photo-thumbnail", args=[photo.pk])
 
 
-class PhotoUploadSerializer(serializers.Serializer):
+class PhotoUploadSerializer(StrictFormSerializer):
+    """One photo, as the multipart part `image`."""
+
     image = serializers.FileField(
         help_text="JPEG, PNG, WebP, HEIC/HEIF, BMP or GIF; at most 10 MB. Stored normalised as JPEG."
     )
@@ -111,23 +115,31 @@ class SubjectSerializer(serializers.ModelSerializer):
         max_length=40, required=False, allow_blank=True, help_text="Generated for visitors and VIPs when left empty."
     )
     photos = PhotoSerializer(many=True, read_only=True)
-    upload = serializers.ListField(
-        child=serializers.FileField(),
-        write_only=True,
-        required=False,
-        max_length=MAX_PHOTOS_PER_SUBJECT,
-        help_text="Up to 5 photos, as multipart parts named `upload` (create only).",
-    )
 
     class Meta:
         model = Subject
         fields = [
             "id", "subject_type", "name", "job_number", "email", "phone", "department", "department_name",
             "title", "remark", "start_date", "visit_start", "visit_end", "host", "purpose", "archived",
-            "photos", "upload", "created_at", "updated_at",
+            "photos", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"email": {"validators": []}}
+
+
+class SubjectUploadSerializer(StrictFormSerializer, SubjectSerializer):
+    """A subject created with its photos in one multipart request."""
+
+    upload = serializers.ListField(
+        child=serializers.FileField(),
+        write_only=True,
+        required=False,
+        max_length=MAX_PHOTOS_PER_SUBJECT,
+        help_text="Up to 5 photos, as parts named `upload`.",
+    )
+
+    class Meta(SubjectSerializer.Meta):
+        fields = [*SubjectSerializer.Meta.fields, "upload"]
 
 
 class SubjectFilter(filters.FilterSet):
@@ -170,12 +182,27 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
     model = Subject
     serializer_class = SubjectSerializer
     filterset_class = SubjectFilter
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def scope(self, queryset):
         return queryset.select_related("department").prefetch_related("photos").order_by("name", "id")
 
-    @extend_schema(examples=[OpenApiExample("An employee", value=SUBJECT_EXAMPLE, request_only=True)])
+    def get_parsers(self):
+        # Only a create may carry files (its photos); every other body is JSON.
+        action = getattr(self, "action", None) or self.action_map.get(self.request.method.lower())
+        if action == "create":
+            return [JSONParser(), MultiPartParser()]
+        return super().get_parsers()
+
+    def get_serializer_class(self):
+        if self.action == "create" and html.is_html_input(self.request.data):
+            return SubjectUploadSerializer
+        return super().get_serializer_class()
+
+    @extend_schema(
+        request={"application/json": SubjectSerializer, "multipart/form-data": SubjectUploadSerializer},
+        responses={201: SubjectSerializer},
+        examples=[OpenApiExample("An employee", value=SUBJECT_EXAMPLE, request_only=True)],
+    )
     def create(self, request, *args, **kwargs):
         return super().create(request, *args, **kwargs)
 
@@ -201,12 +228,17 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
         responses={201: PhotoSerializer},
         summary="Upload a photo (at most 5 per subject)",
     )
-    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser], pagination_class=None)
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser], pagination_class=None)
     def photos(self, request, pk=None):
         subject = self.get_object()
         if request.method == "GET":
             photos = selectors.photo_list(company=self.company, subject=subject)
             return Response(PhotoSerializer(photos, many=True).data)
+        form = PhotoUploadSerializer(data=request.data)
+        if not form.is_valid() and set(form.errors) != {"image"}:  # an unknown part
+            raise serializers.ValidationError(form.errors)
+        # The image itself is the service's to judge: a missing or unreadable one answers
+        # `photo_invalid` with its reason.
         photo = services.photo_add(
             company=self.company, actor=self.actor, subject=subject, upload=request.FILES.get("image")
         )

@@ -12,7 +12,7 @@ from devices.models import Box
 from kangaroo import errors
 from kangaroo.api.schema import TEXT_PATTERN, TIME_PATTERN
 from tests.events.conftest import make_door
-from tests.factories import SubjectFactory
+from tests.factories import DepartmentFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -163,14 +163,70 @@ def test_a_json_integer_must_be_a_number(api, tenant_a):
     assert created.status_code == 201
 
 
-def test_a_form_body_still_carries_text_for_numbers_and_booleans(api, tenant_a):
-    subject = SubjectFactory(company=tenant_a.company)
-    response = api(tenant_a.admin).patch(f"/api/v1/subjects/{subject.pk}", {"archived": "true"}, format="multipart")
-    assert response.status_code == 200, response.json()
+def test_a_multipart_body_carries_text_for_numbers_and_booleans(api, tenant_a):
+    department = DepartmentFactory(company=tenant_a.company)
+    body = {"name": "7", "job_number": "8", "archived": "true", "department": str(department.pk)}
+    response = api(tenant_a.admin).post("/api/v1/subjects", body, format="multipart")
+    assert response.status_code == 201, response.json()
+    assert (response.json()["archived"], response.json()["department"]) == (True, department.pk)
+
+
+def request_types(schema) -> dict[tuple[str, str], set[str]]:
+    return {
+        (method.upper(), path): set(operation["requestBody"]["content"])
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if "requestBody" in operation
+    }
+
+
+def test_bodies_are_json_and_only_uploads_take_multipart(schema):
+    uploads = {("POST", "/api/v1/subjects"), ("POST", "/api/v1/subjects/{id}/photos")}
+    types = request_types(schema)
+    assert {key for key, media in types.items() if "multipart/form-data" in media} == uploads
+    assert set().union(*types.values()) == {"application/json", "multipart/form-data"}
+    assert types[("POST", "/api/v1/subjects/{id}/photos")] == {"multipart/form-data"}
+
+
+@pytest.mark.parametrize("format_", ["multipart", "form"])
+def test_a_form_or_multipart_body_to_a_json_operation_answers_415(api, tenant_a, format_):
+    subject = SubjectFactory(company=tenant_a.company, title="Engineer")
+    client = api(tenant_a.admin)
+    url = f"/api/v1/subjects/{subject.pk}"
+    if format_ == "form":
+        response = client.generic("PATCH", url, "title=", content_type="application/x-www-form-urlencoded")
+    else:
+        response = client.patch(url, {"title": ""}, format="multipart")
+    assert response.status_code == 415, response.content
+    assert response.json()["error"]["code"] == "unsupported_media_type"
     subject.refresh_from_db()
-    assert subject.archived is True
-    created = api(tenant_a.admin).post("/api/v1/boxes", {"name": "7", "max_screens": "4"}, format="multipart")
-    assert created.status_code == 201
+    assert subject.title == "Engineer"
+
+
+def test_a_blank_multipart_part_is_a_blank_text_not_a_missing_one(api, tenant_a):
+    # A form would read the blank `name` of an optional field as "not given"; a multipart body
+    # is read like JSON, so a blank text where the schema says minLength is refused.
+    response = api(tenant_a.admin).post("/api/v1/subjects", {"name": ""}, format="multipart")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["name"]
+    response = api(tenant_a.admin).post(
+        "/api/v1/subjects", {"name": "Lin", "subject_type": "visitor", "job_number": ""}, format="multipart"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["job_number"]  # blank is allowed here, and means "generate one"
+
+
+def test_an_unknown_multipart_part_is_refused_as_the_schema_says(api, tenant_a, schema):
+    assert component(schema, "SubjectUploadRequest")["additionalProperties"] is False
+    assert component(schema, "PhotoUploadRequest")["additionalProperties"] is False
+    response = api(tenant_a.admin).post("/api/v1/subjects", {"name": "Lin", "nickname\u0001": "x"}, format="multipart")
+    assert response.status_code == 400
+    subject = SubjectFactory(company=tenant_a.company)
+    response = api(tenant_a.admin).post(
+        f"/api/v1/subjects/{subject.pk}/photos", {"image": "", "caption": "x"}, format="multipart"
+    )
+    assert response.json()["error"]["code"] == "unknown_fields"
+    assert list(response.json()["error"]["fields"]) == ["caption"]
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,9 @@ def test_the_api_answers_503_with_retry_after(tenant_a, failure):
     with failure():
         assert_unavailable(user.get("/api/v1/subjects"))
         assert_unavailable(user.post("/api/v1/departments", {"name": "Ops"}, format="json"))
-        assert_unavailable(anonymous.post("/api/v1/auth/token", {"username": "a-owner@a", "password": "x"}))
+        assert_unavailable(
+            anonymous.post("/api/v1/auth/token", {"username": "a-owner@a", "password": "x"}, format="json")
+        )
         assert_unavailable(box.post("/api/v1/device/heartbeat", {}, format="json"))
         assert_unavailable(box.post("/api/v1/device/events", event("e1", door.entrance), format="json"))
     # and once the database is back, all is as before: nothing was half-written

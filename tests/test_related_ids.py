@@ -86,6 +86,19 @@ CASES = {
         lambda client, row, pk: client.patch(f"/api/v1/subjects/{row.pk}", {"host": pk}, format="json"),
         lambda b: SubjectFactory(company=b.company).pk,  # an employee: a valid host in B
     ),
+    # A subject created with photos (multipart): the same fields, the same answer.
+    ("SubjectUploadSerializer", "department"): (
+        lambda a: SubjectFactory(company=a.company),
+        lambda client, row, pk: client.post("/api/v1/subjects", {"name": "Lin", "department": pk}, format="multipart"),
+        lambda b: DepartmentFactory(company=b.company).pk,
+    ),
+    ("SubjectUploadSerializer", "host"): (
+        lambda a: SubjectFactory(company=a.company),
+        lambda client, row, pk: client.post(
+            "/api/v1/subjects", {"name": "Lin", "subject_type": "visitor", "host": pk}, format="multipart"
+        ),
+        lambda b: SubjectFactory(company=b.company).pk,
+    ),
 }
 
 

@@ -149,17 +149,14 @@ class ItemsJSONParser(JSONParser):
     check_text = False
 
 
-class FormParser(parsers.FormParser):
-    def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
-        refuse_control_characters({key: data.getlist(key) for key in data})
-        return data
-
-
 class MultiPartParser(parsers.MultiPartParser):
+    """For the views that take files (photo uploads), and only those; their serializers read the
+    parts as an object (kangaroo.api.serializers.FormObjectMixin)."""
+
     def parse(self, stream, media_type=None, parser_context=None):
         result = super().parse(stream, media_type, parser_context)
-        refuse_control_characters({key: result.data.getlist(key) for key in result.data})
+        parts = {key: result.data.getlist(key) for key in result.data}
+        refuse_control_characters({key: values[0] if len(values) == 1 else values for key, values in parts.items()})
         refuse_control_characters([upload.name for upload in result.files.values()])
         return result
 

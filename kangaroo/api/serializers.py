@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from kangaroo import errors
 from kangaroo.api.parsers import JSONObject
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know (400 `unknown_fields`, naming them): a device with a
-    typo in a field name must hear about it, not have its report silently dropped."""
+    """Refuses fields it does not take (400 `unknown_fields`, naming them; a read-only field
+    is not taken): a device with a typo in a field name must hear about it, not have its report
+    silently dropped."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
+            unknown = sorted(set(data) - {name for name, field in self.fields.items() if not field.read_only})
             if unknown:
                 message = str(errors.UNKNOWN_FIELDS.message)
                 raise serializers.ValidationError(
@@ -23,12 +25,31 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class FormObjectMixin:
+    """Reads a multipart body as the object its schema describes, the way a JSON body is read:
+    each part is its field's value (the last one if repeated, all of them for a list field), a
+    blank part is a blank text, refused where the field may not be blank, and a missing part is
+    not given. DRF would read it as an HTML form instead: a blank optional field as "not given"
+    and a missing boolean as false, which the schema does not say."""
+
+    def to_internal_value(self, data):
+        if html.is_html_input(data):
+            many = (serializers.ListField, serializers.ManyRelatedField)
+            data = {key: data.getlist(key) if isinstance(self.fields.get(key), many) else data[key] for key in data}
+        return super().to_internal_value(data)
+
+
+class StrictFormSerializer(FormObjectMixin, StrictSerializer):
+    """A multipart body of known parts only: an unknown part answers `unknown_fields`, and the
+    schema says so (`additionalProperties: false`)."""
+
+
 # --- JSON types ---------------------------------------------------------------------------------
 # A JSON body carries its own types, and the schema documents them: a text field takes a string,
 # a boolean true or false, a number a number. DRF would turn 0 into "0" and "true" into True;
 # for a JSON body the API refuses that (400 `validation_error`, the field's own "invalid"
-# message). A form or multipart body (photo uploads) has only text, so it keeps DRF's parsing,
-# and so does a serializer reading a query string: only what JSONParser made is checked.
+# message). A multipart body (photo uploads) has only text, so it keeps DRF's parsing, and so
+# does a serializer reading a query string: only what JSONParser made is checked.
 _JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], tuple[type, ...]]] = [
     (serializers.BooleanField, (bool,), ()),
     (serializers.CharField, (str,), ()),

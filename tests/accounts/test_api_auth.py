@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 def login(username, password=PASSWORD, client=None, ip="10.0.0.1"):
     client = client or APIClient()
-    return client.post("/api/v1/auth/token", {"username": username, "password": password}, REMOTE_ADDR=ip)
+    return client.post(
+        "/api/v1/auth/token", {"username": username, "password": password}, format="json", REMOTE_ADDR=ip
+    )
 
 
 def bearer(access):
@@ -106,19 +108,19 @@ def test_a_token_signed_with_another_key_is_invalid(tenant_a, settings):
 
 def test_refresh_rotates_and_the_old_refresh_token_is_spent(tenant_a):
     pair = login("a-owner@a").json()
-    refreshed = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]})
+    refreshed = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
     assert refreshed.status_code == 200
     new = refreshed.json()
     assert new["refresh"] != pair["refresh"]
     assert bearer(new["access"]).get("/api/v1/me").status_code == 200
-    replay = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]})
+    replay = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
     assert replay.status_code == 401
     assert error_code(replay) == "token_invalid"
 
 
 def test_an_access_token_is_not_a_refresh_token(tenant_a):
     pair = login("a-owner@a").json()
-    response = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["access"]})
+    response = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["access"]}, format="json")
     assert error_code(response) == "token_invalid"
 
 
@@ -127,7 +129,7 @@ def test_logout_revokes_every_token_of_the_user(tenant_a):
     assert bearer(first["access"]).post("/api/v1/auth/logout").status_code == 204
     for pair in (first, second):
         assert error_code(bearer(pair["access"]).get("/api/v1/me")) == "token_invalid"
-        refreshed = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]})
+        refreshed = APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]}, format="json")
         assert error_code(refreshed) == "token_invalid"
     # Logging in again works.
     assert bearer(login("a-owner@a").json()["access"]).get("/api/v1/me").status_code == 200
@@ -136,7 +138,7 @@ def test_logout_revokes_every_token_of_the_user(tenant_a):
 def test_a_password_change_revokes_tokens_and_the_new_password_works(tenant_a):
     pair = login("a-viewer@a").json()
     response = bearer(pair["access"]).post(
-        "/api/v1/auth/password", {"old_password": PASSWORD, "new_password": "a-New-passphrase-42"}
+        "/api/v1/auth/password", {"old_password": PASSWORD, "new_password": "a-New-passphrase-42"}, format="json"
     )
     assert response.status_code == 204
     assert error_code(bearer(pair["access"]).get("/api/v1/me")) == "token_invalid"
@@ -147,7 +149,7 @@ def test_a_password_change_revokes_tokens_and_the_new_password_works(tenant_a):
 def test_a_password_change_needs_the_current_password(tenant_a):
     pair = login("a-viewer@a").json()
     response = bearer(pair["access"]).post(
-        "/api/v1/auth/password", {"old_password": "wrong", "new_password": "a-New-passphrase-42"}
+        "/api/v1/auth/password", {"old_password": "wrong", "new_password": "a-New-passphrase-42"}, format="json"
     )
     assert response.status_code == 400
     assert error_code(response) == "password_incorrect"
@@ -156,7 +158,9 @@ def test_a_password_change_needs_the_current_password(tenant_a):
 
 def test_a_weak_new_password_is_refused_with_its_reasons(tenant_a):
     pair = login("a-viewer@a").json()
-    response = bearer(pair["access"]).post("/api/v1/auth/password", {"old_password": PASSWORD, "new_password": "123"})
+    response = bearer(pair["access"]).post(
+        "/api/v1/auth/password", {"old_password": PASSWORD, "new_password": "123"}, format="json"
+    )
     assert response.status_code == 400
     assert error_code(response) == "password_too_weak"
     assert response.json()["error"]["fields"]["password"]
@@ -166,7 +170,10 @@ def test_deactivating_a_user_revokes_their_tokens(tenant_a):
     pair = login("a-viewer@a").json()
     services.user_update(company=tenant_a.company, actor=tenant_a.owner, user=tenant_a.viewer, is_active=False)
     assert error_code(bearer(pair["access"]).get("/api/v1/me")) == "token_invalid"
-    assert error_code(APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]})) == "token_invalid"
+    assert (
+        error_code(APIClient().post("/api/v1/auth/token/refresh", {"refresh": pair["refresh"]}, format="json"))
+        == "token_invalid"
+    )
     assert login("a-viewer@a").status_code == 401
 
 

@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(tra
 
 def login(username, password, ip):
     def call():
-        response = APIClient().post("/api/v1/auth/token", {"username": username, "password": password}, REMOTE_ADDR=ip)
+        response = APIClient().post(
+            "/api/v1/auth/token", {"username": username, "password": password}, format="json", REMOTE_ADDR=ip
+        )
         return response.status_code
 
     return call

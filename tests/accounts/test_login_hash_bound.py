@@ -151,7 +151,10 @@ def test_a_busy_login_is_refused_the_same_for_right_and_wrong_passwords_without_
         answers = []
         for password in (PASSWORD, "wrong"):
             response = APIClient().post(
-                "/api/v1/auth/token", {"username": "a-owner@a", "password": password}, REMOTE_ADDR="10.8.0.1"
+                "/api/v1/auth/token",
+                {"username": "a-owner@a", "password": password},
+                format="json",
+                REMOTE_ADDR="10.8.0.1",
             )
             assert response.status_code == 503
             assert response["Retry-After"] == "1"
@@ -165,7 +168,7 @@ def test_a_busy_login_is_refused_the_same_for_right_and_wrong_passwords_without_
     # of wrong passwords is still checked (401) before the throttle answers.
     for _ in range(settings.LOGIN_FAILURE_LIMIT):
         response = APIClient().post(
-            "/api/v1/auth/token", {"username": "a-owner@a", "password": "wrong"}, REMOTE_ADDR="10.8.0.1"
+            "/api/v1/auth/token", {"username": "a-owner@a", "password": "wrong"}, format="json", REMOTE_ADDR="10.8.0.1"
         )
         assert response.status_code == 401
     assert services.login_hash_slots.in_use == 0

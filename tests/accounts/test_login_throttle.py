@@ -45,7 +45,9 @@ def checked(monkeypatch):
 
 
 def login(username, password=PASSWORD, ip="10.0.0.1"):
-    return APIClient().post("/api/v1/auth/token", {"username": username, "password": password}, REMOTE_ADDR=ip)
+    return APIClient().post(
+        "/api/v1/auth/token", {"username": username, "password": password}, format="json", REMOTE_ADDR=ip
+    )
 
 
 def test_a_locked_pair_answers_the_same_for_right_and_wrong_passwords(tenant_a, settings, checked):

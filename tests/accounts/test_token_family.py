@@ -11,13 +11,13 @@ pytestmark = pytest.mark.django_db
 
 
 def login(username="a-owner@a"):
-    response = APIClient().post("/api/v1/auth/token", {"username": username, "password": PASSWORD})
+    response = APIClient().post("/api/v1/auth/token", {"username": username, "password": PASSWORD}, format="json")
     assert response.status_code == 200
     return response.json()
 
 
 def refresh(token):
-    return APIClient().post("/api/v1/auth/token/refresh", {"refresh": token})
+    return APIClient().post("/api/v1/auth/token/refresh", {"refresh": token}, format="json")
 
 
 def me(access):

@@ -23,7 +23,9 @@ def create_user(api, owner, username):
 
 
 def token_login(login_name, password=NEW_PASSWORD, ip="10.9.0.1"):
-    return APIClient().post("/api/v1/auth/token", {"username": login_name, "password": password}, REMOTE_ADDR=ip)
+    return APIClient().post(
+        "/api/v1/auth/token", {"username": login_name, "password": password}, format="json", REMOTE_ADDR=ip
+    )
 
 
 def shape(response):
