@@ -1,5 +1,6 @@
 """Accounts API: tokens, the signed-in user, the company, its users, its audit log and its jobs."""
 
+from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status
@@ -264,9 +265,10 @@ class UserViewSet(
         data = dict(serializer.validated_data)
         data.pop("username", None)  # logins are fixed once issued
         password = data.pop("password", None)
-        user = services.user_update(company=self.company, actor=self.actor, user=serializer.instance, **data)
-        if password:
-            services.user_password_set(company=self.company, actor=self.actor, user=user, password=password)
+        with transaction.atomic():  # a refused password leaves the profile as it was
+            user = services.user_update(company=self.company, actor=self.actor, user=serializer.instance, **data)
+            if password:
+                services.user_password_set(company=self.company, actor=self.actor, user=user, password=password)
         serializer.instance = user
 
     def perform_destroy(self, instance):

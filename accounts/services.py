@@ -276,7 +276,14 @@ def user_update(*, company: Company, actor: User | None, user: User, **data: Any
 
 @transaction.atomic
 def user_password_set(*, company: Company, actor: User | None, user: User, password: str) -> None:
-    """An owner sets another user's password; that user's tokens are revoked."""
+    """An owner sets another user's password; that user's tokens are revoked.
+
+    Not one's own: that takes the current password (`user_password_change`), so a token alone,
+    perhaps a stolen one, cannot take over the account nor end its sessions."""
+    if actor is not None and actor.pk == user.pk:
+        raise KangarooError(
+            errors.OWN_PASSWORD_NEEDS_CURRENT, fields={"password": [str(errors.OWN_PASSWORD_NEEDS_CURRENT.message)]}
+        )
     user = User.objects.for_company(company).get(pk=user.pk)
     _check_password(password, user)
     user.set_password(password)

@@ -66,6 +66,9 @@ USERNAME_TAKEN = declare("username_taken", 409, _("This username is already take
 USER_EMAIL_TAKEN = declare("user_email_taken", 409, _("A user of this company already has this e-mail address."))
 LAST_OWNER = declare("last_owner", 400, _("A company needs at least one active owner."))
 CANNOT_CHANGE_SELF = declare("cannot_change_self", 400, _("You cannot change your own role or deactivate yourself."))
+OWN_PASSWORD_NEEDS_CURRENT = declare(
+    "own_password_needs_current", 400, _("Change your own password with your current one (/api/v1/auth/password).")
+)
 
 # --- Subjects -----------------------------------------------------------------------------
 DEPARTMENT_NAME_TAKEN = declare("department_name_taken", 409, _("A department with this name already exists."))

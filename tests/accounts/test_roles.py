@@ -35,6 +35,24 @@ def test_an_owner_cannot_demote_or_deactivate_themself(api, tenant_a):
     assert response.json()["error"]["code"] == "cannot_change_self"
 
 
+def test_an_owner_sets_their_own_password_only_with_the_current_one(api, tenant_a):
+    client = api(tenant_a.owner)
+    response = client.patch(
+        f"/api/v1/users/{tenant_a.owner.pk}",
+        {"first_name": "Mei", "password": "Another-Pass-2026"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "own_password_needs_current"
+    assert list(response.json()["error"]["fields"]) == ["password"]
+    tenant_a.owner.refresh_from_db()
+    assert tenant_a.owner.first_name != "Mei"  # nothing of the request was written
+    assert client.get("/api/v1/me").status_code == 200  # and the session goes on
+    # Another user's password is the owner's to set.
+    other = client.patch(f"/api/v1/users/{tenant_a.viewer.pk}", {"password": "Another-Pass-2026"}, format="json")
+    assert other.status_code == 200
+
+
 def test_the_last_active_owner_stays(api, tenant_a):
     second = User.objects.create_user("a-owner2", company=tenant_a.company, role=Role.OWNER, is_staff=True)
     client = api(second)
