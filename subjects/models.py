@@ -164,3 +164,68 @@ class Photo(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.subject_id}/{self.pk}"
+
+
+# --- The gallery change log -------------------------------------------------------------------
+#
+# What a recognition box must know of a company (who may be recognised, under which name,
+# type, job number and visit window, with which faces) is mirrored on the box and kept in
+# step by a change log the box pulls by cursor (`devices` serves it). Each change that
+# alters that picture appends a row, in the transaction of the change, with the next
+# number of the company's sequence. The sequence is taken from `GalleryCounter`, one row per
+# company, locked by the appending transaction until it commits: a second writer of the
+# same company waits, so numbers are handed out in commit order, without gaps, and a reader
+# that has seen N can never later find a row below N it did not see.
+
+
+class GalleryCounter(TenantModel):
+    """The company's latest gallery sequence number, and how far compaction went."""
+
+    sequence = models.PositiveBigIntegerField(_("latest change"), default=0)
+    # Tombstones up to this number may be gone: a box whose cursor is below it resyncs.
+    compacted_through = models.PositiveBigIntegerField(_("compacted through"), default=0)
+    compacted_at = models.DateTimeField(_("compacted at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("gallery counter")
+        verbose_name_plural = _("gallery counters")
+        constraints = [models.UniqueConstraint(fields=["company"], name="gallery_counter_one_per_company")]
+
+    def __str__(self) -> str:
+        return f"{self.company_id}: {self.sequence}"
+
+
+class GalleryOp(models.TextChoices):
+    UPSERT = "upsert", _("Changed")
+    DELETE = "delete", _("Deleted")
+
+
+class GalleryChange(TenantModel):
+    """One change of one subject, as far as boxes are concerned.
+
+    The row names the subject and why it changed, not the new values: the feed sends each
+    subject's current state, so a row stays correct however many later changes follow, and
+    compaction may drop every row of a subject but its latest. `subject_ref` is not a
+    foreign key because a deletion's row (a tombstone) outlives its subject.
+    """
+
+    sequence = models.PositiveBigIntegerField(_("sequence"))
+    subject_ref = models.PositiveBigIntegerField(_("subject id"))
+    op = models.CharField(_("operation"), max_length=6, choices=GalleryOp.choices)
+    reason = models.CharField(_("reason"), max_length=24)
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("gallery change")
+        verbose_name_plural = _("gallery changes")
+        ordering = ["sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "sequence"], name="gallery_change_sequence_unique"),
+        ]
+        indexes = [
+            # "Is this the subject's latest row?" for the feed, and folding history.
+            models.Index(fields=["company", "subject_ref", "sequence"], name="gallery_change_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence}: {self.op} {self.subject_ref}"

@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import Company
-from subjects.models import Photo, PhotoStatus, Subject
+from subjects.models import GalleryCounter, Photo, PhotoStatus, Subject
 
 VISIT_STATES = ("current", "upcoming", "expired")
 PHOTO_STATES = ("ok", "pending", "rejected", "none")
@@ -61,3 +61,17 @@ def subject_search(queryset: QuerySet[Subject], text: str) -> QuerySet[Subject]:
 def photo_list(*, company: Company, subject: Subject | None = None) -> QuerySet[Photo]:
     photos = Photo.objects.for_company(company)
     return photos.filter(subject=subject) if subject is not None else photos
+
+
+# --- The gallery change log -------------------------------------------------------------------
+
+
+def gallery_sequence(company_id: int) -> int:
+    """The company's latest gallery change number (0 before the first change).
+
+    It grows with every change a recognition box must know (see `subjects.gallery_log`), so it
+    also serves as the version of anything built from the company's gallery, such as a
+    face index: rebuild when it differs from the number the index was built at.
+    """
+    sequence = GalleryCounter.objects.for_company(company_id).values_list("sequence", flat=True).first()
+    return sequence or 0

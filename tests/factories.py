@@ -11,7 +11,7 @@ from accounts.models import AuditLog, Company, Job, Role, User
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
 from events.models import Event, EventKind
-from subjects.models import Department, Photo, Subject, SubjectType
+from subjects.models import Department, GalleryChange, GalleryCounter, GalleryOp, Photo, Subject, SubjectType
 from tests.images import jpeg_bytes
 
 PASSWORD = "correct-Horse-battery-9"
@@ -152,6 +152,28 @@ class DeviceStatusChangeFactory(DjangoModelFactory):
     at = factory.LazyFunction(timezone.now)
 
 
+class GalleryCounterFactory(DjangoModelFactory):
+    class Meta:
+        model = GalleryCounter
+        django_get_or_create = ["company"]
+
+    company = factory.SubFactory(CompanyFactory)
+
+
+class GalleryChangeFactory(DjangoModelFactory):
+    """A log row written directly, as a test's fixture (the log is written by the listeners)."""
+
+    class Meta:
+        model = GalleryChange
+
+    company = factory.SubFactory(CompanyFactory)
+    sequence = factory.Sequence(lambda n: n + 1)
+    subject_ref = factory.Sequence(lambda n: n + 1)
+    op = GalleryOp.UPSERT
+    reason = "subject_created"
+    at = factory.LazyFunction(timezone.now)
+
+
 class EventFactory(DjangoModelFactory):
     class Meta:
         model = Event
@@ -173,6 +195,8 @@ FACTORIES = {
     Department: DepartmentFactory,
     Subject: SubjectFactory,
     Photo: PhotoFactory,
+    GalleryCounter: GalleryCounterFactory,
+    GalleryChange: GalleryChangeFactory,
     AuditLog: AuditLogFactory,
     Job: JobFactory,
     Box: BoxFactory,
