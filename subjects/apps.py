@@ -7,6 +7,6 @@ class SubjectsConfig(AppConfig):
     verbose_name = _("Subjects")
 
     def ready(self):
-        from subjects import gallery_log, signals  # noqa: F401  signals connects the photo file clean-up
+        from subjects import gallery, signals  # noqa: F401  signals connects the photo file clean-up
 
-        gallery_log.connect()
+        gallery.connect()

@@ -69,7 +69,7 @@ def photo_list(*, company: Company, subject: Subject | None = None) -> QuerySet[
 def gallery_sequence(company_id: int) -> int:
     """The company's latest gallery change number (0 before the first change).
 
-    It grows with every change a recognition box must know (see `subjects.gallery_log`), so it
+    It grows with every change a recognition box must know (see `subjects.gallery`), so it
     also serves as the version of anything built from the company's gallery, such as a
     face index: rebuild when it differs from the number the index was built at.
     """

@@ -1,5 +1,5 @@
 """The gallery change log: every change a box must know appends a row, in the change's
-transaction, numbered without gaps per company (subjects/gallery_log.py)."""
+transaction, numbered without gaps per company (subjects/gallery.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from subjects import gallery_log, services
+from subjects import gallery, services
 from subjects.domain_signals import announce_photos_enrolled
-from subjects.gallery_log import gallery_append, gallery_compact
+from subjects.gallery import gallery_append, gallery_compact
 from subjects.models import GalleryChange, GalleryCounter, GalleryOp, Subject, SubjectType
 from subjects.selectors import gallery_sequence
 from tests.factories import PhotoFactory, SubjectFactory
@@ -31,14 +31,14 @@ def changes(company) -> list[tuple[int, str, str]]:
 
 
 def expected_rows(announced) -> list[tuple[int, str, str]]:
-    """What the log must hold after these announcements (see the list in subjects/gallery_log.py)."""
+    """What the log must hold after these announcements (see the list in subjects/gallery.py)."""
     rows = []
     for h in announced:
         if h.signal == "subject_changed" and h.action == "created":
             rows += [(pk, "upsert", "subject_created") for pk in h.ids]
         elif h.signal == "subject_changed" and h.action == "deleted":
             rows += [(pk, "delete", "subject_deleted") for pk in h.ids]
-        elif h.signal == "subject_changed" and gallery_log.BOX_SUBJECT_FIELDS & set(h.fields):
+        elif h.signal == "subject_changed" and gallery.BOX_SUBJECT_FIELDS & set(h.fields):
             rows += [(pk, "upsert", "subject_updated") for pk in h.ids]
         elif h.signal == "photo_removed":
             rows += [(pk, "upsert", "photo_removed") for pk in h.subject_ids]
@@ -88,7 +88,7 @@ def test_fields_the_box_does_not_hold_append_nothing(api, tenant_a):
 def test_an_enrolled_photo_appends_a_change_of_its_subject(tenant_a):
     photo = PhotoFactory(company=tenant_a.company)
     with transaction.atomic():
-        announce_photos_enrolled(company=tenant_a.company, photos=[(photo.pk, photo.subject_id, "ok")])
+        announce_photos_enrolled(company=tenant_a.company, photos=[(photo.pk, photo.subject_id)])
     assert changes(tenant_a.company) == [(photo.subject_id, "upsert", "photo_enrolled")]
 
 
