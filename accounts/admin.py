@@ -1,8 +1,12 @@
+import json
+
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import FieldDoesNotExist
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django_rq.models import Dashboard as RQDashboard
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -30,6 +34,10 @@ class CompanyAdmin(NotFoundAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [] if request.user.is_platform_staff else ["slug", "is_active", "created_at"]
+
+    def get_prepopulated_fields(self, request, obj=None):
+        # An owner's slug is read-only: there is no field for the name to fill in.
+        return super().get_prepopulated_fields(request, obj) if request.user.is_platform_staff else {}
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
@@ -188,18 +196,105 @@ class UserAdmin(TenantAdminMixin, DjangoUserAdmin):
         services.user_delete(company=request.user.company, actor=request.user, user=obj)
 
 
+# An audit action is "<what>.<verb>"; a person reads it as words. A code not listed here
+# (a new service's) is shown as it is rather than hidden.
+AUDIT_OBJECTS = {
+    "company": _("company"),
+    "user": _("user"),
+    "department": _("department"),
+    "subject": _("subject"),
+    "photo": _("photo"),
+    "box": _("recognition box"),
+    "screen": _("screen"),
+    "pad": _("check-in pad"),
+    "tvbox": _("TV box"),
+    "job": _("job"),
+}
+AUDIT_VERBS = {
+    "create": _("created"),
+    "update": _("changed"),
+    "delete": _("deleted"),
+    "import": _("imported"),
+    "add": _("added"),
+    "attach": _("moved to another box"),
+    "key_rotate": _("new key issued"),
+    "key_revoke": _("key revoked"),
+    "logout": _("signed out everywhere"),
+    "password_change": _("password changed"),
+    "password_set": _("password set"),
+    "token_reuse": _("a used sign-in token was presented again"),
+    "start": _("started"),
+}
+
+
+def audit_action_label(action: str) -> str:
+    what, _dot, verb = action.partition(".")
+    if what in AUDIT_OBJECTS and verb in AUDIT_VERBS:
+        return f"{str(AUDIT_OBJECTS[what]).capitalize()} · {AUDIT_VERBS[verb]}"
+    return action
+
+
+class AuditActionFilter(admin.SimpleListFilter):
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        actions = model_admin.get_queryset(request).order_by("action").values_list("action", flat=True).distinct()
+        return [(action, audit_action_label(action)) for action in actions]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
     """Read-only: the log is written by services, never edited by hand."""
 
-    list_display = ["created_at", "actor_repr", "action", "object_repr", "ip_address"]
-    list_filter = ["action", "created_at"]
+    list_display = ["created_at", "actor_repr", "action_label", "object_repr", "ip_address"]
+    list_filter = [AuditActionFilter, "created_at"]
     search_fields = ["actor_repr", "action", "object_repr", "object_id"]
     list_select_related = ["object_type"]
     date_hierarchy = "created_at"
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+        fields = [field.name for field in self.model._meta.fields]
+        fields[fields.index("action")] = "action_label"
+        fields[fields.index("changes")] = "changes_list"
+        return fields
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_label(self, entry: AuditLog) -> str:
+        return audit_action_label(entry.action)
+
+    @admin.display(description=_("changes"))
+    def changes_list(self, entry: AuditLog):
+        """Each changed field by its name on the form, and choice values by their label."""
+        changes = entry.changes if isinstance(entry.changes, dict) else {}
+        if not changes:
+            return "—"
+        model = entry.object_type.model_class() if entry.object_type_id else None
+        rows = []
+        for name, value in changes.items():
+            field = None
+            if model is not None:
+                try:
+                    field = model._meta.get_field(name)
+                except FieldDoesNotExist:
+                    field = None
+            label = str(field.verbose_name) if field is not None and hasattr(field, "verbose_name") else name
+            choices = dict(field.flatchoices) if field is not None and getattr(field, "choices", None) else {}
+
+            def shown(item, choices=choices):
+                if isinstance(item, list | dict):
+                    return json.dumps(item, ensure_ascii=False)
+                return str(choices.get(item, "—" if item in (None, "") else item))
+
+            text = " → ".join(shown(v) for v in value) if isinstance(value, list) and len(value) == 2 else shown(value)
+            rows.append(format_html("<li>{}：{}</li>", label, text))
+        return format_html('<ul class="audit-changes">{}</ul>', format_html_join("", "{}", ((row,) for row in rows)))
 
 
 @admin.register(Job)

@@ -274,6 +274,27 @@ def user_update(*, company: Company, actor: User | None, user: User, **data: Any
     return user
 
 
+LANGUAGES = ("", "en", "zh-hant")
+
+
+@transaction.atomic
+def user_language_set(*, user: User, language: str) -> User:
+    """A user picks their own language ("" follows the browser). Platform staff, who have
+    no company, may too; a company user's change is audited like any profile change."""
+    if language not in LANGUAGES:
+        raise KangarooError(errors.VALIDATION_ERROR, fields={"language": [str(errors.VALIDATION_ERROR.message)]})
+    if user.language == language:
+        return user
+    old = user.language
+    user.language = language
+    user.save(update_fields=["language"])
+    if user.company_id is not None:
+        audit_record(
+            company=user.company, actor=user, action="user.update", obj=user, changes={"language": [old, language]}
+        )
+    return user
+
+
 @transaction.atomic
 def user_password_set(*, company: Company, actor: User | None, user: User, password: str) -> None:
     """An owner sets another user's password; that user's tokens are revoked.

@@ -1,8 +1,12 @@
 from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from accounts import services
 from kangaroo.context import client_ip
@@ -47,3 +51,19 @@ class PasswordResetView(auth_views.PasswordResetView):
         if allowed:
             return super().form_valid(form)
         return HttpResponseRedirect(self.get_success_url())
+
+
+@require_POST
+@staff_member_required
+def language_switch(request):
+    """The admin header's language switch: saves the pick to the user's own setting (which
+    wins over the browser's language everywhere, the API included) and goes back."""
+    language = request.POST.get("language", "")
+    try:
+        services.user_language_set(user=request.user, language=language)
+    except KangarooError:
+        return HttpResponseBadRequest()
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("admin:index")
+    return HttpResponseRedirect(back)

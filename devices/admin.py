@@ -66,7 +66,7 @@ class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.
     # Fields the services take; everything else on a device is written by heartbeats.
     service_fields: tuple[str, ...] = ()
     reported_fields = ["status_badge", "last_seen_at", "software_version", "address", "uptime_seconds"]
-    key_fields = ["key_hint", "key_issued_at", "key_revoked_at"]
+    key_fields = ["key_shown", "key_issued_at", "key_revoked_at"]
 
     # --- columns ----------------------------------------------------------------------------
     @admin.display(description=_("status"))
@@ -79,6 +79,10 @@ class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.
     @admin.display(description=_("last seen"), ordering="last_seen_at")
     def last_seen(self, device: Device):
         return naturaltime(device.last_seen_at) if device.last_seen_at else _("never")
+
+    @admin.display(description=_("key hint"))
+    def key_shown(self, device: Device) -> str:
+        return device.key_hint
 
     @admin.display(description=_("key"), boolean=True)
     def key_active(self, device: Device) -> bool:

@@ -8,6 +8,7 @@ because each registration issues a key that must be shown to someone.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 
 from devices.models import Box, Device, Pad, Screen, TVBox
@@ -19,6 +20,7 @@ COMMON = ("id", "name", "location", "status", "last_seen_at", "software_version"
 
 class DeviceResource(resources.ModelResource):
     status = fields.Field(column_name="status", readonly=True)
+    column_labels = {"status": _("status")}  # the export page's name for a column without a model field
 
     def __init__(self, company=None, actor=None, **kwargs):
         super().__init__(**kwargs)  # the company's rows come from the admin's queryset

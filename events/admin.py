@@ -98,25 +98,43 @@ class DepartmentFilter(admin.SimpleListFilter):
         return queryset.filter(subject__department_id=self.value()) if self.value() else queryset
 
 
+class SubjectTypeFilter(admin.SimpleListFilter):
+    """By the type the event recorded, named by its label (the column keeps the code)."""
+
+    title = _("subject type")
+    parameter_name = "subject_type"
+
+    def lookups(self, request, model_admin):
+        return SubjectType.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(subject_type=self.value()) if self.value() in SubjectType.values else queryset
+
+
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdminMixin, TenantImportExportMixin, ExportActionMixin, TenantAdmin):
     """The event history: read-only; events come from devices, never typed in."""
 
     resource_classes = [EventResource]
-    list_display = ["happened_at", "kind", "subject_name", "subject_job_number", "subject_type", "screen",
+    list_display = ["happened_at", "kind", "subject_name", "subject_job_number", "subject_type_label", "screen",
                     "direction", "confidence_percent", "snapshot_link"]  # fmt: skip
-    list_filter = ["kind", ("happened_at", admin.DateFieldListFilter), "screen", DepartmentFilter, "subject_type"]
+    list_filter = ["kind", ("happened_at", admin.DateFieldListFilter), "screen", DepartmentFilter, SubjectTypeFilter]
     search_fields = ["subject_name", "subject_job_number"]
     list_select_related = ["screen"]
     date_hierarchy = "happened_at"
     show_full_result_count = False  # a COUNT(*) over millions of events on every page is wasted work
     # The snapshot is shown through the company-checked view, never as the file's own
     # address: media files are not served directly.
-    exclude = ["snapshot"]
-    readonly_fields = ["snapshot_link"]
+    exclude = ["snapshot", "subject_type"]
+    readonly_fields = ["snapshot_link", "subject_type_label"]
 
     def get_export_formats(self):
         return [SmartCSV, base_formats.XLSX]
+
+    @admin.display(description=_("subject type"), ordering="subject_type")
+    def subject_type_label(self, event):
+        # The event keeps the type's code; a person reads its label.
+        return SubjectType(event.subject_type).label if event.subject_type in SubjectType.values else "—"
 
     @admin.display(description=_("confidence"), ordering="confidence")
     def confidence_percent(self, event):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.widgets import AdminSplitDateTime
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.http import Http404
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.translation import gettext
+from import_export.forms import SelectableFieldsExportForm
 
 from kangaroo.errors import KangarooError
 from kangaroo.tenancy import is_tenant_model
@@ -239,6 +240,35 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def column_label(resource, field_name: str) -> str:
+    """A file column as a person reads it on the export page: the resource's own label
+    (`column_labels`), else its model field's translated name; the file's header stays the
+    column's stable name, which imports match."""
+    labels = getattr(resource, "column_labels", {})
+    if field_name in labels:
+        return str(labels[field_name])
+    field = resource.fields.get(field_name)
+    attribute = (field.attribute if field is not None and field.attribute else field_name).split("__")[0]
+    try:
+        return str(resource._meta.model._meta.get_field(attribute).verbose_name).capitalize()
+    except (FieldDoesNotExist, AttributeError):
+        return field_name.replace("_", " ")
+
+
+class ExportForm(SelectableFieldsExportForm):
+    """The export form with CSV picked (the format HR opens everywhere) and columns named in
+    the page's language."""
+
+    def __init__(self, formats, resources, **kwargs):
+        super().__init__(formats, resources, **kwargs)
+        titles = [str(file_format().get_title()).lower() for file_format in formats]
+        if "csv" in titles and "format" not in self.initial:
+            self.initial["format"] = str(titles.index("csv"))
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        return column_label(resource, field_name)
+
+
 class TenantImportExportMixin:
     """django-import-export on a TenantAdminMixin admin, scoped to the requester's company.
 
@@ -248,6 +278,17 @@ class TenantImportExportMixin:
     """
 
     skip_admin_log = True  # services write the audit log; one LogEntry per row would be slow
+    export_form_class = ExportForm
+
+    def init_request_context_data(self, request, form):
+        # The export page says whether the changelist's filter applies to the file.
+        context = super().init_request_context_data(request, form)
+        query = request.GET.copy()
+        for ordering_or_page in ("o", "p"):
+            query.pop(ordering_or_page, None)
+        context["export_filtered"] = bool(query)
+        context["export_query"] = request.GET.urlencode()
+        return context
 
     def get_export_resource_kwargs(self, request, **kwargs):
         return {"company": admin_company(request), "actor": request.user}

@@ -32,6 +32,17 @@ def declare(code: str, status: int, message) -> ErrorCode:
     return error
 
 
+def reason_message(reason: str, *, prefixes: tuple[str, ...] = ("",)):
+    """The translated words for a stored reason code (a photo's `no_face`, say): the message
+    of the registry's code `<prefix><reason>` for the first prefix that has one, else the
+    code itself. A code declared later reads in words everywhere it is shown, unchanged."""
+    for prefix in prefixes:
+        error = REGISTRY.get(f"{prefix}{reason}")
+        if error is not None:
+            return error.message
+    return reason
+
+
 # --- Generic request errors ---------------------------------------------------------------
 VALIDATION_ERROR = declare("validation_error", 400, _("Some fields are not valid."))
 PARSE_ERROR = declare("parse_error", 400, _("The request body could not be parsed."))

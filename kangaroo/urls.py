@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts.views import PasswordResetView, admin_login
+from accounts.views import PasswordResetView, admin_login, language_switch
 from events import views as events_views
 from kangaroo.api import errors as api_errors
 
@@ -12,6 +14,12 @@ admin.site.site_header = _("Kangaroo administration")
 admin.site.site_title = _("Kangaroo")
 admin.site.index_title = _("Front door and attendance")
 admin.site.site_url = "/dashboard/"  # "view site" opens the live dashboard
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name none (the API's JSON, files)."""
+    return HttpResponsePermanentRedirect(static("kangaroo/favicon.svg"))
+
 
 password_reset_urls = [
     # The admin login page links to "admin_password_reset" when that name exists.
@@ -33,6 +41,8 @@ password_reset_urls = [
 urlpatterns = [
     *password_reset_urls,
     path("admin/login/", admin_login, name="admin-login-throttled"),
+    path("admin/language/", language_switch, name="language-switch"),
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("api/v1/", include("kangaroo.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

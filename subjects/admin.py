@@ -3,13 +3,15 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportActionMixin, ImportExportMixin
 from import_export.formats import base_formats
 
 from kangaroo.admin import TenantAdmin, TenantImportExportMixin, add_service_error, adopt
-from kangaroo.errors import IMPORT_INVALID, KangarooError
+from kangaroo.errors import IMPORT_INVALID, KangarooError, reason_message
 from kangaroo.images import normalise_photo
 from kangaroo.spreadsheets import SmartCSV, TextXLSX
 from subjects import selectors, services
@@ -88,8 +90,30 @@ class PhotoInline(admin.TabularInline):
     form = PhotoInlineForm
     extra = 1
     max_num = MAX_PHOTOS_PER_SUBJECT
-    fields = ["preview", "status", "reason", "upload"]
-    readonly_fields = ["preview", "status", "reason"]
+    fields = ["preview", "status_text", "reason_text", "uploaded", "upload"]
+    readonly_fields = ["preview", "status_text", "reason_text", "uploaded"]
+
+    @admin.display(description=_("status"))
+    def status_text(self, photo):
+        return photo.get_status_display() if photo.pk else ""
+
+    @admin.display(description=_("reason"))
+    def reason_text(self, photo):
+        # Reason codes read through the error registry, so a new face-engine code is shown
+        # in words (and translated) as soon as it is declared.
+        return reason_message(photo.reason, prefixes=("photo_", "")) if photo.reason else "—"
+
+    @admin.display(description=_("new photo"))
+    def upload(self, photo):
+        # A stored photo's row is read-only (photos are replaced, not edited): its "new
+        # photo" cell stays empty instead of reading "None".
+        return ""
+
+    @admin.display(description=_("uploaded at"))
+    def uploaded(self, photo):
+        if not photo.pk:
+            return ""
+        return date_format(timezone.localtime(photo.created_at, photo.company.zone), "Y-m-d H:i")
 
     @admin.display(description=_("photo"))
     def preview(self, photo):

@@ -1,0 +1,185 @@
+"""Every admin page a company's HR sees, rendered in Traditional Chinese, has no English UI left.
+
+The pages are found from the admin site's registry, not listed by hand: a new model admin
+(its changelist, add and change forms, import and export pages) is checked as soon as it is
+registered. The company's own data is Chinese, so any English word found on a page is the
+interface's. The known words are the interface's usual ones (buttons, filters, choice values
+shown raw); a page may show product and format names (Kangaroo, CSV) and the language switch's
+"English", which names itself.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from accounts.models import Role
+from devices import services as device_services
+from events.models import Event, EventKind
+from subjects import services as subject_services
+from tests.factories import CompanyFactory, PhotoFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+# Words of Django's, django-import-export's and Kangaroo's own interface, and choice values
+# that a list would show raw. Matched as whole words, case-insensitively.
+ENGLISH_UI_WORDS = [
+    "add", "save", "delete", "search", "filter", "import", "export", "submit", "history", "home",
+    "yes", "no", "none", "unknown", "all", "action", "go", "select", "change", "view", "show",
+    "hide", "today", "now", "choose", "format", "resource", "file", "encoding", "confirm", "log out",
+    "welcome", "attendance", "name", "date", "clear", "remove", "employee", "visitor", "vip",
+    "recognized", "stranger", "online", "offline", "never", "status", "photo", "photos", "pending",
+    "rejected", "ok", "device", "devices", "screen", "box", "department", "subject", "subjects",
+    "events", "event", "company", "user", "users", "job", "jobs", "key", "light", "dark", "in",
+    "out", "both", "entry", "exit", "type", "archived", "active", "the", "of", "and", "to", "by",
+    "this", "selected", "items", "results", "total", "page", "previous", "next",
+]  # fmt: skip
+ALLOWED = {"Kangaroo", "English", "CSV", "XLSX", "XLS", "JSON", "TSV", "ODS", "HTML", "YAML", "VIP", "UTC"}
+WORD = re.compile(r"\b(" + "|".join(re.escape(w) for w in ENGLISH_UI_WORDS) + r")\b", re.IGNORECASE)
+
+
+class VisibleText(HTMLParser):
+    """The text a person reads: element text, and the words on buttons and in placeholders,
+    titles and alt texts; never scripts, styles, or hidden inputs."""
+
+    # Code is quoted, not interface: a file's column names, a URL's form.
+    SKIP = {"script", "style", "template", "code"}
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in self.SKIP:
+            self.skipping += 1
+        if tag == "input" and attrs.get("type") in ("submit", "button", "reset") and attrs.get("value"):
+            self.parts.append(attrs["value"])
+        for name in ("placeholder", "title", "alt", "aria-label"):
+            if attrs.get(name):
+                self.parts.append(attrs[name])
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def english_words(html: str) -> list[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    found = []
+    for part in parser.parts:
+        part = re.sub(r"\w+://\S+|\{\w+\}", " ", part)  # an address's example, a placeholder's name
+        for match in WORD.finditer(part):
+            if match.group(0) not in ALLOWED:
+                found.append(match.group(0))
+    return found
+
+
+@pytest.fixture
+def chinese_company():
+    """A company whose own data is Chinese, with a row of every kind its admin lists."""
+    company = CompanyFactory(slug="tw", name="袋鼠科技")
+    owner = UserFactory(company=company, role=Role.OWNER, username="王經理", email="owner@tw.example")
+    owner.language = "zh-hant"
+    owner.save(update_fields=["language"])
+    department = subject_services.department_create(company=company, actor=owner, name="研發部")
+    host = subject_services.subject_create(
+        company=company, actor=owner, name="林志明", subject_type="employee", job_number="E001", department=department
+    )
+    visitor = subject_services.subject_create(
+        company=company, actor=owner, name="陳美玲", subject_type="visitor", host=host, purpose="面試"
+    )
+    PhotoFactory(company=company, subject=host)
+    kwargs = {"company": company, "actor": owner}
+    box, _ = device_services.box_create(name="大廳盒", max_screens=2, location="一樓", **kwargs)
+    entrance, _ = device_services.screen_create(
+        name="大門入口", camera_url="rtsp://cam:secret@10.0.0.5/in", direction="in", box=box, location="一樓", **kwargs
+    )
+    device_services.pad_create(name="櫃台平板", screen=entrance, location="一樓", **kwargs)
+    device_services.tvbox_create(name="大廳電視", screens=[entrance], location="一樓", **kwargs)
+    now = timezone.now()
+    for subject in (host, visitor):
+        Event.objects.create(
+            company=company,
+            kind=EventKind.RECOGNIZED,
+            subject=subject,
+            subject_name=subject.name,
+            subject_type=subject.subject_type,
+            subject_job_number=subject.job_number,
+            device_kind="box",
+            device_id=box.pk,
+            device_name=box.name,
+            screen=entrance,
+            direction="in",
+            confidence=0.93,
+            happened_at=now,
+            received_at=now,
+        )
+    Event.objects.create(company=company, kind=EventKind.STRANGER, device_name=box.name, screen=entrance,
+                         direction="in", happened_at=now, received_at=now)  # fmt: skip
+    return company, owner
+
+
+def admin_pages(client, company) -> list[str]:
+    """Every page of the admin a company owner may open: index, app pages, and per model
+    admin its changelist, add and change forms, history, import and export pages."""
+    urls = [reverse("admin:index"), reverse("admin:password_change")]
+    apps = set()
+    for model, model_admin in admin.site._registry.items():
+        info = model._meta.app_label, model._meta.model_name
+        request = client.get(reverse("admin:index")).wsgi_request
+        if not model_admin.has_module_permission(request):
+            continue
+        apps.add(model._meta.app_label)
+        urls.append(reverse("admin:{}_{}_changelist".format(*info)))
+        if model_admin.has_add_permission(request):
+            urls.append(reverse("admin:{}_{}_add".format(*info)))
+        obj = model_admin.get_queryset(request).first()
+        if obj is not None:
+            urls.append(reverse("admin:{}_{}_change".format(*info), args=[obj.pk]))
+            urls.append(reverse("admin:{}_{}_history".format(*info), args=[obj.pk]))
+        for extra in ("import", "export"):
+            try:
+                url = reverse(f"admin:{info[0]}_{info[1]}_{extra}")
+            except NoReverseMatch:
+                continue
+            if extra == "export" and model._meta.model_name == "attendanceday":
+                continue  # a file, not a page
+            urls.append(url)
+    urls += [reverse("admin:app_list", args=[app]) for app in sorted(apps)]
+    return urls
+
+
+def test_every_admin_page_of_a_chinese_user_is_chinese(client, chinese_company):
+    company, owner = chinese_company
+    client.force_login(owner)
+    pages = admin_pages(client, company)
+    assert len(pages) > 30  # the registry walk found the admin
+    english = {}
+    for url in pages:
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert 'lang="zh-hant"' in html, url
+        words = english_words(html)
+        if words:
+            english[url] = sorted(set(words))
+    assert english == {}
+
+
+def test_the_check_finds_english_words():
+    # The sweep above would pass on an empty parse: prove it sees what a person sees.
+    assert english_words('<button>Import</button><p>員工</p><input type="submit" value="Save">') == ["Import", "Save"]
+    assert english_words("<script>var all = 1;</script><p>Kangaroo · CSV</p>") == []
+    assert english_words('<option value="employee">員工</option><td>employee</td>') == ["employee"]
