@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -34,6 +36,7 @@ from devices.models import (
 from devices.validators import mask_camera_url
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import MAX_ID, IdFilter
+from kangaroo.api.schema import AutoSchema
 from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet
 
@@ -413,7 +416,22 @@ class HeartbeatAnswerSerializer(serializers.Serializer):
     next_heartbeat_in = serializers.IntegerField(help_text="Seconds until the next heartbeat is due.")
 
 
+class HeartbeatSchema(AutoSchema):
+    def get_examples(self):
+        # Sent a few seconds ago whenever the schema is read, so an example tried is a fresh one.
+        sent = (timezone.now() - timedelta(seconds=5)).isoformat(timespec="seconds")
+        pad = {"sent_at": sent, "version": "1.8.0", "address": "10.0.0.31", "uptime": 3600}
+        box = {**pad, "version": "2.4.1", "address": "10.0.0.20", "uptime": 86400,
+               "cameras": [{"screen_id": 7, "status": "ok"}], "gallery_cursor": 1532}  # fmt: skip
+        return [
+            OpenApiExample("A box", value=box, request_only=True),
+            OpenApiExample("A pad or a TV box", value=pad, request_only=True),
+        ]
+
+
 class HeartbeatView(DeviceView):
+    schema = HeartbeatSchema()
+
     @extend_schema(
         tags=["device API"],
         request=HeartbeatSerializer,
@@ -425,20 +443,6 @@ class HeartbeatView(DeviceView):
             "`cameras` and `gallery_cursor` are for boxes only; a camera that is not one of the "
             "box's screens answers 400 `validation_error` naming `cameras.<n>.screen_id`."
         ),
-        examples=[
-            OpenApiExample(
-                "A box",
-                request_only=True,
-                value={
-                    "sent_at": "2026-03-01T08:00:00Z",
-                    "version": "2.4.1",
-                    "address": "10.0.0.20",
-                    "uptime": 86400,
-                    "cameras": [{"screen_id": 7, "status": "ok"}],
-                    "gallery_cursor": 1532,
-                },
-            )
-        ],
     )
     def post(self, request):
         device = self.device

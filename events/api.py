@@ -92,6 +92,12 @@ class BatchAnswerSerializer(serializers.Serializer):
 
 
 class EventIngestSchema(AutoSchema):
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        if body is not None:
+            body["required"] = True  # one event or a batch: never nothing
+        return body
+
     def get_examples(self):
         # Dated a minute ago whenever the schema is read, so that trying it is not `event_too_old`.
         recent = (timezone.now() - timedelta(minutes=1)).isoformat(timespec="milliseconds")

@@ -166,7 +166,7 @@ def test_a_json_integer_must_be_a_number(api, tenant_a):
 def test_a_multipart_body_carries_text_for_numbers_and_booleans(api, tenant_a):
     department = DepartmentFactory(company=tenant_a.company)
     body = {"name": "7", "job_number": "8", "archived": "true", "department": str(department.pk)}
-    response = api(tenant_a.admin).post("/api/v1/subjects", body, format="multipart")
+    response = api(tenant_a.admin).post("/api/v1/subjects/with-photos", body, format="multipart")
     assert response.status_code == 201, response.json()
     assert (response.json()["archived"], response.json()["department"]) == (True, department.pk)
 
@@ -181,11 +181,10 @@ def request_types(schema) -> dict[tuple[str, str], set[str]]:
 
 
 def test_bodies_are_json_and_only_uploads_take_multipart(schema):
-    uploads = {("POST", "/api/v1/subjects"), ("POST", "/api/v1/subjects/{id}/photos")}
+    uploads = {("POST", "/api/v1/subjects/with-photos"), ("POST", "/api/v1/subjects/{id}/photos")}
     types = request_types(schema)
-    assert {key for key, media in types.items() if "multipart/form-data" in media} == uploads
-    assert set().union(*types.values()) == {"application/json", "multipart/form-data"}
-    assert types[("POST", "/api/v1/subjects/{id}/photos")] == {"multipart/form-data"}
+    assert {key for key, media in types.items() if media == {"multipart/form-data"}} == uploads
+    assert {key for key, media in types.items() if media != {"application/json"}} == uploads
 
 
 @pytest.mark.parametrize("format_", ["multipart", "form"])
@@ -206,11 +205,11 @@ def test_a_form_or_multipart_body_to_a_json_operation_answers_415(api, tenant_a,
 def test_a_blank_multipart_part_is_a_blank_text_not_a_missing_one(api, tenant_a):
     # A form would read the blank `name` of an optional field as "not given"; a multipart body
     # is read like JSON, so a blank text where the schema says minLength is refused.
-    response = api(tenant_a.admin).post("/api/v1/subjects", {"name": ""}, format="multipart")
+    response = api(tenant_a.admin).post("/api/v1/subjects/with-photos", {"name": ""}, format="multipart")
     assert response.status_code == 400
     assert list(response.json()["error"]["fields"]) == ["name"]
     response = api(tenant_a.admin).post(
-        "/api/v1/subjects", {"name": "Lin", "subject_type": "visitor", "job_number": ""}, format="multipart"
+        "/api/v1/subjects/with-photos", {"name": "Lin", "subject_type": "visitor", "job_number": ""}, format="multipart"
     )
     assert response.status_code == 201, response.json()
     assert response.json()["job_number"]  # blank is allowed here, and means "generate one"
@@ -219,7 +218,9 @@ def test_a_blank_multipart_part_is_a_blank_text_not_a_missing_one(api, tenant_a)
 def test_an_unknown_multipart_part_is_refused_as_the_schema_says(api, tenant_a, schema):
     assert component(schema, "SubjectUploadRequest")["additionalProperties"] is False
     assert component(schema, "PhotoUploadRequest")["additionalProperties"] is False
-    response = api(tenant_a.admin).post("/api/v1/subjects", {"name": "Lin", "nickname\u0001": "x"}, format="multipart")
+    response = api(tenant_a.admin).post(
+        "/api/v1/subjects/with-photos", {"name": "Lin", "nickname\u0001": "x"}, format="multipart"
+    )
     assert response.status_code == 400
     subject = SubjectFactory(company=tenant_a.company)
     response = api(tenant_a.admin).post(
@@ -273,3 +274,46 @@ def test_a_text_that_may_be_blank_is_described_so_that_blank_is_valid(schema):
     location = component(schema, "PatchedPadLocationRequest")["properties"]["location"]
     assert "oneOf" not in location  # "" matches both branches, which oneOf would refuse
     assert {"type": "string", "maxLength": 0} in location["anyOf"]
+
+
+def test_a_partial_update_answers_every_field_of_the_schema(api, tenant_a, schema):
+    subject = SubjectFactory(company=tenant_a.company, department=None)
+    response = api(tenant_a.admin).patch(f"/api/v1/subjects/{subject.pk}", {"title": "Lead"}, format="json")
+    assert response.status_code == 200
+    assert set(component(schema, "Subject")["required"]) <= set(response.json())
+    assert response.json()["department_name"] is None
+
+
+@pytest.mark.parametrize("page", ["", "last", "0", "1.0"])
+def test_a_page_number_is_a_whole_number_from_one(api, tenant_a, page):
+    response = api(tenant_a.viewer).get(f"/api/v1/departments?page={page}")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["page"]
+    assert api(tenant_a.viewer).get("/api/v1/departments?page=1").status_code == 200
+
+
+@pytest.mark.parametrize("screens", [{}, {"1": 1}, "1"])
+def test_a_list_of_ids_must_be_a_json_list(api, tenant_a, screens):
+    from tests.factories import TVBoxFactory
+
+    tvbox = TVBoxFactory(company=tenant_a.company)
+    response = api(tenant_a.admin).patch(f"/api/v1/tv-boxes/{tvbox.pk}", {"screens": screens}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["screens"]
+
+
+def test_the_heartbeat_examples_from_the_schema_are_fresh_and_accepted(tenant_a, schema):
+    door = make_door(tenant_a, "A")
+    body = schema["paths"]["/api/v1/device/heartbeat"]["post"]["requestBody"]["content"]["application/json"]
+    box = {**body["examples"]["ABox"]["value"], "cameras": [{"screen_id": door.entrance.pk, "status": "ok"}]}
+    response = door.box_client().post("/api/v1/device/heartbeat", box, format="json")
+    assert response.status_code == 200, response.content
+    from django.utils.dateparse import parse_datetime
+
+    for example in body["examples"].values():
+        assert abs(timezone.now() - parse_datetime(example["value"]["sent_at"])) < timedelta(days=1)
+
+
+def test_a_device_event_body_is_required_and_its_objects_described_by_their_own_docs(schema):
+    assert schema["paths"]["/api/v1/device/events"]["post"]["requestBody"]["required"] is True
+    assert "description" not in component(schema, "HeartbeatRequest")  # not StrictSerializer's contract

@@ -60,7 +60,7 @@ def test_tabs_and_line_breaks_are_ordinary_text(api, tenant_a):
 
 
 def test_a_control_character_in_a_multipart_part_is_refused(api, tenant_a):
-    response = api(tenant_a.admin).post("/api/v1/subjects", {"name": "Lin\u0000"}, format="multipart")
+    response = api(tenant_a.admin).post("/api/v1/subjects/with-photos", {"name": "Lin\u0000"}, format="multipart")
     assert error_of(response) == (400, "validation_error")
     assert list(response.json()["error"]["fields"]) == ["name"]
     assert not Subject.objects.for_company(tenant_a.company).exists()

@@ -1,5 +1,5 @@
 from django.utils.translation import gettext_lazy as _
-from rest_framework import pagination
+from rest_framework import pagination, serializers
 from rest_framework.exceptions import ValidationError
 
 
@@ -30,6 +30,15 @@ class StrictPageSizeMixin:
 
 class PageNumberPagination(StrictPageSizeMixin, pagination.PageNumberPagination):
     max_page_size = 500
+
+    def get_page_number(self, request, paginator):
+        # DRF reads a blank `page` as the first page and takes "last"; the schema says a whole
+        # number from 1, so anything else is a validation error. A page past the end is 404.
+        raw = request.query_params.get(self.page_query_param)
+        if raw is not None and not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+            message = serializers.IntegerField.default_error_messages["invalid"]
+            raise ValidationError({self.page_query_param: [message]})
+        return super().get_page_number(request, paginator)
 
 
 class CursorPagination(StrictPageSizeMixin, pagination.CursorPagination):

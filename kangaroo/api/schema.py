@@ -71,6 +71,10 @@ class AutoSchema(openapi.AutoSchema):
                 prop["anyOf"] = prop.pop("oneOf")
         if direction == "request" and isinstance(serializer, StrictSerializer):
             schema["additionalProperties"] = False  # unknown fields answer `unknown_fields`
+        if type(serializer).__doc__ is None:
+            # drf-spectacular falls back on a base class's docstring (StrictSerializer's contract),
+            # which says nothing about this object to a client's reader.
+            schema.pop("description", None)
         return schema
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):

@@ -50,11 +50,13 @@ class StrictFormSerializer(FormObjectMixin, StrictSerializer):
 # for a JSON body the API refuses that (400 `validation_error`, the field's own "invalid"
 # message). A multipart body (photo uploads) has only text, so it keeps DRF's parsing, and so
 # does a serializer reading a query string: only what JSONParser made is checked.
-_JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], tuple[type, ...]]] = [
-    (serializers.BooleanField, (bool,), ()),
-    (serializers.CharField, (str,), ()),
-    (serializers.IntegerField, (int,), (bool,)),
-    (serializers.FloatField, (int, float), (bool,)),
+_JSON_TYPES: list[tuple[type[serializers.Field], tuple[type, ...], tuple[type, ...], str]] = [
+    (serializers.BooleanField, (bool,), (), "invalid"),
+    (serializers.CharField, (str,), (), "invalid"),
+    (serializers.IntegerField, (int,), (bool,), "invalid"),
+    (serializers.FloatField, (int, float), (bool,), "invalid"),
+    # DRF takes anything iterable as a list of ids, an object's keys included.
+    (serializers.ManyRelatedField, (list,), (), "not_a_list"),
 ]
 
 
@@ -66,10 +68,10 @@ def reads_json(field: serializers.Field) -> bool:
     return isinstance(data, JSONObject)
 
 
-def _strict(original, accepted: tuple[type, ...], refused: tuple[type, ...]):
+def _strict(original, accepted: tuple[type, ...], refused: tuple[type, ...], error: str):
     def to_internal_value(self, data):
         if (not isinstance(data, accepted) or isinstance(data, refused)) and reads_json(self):
-            self.fail("invalid")
+            self.fail(error, input_type=type(data).__name__)
         return original(self, data)
 
     to_internal_value.strict_json = True
@@ -78,6 +80,6 @@ def _strict(original, accepted: tuple[type, ...], refused: tuple[type, ...]):
 
 def install_strict_json_types() -> None:
     """Called once when the app is ready; the one place the API's JSON types are enforced."""
-    for cls, accepted, refused in _JSON_TYPES:
+    for cls, accepted, refused, error in _JSON_TYPES:
         if not getattr(cls.to_internal_value, "strict_json", False):
-            cls.to_internal_value = _strict(cls.to_internal_value, accepted, refused)
+            cls.to_internal_value = _strict(cls.to_internal_value, accepted, refused, error)

@@ -123,7 +123,7 @@ def test_an_update_keeps_the_rules(api, tenant_a):
 
 def test_create_with_photos_in_one_multipart_request(api, tenant_a, media_root):
     response = api(tenant_a.admin).post(
-        "/api/v1/subjects",
+        "/api/v1/subjects/with-photos",
         {
             "name": "Lin",
             "job_number": "E5",
@@ -137,7 +137,7 @@ def test_create_with_photos_in_one_multipart_request(api, tenant_a, media_root):
 
 def test_a_bad_photo_in_a_create_leaves_no_subject_and_no_file(api, tenant_a, media_root):
     response = api(tenant_a.admin).post(
-        "/api/v1/subjects",
+        "/api/v1/subjects/with-photos",
         {
             "name": "Lin",
             "job_number": "E5",

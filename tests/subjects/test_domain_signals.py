@@ -110,7 +110,7 @@ def api_department_delete(w: World):
 
 def api_subject_create(w: World):
     response = w.api.post(
-        "/api/v1/subjects",
+        "/api/v1/subjects/with-photos",
         {"name": "陳美玲", "job_number": "E77", "upload": [SimpleUploadedFile("a.jpg", jpeg_bytes())]},
         format="multipart",
     )
