@@ -176,6 +176,10 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Subject imports: a file up to this size is previewed and imported in the request; a larger
+# one (a few thousand rows and more) in a background job whose progress the page shows.
+SUBJECT_IMPORT_INLINE_MAX_BYTES = envint("SUBJECT_IMPORT_INLINE_MAX_BYTES", 200_000, minimum=0)
+
 # Live pages (events.consumers): every LIVE_TICK_SECONDS a socket catches up from the
 # database on what the channel layer may have lost and tells its page it is alive; every
 # LIVE_RECHECK_SECONDS it re-checks that its session or key still admits it.

@@ -1,15 +1,21 @@
 """Spreadsheet plumbing every import and export shares: CSV read in UTF-8 or Big5 and written
 with a BOM (`SmartCSV`), an all-text XLSX writer (`TextXLSX`), formula escaping for cells a
-spreadsheet would run (`escape_formula`), and where an import file waits between preview
-and confirm (`ImportUploadStorage`). Nothing here knows a model.
+spreadsheet would run (`escape_formula`), where an import file waits between preview
+and confirm (`ImportUploadStorage`), and dates read as people write them (`read_date`,
+`read_datetime`: ISO, YYYY/M/D, and D/M/YYYY or M/D/YYYY only when the company says which).
+Nothing here knows a model.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
 import io
+import pickle
 import re
 import zipfile
+import zlib
+from dataclasses import dataclass, field
 from xml.sax.saxutils import escape as xml_escape
 
 import tablib
@@ -174,3 +180,188 @@ class ImportUploadStorage(CacheStorage):
 
     CACHE_LIFETIME = 60 * 60
     CACHE_PREFIX = "kangaroo-import-"
+
+
+# --- dates as people and spreadsheets write them -----------------------------------------------
+
+# Year first: ISO (2026-04-03) and how Excel on Traditional Chinese Windows writes (2026/4/3).
+_YEAR_FIRST = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+# Year last (03/04/2026): day first or month first, which only the company's setting can tell.
+_YEAR_LAST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
+_TIME = re.compile(r"(?:(上午|下午|AM|PM)\s*)?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:\s*(AM|PM|上午|下午))?", re.I)
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$", re.I)
+DAY_FIRST, MONTH_FIRST = "dmy", "mdy"
+
+
+def date_format_hint() -> str:
+    return _("use YYYY-MM-DD or YYYY/M/D, e.g. 2026-04-03")
+
+
+def datetime_format_hint() -> str:
+    return _("use YYYY-MM-DD HH:MM or YYYY/M/D HH:MM, e.g. 2026-04-03 09:00, in the company's time zone")
+
+
+def _date_of(text: str, order: str, hint: str) -> datetime.date:
+    """`text` (a date only) as a date; ValueError with a message saying what to write."""
+    if match := _YEAR_FIRST.fullmatch(text):
+        year, month, day = (int(part) for part in match.groups())
+    elif match := _YEAR_LAST.fullmatch(text):
+        first, second, year = (int(part) for part in match.groups())
+        if order == DAY_FIRST:
+            day, month = first, second
+        elif order == MONTH_FIRST:
+            month, day = first, second
+        elif first > 12 >= second or first == second:
+            day, month = first, second
+        elif second > 12 >= first:
+            month, day = first, second
+        else:
+            raise ValueError(
+                _(
+                    "“%(value)s” could be read day first or month first: %(hint)s, or set the "
+                    "company's date order for imports."
+                )
+                % {"value": text, "hint": hint}
+            )
+    else:
+        raise ValueError(_("“%(value)s” is not a date: %(hint)s.") % {"value": text, "hint": hint})
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        raise ValueError(_("“%(value)s” is not a real date: %(hint)s.") % {"value": text, "hint": hint}) from None
+
+
+def read_date(value, *, order: str = "") -> datetime.date | None:
+    """A date cell: a date from an XLSX cell as it is, text as ISO, YYYY/M/D, or (with the
+    company's `order`, or when only one reading is possible) D/M/YYYY or M/D/YYYY."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    hint = date_format_hint()
+    # An exported date and time read back as a date keeps its date part.
+    date_part = re.split(r"[ T]", text, maxsplit=1)[0]
+    if date_part != text and _TIME.fullmatch(text[len(date_part) :].strip()) is None:
+        raise ValueError(_("“%(value)s” is not a date: %(hint)s.") % {"value": text, "hint": hint})
+    return _date_of(date_part, order, hint)
+
+
+def read_datetime(value, *, zone, order: str = "") -> datetime.datetime | None:
+    """A date-and-time cell as an aware datetime. With an offset (as the export writes) it is
+    that instant; without one it is the wall-clock time in `zone`, the company's."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    if isinstance(value, datetime.date):
+        return datetime.datetime.combine(value, datetime.time(), tzinfo=zone)
+    text = str(value).strip()
+    if not text:
+        return None
+    hint = datetime_format_hint()
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+    if _OFFSET.search(text):
+        raise ValueError(_("“%(value)s” is not a date and time: %(hint)s.") % {"value": text, "hint": hint})
+    date_part, _space, time_part = text.replace("T", " ", 1).partition(" ")
+    day = _date_of(date_part, order, hint)
+    clock = datetime.time()
+    if time_part.strip():
+        match = _TIME.fullmatch(time_part.strip())
+        if match is None:
+            raise ValueError(_("“%(value)s” is not a date and time: %(hint)s.") % {"value": text, "hint": hint})
+        before, hour, minute, second, after = match.groups()
+        hour, minute, second = int(hour), int(minute), int(second or 0)
+        meridiem = (before or after or "").upper()
+        if meridiem:
+            if not 1 <= hour <= 12:
+                raise ValueError(_("“%(value)s” is not a date and time: %(hint)s.") % {"value": text, "hint": hint})
+            hour = hour % 12 + (12 if meridiem in ("PM", "下午") else 0)
+        try:
+            clock = datetime.time(hour, minute, second)
+        except ValueError:
+            raise ValueError(_("“%(value)s” is not a real time: %(hint)s.") % {"value": text, "hint": hint}) from None
+    return datetime.datetime.combine(day, clock, tzinfo=zone)
+
+
+# --- what an import would do, row by row ------------------------------------------------------
+
+ROW_KINDS = ("new", "update", "skip", "invalid", "error")
+
+
+@dataclass
+class ReportRow:
+    """One data row of the file: `number` as the spreadsheet shows it (the header is row 1),
+    what the import would do with it, its values as they would be stored, the old value of
+    each changed cell (updates), and its errors by column index (None: the whole row)."""
+
+    number: int
+    kind: str
+    cells: list[str]
+    old: dict[int, str] = field(default_factory=dict)
+    errors: dict[int | None, list[str]] = field(default_factory=dict)
+
+    def shown_cells(self) -> list[dict]:
+        return [
+            {"value": value, "changed": index in self.old, "old": self.old.get(index, ""),
+             "errors": self.errors.get(index, [])}
+            for index, value in enumerate(self.cells)
+        ]  # fmt: skip
+
+    @property
+    def row_errors(self) -> list[str]:
+        return self.errors.get(None, [])
+
+
+@dataclass
+class ImportReport:
+    """A preview of an import, kept between the upload and the confirm (see `report_save`)."""
+
+    columns: list[tuple[str, str]]  # (the file's header, what it is)
+    ignored: list[str] = field(default_factory=list)  # headers the import does not read
+    rows: list[ReportRow] = field(default_factory=list)
+    file_errors: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(ROW_KINDS, 0)
+        for row in self.rows:
+            counts[row.kind] += 1
+        return counts
+
+    @property
+    def valid(self) -> bool:
+        return not self.file_errors and not any(row.kind in ("invalid", "error") for row in self.rows)
+
+    def rows_of(self, kind: str | None) -> list[ReportRow]:
+        if kind == "errors":
+            return [row for row in self.rows if row.kind in ("invalid", "error")]
+        return [row for row in self.rows if row.kind == kind] if kind in ROW_KINDS else self.rows
+
+
+def report_key(name: str) -> str:
+    return f"{ImportUploadStorage.CACHE_PREFIX}report-{name}"
+
+
+def report_save(name: str, report: ImportReport | dict, *, suffix: str = "") -> None:
+    """Keep a report (compressed: a 100,000-row preview is tens of MB as objects) as long as
+    its uploaded file."""
+    from django.core.cache import cache
+
+    cache.set(report_key(name) + suffix, zlib.compress(pickle.dumps(report), 1), ImportUploadStorage.CACHE_LIFETIME)
+
+
+def report_load(name: str, *, suffix: str = ""):
+    from django.core.cache import cache
+
+    data = cache.get(report_key(name) + suffix)
+    # Only the server writes these cache keys (the cache pickles every value anyway).
+    return pickle.loads(zlib.decompress(data)) if data is not None else None  # noqa: S301

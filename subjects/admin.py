@@ -1,20 +1,28 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ExportActionMixin, ImportExportMixin
 from import_export.formats import base_formats
+from import_export.forms import ConfirmImportForm
 
-from kangaroo.admin import TenantAdmin, TenantImportExportMixin, add_service_error, adopt
+from accounts.jobs import job_start
+from accounts.models import Job, JobState
+from kangaroo.admin import TenantAdmin, TenantImportExportMixin, add_service_error, admin_company, adopt
 from kangaroo.errors import IMPORT_INVALID, KangarooError, reason_message
 from kangaroo.images import normalise_photo
-from kangaroo.spreadsheets import SmartCSV, TextXLSX
-from subjects import selectors, services
+from kangaroo.jobs import Retry
+from kangaroo.spreadsheets import ROW_KINDS, SmartCSV, TextXLSX, date_format_hint, datetime_format_hint
+from subjects import imports, selectors, services
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
 from subjects.resources import SubjectResource
 
@@ -191,7 +199,7 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
         return [SmartCSV, TextXLSX, base_formats.JSON]
 
     def get_import_formats(self):
-        return [SmartCSV, base_formats.XLSX]
+        return imports.IMPORT_FORMATS
 
     # The uploaded file waits for the confirm step in the cache, not in a temp folder: it holds
     # personal data and must not outlive an abandoned preview.
@@ -212,6 +220,204 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
             messages.error(request, str(IMPORT_INVALID.message))
             return HttpResponseRedirect(reverse("admin:subjects_subject_import", current_app=self.admin_site.name))
         return super().process_result(result, request)
+
+    # --- import: upload → preview (paged, in a job for big files) → confirm -----------------------
+    import_template_name = "admin/subjects/subject/import.html"
+    preview_template_name = "admin/subjects/subject/import_preview.html"
+    PREVIEW_PAGE_SIZE = 100
+    IMPORT_RETRY = Retry(max=2, backoff=(5, 30))
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.import_preview_view)
+        status = self.admin_site.admin_view(self.import_status_view)
+        return [
+            path("import/<str:name>/", preview, name="subjects_subject_import_preview"),
+            path("import/<str:name>/status/", status, name="subjects_subject_import_status"),
+            *super().get_urls(),
+        ]
+
+    def get_import_context_data(self, **kwargs):
+        context = super().get_import_context_data(**kwargs)
+        context["date_hint"] = date_format_hint()
+        context["datetime_hint"] = datetime_format_hint()
+        return context
+
+    def _preview_url(self, name: str) -> str:
+        return reverse("admin:subjects_subject_import_preview", args=[name], current_app=self.admin_site.name)
+
+    def import_action(self, request, **kwargs):
+        """An upload is kept and previewed (a big file in a job), then shown page by page on
+        the preview page; a form error or an unreadable small file shows on the form."""
+        if request.method != "POST" or not self.has_import_permission(request):
+            return super().import_action(request, **kwargs)
+        form = self.create_import_form(request)
+        if not form.is_valid():
+            return super().import_action(request, **kwargs)
+        upload = form.cleaned_data["import_file"]
+        index = int(form.cleaned_data["format"])
+        stored = self.write_to_tmp_storage(upload, self.get_import_formats()[index]())
+        pending = imports.PendingImport(
+            name=stored.name,
+            company_id=request.user.company_id,
+            user_id=request.user.pk,
+            format=index,
+            original=upload.name,
+            size=upload.size,
+        )
+        company = admin_company(request)
+        if pending.size > settings.SUBJECT_IMPORT_INLINE_MAX_BYTES:
+            imports.pending_save(pending)
+            job = job_start(
+                company=company, actor=request.user, kind="subjects.import_preview",
+                func="subjects.jobs.subject_import_preview", args=(company.pk, request.user.pk, pending.name),
+                key=f"import-preview-{pending.name}", retry=self.IMPORT_RETRY,
+            )  # fmt: skip
+            pending.preview_job = job.pk
+            imports.pending_save(pending)
+            return HttpResponseRedirect(self._preview_url(pending.name))
+        try:
+            imports.import_read(pending)
+        except ValidationError:
+            stored.remove()
+            return super().import_action(request, **kwargs)  # shows why on the form
+        imports.pending_save(pending)
+        imports.import_preview(company=company, actor=request.user, pending=pending)
+        return HttpResponseRedirect(self._preview_url(pending.name))
+
+    def _pending_of(self, request, name: str) -> imports.PendingImport:
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        pending = imports.pending_load(name)
+        if pending is None or not pending.belongs_to(request.user):
+            raise Http404
+        return pending
+
+    def _job(self, request, job_id: int | None) -> Job | None:
+        if job_id is None:
+            return None
+        return Job.objects.for_company(admin_company(request)).filter(pk=job_id).first()
+
+    def import_status_view(self, request, name):
+        """How far the file's running job got, for the progress bar."""
+        pending = self._pending_of(request, name)
+        job = self._job(request, pending.confirm_job or pending.preview_job)
+        if job is None:
+            return JsonResponse({"state": "done", "done": 0, "total": 0, "percent": 100, "finished": True})
+        finished = job.state in (JobState.DONE, JobState.FAILED)
+        return JsonResponse(
+            {
+                "state": job.state,
+                "state_label": str(job.get_state_display()),
+                "done": job.done,
+                "total": job.total,
+                "percent": job.percent,
+                "finished": finished,
+            }
+        )
+
+    def import_preview_view(self, request, name):
+        pending = self._pending_of(request, name)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import preview"),
+            "opts": self.model._meta,
+            "pending": pending,
+            "status_url": reverse(
+                "admin:subjects_subject_import_status", args=[name], current_app=self.admin_site.name
+            ),
+            "import_url": reverse("admin:subjects_subject_import", current_app=self.admin_site.name),
+        }
+        confirm_job = self._job(request, pending.confirm_job)
+        if confirm_job is not None:
+            outcome = pending.outcome
+            if confirm_job.state == JobState.DONE and outcome and outcome.get("ok"):
+                totals = outcome["totals"]
+                messages.success(request, self._finished_message(totals))
+                return HttpResponseRedirect(
+                    reverse("admin:subjects_subject_changelist", current_app=self.admin_site.name)
+                )
+            if confirm_job.state == JobState.FAILED or (confirm_job.state == JobState.DONE and outcome):
+                context["confirm_failed"] = (outcome or {}).get("error") or str(IMPORT_INVALID.message)
+            else:
+                context["job"] = confirm_job
+                context["job_title"] = _("Importing…")
+        preview_job = self._job(request, pending.preview_job)
+        if "job" not in context and preview_job is not None and preview_job.state != JobState.DONE:
+            if preview_job.state == JobState.FAILED:
+                context["preview_failed"] = True
+            else:
+                context["job"] = preview_job
+                context["job_title"] = _("Checking the file…")
+        report = imports.pending_report(pending)
+        if "job" not in context and report is None and not context.get("preview_failed"):
+            messages.error(request, gettext("This preview has expired; upload the file again."))
+            return HttpResponseRedirect(context["import_url"])
+        if report is not None and "job" not in context:
+            show = request.GET.get("show") or ("errors" if not report.valid else "all")
+            rows = report.rows_of(show)
+            page = Paginator(rows, self.PREVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+            counts = report.counts()
+            context.update(
+                report=report,
+                counts=counts,
+                errors_count=counts["invalid"] + counts["error"],
+                show=show,
+                page=page,
+                page_range=page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+                filters=self._preview_filters(counts, report.valid),
+            )
+            if report.valid and not context.get("confirm_failed"):
+                context["confirm_form"] = ConfirmImportForm(
+                    initial={
+                        "import_file_name": pending.name,
+                        "original_file_name": pending.original,
+                        "format": pending.format,
+                        "resource": 0,
+                    }
+                )
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, [self.preview_template_name], context)
+
+    @staticmethod
+    def _preview_filters(counts: dict, valid: bool) -> list[tuple[str, str, int]]:
+        labels = {"new": _("New"), "update": _("Changed"), "skip": _("Unchanged")}
+        filters = [("all", _("All rows"), sum(counts.values()))]
+        if not valid:
+            filters.append(("errors", _("Errors"), counts["invalid"] + counts["error"]))
+        filters += [(kind, labels[kind], counts[kind]) for kind in ROW_KINDS if kind in labels and counts[kind]]
+        return filters
+
+    @staticmethod
+    def _finished_message(totals: dict) -> str:
+        return gettext("Import finished: %(new)s new, %(update)s updated, %(skip)s unchanged.") % totals
+
+    def process_import(self, request, **kwargs):
+        """Confirm: a big file is imported in a job (the preview page shows its progress)."""
+        if request.method != "POST":
+            return super().process_import(request, **kwargs)
+        form = ConfirmImportForm(request.POST)
+        if not form.is_valid():
+            return super().process_import(request, **kwargs)
+        pending = self._pending_of(request, form.cleaned_data["import_file_name"])
+        if pending.size <= settings.SUBJECT_IMPORT_INLINE_MAX_BYTES:
+            return super().process_import(request, **kwargs)
+        running = self._job(request, pending.confirm_job)
+        if running is None or running.state in (JobState.DONE, JobState.FAILED):
+            company = admin_company(request)
+            pending.outcome = None
+            imports.pending_save(pending)
+            try:
+                job = job_start(
+                    company=company, actor=request.user, kind="subjects.import",
+                    func="subjects.jobs.subject_import_confirm", args=(company.pk, request.user.pk, pending.name),
+                    key=f"import-{pending.name}", retry=self.IMPORT_RETRY,
+                )  # fmt: skip
+            except KangarooError:  # a double click: the first one's job is already running
+                return HttpResponseRedirect(self._preview_url(pending.name))
+            pending = imports.pending_load(pending.name) or pending
+            pending.confirm_job = job.pk
+            imports.pending_save(pending)
+        return HttpResponseRedirect(self._preview_url(pending.name))
 
     def get_queryset(self, request):
         return selectors.with_first_photo(super().get_queryset(request))

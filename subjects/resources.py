@@ -18,18 +18,19 @@ Any invalid row leaves everything unwritten. bench/subjects_bench.py measures al
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import datetime
 
 import tablib
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from import_export import fields, resources, widgets
 from import_export.results import RowResult
 
 from accounts.models import Company, User
 from kangaroo.errors import KangarooError
-from kangaroo.spreadsheets import escape_formula
+from kangaroo.spreadsheets import ImportReport, ReportRow, escape_formula, read_date, read_datetime
 from subjects.models import Department, Subject, SubjectType
 from subjects.services import SUBJECT_FIELDS, SubjectBatchCheck, subject_import_apply
 
@@ -42,6 +43,9 @@ def _local_iso(value) -> str:
     """A date and time in the current (the company's) zone, with its offset: HR reads the
     wall-clock time they typed, and the file still names one instant when imported back."""
     return "" if value is None else timezone.localtime(value).isoformat()
+
+
+YES, NO = gettext_lazy("Yes"), gettext_lazy("No")
 
 
 def _flag(value: bool) -> str:
@@ -67,6 +71,9 @@ EXPORT_COLUMNS = [
     ("archived", "archived", _flag),
 ]
 FIELD_OF_COLUMN = {column: column for column, _, _ in EXPORT_COLUMNS} | {"host_job_number": "host"}
+COLUMN_OF_FIELD = {field: column for column, field in FIELD_OF_COLUMN.items()}
+# A job reports its progress every this many rows (one UPDATE each).
+PROGRESS_EVERY = 500
 # Columns read as text. Excel stores a typed-in job number or phone as a number, an empty
 # XLSX cell reads None (a NOT NULL column would fail the whole file at the bulk insert), and
 # cells often carry stray spaces: all are evened out before any widget or validator runs.
@@ -103,41 +110,56 @@ class DepartmentByName(widgets.Widget):
         return value.name if value else ""
 
 
-class IsoDate(widgets.DateWidget):
-    """Reads ISO 8601 ("2026-01-02", the form the export writes) with date.fromisoformat
-    rather than a strptime per format tried and row; other text goes through Django's formats."""
+class CellDate(widgets.Widget):
+    """A date as ISO (the export's form) or YYYY/M/D; D/M/YYYY or M/D/YYYY as the company's
+    date order says (`kangaroo.spreadsheets.read_date`)."""
+
+    def __init__(self, order: str = ""):
+        super().__init__()
+        self.order = order
 
     def clean(self, value, row=None, **kwargs):
-        if isinstance(value, str) and value.strip():
-            try:
-                return date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        return super().clean(value, row, **kwargs)
+        return read_date(value, order=self.order)
+
+    def render(self, value, obj=None, **kwargs):
+        return _iso(value)
 
 
-class IsoDateTime(widgets.DateTimeWidget):
-    """Also reads ISO 8601 with its offset ("2026-01-02T09:00:00+08:00"), the form the export
-    writes, so an exported file imports back; other text goes through Django's formats.
-    A time without an offset is the importing company's local time, as HR typed it."""
+class CellDateTime(widgets.Widget):
+    """A date and time; one without an offset is the company's wall-clock time."""
 
-    def __init__(self, zone=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, zone=None, order: str = ""):
+        super().__init__()
         self.zone = zone
+        self.order = order
 
     def clean(self, value, row=None, **kwargs):
-        if isinstance(value, str) and value.strip():
-            try:
-                parsed = datetime.fromisoformat(value.strip())
-            except ValueError:
-                pass
-            else:
-                return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, self.zone)
-        cleaned = super().clean(value, row, **kwargs)
-        if isinstance(cleaned, datetime) and self.zone is not None and timezone.is_aware(cleaned):
-            # Django's formats gave the server's zone; the wall-clock time meant the company's.
-            cleaned = cleaned.replace(tzinfo=None).replace(tzinfo=self.zone)
-        return cleaned
+        return read_datetime(value, zone=self.zone or timezone.get_current_timezone(), order=self.order)
+
+    def render(self, value, obj=None, **kwargs):
+        return _local_iso(value)
+
+
+TRUE_CELLS = {"1", "true", "yes", "y", "是"}
+FALSE_CELLS = {"0", "false", "no", "n", "否", ""}
+
+
+class CellFlag(widgets.Widget):
+    """A yes/no column: 1 or 0 (as the export writes), also true/false, yes/no, 是/否. Anything
+    else is an error rather than a silent "no"."""
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, bool):
+            return value
+        text = str(cell_text(value)).strip().lower()
+        if text in TRUE_CELLS:
+            return True
+        if text in FALSE_CELLS:
+            return False
+        raise ValueError(_("“%(value)s” is not yes or no: use 1 or 0.") % {"value": value})
+
+    def render(self, value, obj=None, **kwargs):
+        return _flag(value)
 
 
 class HostByJobNumber(widgets.Widget):
@@ -188,16 +210,29 @@ class SubjectResource(resources.ModelResource):
         skip_html_diff = True
         clean_model_instances = True
 
-    def __init__(self, company: Company | None = None, actor: User | None = None, **kwargs):
+    def __init__(self, company: Company | None = None, actor: User | None = None, progress=None, **kwargs):
         super().__init__(**kwargs)
         self.company = company
         self.actor = actor
+        self.progress = progress  # progress(rows done, rows in all), called every PROGRESS_EVERY rows
+        self.total_rows = 0
+        self.zone = company.zone if company is not None else None
+        self.report = ImportReport(columns=[])
+        self.headers: list[str] = []
+        # The spreadsheet row that first claimed a job number or e-mail, to name it in a duplicate's error.
+        self.job_rows: dict[str, int] = {}
+        self.email_rows: dict[str, int] = {}
+        self.row_number = 0
+        self.row_instance: Subject | None = None
+        self.row_changes: dict[str, tuple] = {}
         self.fields["department"].widget = DepartmentByName(self)
         self.fields["host"].widget = HostByJobNumber(self)
-        self.fields["start_date"].widget = IsoDate()
         zone = company.zone if company is not None else None
-        self.fields["visit_start"].widget = IsoDateTime(zone)
-        self.fields["visit_end"].widget = IsoDateTime(zone)
+        order = company.date_order if company is not None else ""
+        self.fields["start_date"].widget = CellDate(order)
+        self.fields["visit_start"].widget = CellDateTime(zone, order)
+        self.fields["visit_end"].widget = CellDateTime(zone, order)
+        self.fields["archived"].widget = CellFlag()
         self.existing: dict[str, Subject] = {}
         self.departments: dict[str, Department] = {}
         self.check: SubjectBatchCheck | None = None
@@ -228,6 +263,17 @@ class SubjectResource(resources.ModelResource):
 
     # --- import --------------------------------------------------------------------------------
     def before_import(self, dataset, **kwargs):
+        self.headers = list(dataset.headers or [])
+        self.total_rows = len(dataset)
+        self.report = ImportReport(
+            columns=[
+                (header, Subject._meta.get_field(FIELD_OF_COLUMN[header]).verbose_name)
+                for header in self.headers
+                if header in FIELD_OF_COLUMN
+            ],
+            ignored=[str(header) for header in self.headers if header not in FIELD_OF_COLUMN and header],
+        )
+        self.job_rows, self.email_rows = {}, {}
         missing = {"job_number", "name"} - set(dataset.headers or [])
         if missing:
             raise ValidationError(_("The file needs the columns: %(cols)s.") % {"cols": ", ".join(sorted(missing))})
@@ -266,6 +312,7 @@ class SubjectResource(resources.ModelResource):
         super().import_field(field, instance, row, is_m2m, **kwargs)
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
+        self.row_instance = instance
         errors = dict(import_validation_errors or {})
         # The department and host come from this company's rows loaded in before_import, and
         # subject_check checks their company again: no query per row to prove they exist.
@@ -274,13 +321,36 @@ class SubjectResource(resources.ModelResource):
                                 validate_unique=False, validate_constraints=False)  # fmt: skip
         except ValidationError as exc:
             errors = exc.update_error_dict(errors)
+        if "subject_type" in errors and instance.subject_type not in SubjectType.values:
+            errors["subject_type"] = [ValidationError(self._type_choices_message(instance.subject_type))]
         if not errors:
             try:
                 self.check.check_and_claim(instance)
             except KangarooError as exc:
-                errors = exc.fields or {"__all__": [str(exc.message)]}
+                errors = self._duplicate_in_file(instance, exc) or exc.fields or {"__all__": [str(exc.message)]}
+            else:
+                self.job_rows.setdefault(instance.job_number, self.row_number)
+                if instance.email:
+                    self.email_rows.setdefault(instance.email.lower(), self.row_number)
         if errors:
             raise ValidationError(errors)
+
+    @staticmethod
+    def _type_choices_message(value) -> str:
+        choices = _(", ").join(f"{code} ({label})" for code, label in SubjectType.choices)
+        return _("“%(value)s” is not a type: use one of %(choices)s.") % {"value": value, "choices": choices}
+
+    def _duplicate_in_file(self, instance: Subject, exc: KangarooError) -> dict | None:
+        """A job number or e-mail taken by an earlier row of the same file names that row."""
+        if exc.code == "subject_job_number_taken":
+            row = self.job_rows.get((instance.job_number or "").strip())
+            if row is not None:
+                return {"job_number": [_("Row %(row)s of the file has the same job number.") % {"row": row}]}
+        if exc.code == "subject_email_taken":
+            row = self.email_rows.get((instance.email or "").strip().lower())
+            if row is not None:
+                return {"email": [_("Row %(row)s of the file has the same e-mail address.") % {"row": row}]}
+        return None
 
     def save_instance(self, instance, is_create, row, **kwargs):
         """Keep the checked row for the import service; nothing is written here."""
@@ -297,6 +367,7 @@ class SubjectResource(resources.ModelResource):
         if not changes:
             self.row_unchanged = True  # reported as skipped, not written
             return
+        self.row_changes = changes
         self.updates.append((instance, changes))
 
     def _loaded_value(self, name: str, value):
@@ -310,6 +381,61 @@ class SubjectResource(resources.ModelResource):
     def after_import_row(self, row, row_result, **kwargs):
         if self.row_unchanged and row_result.import_type == RowResult.IMPORT_TYPE_UPDATE:
             row_result.import_type = RowResult.IMPORT_TYPE_SKIP
+
+    def import_row(self, row, instance_loader, **kwargs):
+        index = kwargs.get("row_number", 0)
+        self.row_number = index + 1  # as the spreadsheet numbers it: the header is row 1
+        self.row_instance, self.row_changes = None, {}
+        result = super().import_row(row, instance_loader, **kwargs)
+        self.report.rows.append(self._report_row(row, result))
+        if self.progress is not None and index % PROGRESS_EVERY == 0:
+            self.progress(index, self.total_rows)
+        return result
+
+    def _report_row(self, row, result) -> ReportRow:
+        headers = [header for header, _label in self.report.columns]
+        index_of = {FIELD_OF_COLUMN[header]: index for index, header in enumerate(headers)}
+        instance = self.row_instance
+        kind = result.import_type
+        if kind in (RowResult.IMPORT_TYPE_INVALID, RowResult.IMPORT_TYPE_ERROR) or instance is None:
+            cells = ["" if row.get(header) is None else str(row.get(header)) for header in headers]
+        else:
+            cells = [self.shown(FIELD_OF_COLUMN[header], self._value_of(instance, FIELD_OF_COLUMN[header]))
+                     for header in headers]  # fmt: skip
+        old = {
+            index_of[name]: self.shown(name, was) for name, (was, _now) in self.row_changes.items() if name in index_of
+        }
+        errors: dict[int | None, list[str]] = {}
+        if result.validation_error is not None:
+            for name, messages in result.validation_error.message_dict.items():
+                errors.setdefault(index_of.get(name), []).extend(messages)
+        for error in result.errors:
+            errors.setdefault(None, []).append(_("This row could not be read: %(error)s") % {"error": error.error})
+        return ReportRow(number=self.row_number, kind=kind, cells=cells, old=old, errors=errors)
+
+    @staticmethod
+    def _value_of(instance: Subject, name: str):
+        if name in ("department", "host"):
+            return instance._meta.get_field(name).get_cached_value(instance, None)
+        return getattr(instance, name)
+
+    def shown(self, name: str, value) -> str:
+        """A field's value as the preview shows it."""
+        if value is None or value == "":
+            return ""
+        if name == "department":
+            return value.name
+        if name == "host":
+            return value.job_number
+        if name == "subject_type":
+            return str(SubjectType(value).label) if value in SubjectType.values else str(value)
+        if isinstance(value, bool):
+            return str(YES if value else NO)
+        if isinstance(value, datetime.datetime):
+            return timezone.localtime(value, self.zone).strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, datetime.date):
+            return value.isoformat()
+        return str(value)
 
     def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, collect_failed_rows=False,
                     rollback_on_validation_errors=False, **kwargs):  # fmt: skip
@@ -337,4 +463,7 @@ class SubjectResource(resources.ModelResource):
             except Exception as exc:  # e.g. a job number taken meanwhile: nothing was written
                 self.handle_import_error(result, exc, raise_errors)
         self.new_departments, self.creates, self.updates = [], [], []
+        for error in result.base_errors:
+            problem = error.error
+            self.report.file_errors.extend(problem.messages if isinstance(problem, ValidationError) else [str(problem)])
         return result

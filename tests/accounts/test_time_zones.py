@@ -10,12 +10,12 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from subjects.models import Subject
 from tests.devices.conftest import device_client
 from tests.factories import EventFactory, SubjectFactory
+from tests.subjects.test_admin_import import confirm, preview
 
 pytestmark = pytest.mark.django_db
 
@@ -76,16 +76,10 @@ def test_a_visit_window_typed_in_the_admin_the_api_and_an_import_is_the_same_ins
     csv.writer(out).writerows(
         [
             ["job_number", "name", "subject_type", "visit_start", "visit_end"],
-            ["", "File Guest", "visitor", "2026-03-02 09:00", "2026-03-02 18:00"],
+            ["", "File Guest", "visitor", "2026/3/2 09:00", "2026-03-02 18:00"],
         ]
     )
-    upload = SimpleUploadedFile("visitors.csv", out.getvalue().encode())
-    preview = client.post("/admin/subjects/subject/import/", {"import_file": upload, "format": "0", "resource": "0"})
-    assert preview.status_code == 200
-    confirm = re.search(rb'<form action="([^"]*process_import/)"', preview.content)
-    fields = dict(re.findall(rb'<input type="hidden" name="([^"]+)" value="([^"]*)"', preview.content))
-    assert confirm, preview.content.decode()[:3000]
-    client.post(confirm.group(1).decode(), {k.decode(): v.decode() for k, v in fields.items()})
+    confirm(client, preview(client, out.getvalue().encode()))
 
     for name in ("Form Guest", "API Guest", "File Guest"):
         assert visitor_window(company, name) == (START, END), name

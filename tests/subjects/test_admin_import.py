@@ -24,6 +24,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from subjects.models import Department, Subject, SubjectType
+from subjects.resources import FIELD_OF_COLUMN
 from tests.factories import DepartmentFactory, SubjectFactory
 from tests.subjects.test_admin_export import Forms, download
 
@@ -57,9 +58,9 @@ def xlsx_file(rows, header=HEADER) -> bytes:
 
 
 def preview(client, content: bytes, fmt="csv", name=None):
-    """Upload a file: the admin answers with its dry-run preview."""
+    """Upload a file: the admin checks it (a dry run) and shows its preview page."""
     upload = SimpleUploadedFile(name or f"subjects.{fmt}", content)
-    response = client.post(IMPORT, {"import_file": upload, "format": FORMAT_INDEX[fmt], "resource": "0"})
+    response = client.post(IMPORT, {"import_file": upload, "format": FORMAT_INDEX[fmt], "resource": "0"}, follow=True)
     assert response.status_code == 200
     return response
 
@@ -81,17 +82,36 @@ def has_confirm_form(response) -> bool:
     return any(action.endswith("process_import/") for action, _ in Forms(response.content.decode()).forms)
 
 
+def report_of(response):
+    report = response.context.get("report")
+    assert report is not None, "no preview report on this page"
+    return report
+
+
 def row_errors(response) -> dict[int, dict[str, list[str]]]:
-    """{row number: {field: [messages]}} from the preview."""
-    result = response.context["result"]
-    return {row.number: row.error_dict for row in result.invalid_rows}
+    """{spreadsheet row number (the header is row 1): {field: [messages]}} from the preview."""
+    report = report_of(response)
+    headers = [header for header, _label in report.columns]
+    found = {}
+    for row in report.rows:
+        if row.kind == "invalid":
+            found[row.number] = {
+                (FIELD_OF_COLUMN[headers[index]] if index is not None else "__all__"): messages
+                for index, messages in row.errors.items()
+            }
+    return found
+
+
+def kinds(response) -> list[str]:
+    """What the import would do with each row, in file order."""
+    return [row.kind for row in report_of(response).rows]
 
 
 def import_failures(response) -> list[str]:
     """Errors that are not a row's validation errors: the file's, or a row that crashed."""
-    result = response.context["result"]
-    crashed = [f"row {number}: {error.error!r}" for number, errors in result.row_errors() for error in errors]
-    return [repr(error.error) for error in result.base_errors] + crashed
+    report = report_of(response)
+    crashed = [f"row {row.number}: {row.errors}" for row in report.rows if row.kind == "error"]
+    return list(report.file_errors) + crashed
 
 
 def counts() -> tuple[int, int]:
@@ -151,18 +171,26 @@ def test_preview_reports_every_bad_row_by_field_and_writes_nothing(owner_client,
 
     response = preview(owner_client, csv_file(rows))
 
+    # Numbered as the spreadsheet shows them: the header is row 1, the first person row 2.
     assert row_errors(response) == {
-        2: {"email": ["Another subject of this company has this e-mail address."]},
-        3: {"job_number": ["This job number appears twice in the file."]},
-        4: {"email": ["Another subject of this company has this e-mail address."]},
-        5: {"email": ["Enter a valid email address."]},
-        6: {"name": ["This field cannot be blank."]},
-        7: {"subject_type": ["Value 'contractor' is not a valid choice."]},
-        8: {"job_number": ["An employee needs a job number."]},
+        3: {"email": ["Row 2 of the file has the same e-mail address."]},
+        4: {"job_number": ["Row 2 of the file has the same job number."]},
+        5: {"email": ["Another subject of this company has this e-mail address."]},
+        6: {"email": ["Enter a valid email address."]},
+        7: {"name": ["This field cannot be blank."]},
+        8: {
+            "subject_type": [
+                "“contractor” is not a type: use one of employee (Employee), visitor (Visitor), vip (VIP)."
+            ]
+        },
+        9: {"job_number": ["An employee needs a job number."]},
     }
     page = response.content.decode()
-    assert "Some rows failed to validate" in page
-    assert re.search(r'validation-error-field-label">subject_type</span>\s*<ul>\s*<li>Value', page)
+    assert "7 with errors" in page
+    # Each message is shown in its cell, not only on hover.
+    assert re.search(
+        r'<td class=" has-error">\s*contractor\s*<ul class="cell-errors"><li>“contractor” is not a type', page
+    )
     assert not has_confirm_form(response)
     assert counts() == before
 
@@ -183,8 +211,8 @@ def test_host_must_be_an_employee_of_our_company(owner_client, tenants):
     response = preview(owner_client, csv_file(rows, header=header))
 
     errors = row_errors(response)
-    assert sorted(errors) == [2, 3]
-    assert errors[2] == {"host": ["No employee has job number THEIRBOSS."]}
+    assert sorted(errors) == [3, 4]
+    assert errors[3] == {"host": ["No employee has job number THEIRBOSS."]}
     assert counts() == before
 
 
@@ -192,8 +220,7 @@ def test_a_file_without_the_required_columns_is_refused(owner_client, tenants):
     before = counts()
     response = preview(owner_client, csv_file([["Amy", "amy@a.example"]], header=["name", "email"]))
 
-    result = response.context["result"]
-    assert result.has_errors()
+    assert report_of(response).file_errors == ["The file needs the columns: job_number."]
     assert "job_number" in response.content.decode()
     assert not has_confirm_form(response)
     assert counts() == before
@@ -238,7 +265,7 @@ def test_a_valid_file_is_previewed_then_imported_on_confirm(owner_client, tenant
     response = preview(owner_client, csv_file(rows))
 
     assert row_errors(response) == {}
-    assert [row.import_type for row in response.context["result"].valid_rows()] == ["new"] * 4
+    assert kinds(response) == ["new"] * 4
     assert counts() == before, "the preview wrote something"
 
     done = confirm(owner_client, response)
@@ -276,7 +303,7 @@ def test_visitors_and_vips_get_distinct_generated_job_numbers(owner_client, tena
 def test_an_employee_without_job_number_is_an_error_row(owner_client, tenants):
     before = counts()
     response = preview(owner_client, csv_file([["", "No Number", "employee", "", "", "", ""]]))
-    assert row_errors(response) == {1: {"job_number": ["An employee needs a job number."]}}
+    assert row_errors(response) == {2: {"job_number": ["An employee needs a job number."]}}
     assert counts() == before
 
 
@@ -291,7 +318,7 @@ def test_a_row_updates_our_subject_with_that_job_number_and_never_company_bs(own
     rows = [["E1", "New Name", "employee", "new@a.example", "0900", "Ops", "Lead"]]
 
     response = preview(owner_client, csv_file(rows))
-    assert [row.import_type for row in response.context["result"].valid_rows()] == ["update"]
+    assert kinds(response) == ["update"]
     confirm(owner_client, response)
 
     ours.refresh_from_db()
@@ -314,7 +341,7 @@ def test_unchanged_rows_are_skipped_and_changed_rows_get_a_new_updated_at(owner_
     ]
 
     response = preview(owner_client, csv_file(rows))
-    assert [row.import_type for row in response.context["result"].rows] == ["skip", "update"]
+    assert kinds(response) == ["skip", "update"]
     done = confirm(owner_client, response)
 
     assert any(
@@ -439,7 +466,7 @@ def test_xlsx_import(owner_client, tenants):
 
     assert row_errors(response) == {}
     assert import_failures(response) == []
-    assert [r.import_type for r in response.context["result"].valid_rows()] == ["new", "update", "new", "new"]
+    assert kinds(response) == ["new", "update", "new", "new"]
     confirm(owner_client, response)
 
     subjects = subjects_of(a.company)
@@ -460,8 +487,11 @@ def test_xlsx_preview_reports_errors_and_writes_nothing(owner_client, tenants):
     response = preview(owner_client, xlsx_file(rows), fmt="xlsx")
 
     assert row_errors(response) == {
-        1: {"email": ["Enter a valid email address."]},
-        2: {"name": ["This field cannot be blank."], "subject_type": ["Value 'robot' is not a valid choice."]},
+        2: {"email": ["Enter a valid email address."]},
+        3: {
+            "name": ["This field cannot be blank."],
+            "subject_type": ["“robot” is not a type: use one of employee (Employee), visitor (Visitor), vip (VIP)."],
+        },
     }
     assert counts() == before
 
