@@ -23,6 +23,7 @@ import datetime
 import tablib
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.text import get_text_list
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from import_export import fields, resources, widgets
@@ -337,8 +338,8 @@ class SubjectResource(resources.ModelResource):
 
     @staticmethod
     def _type_choices_message(value) -> str:
-        choices = _(", ").join(f"{code} ({label})" for code, label in SubjectType.choices)
-        return _("“%(value)s” is not a type: use one of %(choices)s.") % {"value": value, "choices": choices}
+        choices = get_text_list([f"{code} ({label})" for code, label in SubjectType.choices], _("or"))
+        return _("“%(value)s” is not a type: use %(choices)s.") % {"value": value, "choices": choices}
 
     def _duplicate_in_file(self, instance: Subject, exc: KangarooError) -> dict | None:
         """A job number or e-mail taken by an earlier row of the same file names that row."""
