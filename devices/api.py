@@ -125,7 +125,15 @@ class TVBoxSerializer(DeviceSerializer):
 
     class Meta:
         model = TVBox
-        fields = [*DEVICE_FIELDS, "screens", "greeting_employee", "greeting_visitor", "greeting_vip", "theme"]
+        fields = [
+            *DEVICE_FIELDS,
+            "screens",
+            "greeting_employee",
+            "greeting_visitor",
+            "greeting_vip",
+            "theme",
+            "greet_again_after",
+        ]
         read_only_fields = DEVICE_READ_ONLY
 
 
@@ -530,6 +538,7 @@ class TVBoxConfigSerializer(serializers.ModelSerializer):
             "greeting_visitor",
             "greeting_vip",
             "theme",
+            "greet_again_after",
             "heartbeat_every",
         ]
         read_only_fields = fields

@@ -244,6 +244,12 @@ class TVBox(Device):
         help_text=_("Placeholders: {name}, {company}."),
     )
     theme = models.CharField(_("theme"), max_length=5, choices=Theme, default=Theme.LIGHT)
+    greet_again_after = models.PositiveSmallIntegerField(
+        _("greet a person again after (minutes)"),
+        default=10,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text=_("A person seen by several cameras, or twice in a row, is greeted once in this time."),
+    )
 
     class Meta(Device.Meta):
         verbose_name = _("TV box")

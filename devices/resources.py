@@ -72,7 +72,15 @@ class TVBoxResource(DeviceResource):
 
     class Meta:
         model = TVBox
-        fields = (*COMMON, "screens", "theme", "greeting_employee", "greeting_visitor", "greeting_vip")
+        fields = (
+            *COMMON,
+            "screens",
+            "theme",
+            "greeting_employee",
+            "greeting_visitor",
+            "greeting_vip",
+            "greet_again_after",
+        )
         export_order = fields
 
     def dehydrate_screens(self, tvbox: TVBox) -> str:

@@ -48,7 +48,16 @@ HEARTBEAT_FUTURE_TOLERANCE = timedelta(minutes=5)
 BOX_FIELDS = ("name", "location", "serial", "hardware_model", "software_version", "max_screens")
 SCREEN_FIELDS = ("name", "location", "camera_url", "direction", "is_active", "box")
 PAD_FIELDS = ("name", "location", "screen", "mode", "welcome_text")
-TVBOX_FIELDS = ("name", "location", "greeting_employee", "greeting_visitor", "greeting_vip", "theme", "screens")
+TVBOX_FIELDS = (
+    "name",
+    "location",
+    "greeting_employee",
+    "greeting_visitor",
+    "greeting_vip",
+    "theme",
+    "greet_again_after",
+    "screens",
+)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -344,13 +353,14 @@ def tvbox_create(
     location: str = "",
     screens: Iterable[Screen] = (),
     theme: str = "light",
+    greet_again_after: int = 10,
     **greetings: str,
 ) -> tuple[TVBox, str]:
     unknown = set(greetings) - {"greeting_employee", "greeting_visitor", "greeting_vip"}
     if unknown:
         raise TypeError(f"tvbox_create does not take {sorted(unknown)}")
     screens = _check_screens(company, screens)
-    tvbox = TVBox(name=name, location=location, theme=theme, **greetings)
+    tvbox = TVBox(name=name, location=location, theme=theme, greet_again_after=greet_again_after, **greetings)
     tvbox, key = _register(company=company, actor=actor, device=tvbox, changes={"screens": screens, "theme": theme})
     tvbox.screens.set(screens)
     return tvbox, key

@@ -85,6 +85,7 @@ def validate_greeting(value: str) -> None:
 
 DEFAULT_GREETINGS = {
     "employee": _("Welcome, {name}!"),
-    "visitor": _("Welcome to {company}, {name}! Your host has been told you are here."),
+    # Says nothing of a host being told: nothing notifies one yet.
+    "visitor": _("Welcome to {company}, {name}!"),
     "vip": _("Welcome, {name}! It is an honour to have you at {company}."),
 }

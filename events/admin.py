@@ -17,7 +17,17 @@ from import_export.admin import ExportActionMixin
 from import_export.formats import base_formats
 
 from accounts.models import Company
-from events.attendance import AttendanceDays, attendance_days, attendance_range, company_today
+from events.attendance import (
+    AttendanceDays,
+    TimesheetRow,
+    attendance_days,
+    attendance_range,
+    attendance_today,
+    company_today,
+    month_range,
+    monthly_timesheet,
+)
+from events.charts import arrival_charts
 from events.models import Event
 from events.payload import event_snapshot_url
 from kangaroo.admin import (
@@ -30,7 +40,7 @@ from kangaroo.admin import (
 )
 from kangaroo.errors import KangarooError
 from kangaroo.spreadsheets import SmartCSV, TextXLSX, escape_formula
-from subjects.models import Department, SubjectType
+from subjects.models import Department, Subject, SubjectType
 
 
 class EventResource(resources.ModelResource):
@@ -237,6 +247,64 @@ def attendance_dataset(rows: AttendanceDays) -> tablib.Dataset:
     return dataset
 
 
+class TimesheetForm(forms.Form):
+    """The timesheet's month (YYYY-MM, this month when left out), department and employee."""
+
+    def __init__(self, data, *, company: Company | None, pick_company: bool):
+        super().__init__(data)
+        if pick_company:
+            self.fields["company"] = forms.ModelChoiceField(
+                Company.objects.order_by("name"), required=False, label=_("company")
+            )
+        self.fields["month"] = forms.DateField(
+            label=_("month"),
+            required=False,
+            input_formats=["%Y-%m"],
+            widget=forms.DateInput(format="%Y-%m", attrs={"type": "month"}),
+        )
+        self.fields["department"] = forms.ModelChoiceField(
+            Department.objects.for_company(company), required=False, label=_("department")
+        )
+        self.fields["employee"] = forms.ModelChoiceField(
+            Subject.objects.for_company(company)
+            .filter(subject_type=SubjectType.EMPLOYEE, archived=False)
+            .order_by("name"),
+            required=False,
+            label=_("employee"),
+        )
+
+
+def _hours(value: float) -> str:
+    return f"{value:.1f}"
+
+
+TIMESHEET_EXPORT_HEADERS = [
+    _("name"),
+    _("job number"),
+    _("department"),
+    _("date"),
+    _("first in"),
+    _("last out"),
+    _("hours"),
+    _("late"),
+    _("left early"),
+]
+
+
+def timesheet_dataset(sheet: list[TimesheetRow]) -> tablib.Dataset:
+    """One row per employee and present day, then the employee's month total."""
+    dataset = tablib.Dataset(headers=[str(header) for header in TIMESHEET_EXPORT_HEADERS])
+    for row in sheet:
+        who = (escape_formula(row.name), escape_formula(row.job_number), escape_formula(row.department))
+        for day in row.days:
+            dataset.append((*who, day.date.isoformat(), _local_time(day.first_in), _local_time(day.last_out),
+                            _hours(day.hours) if day.hours is not None else "", _yes_no(day.late),
+                            _yes_no(day.left_early)))  # fmt: skip
+        total = gettext("month total: %(days)d days present") % {"days": row.days_present}
+        dataset.append((*who, total, "", "", _hours(row.hours), str(row.late_count), str(row.left_early_count)))
+    return dataset
+
+
 class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
     """The attendance report of the requester's company: filters, a page of rows, and CSV /
     XLSX export of exactly the filtered rows. Every member may read it; nothing is written."""
@@ -249,6 +317,12 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
         return [
             path("", self.admin_site.admin_view(self.report_view), name="{}_{}_changelist".format(*info)),
             path("export/", self.admin_site.admin_view(self.export_view), name="{}_{}_export".format(*info)),
+            path("timesheet/", self.admin_site.admin_view(self.timesheet_view), name="{}_{}_timesheet".format(*info)),
+            path(
+                "timesheet/export/",
+                self.admin_site.admin_view(self.timesheet_export_view),
+                name="{}_{}_timesheet_export".format(*info),
+            ),
         ]
 
     def get_queryset(self, request):
@@ -301,6 +375,15 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
     def report_view(self, request):
         company, form, rows, period = self._filtered(request)
         page = Paginator(rows, self.PAGE_SIZE).get_page(request.GET.get("page")) if rows is not None else None
+        today = None
+        if company is not None and period is not None and period[0] == period[1] == company_today(company):
+            department = form.cleaned_data.get("department")
+            today = attendance_today(company=company, department=department.pk if department else None)
+        charts = (
+            arrival_charts(company=company, today_title=gettext("Today"), week_title=gettext("This week"))
+            if company is not None
+            else []
+        )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -311,8 +394,64 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
             "page": page,
             "period": period,
             "export_formats": list(self.EXPORT_FORMATS),
+            "today": today,
+            "charts": charts,
         }
         return TemplateResponse(request, "events/attendance_report.html", context)
+
+    # --- the monthly timesheet ----------------------------------------------------------------
+    def _timesheet(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        company = self._report_company(request)
+        form = TimesheetForm(request.GET or None, company=company, pick_company=request.user.is_platform_staff)
+        if company is None:
+            return company, form, None, None
+        month = company_today(company).replace(day=1)
+        department = subject = None
+        if form.is_bound and form.is_valid():
+            month = form.cleaned_data["month"] or month
+            department = form.cleaned_data["department"].pk if form.cleaned_data["department"] else None
+            subject = form.cleaned_data["employee"].pk if form.cleaned_data["employee"] else None
+        elif form.is_bound:
+            return company, form, None, None
+        sheet = monthly_timesheet(company=company, month=month, department=department, subject=subject)
+        return company, form, sheet, month
+
+    def timesheet_view(self, request):
+        company, form, sheet, month = self._timesheet(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "app_name": django_apps.get_app_config(self.opts.app_label).verbose_name,
+            "title": gettext("Monthly timesheet"),
+            "company": company,
+            "form": form,
+            "sheet": sheet,
+            "month": month,
+            "period": month_range(month) if month else None,
+            "single": sheet[0]
+            if sheet is not None and len(sheet) == 1 and form.is_bound and form.cleaned_data.get("employee")
+            else None,
+            "export_formats": list(self.EXPORT_FORMATS),
+        }
+        return TemplateResponse(request, "events/timesheet.html", context)
+
+    def timesheet_export_view(self, request):
+        export_format = self.EXPORT_FORMATS.get(request.GET.get("format", ""))
+        if export_format is None:
+            raise Http404
+        _company, _form, sheet, month = self._timesheet(request)
+        if sheet is None:
+            query = request.GET.copy()
+            query.pop("format", None)
+            return HttpResponseRedirect(f"../?{query.urlencode()}")
+        file_format = export_format()
+        response = HttpResponse(file_format.export_data(timesheet_dataset(sheet)),
+                                content_type=file_format.get_content_type())  # fmt: skip
+        name = f"timesheet-{month:%Y-%m}.{file_format.get_extension()}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
     def export_view(self, request):
         export_format = self.EXPORT_FORMATS.get(request.GET.get("format", ""))

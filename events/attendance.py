@@ -28,7 +28,7 @@ from devices.models import Direction
 from events.models import Event, EventKind
 from kangaroo import errors
 from kangaroo.errors import KangarooError
-from subjects.models import SubjectType
+from subjects.models import Subject, SubjectType
 
 MAX_DAYS = 366
 # A screen without a direction is a door both ways: its passes count as in and as out.
@@ -39,7 +39,8 @@ OUT_DIRECTIONS = (Direction.OUT, Direction.BOTH, "")
 @dataclass(frozen=True)
 class AttendanceRow:
     """One subject on one local day. Times are aware, in the company's zone; `late` and
-    `left_early` are None when the day has no pass in / no pass out."""
+    `left_early` are None when the day has no pass in / no pass out, and for visitors and
+    VIPs, whom working hours do not bind."""
 
     subject_id: int
     name: str
@@ -52,6 +53,13 @@ class AttendanceRow:
     passes: int
     late: bool | None
     left_early: bool | None
+
+    @property
+    def hours(self) -> float | None:
+        """Hours from first in to last out, when the day has both in that order."""
+        if self.first_in is None or self.last_out is None or self.last_out <= self.first_in:
+            return None
+        return (self.last_out - self.first_in).total_seconds() / 3600
 
     @property
     def subject_type_label(self) -> str:
@@ -85,6 +93,8 @@ class AttendanceDays:
     def _row(self, values: dict[str, Any]) -> AttendanceRow:
         first_in = values["first_in"].astimezone(self.zone) if values["first_in"] else None
         last_out = values["last_out"].astimezone(self.zone) if values["last_out"] else None
+        # Working hours bind employees only: a visitor or a VIP is never late nor early.
+        bound = values["type"] == SubjectType.EMPLOYEE
         return AttendanceRow(
             subject_id=values["subject_id"],
             name=values["name"],
@@ -95,8 +105,8 @@ class AttendanceDays:
             first_in=first_in,
             last_out=last_out,
             passes=values["passes"],
-            late=None if first_in is None else first_in.time() > self.company.work_start,
-            left_early=None if last_out is None else last_out.time() < self.company.work_end,
+            late=None if first_in is None or not bound else first_in.time() > self.company.work_start,
+            left_early=None if last_out is None or not bound else last_out.time() < self.company.work_end,
         )
 
 
@@ -189,3 +199,170 @@ def attendance_days(
         .order_by("day", "name", "subject_id")
     )
     return AttendanceDays(rows, company)
+
+
+# --- Today: who is in, who has left, who has not arrived ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Presence:
+    subject_id: int
+    name: str
+    job_number: str
+    subject_type: str
+    department: str
+    first_in: datetime.datetime | None
+    last_in: datetime.datetime | None
+    last_out: datetime.datetime | None
+    late: bool | None
+
+    @property
+    def subject_type_label(self) -> str:
+        return str(dict(SubjectType.choices).get(self.subject_type, self.subject_type))
+
+
+@dataclass(frozen=True)
+class TodayBoard:
+    day: datetime.date
+    inside: list[Presence]
+    left: list[Presence]
+    not_arrived: list[Presence]
+
+
+def attendance_today(*, company: Company, department: int | None = None) -> TodayBoard:
+    """Today in the company's zone: who is in (their last pass was in), who left (their last
+    pass was out), and which active employees have not been seen at all. Two queries."""
+    zone = company.zone
+    today = company_today(company)
+    events = Event.objects.for_company(company).filter(
+        kind=EventKind.RECOGNIZED,
+        subject__isnull=False,
+        happened_at__gte=local_midnight(today, zone),
+        happened_at__lt=local_midnight(today + datetime.timedelta(days=1), zone),
+    )
+    if department:
+        events = events.filter(subject__department_id=department)
+    rows = (
+        events.values(
+            "subject_id",
+            name=F("subject__name"),
+            job_number=F("subject__job_number"),
+            type=F("subject__subject_type"),
+            department=F("subject__department__name"),
+        )
+        .annotate(
+            first_in=Min("happened_at", filter=Q(direction__in=IN_DIRECTIONS)),
+            last_in=Max("happened_at", filter=Q(direction__in=IN_DIRECTIONS)),
+            last_out=Max("happened_at", filter=Q(direction=Direction.OUT)),
+        )
+        .order_by("name", "subject_id")
+    )
+    inside, left = [], []
+    for values in rows:
+        local = {
+            key: values[key].astimezone(zone) if values[key] else None for key in ("first_in", "last_in", "last_out")
+        }
+        presence = Presence(
+            subject_id=values["subject_id"],
+            name=values["name"],
+            job_number=values["job_number"],
+            subject_type=values["type"],
+            department=values["department"] or "",
+            late=(
+                local["first_in"].time() > company.work_start
+                if local["first_in"] is not None and values["type"] == SubjectType.EMPLOYEE
+                else None
+            ),
+            **local,
+        )
+        # A door both ways counts as in: only a pass through an exit says someone left.
+        gone = presence.last_out is not None and (presence.last_in is None or presence.last_out > presence.last_in)
+        (left if gone else inside).append(presence)
+    employees = Subject.objects.for_company(company).filter(subject_type=SubjectType.EMPLOYEE, archived=False)
+    if department:
+        employees = employees.filter(department_id=department)
+    not_arrived = [
+        Presence(
+            subject_id=subject.pk,
+            name=subject.name,
+            job_number=subject.job_number,
+            subject_type=subject.subject_type,
+            department=subject.department.name if subject.department else "",
+            first_in=None,
+            last_in=None,
+            last_out=None,
+            late=None,
+        )
+        for subject in employees.exclude(pk__in=events.values("subject_id"))
+        .select_related("department")
+        .order_by("name", "pk")
+    ]
+    return TodayBoard(day=today, inside=inside, left=left, not_arrived=not_arrived)
+
+
+# --- The monthly timesheet ---------------------------------------------------------------------
+
+
+@dataclass
+class TimesheetRow:
+    """One employee's month: days present, hours (first in to last out, summed), and how many
+    days they came late or left early. `days` holds each present day's AttendanceRow."""
+
+    subject_id: int
+    name: str
+    job_number: str
+    department: str
+    days: list[AttendanceRow]
+
+    @property
+    def days_present(self) -> int:
+        return len(self.days)
+
+    @property
+    def hours(self) -> float:
+        return sum(day.hours or 0 for day in self.days)
+
+    @property
+    def late_count(self) -> int:
+        return sum(1 for day in self.days if day.late)
+
+    @property
+    def left_early_count(self) -> int:
+        return sum(1 for day in self.days if day.left_early)
+
+
+def month_range(month: datetime.date) -> tuple[datetime.date, datetime.date]:
+    first = month.replace(day=1)
+    following = (first + datetime.timedelta(days=32)).replace(day=1)
+    return first, following - datetime.timedelta(days=1)
+
+
+def monthly_timesheet(
+    *, company: Company, month: datetime.date, department: int | None = None, subject: int | None = None
+) -> list[TimesheetRow]:
+    """Every active employee of `company` (of `department`, or the one `subject`) for the
+    month of `month`, in name order; an employee never seen that month has a row of zeros.
+    Two queries: the employees, and the month's attendance rows."""
+    date_from, date_to = month_range(month)
+    employees = Subject.objects.for_company(company).filter(subject_type=SubjectType.EMPLOYEE, archived=False)
+    if department:
+        employees = employees.filter(department_id=department)
+    if subject:
+        employees = employees.filter(pk=subject)
+    sheet = {
+        employee.pk: TimesheetRow(
+            subject_id=employee.pk,
+            name=employee.name,
+            job_number=employee.job_number,
+            department=employee.department.name if employee.department else "",
+            days=[],
+        )
+        for employee in employees.select_related("department").order_by("name", "pk")
+    }
+    days = attendance_days(
+        company=company, date_from=date_from, date_to=date_to, department=department, subject_type=SubjectType.EMPLOYEE
+    )
+    for day in days:
+        if day.subject_id in sheet:
+            sheet[day.subject_id].days.append(day)
+    return list(sheet.values())

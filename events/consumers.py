@@ -387,10 +387,14 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             "tick_seconds": settings.LIVE_TICK_SECONDS,
             "newest": scope.order_by("-id").values_list("id", flat=True).first() or 0,
         }
+        # The device figures already count every event up to here: a page replaying those
+        # (today's latest, a resume) must not count their status changes again.
+        hello["devices_as_of"] = hello["newest"]
         if self.tvbox is not None:
             hello["tv"] = {
                 "name": self.tvbox.name,
                 "theme": self.tvbox.theme,
+                "cooldown_seconds": self.tvbox.greet_again_after * 60,
                 "greetings": {
                     "employee": self.tvbox.greeting_employee,
                     "visitor": self.tvbox.greeting_visitor,

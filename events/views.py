@@ -8,19 +8,24 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from devices.models import Direction, Status
 from devices.selectors import screen_list
+from events.charts import arrival_charts
 from events.live import LIVE_IMAGE_MAX_AGE, LIVE_IMAGE_SALT
 from events.models import Event
 from kangaroo.media import media_response
 from subjects.models import Photo
 
+DEVICE_PANEL_STATES = [(Status.ONLINE.value, _("online")), (Status.OFFLINE.value, _("offline"))]
 
-def live_labels() -> dict[str, str]:
+
+def live_labels() -> dict:
     """The live pages' words, translated on the server for the page's script."""
     return {
         "welcome": _("Welcome, {name}!"),
         "welcome_vip": _("Welcome, {name} — VIP"),
-        "welcome_visitor": _("Welcome, {name}! Your host has been told."),
+        # No word of a host being told: nothing notifies one yet (the card would lie).
+        "welcome_visitor": _("Welcome, {name}!"),
         "stranger": _("Unknown person at {device}"),
         "outside_window": _("{name} is visiting outside their visit window"),
         "device_offline": _("{device} went offline"),
@@ -28,6 +33,10 @@ def live_labels() -> dict[str, str]:
         "live": _("Live"),
         "reconnecting": _("Reconnecting…"),
         "refused": _("Not allowed: check the key or sign in again."),
+        "directions": {value: str(label) for value, label in Direction.choices},
+        "devices_none": _("No device has reported yet ({count} registered)."),
+        # The device panel's states, in order; a state the server adds shows once named here.
+        "device_states": [[value, str(label)] for value, label in DEVICE_PANEL_STATES],
     }
 
 
@@ -37,13 +46,17 @@ def dashboard(request):
     company = request.user.company
     if company is None:
         raise Http404  # platform staff watch a company's dashboard by signing in as its admin
+    screens = list(screen_list(company=company))
     return render(
         request,
         "events/dashboard.html",
         {
             "company": company,
-            "screens": screen_list(company=company),
+            "screens": screens,
+            # Cards name the camera (and its direction), not the box that relayed the event.
+            "screen_names": {screen.pk: {"name": screen.name, "direction": screen.direction} for screen in screens},
             "labels": live_labels(),
+            "charts": arrival_charts(company=company, today_title=_("Today"), week_title=_("This week")),
         },
     )
 

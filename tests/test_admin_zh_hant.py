@@ -22,6 +22,7 @@ from accounts.models import Role
 from devices import services as device_services
 from events.models import Event, EventKind
 from subjects import services as subject_services
+from subjects.models import Subject
 from tests.factories import CompanyFactory, PhotoFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -158,6 +159,10 @@ def admin_pages(client, company) -> list[str]:
                 continue  # a file, not a page
             urls.append(url)
     urls += [reverse("admin:app_list", args=[app]) for app in sorted(apps)]
+    # Pages of their own: the monthly timesheet, and one employee's month in it.
+    timesheet = reverse("admin:events_attendanceday_timesheet")
+    employee = Subject.objects.for_company(company).filter(subject_type="employee").first()
+    urls += [timesheet, f"{timesheet}?employee={employee.pk}"]
     return urls
 
 

@@ -14,6 +14,12 @@
  *        TV forgets its key and asks for one. Neither reconnects on its own.
  *   4403 refused: not allowed here; stop.
  *   anything else (a restart, a network cut, 4400): reconnect with backoff and resume.
+ *
+ * The TV greets: recognitions only, each person at most once per the TV box's cool-down
+ * (hello.tv.cooldown_seconds), the newest large and the older ones smaller and fading; it
+ * shows no figures. The dashboard shows arrivals and alerts as cards, naming the camera and
+ * its direction; devices going offline or coming back go to the device panel, whose states
+ * come from hello.devices (a state the server adds later shows up once it has a label).
  */
 (function () {
   "use strict";
@@ -23,12 +29,16 @@
   var labels = JSON.parse(document.getElementById("live-labels").textContent);
   var cards = document.getElementById("cards");
   var connection = document.getElementById("connection");
-  var MAX_CARDS = 12;
+  var screens = document.getElementById("live-screens");
+  screens = screens ? JSON.parse(screens.textContent) : {};
+  var MAX_CARDS = mode === "tv" ? 6 : 12;
+  var MAX_DEVICE_LOG = 8;
+  var greeted = {}; // TV: subject id -> when (ms) they were last greeted
 
   var lastId = Number(sessionStorage.getItem("kangaroo.lastEventId") || 0);
   var shown = new Set();
   var arrived = new Set();
-  var devices = { online: 0, offline: 0 };
+  var devices = {};
   var hello = null;
   var attempt = 0;
   var socket = null;
@@ -85,10 +95,18 @@
     return el("div", "avatar initial", subject && subject.name ? subject.name.charAt(0) : "?");
   }
 
+  function place(event) {
+    // The camera (screen) and its direction, not the box that relayed it.
+    var screen = event.screen && screens[event.screen];
+    var where = screen ? screen.name : event.device_name || "";
+    var direction = labels.directions[event.direction || (screen && screen.direction) || ""];
+    return direction ? where + " · " + direction : where;
+  }
+
   function card(event) {
     var node = el("article", "card " + event.kind);
     node.dataset.eventId = event.id;
-    var deviceName = event.device_name || "";
+    var deviceName = place(event);
     if (event.kind === "recognized") {
       node.classList.add("type-" + event.subject.type);
       node.appendChild(avatar(event.subject));
@@ -112,14 +130,57 @@
     } else {
       node.appendChild(el("p", "notice", format(labels[event.kind] || "{device}", { device: deviceName })));
     }
+    if (mode === "dashboard" && deviceName && event.kind === "recognized") {
+      node.querySelector(".text").appendChild(el("p", "where", deviceName));
+    }
     node.appendChild(el("time", "when", localTime(event.happened_at)));
     return node;
   }
 
+  function logDevice(event) {
+    var log = document.getElementById("device-log");
+    if (!log) return;
+    var item = el("li", "device-change " + event.kind);
+    item.dataset.eventId = event.id;
+    item.appendChild(el("time", "when", localTime(event.happened_at)));
+    item.appendChild(el("span", "what", format(labels[event.kind] || "{device}", { device: event.device_name || "" })));
+    log.insertBefore(item, log.firstChild);
+    while (log.children.length > MAX_DEVICE_LOG) log.removeChild(log.lastChild);
+  }
+
   function updateFigures() {
-    document.getElementById("arrivals").textContent = String(arrived.size);
-    document.getElementById("devices-online").textContent = String(devices.online);
-    document.getElementById("devices-offline").textContent = String(devices.offline);
+    var arrivals = document.getElementById("arrivals");
+    if (arrivals) arrivals.textContent = String(arrived.size);
+    var status = document.getElementById("device-status");
+    if (!status || !hello) return;
+    status.textContent = "";
+    var reported = 0;
+    Object.keys(devices).forEach(function (state) {
+      if (state !== "never_seen") reported += devices[state];
+    });
+    if (reported === 0) {
+      // Nothing has reported yet: say so, instead of "0 online · 0 offline".
+      status.appendChild(el("span", "device-none", format(labels.devices_none, { count: devices.never_seen || 0 })));
+      return;
+    }
+    labels.device_states.forEach(function (pair) {
+      var state = pair[0];
+      if (!devices[state] && state !== "online") return;
+      var figure = el("span", "device-state state-" + state);
+      figure.appendChild(el("b", null, String(devices[state] || 0)));
+      figure.appendChild(document.createTextNode(" " + pair[1]));
+      status.appendChild(figure);
+    });
+  }
+
+  function greetedRecently(event) {
+    // The TV greets a person once per cool-down, however many cameras see them.
+    var cooldown = hello && hello.tv ? hello.tv.cooldown_seconds * 1000 : 0;
+    var when = new Date(event.happened_at).getTime();
+    var last = greeted[event.subject.id];
+    if (last !== undefined && Math.abs(when - last) < cooldown) return true;
+    greeted[event.subject.id] = when;
+    return false;
   }
 
   function show(events) {
@@ -136,9 +197,23 @@
           localDay(new Date(event.happened_at)) === today) {
         arrived.add(event.subject.id);
       }
-      if (event.kind === "device_offline") { devices.online = Math.max(0, devices.online - 1); devices.offline += 1; }
-      if (event.kind === "device_online") { devices.online += 1; devices.offline = Math.max(0, devices.offline - 1); }
-      if (mode === "tv" && event.kind !== "recognized") return; // the TV greets; alerts are for staff
+      var counted = hello && event.id > (hello.devices_as_of || 0);
+      if (counted && event.kind === "device_offline") {
+        devices.online = Math.max(0, (devices.online || 0) - 1);
+        devices.offline = (devices.offline || 0) + 1;
+      }
+      if (counted && event.kind === "device_online") {
+        devices.online = (devices.online || 0) + 1;
+        if (devices.offline) devices.offline -= 1;
+        else if (devices.never_seen) devices.never_seen -= 1;
+      }
+      if (mode === "tv") {
+        if (event.kind !== "recognized" || !event.subject) return; // the TV greets; alerts are for staff
+        if (event.subject.id && greetedRecently(event)) return;
+      } else if (event.kind === "device_offline" || event.kind === "device_online") {
+        logDevice(event);
+        return;
+      }
       cards.insertBefore(card(event), cards.firstChild);
       while (cards.children.length > MAX_CARDS) cards.removeChild(cards.lastChild);
     });
@@ -193,7 +268,8 @@
     attempt = 0;
     setConnection("live", labels.live);
     arrived = new Set(message.arrived_today);
-    devices = { online: message.devices.online || 0, offline: message.devices.offline || 0 };
+    devices = {};
+    Object.keys(message.devices || {}).forEach(function (state) { devices[state] = message.devices[state] || 0; });
     if (message.tv) {
       document.getElementById("tv-name").textContent = message.company;
       body.classList.toggle("dark", message.tv.theme === "dark");
@@ -269,6 +345,7 @@
   window.kangarooLive = {
     lastId: function () { return lastId; },
     shownIds: function () { return Array.from(shown); },
+    devices: function () { return devices; },
   };
   connect();
 })();

@@ -34,7 +34,7 @@ def shown_keys(response) -> list[str]:
         (Screen, {"name": "Gate cam", "location": "Gate", "camera_url": CAMERA_URL, "direction": "in"}),
         (Pad, {"name": "Gate pad", "location": "Gate", "mode": "check_in", "welcome_text": "Hi"}),
         (TVBox, {"name": "Lobby TV", "greeting_employee": "Hi {name}", "greeting_visitor": "Hello {name}",
-                 "greeting_vip": "Welcome {name}", "theme": "dark"}),
+                 "greeting_vip": "Welcome {name}", "theme": "dark", "greet_again_after": 10}),
     ],
 )  # fmt: skip
 def test_an_admin_registers_each_kind_and_sees_its_key_once(admin_client_for, tenants, model, data):
@@ -213,7 +213,7 @@ def test_tv_box_screens_set_in_the_admin_are_saved_and_audited(admin_client_for,
     response = admin_client_for(tenant_a.admin).post(
         f"/admin/devices/tvbox/{tvbox.pk}/change/",
         {"name": "TV", "screens": [s.pk for s in screens], "greeting_employee": "Hi {name}",
-         "greeting_visitor": "Hi {name}", "greeting_vip": "Hi {name}", "theme": "light"},
+         "greeting_visitor": "Hi {name}", "greeting_vip": "Hi {name}", "theme": "light", "greet_again_after": 5},
     )  # fmt: skip
     assert response.status_code == 302
     assert set(tvbox.screens.all()) == set(screens)

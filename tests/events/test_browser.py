@@ -41,7 +41,7 @@ def test_a_stranger_alert_shows_its_snapshot(asgi_server, client, browser, tenan
     post_events(asgi_server, door_a.box_key, [event("s1", door_a.entrance, snapshot=snapshot)])
     card = page.wait_for_selector(".card.stranger", timeout=5_000)
     page.wait_for_function("() => document.querySelector('.card.stranger img').naturalWidth > 0", timeout=5_000)
-    assert door_a.box.name in card.inner_text()
+    assert door_a.entrance.name in card.inner_text()  # the camera, not the box that relayed it
 
 
 @pytest.mark.browser
