@@ -313,8 +313,12 @@ class JobAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("progress"))
     def progress(self, obj: Job) -> str:
         if obj.total is None:
-            return str(obj.done) if obj.done else "–"
-        return f"{obj.done} / {obj.total} ({obj.percent or 0}%)"
+            text = str(obj.done) if obj.done else "–"
+        else:
+            text = f"{obj.done} / {obj.total} ({obj.percent or 0}%)"
+        if obj.failed:
+            text += " · " + _("%(count)d failed") % {"count": obj.failed}
+        return text
 
 
 # Kangaroo uses roles, not Django's groups; the token tables are internal bookkeeping of

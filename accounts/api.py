@@ -141,7 +141,10 @@ class PasswordChangeView(APIView):
 class CompanySerializer(serializers.ModelSerializer):
     class Meta:
         model = Company
-        fields = ["id", "name", "slug", "time_zone", "work_start", "work_end", "date_order", "created_at"]
+        fields = [
+            "id", "name", "slug", "time_zone", "work_start", "work_end", "date_order", "face_match_threshold",
+            "created_at",
+        ]  # fmt: skip
         read_only_fields = ["id", "slug", "created_at"]
 
 
@@ -215,7 +218,7 @@ class CompanyView(APIView):
         tags=["me"],
         request=CompanySerializer,
         responses=CompanySerializer,
-        summary="Change the company's name or time zone (owners)",
+        summary="Change the company's name, time zone, working hours or face match threshold (owners)",
     )
     def patch(self, request):
         data = CompanySerializer(request.user.company, data=request.data, partial=True)
@@ -338,6 +341,7 @@ class JobSerializer(serializers.ModelSerializer):
             "state",
             "done",
             "total",
+            "failed",
             "percent",
             "attempts",
             "error",

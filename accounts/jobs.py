@@ -103,14 +103,17 @@ def run_job(job_id: int, func_path: str, args: list, kwargs: dict) -> None:
     records.update(state=JobState.DONE, error="", finished_at=timezone.now())
 
 
-def job_progress(*, done: int, total: int | None = None) -> None:
-    """Record how far the running job got; a no-op outside a recorded job."""
+def job_progress(*, done: int, total: int | None = None, failed: int | None = None) -> None:
+    """Record how far the running job got (`failed`: how many of `done` failed); a no-op
+    outside a recorded job."""
     job_id = _CURRENT_JOB.get()
     if job_id is None:
         return
     values: dict[str, Any] = {"done": max(done, 0)}
     if total is not None:
         values["total"] = max(total, 0)
+    if failed is not None:
+        values["failed"] = max(failed, 0)
     Job.objects.filter(pk=job_id).update(**values)  # tenant: the running job's own record
 
 

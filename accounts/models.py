@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +16,11 @@ from kangaroo.tenancy import TenantModel, TenantQuerySet
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+# The default distance under which two faces are taken for the same person (README, "Faces":
+# chosen from the distances of the test portraits and their transformations).
+FACE_MATCH_THRESHOLD = 0.55
 
 
 class DateOrder(models.TextChoices):
@@ -44,6 +50,14 @@ class Company(models.Model):
             "How an imported date such as 03/04/2026 is read. Dates written year first "
             "(2026-04-03, 2026/4/3) are always accepted."
         ),
+    )
+    # Recognition, verification, search and duplicate checks accept a face closer than this
+    # (Euclidean distance of dlib embeddings), for employees, visitors and VIPs alike.
+    face_match_threshold = models.FloatField(
+        _("face match threshold"),
+        default=FACE_MATCH_THRESHOLD,
+        validators=[MinValueValidator(0.2), MaxValueValidator(1.0)],
+        help_text=_("Lower is stricter: fewer strangers let in, more employees asked to try again. Default 0.55."),
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -253,6 +267,8 @@ class Job(TenantModel):
     state = models.CharField(_("state"), max_length=10, choices=JobState.choices, default=JobState.QUEUED)
     done = models.PositiveIntegerField(_("done"), default=0)
     total = models.PositiveIntegerField(_("total"), null=True, blank=True)
+    # Items of `done` the job could not process (it goes on with the others).
+    failed = models.PositiveIntegerField(_("failed"), default=0)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     queue = models.CharField(_("queue"), max_length=50, default="default")
     timeout = models.PositiveIntegerField(_("timeout (seconds)"))

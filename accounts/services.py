@@ -144,7 +144,7 @@ def company_create(*, name: str, slug: str, time_zone: str = "Asia/Taipei", acto
     return company
 
 
-COMPANY_EDITABLE_FIELDS = ("name", "time_zone", "work_start", "work_end", "date_order")
+COMPANY_EDITABLE_FIELDS = ("name", "time_zone", "work_start", "work_end", "date_order", "face_match_threshold")
 
 
 @transaction.atomic

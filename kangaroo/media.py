@@ -60,6 +60,13 @@ def media_save(*, kind: MediaKind, company_id: int, content: bytes, written: lis
     return name
 
 
+def media_read(name: str) -> bytes:
+    """The bytes of a stored file (e.g. a photo for the face engine). Raises OSError (such
+    as FileNotFoundError) when the storage cannot give it."""
+    with default_storage.open(name, "rb") as file:
+        return file.read()
+
+
 @contextmanager
 def media_written() -> Iterator[list[str]]:
     """Collects the names of the files saved inside the block (pass the list to `media_save`)

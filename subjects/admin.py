@@ -15,12 +15,13 @@ from import_export.admin import ExportActionMixin, ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm
 
+import faces
 from accounts.jobs import job_start
 from accounts.models import Job, JobState
 from kangaroo.admin import TenantAdmin, TenantImportExportMixin, add_service_error, admin_company, adopt
-from kangaroo.errors import IMPORT_INVALID, KangarooError, reason_message
+from kangaroo.errors import IMPORT_INVALID, PHOTO_INVALID, REGISTRY, KangarooError, reason_message
 from kangaroo.images import normalise_photo
-from kangaroo.jobs import Retry
+from kangaroo.jobs import JobAlreadyQueued, Retry
 from kangaroo.spreadsheets import ROW_KINDS, SmartCSV, TextXLSX, date_format_hint, datetime_format_hint
 from subjects import imports, selectors, services
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
@@ -52,6 +53,7 @@ class PhotoStatusFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [
             ("ok", _("Has a usable photo")),
+            ("unusable", _("No usable photo")),
             ("pending", _("Has a photo waiting for checks")),
             ("rejected", _("Has a rejected photo")),
             ("none", _("No photo")),
@@ -70,6 +72,18 @@ class VisitWindowFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return selectors.filter_visit_state(queryset, self.value()) if self.value() else queryset
+
+
+def duplicate_link(photo) -> str:
+    if photo.duplicate_of_id is None:
+        return "—"
+    url = reverse("admin:subjects_subject_change", args=[photo.duplicate_of_id])
+    return format_html(
+        '<a href="{}">{}</a> ({})',
+        url,
+        str(photo.duplicate_of),
+        _("distance %(distance)s") % {"distance": f"{photo.duplicate_distance:.2f}"},
+    )
 
 
 class PhotoInlineForm(forms.ModelForm):
@@ -95,11 +109,12 @@ class PhotoInlineForm(forms.ModelForm):
 
 class PhotoInline(admin.TabularInline):
     model = Photo
+    fk_name = "subject"
     form = PhotoInlineForm
     extra = 1
     max_num = MAX_PHOTOS_PER_SUBJECT
-    fields = ["preview", "status_text", "reason_text", "uploaded", "upload"]
-    readonly_fields = ["preview", "status_text", "reason_text", "uploaded"]
+    fields = ["preview", "status_text", "reason_text", "possible_duplicate", "uploaded", "upload"]
+    readonly_fields = ["preview", "status_text", "reason_text", "possible_duplicate", "uploaded"]
 
     @admin.display(description=_("status"))
     def status_text(self, photo):
@@ -122,6 +137,10 @@ class PhotoInline(admin.TabularInline):
         if not photo.pk:
             return ""
         return date_format(timezone.localtime(photo.created_at, photo.company.zone), "Y-m-d H:i")
+
+    @admin.display(description=_("possible duplicate of"))
+    def possible_duplicate(self, photo):
+        return duplicate_link(photo)
 
     @admin.display(description=_("photo"))
     def preview(self, photo):
@@ -180,7 +199,9 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
     form = SubjectAdminForm
     inlines = [PhotoInline]
     resource_classes = [SubjectResource]
-    list_display = ["thumbnail", "name", "job_number", "subject_type", "department", "email", "phone", "archived"]
+    list_display = [
+        "thumbnail", "name", "job_number", "subject_type", "department", "email", "phone", "usable_photos", "archived",
+    ]  # fmt: skip
     list_display_links = ["thumbnail", "name"]
     list_filter = ["subject_type", "department", "archived", PhotoStatusFilter, VisitWindowFilter]
     search_fields = ["name", "job_number", "email", "phone"]
@@ -420,7 +441,11 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
         return HttpResponseRedirect(self._preview_url(pending.name))
 
     def get_queryset(self, request):
-        return selectors.with_first_photo(super().get_queryset(request))
+        return selectors.with_usable_photo_count(selectors.with_first_photo(super().get_queryset(request)))
+
+    @admin.display(description=_("usable photos"), ordering="usable_photos")
+    def usable_photos(self, subject):
+        return subject.usable_photos
 
     @admin.display(description=_("photo"))
     def thumbnail(self, subject):
@@ -485,3 +510,87 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
         if request.GET.get("field_name") == "host":
             queryset = queryset.filter(subject_type="employee")
         return queryset, distinct
+
+
+# --- Photos: what the face engine made of them ------------------------------------------------
+
+
+class PhotoProblemFilter(admin.SimpleListFilter):
+    title = _("face check")
+    parameter_name = "problem"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("duplicate", _("Possible duplicate of another subject")),
+            *((code, REGISTRY[code].message) for code in faces.REASONS),
+            (PHOTO_INVALID.code, PHOTO_INVALID.message),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "duplicate":
+            return queryset.filter(duplicate_of__isnull=False)
+        if self.value():
+            return queryset.filter(reason=self.value())
+        return queryset
+
+
+@admin.register(Photo)
+class PhotoAdmin(TenantAdmin):
+    """Every photo with its face check: status, reason in words, quality, and a possible
+    duplicate (the face matched another subject). "Re-enrol all photos" runs the face engine
+    on every photo of the company again, as a job (progress on the Jobs page)."""
+
+    change_list_template = "admin/subjects/photo/change_list.html"
+    list_display = ["preview", "subject", "status", "reason_words", "quality", "possible_duplicate", "enrolled_at"]
+    list_display_links = ["preview"]
+    list_filter = ["status", PhotoProblemFilter]
+    search_fields = ["subject__name", "subject__job_number"]
+    list_select_related = ["subject", "duplicate_of"]
+    list_per_page = 50
+    exclude = ["embedding", "image", "thumbnail"]
+
+    @admin.display(description=_("photo"))
+    def preview(self, photo):
+        url = reverse("photo-thumbnail", args=[photo.pk])
+        return format_html('<img src="{}" alt="" loading="lazy" class="photo-thumbnail">', url)
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_words(self, photo):
+        return photo.reason_text or "—"
+
+    @admin.display(description=_("possible duplicate of"), ordering="duplicate_distance")
+    def possible_duplicate(self, photo):
+        return duplicate_link(photo)
+
+    def has_add_permission(self, request):
+        return False  # photos are added on their subject's page
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the face engine writes them; they are replaced, not edited
+
+    def delete_model(self, request, obj):
+        services.photo_delete(company=obj.company, actor=request.user, photo=obj)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.reenrol_view)
+        return [path("reenrol/", view, name="subjects_photo_reenrol"), *super().get_urls()]
+
+    def can_reenrol(self, request) -> bool:
+        return admin_company(request) is not None and request.user.can_write
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_reenrol": self.can_reenrol(request)}
+        return super().changelist_view(request, extra_context)
+
+    def reenrol_view(self, request):
+        if request.method != "POST" or not self.can_reenrol(request):
+            raise PermissionDenied
+        try:
+            job = services.photos_reenrol_start(company=request.user.company, actor=request.user)
+        except JobAlreadyQueued:
+            messages.warning(request, _("A re-enrolment of this company's photos is already under way."))
+            return HttpResponseRedirect(reverse("admin:accounts_job_changelist"))
+        messages.success(
+            request, _("Re-enrolling %(count)d photos: follow the progress here.") % {"count": job.total or 0}
+        )
+        return HttpResponseRedirect(reverse("admin:accounts_job_change", args=[job.pk]))

@@ -8,6 +8,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api import JobSerializer
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
 from kangaroo.api.parsers import MultiPartParser
@@ -15,7 +16,7 @@ from kangaroo.api.serializers import StrictFormSerializer
 from kangaroo.api.viewsets import TenantViewSet
 from kangaroo.media import media_response
 from subjects import selectors, services
-from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
+from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, PhotoStatus, Subject
 
 # --- Departments ------------------------------------------------------------------------------
 
@@ -55,13 +56,37 @@ class DepartmentViewSet(viewsets.ModelViewSet, TenantViewSet):
 # --- Photos -----------------------------------------------------------------------------------
 
 
+class FaceBoxSerializer(serializers.Serializer):
+    left = serializers.IntegerField()
+    top = serializers.IntegerField()
+    right = serializers.IntegerField()
+    bottom = serializers.IntegerField()
+
+
 class PhotoSerializer(serializers.ModelSerializer):
     image_url = serializers.SerializerMethodField()
     thumbnail_url = serializers.SerializerMethodField()
+    reason = serializers.CharField(
+        help_text="Why the photo was rejected: no_face, multiple_faces, face_too_small, face_not_frontal, "
+        "too_blurry or photo_invalid; empty otherwise."
+    )
+    reason_message = serializers.CharField(source="reason_text", help_text="The reason in words.")
+    face_box = FaceBoxSerializer(allow_null=True, help_text="Where the face is, in pixels of the stored image.")
+    quality = serializers.FloatField(allow_null=True, help_text="0 to 1: confidence, size, sharpness, frontality.")
+    possible_duplicate_of = serializers.IntegerField(
+        source="duplicate_of_id",
+        allow_null=True,
+        help_text="Another subject of the company whose face this matched at enrolment: one person, two records?",
+    )
+    possible_duplicate_distance = serializers.FloatField(source="duplicate_distance", allow_null=True)
 
     class Meta:
         model = Photo
-        fields = ["id", "subject", "status", "reason", "width", "height", "image_url", "thumbnail_url", "created_at"]
+        fields = [
+            "id", "subject", "status", "reason", "reason_message", "face_box", "quality", "embedding_model",
+            "enrolled_at", "possible_duplicate_of", "possible_duplicate_distance", "width", "height",
+            "image_url", "thumbnail_url", "created_at",
+        ]  # fmt: skip
         read_only_fields = fields
 
     def get_image_url(self, photo) -> str:
@@ -88,6 +113,19 @@ class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantVi
 
     def perform_destroy(self, instance):
         services.photo_delete(company=self.company, actor=self.actor, photo=instance)
+
+    @extend_schema(
+        request=None,
+        responses={202: JobSerializer},
+        summary="Re-enrol every photo of the company",
+        description="Runs the face engine on every photo again (after a threshold or model change), as a job: "
+        "follow it at /api/v1/jobs/{id}. One at a time: while one is unfinished, another answers 409 "
+        "`job_already_queued`.",
+    )
+    @action(detail=False, methods=["post"])
+    def reenrol(self, request):
+        job = services.photos_reenrol_start(company=self.company, actor=self.actor)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     def _file(self, field: str):
         return media_response(getattr(self.get_object(), field))
@@ -116,6 +154,7 @@ class SubjectSerializer(serializers.ModelSerializer):
         max_length=40, required=False, allow_blank=True, help_text="Generated for visitors and VIPs when left empty."
     )
     photos = PhotoSerializer(many=True, read_only=True)
+    usable_photos = serializers.SerializerMethodField(help_text="How many photos the doors can recognise (`ok`).")
 
     def get_department_name(self, subject) -> str | None:
         return subject.department.name if subject.department_id else None
@@ -125,10 +164,13 @@ class SubjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "subject_type", "name", "job_number", "email", "phone", "department", "department_name",
             "title", "remark", "start_date", "visit_start", "visit_end", "host", "purpose", "archived",
-            "photos", "created_at", "updated_at",
+            "photos", "usable_photos", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"email": {"validators": []}}
+
+    def get_usable_photos(self, subject) -> int:
+        return sum(photo.status == PhotoStatus.OK for photo in subject.photos.all())  # prefetched
 
 
 class SubjectUploadSerializer(StrictFormSerializer, SubjectSerializer):

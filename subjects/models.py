@@ -4,6 +4,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from kangaroo.errors import reason_message
 from kangaroo.tenancy import TenantModel
 
 MAX_PHOTOS_PER_SUBJECT = 5
@@ -151,6 +152,21 @@ class Photo(TenantModel):
     face_box = models.JSONField(_("face box"), null=True, blank=True)
     quality = models.FloatField(_("quality"), null=True, blank=True)
     embedding = models.BinaryField(_("embedding"), null=True, blank=True, editable=False)
+    # The face model that made `embedding` (faces.MODEL): another model's embeddings are
+    # not comparable, so a model change re-enrols every photo.
+    embedding_model = models.CharField(_("face model"), max_length=40, blank=True)
+    enrolled_at = models.DateTimeField(_("enrolled at"), null=True, blank=True)
+    # Set when the face matched another subject of the company at enrolment: one person
+    # with two records breaks attendance, so the admin lists these to decide.
+    duplicate_of = models.ForeignKey(
+        Subject,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("possible duplicate of"),
+    )
+    duplicate_distance = models.FloatField(_("distance to the possible duplicate"), null=True, blank=True)
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
 
     class Meta:
@@ -164,6 +180,11 @@ class Photo(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.subject_id}/{self.pk}"
+
+    @property
+    def reason_text(self) -> str:
+        """The reason code in words, in the active language ("" for none)."""
+        return str(reason_message(self.reason, prefixes=("photo_", ""))) if self.reason else ""
 
 
 # --- The gallery change log -------------------------------------------------------------------

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Company
 from subjects.models import GalleryCounter, Photo, PhotoStatus, Subject
 
 VISIT_STATES = ("current", "upcoming", "expired")
-PHOTO_STATES = ("ok", "pending", "rejected", "none")
+PHOTO_STATES = ("ok", "pending", "rejected", "none", "unusable")
 
 
 def with_first_photo(queryset: QuerySet[Subject]) -> QuerySet[Subject]:
@@ -23,6 +24,19 @@ def with_first_photo(queryset: QuerySet[Subject]) -> QuerySet[Subject]:
         .values("id")[:1]
     )
     return queryset.annotate(first_photo_id=Subquery(first))
+
+
+def with_usable_photo_count(queryset: QuerySet[Subject]) -> QuerySet[Subject]:
+    """Annotate `usable_photos`, how many `ok` photos each subject has (one subquery)."""
+    row = {"company": OuterRef("company"), "subject": OuterRef("pk")}
+    usable = (
+        Photo.objects.filter(status=PhotoStatus.OK, **row)  # tenant: correlated to the row
+        .order_by()
+        .values("subject")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    return queryset.annotate(usable_photos=Coalesce(Subquery(usable, output_field=IntegerField()), 0))
 
 
 def filter_visit_state(queryset: QuerySet[Subject], state: str, now: datetime | None = None) -> QuerySet[Subject]:
@@ -44,6 +58,8 @@ def filter_photo_state(queryset: QuerySet[Subject], state: str) -> QuerySet[Subj
     photos = Photo.objects.filter(company=OuterRef("company"), subject=OuterRef("pk"))  # tenant: correlated to the row
     if state == "none":
         return queryset.filter(~Exists(photos))
+    if state == "unusable":  # no photo the doors can recognise: none at all, or none ok
+        return queryset.filter(~Exists(photos.filter(status=PhotoStatus.OK)))
     if state in PhotoStatus.values:
         return queryset.filter(Exists(photos.filter(status=state)))
     return queryset
@@ -75,3 +91,8 @@ def gallery_sequence(company_id: int) -> int:
     """
     sequence = GalleryCounter.objects.for_company(company_id).values_list("sequence", flat=True).first()
     return sequence or 0
+
+
+def photo_duplicates(*, company: Company) -> QuerySet[Photo]:
+    """Photos enrolled with a face that matched another subject of the company."""
+    return Photo.objects.for_company(company).filter(duplicate_of__isnull=False)

@@ -16,22 +16,27 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Company, User
+import faces
+from accounts.jobs import job_start
+from accounts.models import Company, Job, User
 from accounts.services import audit_record, audit_record_many
 from kangaroo import errors
 from kangaroo.errors import KangarooError
 from kangaroo.images import NormalisedImage, normalise_photo, photo_invalid
-from kangaroo.media import MediaKind, media_save, media_written
+from kangaroo.jobs import DEFAULT_TIMEOUT
+from kangaroo.media import MediaKind, media_read, media_save, media_written
+from subjects import face_index
 from subjects.domain_signals import (
     CREATED,
     DELETED,
     UPDATED,
     announce_departments,
     announce_photos_added,
+    announce_photos_enrolled,
     announce_photos_removed,
     announce_subjects,
 )
-from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject, SubjectType
+from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, PhotoStatus, Subject, SubjectType
 
 # --- Departments ------------------------------------------------------------------------------
 
@@ -218,6 +223,8 @@ def subject_create(*, company: Company, actor: User | None, photos: Iterable = (
     normalised = [normalise_photo(upload) for upload in photos]
     if len(normalised) > MAX_PHOTOS_PER_SUBJECT:
         raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "photos")
+    if len({image.sha256 for image in normalised}) < len(normalised):
+        raise _field_error(errors.PHOTO_DUPLICATE, "photos")
     subject = Subject.objects.create(company=company, **data)
     with media_written() as written:
         photos = [_photo_store(company=company, subject=subject, image=image, written=written) for image in normalised]
@@ -393,6 +400,9 @@ def photo_add(*, company: Company, actor: User | None, subject: Subject, upload)
     subject = Subject.objects.for_company(company).select_for_update().get(pk=subject.pk)
     if Photo.objects.for_company(company).filter(subject=subject).count() >= MAX_PHOTOS_PER_SUBJECT:
         raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "image")
+    # The same picture twice adds nothing to recognition and hides that a second one is missing.
+    if Photo.objects.for_company(company).filter(subject=subject, sha256=image.sha256).exists():
+        raise _field_error(errors.PHOTO_DUPLICATE, "image")
     with media_written() as written:
         photo = _photo_store(company=company, subject=subject, image=image, written=written)
         audit_record(company=company, actor=actor, action="photo.add", obj=photo, changes={"subject": subject.pk})
@@ -407,3 +417,80 @@ def photo_delete(*, company: Company, actor: User | None, photo: Photo) -> None:
     removed = (photo.pk, photo.subject_id)
     photo.delete()  # the post_delete handler removes the files after commit
     announce_photos_removed(company=company, photos=[removed])
+
+
+# --- Enrolment (the face engine) --------------------------------------------------------------
+
+ENROLMENT_FIELDS = [
+    "status", "reason", "face_box", "quality", "embedding", "embedding_model", "enrolled_at",
+    "duplicate_of", "duplicate_distance",
+]  # fmt: skip
+
+
+def photo_enrol(*, company: Company, photo_id: int) -> Photo | None:
+    """Run the face engine on a stored photo and record the outcome: `ok` with the face box,
+    quality and embedding (flagged when the face matches another subject of the company),
+    or `rejected` with the reason; announced with `photo_enrolled`.
+
+    The engine runs outside any transaction (it takes a tenth of a second or more); the
+    outcome is written only if the photo is still there, so a photo deleted meanwhile is
+    left alone. Returns the photo, or None if it is gone. A file the storage cannot give
+    raises (OSError), so the job retries.
+    """
+    photo = Photo.objects.for_company(company).filter(pk=photo_id).first()
+    if photo is None:
+        return None
+    try:
+        image = faces.load_image(media_read(photo.image.name))
+    except ValueError:  # stored photos are normalised JPEGs: only a damaged file lands here
+        image = None
+    enrolment = faces.enrol_face(image, face_index.face_rules()) if image is not None else None
+    duplicate = None
+    if enrolment is not None and enrolment.ok:
+        duplicate = face_index.possible_duplicate(company, photo.subject_id, enrolment.face.embedding)
+    with transaction.atomic():
+        photo = Photo.objects.for_company(company).select_for_update().filter(pk=photo_id).first()
+        if photo is None:
+            return None
+        _record_enrolment(photo, enrolment, duplicate)
+        photo.save(update_fields=ENROLMENT_FIELDS)
+        announce_photos_enrolled(company=company, photos=[(photo.pk, photo.subject_id)])
+    return photo
+
+
+def _record_enrolment(photo: Photo, enrolment, duplicate) -> None:
+    face = enrolment.face if enrolment is not None else None
+    photo.enrolled_at = timezone.now()
+    photo.face_box = face.box_dict() if face is not None else None
+    photo.quality = face.quality if face is not None else None
+    photo.duplicate_of_id = duplicate.subject_id if duplicate is not None else None
+    photo.duplicate_distance = round(duplicate.distance, 4) if duplicate is not None else None
+    if enrolment is not None and enrolment.ok:
+        photo.status, photo.reason = PhotoStatus.OK, ""
+        photo.embedding = faces.embedding_to_bytes(face.embedding)
+        photo.embedding_model = faces.MODEL
+    else:
+        photo.status = PhotoStatus.REJECTED
+        photo.reason = enrolment.reason if enrolment is not None else errors.PHOTO_INVALID.code
+        photo.embedding, photo.embedding_model = None, ""
+
+
+REENROL_KIND = "photos.reenrol"
+
+
+def photos_reenrol_start(*, company: Company, actor: User | None) -> Job:
+    """Queue the re-enrolment of every photo of the company (after a threshold or model
+    change), recorded as a job with progress. One at a time per company: while one is
+    unfinished, another raises JobAlreadyQueued (409 `job_already_queued`)."""
+    total = Photo.objects.for_company(company).count()
+    return job_start(
+        company=company,
+        actor=actor,
+        kind=REENROL_KIND,
+        key=REENROL_KIND,
+        func="subjects.jobs.photos_reenrol",
+        args=[company.pk],
+        total=total,
+        # A photo takes about a fifth of a second on one core; leave ample room.
+        timeout=max(DEFAULT_TIMEOUT, 2 * total),
+    )

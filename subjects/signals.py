@@ -1,7 +1,9 @@
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
+from kangaroo.jobs import enqueue
 from kangaroo.media import media_delete_on_commit
+from subjects.domain_signals import photo_added
 from subjects.models import Photo
 
 
@@ -13,3 +15,13 @@ def delete_photo_files(sender, instance: Photo, **kwargs) -> None:
     subject or their company); after commit, because a rolled-back delete must keep them.
     """
     media_delete_on_commit([instance.image.name, instance.thumbnail.name])
+
+
+@receiver(photo_added)
+def enrol_added_photos(sender, *, company, ids, **kwargs) -> None:
+    """Every photo added, from any entry point, is enrolled by a job after commit: one job a
+    photo, so a team's photos spread over every worker."""
+    from subjects import jobs
+
+    for photo_id in ids:
+        enqueue(jobs.photo_enrol, company.pk, photo_id)

@@ -72,6 +72,18 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_face_indexes(settings):
+    """Each test builds its companies' face indexes afresh and sees every change at once:
+    after a rollback the next test's companies reuse ids and gallery versions."""
+    from subjects.face_index import forget_indexes
+
+    settings.FACE_INDEX_RECHECK_SECONDS = 0
+    forget_indexes()
+    yield
+    forget_indexes()
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Each test writes its photos into its own folder, so tests can prove that a failed
     upload or a deletion leaves no file behind."""

@@ -2,6 +2,7 @@
 
 import base64
 import io
+import itertools
 
 import pillow_heif
 from PIL import Image, ImageDraw
@@ -22,8 +23,14 @@ def encode(image: Image.Image, fmt: str, **params) -> bytes:
     return out.getvalue()
 
 
+_variant = itertools.count()
+
+
 def jpeg_bytes(size=(64, 64)) -> bytes:
-    return encode(picture(size), "JPEG")
+    """A JPEG that differs from the previous call's, so one subject may have several (the
+    same image twice for one subject is refused as `photo_duplicate`)."""
+    n = next(_variant)
+    return encode(picture(size, color=((n * 37) % 256, (n * 91) % 256, (n * 53) % 256)), "JPEG")
 
 
 def snapshot(size=(160, 120)) -> str:
