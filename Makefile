@@ -64,5 +64,6 @@ clean:
 # baseline measured in the same run (see bench/README.md).
 bench: $(VENV)/.dev
 	$(PY) bench/subjects_bench.py
+	$(PY) bench/faces_bench.py
 	$(PY) bench/events_bench.py
 	$(PY) bench/login_bench.py

@@ -73,7 +73,7 @@ class FaceIndex:
     def _squared_distances(self, query: np.ndarray) -> np.ndarray:
         """|x|² - 2 x·q for every row, in the shared buffer (hold the lock)."""
         buffer = self._buffer
-        np.dot(self._matrix, query, out=buffer)
+        np.matmul(self._matrix, query, out=buffer)
         buffer *= -2.0
         buffer += self._norms
         return buffer
