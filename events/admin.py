@@ -30,6 +30,7 @@ from events.attendance import (
 from events.charts import arrival_charts
 from events.models import Event
 from events.payload import event_snapshot_url
+from events.unknown_admin import EventCorrectionAdminMixin
 from kangaroo.admin import (
     ReadOnlyAdminMixin,
     TenantAdmin,
@@ -122,7 +123,9 @@ class SubjectTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdminMixin, TenantImportExportMixin, ExportActionMixin, TenantAdmin):
+class EventAdmin(
+    EventCorrectionAdminMixin, ReadOnlyAdminMixin, TenantImportExportMixin, ExportActionMixin, TenantAdmin
+):
     """The event history: read-only; events come from devices, never typed in."""
 
     resource_classes = [EventResource]
@@ -136,7 +139,7 @@ class EventAdmin(ReadOnlyAdminMixin, TenantImportExportMixin, ExportActionMixin,
     # The snapshot is shown through the company-checked view, never as the file's own
     # address: media files are not served directly.
     exclude = ["snapshot", "subject_type"]
-    readonly_fields = ["snapshot_link", "subject_type_label"]
+    readonly_fields = ["snapshot_link", "subject_type_label", "correction_link"]
 
     def get_export_formats(self):
         return [SmartCSV, base_formats.XLSX]

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from devices.device_api import DeviceView
 from devices.models import DeviceKind
-from events import services
+from events import services, unknown_api
 from events.attendance import attendance_days, attendance_range
 from events.models import Event, EventKind
 from events.payload import EventSerializer
@@ -210,6 +210,18 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
 
     def scope(self, queryset):
         return with_first_photo_id(queryset)
+
+    @extend_schema(
+        request=unknown_api.EventCorrectSerializer,
+        responses={201: unknown_api.EventCorrectionSerializer},
+        summary="Correct who the event is about",
+    )
+    @action(detail=True, methods=["post"])
+    def correct(self, request, pk=None):
+        """Reassign the event to the right subject, or mark it a stranger (`subject` null);
+        optionally add its snapshot as a photo of that subject. The original is kept in the
+        answered correction; attendance of that day follows; live pages are told."""
+        return unknown_api.correct_event(self, request, self.get_object())
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="The event's snapshot")
     @action(detail=True, methods=["get"])

@@ -9,7 +9,10 @@ Anything else is refused. The close codes, and what a client does on each, are l
 kangaroo.consumers: 4400 bad message, 4401 unauthenticated, 4403 refused, 4410 revoked.
 
 Messages from the server: `hello` (who is listening, today's figures, the latest events,
-`tick_seconds`), `events` (new events, each with its id, oldest first) and `tick`.
+`tick_seconds`), `events` (new events, each with its id, oldest first), `tick`,
+`stranger_seen` (a stranger event's face belongs to an unknown person: `event`,
+`unknown_person`, `seen_today`, `ignored`) and `event_corrected` (`events`: corrected
+events in their new shape, whose cards the page replaces; `arrived_today` afresh).
 Messages from a client: `auth`, `resume` (`{"type": "resume", "after": <last id seen>}`:
 everything after it, from the database, in order) and `ping` (answered by `pong`).
 
@@ -225,6 +228,17 @@ class EventsConsumer(AsyncStrictJsonConsumer):
     async def events_push(self, message):
         await self.send_events(message["events"])
 
+    async def events_stranger_seen(self, message):
+        if not self.closing:
+            await self.send_json({"type": "stranger_seen", **message["seen"]})
+
+    async def events_corrected(self, message):
+        # The page replaces the card it shows, if any, and takes today's arrivals afresh: the
+        # wrongly greeted subject may have had no other pass today.
+        arrived = await self._arrived_today()
+        if not self.closing:
+            await self.send_json({"type": "event_corrected", "events": message["events"], "arrived_today": arrived})
+
     async def principal_revoked(self, message):
         await self.close(code=CLOSE_REVOKED)
 
@@ -369,6 +383,10 @@ class EventsConsumer(AsyncStrictJsonConsumer):
     def _payloads(self, events) -> list[dict]:
         photos = selectors.first_photo_ids(company=self.company, events=events)
         return [event_payload(event, photos.get(event.subject_id)) for event in events]
+
+    @database_sync_to_async
+    def _arrived_today(self) -> list[int]:
+        return selectors.arrived_today(company=self.company, screen_ids=self.screen_ids)
 
     @database_sync_to_async
     def _hello(self) -> dict:

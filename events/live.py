@@ -108,3 +108,34 @@ def broadcast(events: list[Event]) -> None:
 async def _send_to_groups(layer, by_group: dict[str, list[dict]]) -> None:
     for group, payloads in by_group.items():
         await layer.group_send(group, {"type": "events.push", "events": payloads})
+
+
+def broadcast_stranger_seen(event: Event, person, seen_today: int) -> None:
+    """A stranger event's face belongs to unknown person `person`, seen `seen_today` times
+    today: the dashboards add that to the event's card (or drop it, for an ignored person).
+    Never raises, as `broadcast`."""
+    message = {
+        "type": "events.stranger_seen",
+        "seen": {"event": event.pk, "unknown_person": person.pk, "seen_today": seen_today, "ignored": person.ignored},
+    }
+    _send(event, message, "a stranger's sighting")
+
+
+def broadcast_corrected(events: list[Event]) -> None:
+    """Corrected events, in their new shape: a dashboard replaces their cards, so it does
+    not keep greeting the wrong person. Never raises, as `broadcast`."""
+    for event in events:
+        _send(event, {"type": "events.corrected", "events": [event_payload(event)]}, "a correction")
+
+
+def _send(event: Event, message: dict, what: str) -> None:
+    groups = [company_group(event.company_id)] + ([screen_group(event.screen_id)] if event.screen_id else [])
+    try:
+        async_to_sync(_send_to_each)(get_channel_layer(), groups, message)
+    except Exception:
+        logger.exception("Broadcasting %s (event %s) failed", what, event.pk)
+
+
+async def _send_to_each(layer, groups: list[str], message: dict) -> None:
+    for group in groups:
+        await layer.group_send(group, message)

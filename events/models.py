@@ -8,6 +8,11 @@ snapshot of each of their events and deletes the file (events/signals.py). Event
 deleted only with their company (whose media are purged) or through
 `events.services.event_delete_many`, which deletes their snapshot files too. A device-supplied `uid`, unique per device,
 makes retried posts idempotent.
+
+Unknown people: a stranger event's face joins the nearest `UnknownPerson` of its company
+(within UNKNOWN_CLUSTER_THRESHOLD) or starts one (`events.unknown_people`), so HR sees the
+people behind repeated stranger cards and can enrol them. A correction (`EventCorrection`)
+changes who an event is about and keeps what it said before (`events.corrections`).
 """
 
 from django.db import models
@@ -55,6 +60,17 @@ class Event(TenantModel):
     received_at = models.DateTimeField(_("received at"))
     snapshot = models.FileField(_("snapshot"), max_length=200, blank=True)
     uid = models.CharField(_("device's event id"), max_length=64, blank=True)
+    # Set by the clustering job on a stranger event whose face joined an unknown person.
+    unknown_person = models.ForeignKey(
+        "events.UnknownPerson",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("unknown person"),
+    )
+    # When an admin last corrected who this event is about (the originals are its corrections).
+    corrected_at = models.DateTimeField(_("corrected at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("event")
@@ -73,8 +89,131 @@ class Event(TenantModel):
             models.Index(fields=["company", "kind", "happened_at"], name="event_company_kind"),
             models.Index(fields=["company", "subject", "happened_at"], name="event_company_subject"),
             models.Index(fields=["company", "screen", "happened_at"], name="event_company_screen"),
+            models.Index(fields=["company", "unknown_person", "happened_at"], name="event_company_unknown"),
         ]
 
     def __str__(self) -> str:
         who = self.subject_name or self.get_kind_display()
         return f"{who} @ {self.happened_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UnknownPerson(TenantModel):
+    """Someone the cameras keep seeing who is not enrolled: the stranger events whose faces
+    lie within the clustering threshold of each other.
+
+    `embedding` is the mean of the faces that joined (the representative the next face is
+    compared with, along with the best snapshots' own faces); `sightings` counts them. Only
+    the best few snapshots are kept (`UnknownSnapshot`, copies of the events' snapshots, so
+    an event's retention does not take them away). `ignored`: HR said this face needs no
+    alert (a poster, a regular courier); it still gathers sightings.
+    """
+
+    first_seen_at = models.DateTimeField(_("first seen"))
+    last_seen_at = models.DateTimeField(_("last seen"))
+    sightings = models.PositiveIntegerField(_("sightings"), default=0)
+    embedding = models.BinaryField(_("embedding"), editable=False)
+    embedding_model = models.CharField(_("embedding model"), max_length=40, editable=False)
+    ignored = models.BooleanField(_("ignored"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("unknown person")
+        verbose_name_plural = _("unknown people")
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [models.Index(fields=["company", "last_seen_at"], name="unknown_company_last_seen")]
+
+    def __str__(self) -> str:
+        return str(_("Unknown person #%(id)s") % {"id": self.pk})
+
+
+class UnknownSnapshot(TenantModel):
+    """One of an unknown person's best snapshots (by face quality), with its face's embedding."""
+
+    person = models.ForeignKey(
+        UnknownPerson, on_delete=models.CASCADE, related_name="snapshots", verbose_name=_("unknown person")
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("event")
+    )
+    image = models.FileField(_("image"), max_length=200)
+    quality = models.FloatField(_("quality"))
+    embedding = models.BinaryField(_("embedding"), editable=False)
+    happened_at = models.DateTimeField(_("seen at"))
+
+    class Meta:
+        verbose_name = _("snapshot")
+        verbose_name_plural = _("snapshots")
+        ordering = ["-quality", "id"]
+        indexes = [models.Index(fields=["company", "person"], name="unknown_snapshot_person")]
+
+    def __str__(self) -> str:
+        return f"{self.person_id}/{self.pk}"
+
+
+class CorrectionKind(models.TextChoices):
+    REASSIGNED = "reassigned", _("Reassigned to a subject")
+    MARKED_STRANGER = "marked_stranger", _("Marked a stranger")
+
+
+class EventCorrection(TenantModel):
+    """An admin's correction of who an event is about, keeping what the event said before.
+
+    `original_*` is what the recognition decided (kind, subject, confidence); `subject` the
+    subject it is about now (None: marked a stranger). `screen` is copied from the event,
+    so corrections can be counted per camera."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="corrections", verbose_name=_("event"))
+    kind = models.CharField(_("correction"), max_length=16, choices=CorrectionKind.choices)
+    screen = models.ForeignKey(
+        "devices.Screen",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("screen"),
+    )
+    original_kind = models.CharField(_("original kind"), max_length=24, choices=EventKind.choices)
+    original_subject = models.ForeignKey(
+        "subjects.Subject",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("originally matched"),
+    )
+    original_subject_name = models.CharField(_("originally matched (name)"), max_length=100, blank=True)
+    original_confidence = models.FloatField(_("original confidence"), null=True, blank=True)
+    subject = models.ForeignKey(
+        "subjects.Subject",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("corrected to"),
+    )
+    subject_name = models.CharField(_("corrected to (name)"), max_length=100, blank=True)
+    photo = models.ForeignKey(
+        "subjects.Photo",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("photo added"),
+    )
+    actor = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("by")
+    )
+    actor_repr = models.CharField(_("by (name)"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("corrected at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("correction")
+        verbose_name_plural = _("corrections")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "created_at"], name="correction_company_created"),
+            models.Index(fields=["company", "event"], name="correction_company_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}: {self.get_kind_display()}"

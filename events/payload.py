@@ -83,6 +83,8 @@ def event_payload(event: Event, *, links: EventLinks, photo_id: int | None = Non
         "direction": event.direction,
         "confidence": event.confidence,
         "snapshot_url": links.snapshot(event) if event.snapshot else None,
+        "unknown_person": event.unknown_person_id,
+        "corrected": event.corrected_at is not None,
     }
 
 
@@ -114,6 +116,14 @@ class EventSerializer(serializers.Serializer):
     direction = serializers.ChoiceField(read_only=True, choices=Direction.choices, allow_blank=True)
     confidence = serializers.FloatField(read_only=True, allow_null=True)
     snapshot_url = serializers.CharField(read_only=True, allow_null=True)
+    unknown_person = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="A stranger event's unknown person (the face's group), once its snapshot has been clustered.",
+    )
+    corrected = serializers.BooleanField(
+        read_only=True, help_text="An admin corrected who this event is about (see its corrections)."
+    )
 
     def to_representation(self, event: Event) -> dict[str, Any]:
         return event_payload(event, links=self.context.get("links", API_LINKS))

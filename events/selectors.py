@@ -1,15 +1,18 @@
-"""Reads on events: the live dashboards' catch-up and today's figures."""
+"""Reads on events: the live dashboards' catch-up and today's figures; unknown people and
+correction rates."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Company
 from devices.models import DEVICE_MODELS, Status, offline_after
-from events.models import Event, EventKind
+from events.models import Event, EventKind, UnknownPerson, UnknownSnapshot
 from subjects.models import Photo
 
 REPLAY_LIMIT = 500
@@ -97,3 +100,95 @@ def device_counts(*, company: Company) -> dict[str, int]:
             else:
                 counts[Status.OFFLINE] += 1
     return counts
+
+
+# --- Unknown people and corrections ----------------------------------------------------------
+
+
+def unknown_people(*, company: Company) -> QuerySet[UnknownPerson]:
+    """The company's unknown people, last seen first."""
+    return UnknownPerson.objects.for_company(company).order_by("-last_seen_at", "-id")
+
+
+def unknown_people_screens(*, company: Company, people: list[UnknownPerson]) -> dict[int, list[str]]:
+    """person id -> the names of the screens where they were seen (the device's name for an
+    event without a screen), in one query."""
+    rows = (
+        Event.objects.for_company(company)
+        .filter(unknown_person__in=[p.pk for p in people])
+        .values_list("unknown_person_id", "screen__name", "device_name")
+        .distinct()
+    )
+    screens: dict[int, set[str]] = {}
+    for person_id, screen_name, device_name in rows:
+        if screen_name or device_name:
+            screens.setdefault(person_id, set()).add(screen_name or device_name)
+    return {person_id: sorted(names) for person_id, names in screens.items()}
+
+
+def unknown_person_snapshots(*, company: Company, person: UnknownPerson) -> QuerySet[UnknownSnapshot]:
+    """The person's best snapshots, best first."""
+    return UnknownSnapshot.objects.for_company(company).filter(person=person).order_by("-quality", "id")
+
+
+def unknown_person_events(*, company: Company, person: UnknownPerson) -> QuerySet[Event]:
+    """The person's sightings (their stranger events), latest first."""
+    return (
+        Event.objects.for_company(company)
+        .filter(unknown_person=person)
+        .select_related("screen")
+        .order_by("-happened_at", "-id")
+    )
+
+
+def unknown_person_sightings_by_day(*, company: Company, person: UnknownPerson) -> list[tuple[date, int]]:
+    """(local day, sightings) for each day the person was seen, oldest first."""
+    rows = (
+        Event.objects.for_company(company)
+        .filter(unknown_person=person)
+        .annotate(day=TruncDate("happened_at", tzinfo=company.zone))
+        .values("day")
+        .annotate(count=Count("id"))
+        .order_by("day")
+    )
+    return [(row["day"], row["count"]) for row in rows]
+
+
+@dataclass(frozen=True)
+class CorrectionRate:
+    """Corrected events per 1,000 recognitions and stranger events of one screen."""
+
+    screen_id: int | None
+    screen_name: str
+    events: int
+    corrected: int
+
+    @property
+    def per_thousand(self) -> float:
+        return round(self.corrected * 1000 / self.events, 1) if self.events else 0.0
+
+
+def correction_rates(*, company: Company, days: int = 30) -> list[CorrectionRate]:
+    """Per screen, over the last `days` days: how many of its recognitions and stranger
+    events were corrected (two grouped queries), the highest rate first. A camera with many
+    corrections needs its threshold or its placement looked at."""
+    since = timezone.now() - timedelta(days=days)
+    events = Event.objects.for_company(company).filter(
+        kind__in=[EventKind.RECOGNIZED, EventKind.STRANGER], happened_at__gte=since
+    )
+    totals = {
+        row["screen_id"]: (row["name"] or "", row["n"])
+        for row in events.values("screen_id").annotate(n=Count("id"), name=Max("screen__name")).order_by()
+    }
+    corrected = dict(
+        events.filter(corrections__isnull=False)
+        .values("screen_id")
+        .annotate(n=Count("id", distinct=True))
+        .values_list("screen_id", "n")
+        .order_by()
+    )
+    rates = [
+        CorrectionRate(screen_id, name, total, corrected.get(screen_id, 0))
+        for screen_id, (name, total) in totals.items()
+    ]
+    return sorted(rates, key=lambda r: (-r.per_thousand, r.screen_name))

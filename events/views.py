@@ -27,6 +27,8 @@ def live_labels() -> dict:
         # No word of a host being told: nothing notifies one yet (the card would lie).
         "welcome_visitor": _("Welcome, {name}!"),
         "stranger": _("Unknown person at {device}"),
+        "seen_today": _("Seen {count} times today"),
+        "corrected": _("Corrected"),
         "outside_window": _("{name} is visiting outside their visit window"),
         "device_offline": _("{device} went offline"),
         "device_online": _("{device} is back online"),

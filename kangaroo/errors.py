@@ -133,6 +133,14 @@ EVENT_SNAPSHOT_TOO_LARGE = declare(
     "event_snapshot_too_large", 400, _("The snapshot is larger than the portal accepts (see `limit`, in bytes).")
 )
 EVENT_TOO_OLD = declare("event_too_old", 400, _("The event is older than the portal accepts."))
+EVENT_NOT_CORRECTABLE = declare(
+    "event_not_correctable", 400, _("Only recognitions and stranger events can be corrected.")
+)
+EVENT_CORRECTION_UNCHANGED = declare("event_correction_unchanged", 400, _("The event already says this."))
+EVENT_WITHOUT_SNAPSHOT = declare("event_without_snapshot", 400, _("This event has no snapshot to add as a photo."))
+UNKNOWN_PERSON_MERGE_SELF = declare(
+    "unknown_person_merge_self", 400, _("An unknown person cannot be merged with themselves.")
+)
 
 # --- Background jobs ----------------------------------------------------------------------
 JOB_ALREADY_QUEUED = declare(

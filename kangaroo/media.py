@@ -67,6 +67,12 @@ def media_read(name: str) -> bytes:
         return file.read()
 
 
+def media_copy(*, name: str, kind: MediaKind, company_id: int, written: list[str] | None = None) -> str:
+    """Store a copy of the named file as a new file of `kind` for the company; returns its
+    name. A copy, not a second name for the same file: each row deletes its own file."""
+    return media_save(kind=kind, company_id=company_id, content=media_read(name), written=written)
+
+
 @contextmanager
 def media_written() -> Iterator[list[str]]:
     """Collects the names of the files saved inside the block (pass the list to `media_save`)

@@ -21,4 +21,6 @@ def periodic_tasks() -> list[Task]:
         ),
         # Jobs whose worker died are retried or failed; their records follow the queue.
         Task("jobs.reconcile", "accounts.jobs.jobs_reconcile", every=60),
+        # Unknown people past retention go with their snapshots (late by at most an interval).
+        Task("unknown_people.purge", "events.jobs.unknown_people_purge_job", every=settings.UNKNOWN_PURGE_SECONDS),
     ]

@@ -241,6 +241,17 @@ FACE_UPSAMPLE = envint("FACE_UPSAMPLE", 1, minimum=0)
 FACE_DETECT_MAX_SIDE = envint("FACE_DETECT_MAX_SIDE", 800, minimum=160)
 FACE_INDEX_RECHECK_SECONDS = envfloat("FACE_INDEX_RECHECK_SECONDS", 1.0, minimum=0.0)
 
+# --- Unknown people (events/unknown_people.py) ------------------------------------------------
+# A stranger's face joins the nearest unknown person of the company when it lies within
+# UNKNOWN_CLUSTER_THRESHOLD (Euclidean, dlib's scale: the same person is typically under 0.5,
+# two people over 0.6), else it starts a new one. Each keeps its UNKNOWN_BEST_SNAPSHOTS best
+# snapshots. Unknown people last seen more than UNKNOWN_RETENTION_DAYS ago are purged with
+# their snapshots (checked every UNKNOWN_PURGE_SECONDS).
+UNKNOWN_CLUSTER_THRESHOLD = envfloat("UNKNOWN_CLUSTER_THRESHOLD", 0.5, minimum=0.1, maximum=1.0)
+UNKNOWN_BEST_SNAPSHOTS = envint("UNKNOWN_BEST_SNAPSHOTS", 10, minimum=1)
+UNKNOWN_RETENTION_DAYS = envint("UNKNOWN_RETENTION_DAYS", 30, minimum=1)
+UNKNOWN_PURGE_SECONDS = envint("UNKNOWN_PURGE_SECONDS", 3600, minimum=60)
+
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = envstr("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("zh-hant", _("Traditional Chinese"))]
@@ -361,6 +372,8 @@ SPECTACULAR_SETTINGS = {
         "DeviceStatusEnum": "devices.models.Status",
         "CameraStatusEnum": "devices.models.CameraStatus",
         "SubjectTypeEnum": "subjects.models.SubjectType",
+        "EventKindEnum": "events.models.EventKind",
+        "CorrectionKindEnum": "events.models.CorrectionKind",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
     # The API docs' Swagger UI comes from the app's static files, so it works offline and

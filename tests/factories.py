@@ -10,7 +10,7 @@ from factory.django import DjangoModelFactory
 from accounts.models import AuditLog, Company, Job, Role, User
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
-from events.models import Event, EventKind
+from events.models import Event, EventCorrection, EventKind, UnknownPerson, UnknownSnapshot
 from subjects.models import Department, GalleryChange, GalleryCounter, GalleryOp, Photo, Subject, SubjectType
 from tests.images import jpeg_bytes
 
@@ -189,6 +189,40 @@ class EventFactory(DjangoModelFactory):
     uid = factory.Sequence(lambda n: f"uid-{n}")
 
 
+class UnknownPersonFactory(DjangoModelFactory):
+    class Meta:
+        model = UnknownPerson
+
+    company = factory.SubFactory(CompanyFactory)
+    first_seen_at = factory.LazyFunction(timezone.now)
+    last_seen_at = factory.LazyFunction(timezone.now)
+    sightings = 1
+    embedding = bytes(512)
+    embedding_model = "dlib-resnet-v1"
+
+
+class UnknownSnapshotFactory(DjangoModelFactory):
+    class Meta:
+        model = UnknownSnapshot
+
+    company = factory.SubFactory(CompanyFactory)
+    person = factory.SubFactory(UnknownPersonFactory, company=factory.SelfAttribute("..company"))
+    image = factory.django.FileField(filename="snapshot.jpg", data=factory.LazyFunction(jpeg_bytes))
+    quality = 0.5
+    embedding = bytes(512)
+    happened_at = factory.LazyFunction(timezone.now)
+
+
+class EventCorrectionFactory(DjangoModelFactory):
+    class Meta:
+        model = EventCorrection
+
+    company = factory.SubFactory(CompanyFactory)
+    event = factory.SubFactory(EventFactory, company=factory.SelfAttribute("..company"))
+    kind = "marked_stranger"
+    original_kind = EventKind.RECOGNIZED
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -205,4 +239,7 @@ FACTORIES = {
     TVBox: TVBoxFactory,
     DeviceStatusChange: DeviceStatusChangeFactory,
     Event: EventFactory,
+    UnknownPerson: UnknownPersonFactory,
+    UnknownSnapshot: UnknownSnapshotFactory,
+    EventCorrection: EventCorrectionFactory,
 }

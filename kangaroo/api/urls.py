@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from accounts import api as accounts_api
 from devices import api as devices_api
 from events import api as events_api
+from events import unknown_api
 from subjects import api as subjects_api
 
 router = SimpleRouter(trailing_slash=False)
@@ -20,6 +21,9 @@ router.register("screens", devices_api.ScreenViewSet, basename="screen")
 router.register("pads", devices_api.PadViewSet, basename="pad")
 router.register("tv-boxes", devices_api.TVBoxViewSet, basename="tvbox")
 router.register("events", events_api.EventViewSet, basename="event")
+router.register("event-corrections", unknown_api.EventCorrectionViewSet, basename="event-correction")
+router.register("unknown-people", unknown_api.UnknownPersonViewSet, basename="unknown-person")
+router.register("unknown-snapshots", unknown_api.UnknownSnapshotViewSet, basename="unknown-snapshot")
 
 # Called by the devices themselves, with `Authorization: Device <key>` only.
 device_urlpatterns = [

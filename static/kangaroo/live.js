@@ -123,7 +123,9 @@
       } else {
         node.appendChild(el("div", "avatar initial", "?"));
       }
-      node.appendChild(el("p", "alert", format(labels.stranger, { device: deviceName })));
+      var said = el("div", "text");
+      said.appendChild(el("p", "alert", format(labels.stranger, { device: deviceName })));
+      node.appendChild(said);
     } else if (event.kind === "visitor_outside_window") {
       node.appendChild(avatar(event.subject));
       node.appendChild(el("p", "alert", format(labels.outside_window, { name: event.subject.name })));
@@ -132,6 +134,10 @@
     }
     if (mode === "dashboard" && deviceName && event.kind === "recognized") {
       node.querySelector(".text").appendChild(el("p", "where", deviceName));
+    }
+    if (event.corrected) {
+      node.classList.add("corrected");
+      node.appendChild(el("span", "corrected-tag", labels.corrected));
     }
     node.appendChild(el("time", "when", localTime(event.happened_at)));
     return node;
@@ -146,6 +152,38 @@
     item.appendChild(el("span", "what", format(labels[event.kind] || "{device}", { device: event.device_name || "" })));
     log.insertBefore(item, log.firstChild);
     while (log.children.length > MAX_DEVICE_LOG) log.removeChild(log.lastChild);
+  }
+
+  function shownCard(id) {
+    return cards.querySelector('[data-event-id="' + Number(id) + '"]');
+  }
+
+  // A stranger's face belongs to a known unknown person: say how often they came today, or
+  // drop the alert for a person HR chose to ignore.
+  function strangerSeen(seen) {
+    var node = shownCard(seen.event);
+    if (!node) return;
+    if (seen.ignored) { node.remove(); return; }
+    var line = node.querySelector(".seen") || node.querySelector(".text").appendChild(el("p", "seen"));
+    line.textContent = format(labels.seen_today, { count: seen.seen_today });
+  }
+
+  // An admin corrected who an event is about: its card shows the corrected event, so the
+  // screen does not keep the wrong name.
+  function corrected(events, arrivedToday) {
+    var today = localDay(new Date());
+    if (arrivedToday) arrived = new Set(arrivedToday);
+    events.forEach(function (event) {
+      var node = shownCard(event.id);
+      if (event.kind === "recognized" && event.subject && event.subject.id &&
+          localDay(new Date(event.happened_at)) === today) {
+        arrived.add(event.subject.id);
+      }
+      if (!node) return;
+      if (mode === "tv" && event.kind !== "recognized") { node.remove(); return; }
+      node.replaceWith(card(event));
+    });
+    updateFigures();
   }
 
   function updateFigures() {
@@ -306,6 +344,8 @@
       var data = JSON.parse(message.data);
       if (data.type === "hello") onHello(data);
       else if (data.type === "events") show(data.events);
+      else if (data.type === "stranger_seen") strangerSeen(data);
+      else if (data.type === "event_corrected") corrected(data.events, data.arrived_today);
       heard();
     };
     socket.onclose = function (closed) {
