@@ -108,8 +108,8 @@ class UnknownPerson(TenantModel):
     alert (a poster, a regular courier); it still gathers sightings.
     """
 
-    first_seen_at = models.DateTimeField(_("first seen"))
-    last_seen_at = models.DateTimeField(_("last seen"))
+    first_seen_at = models.DateTimeField(_("first sighting"))
+    last_seen_at = models.DateTimeField(_("last sighting"))
     sightings = models.PositiveIntegerField(_("sightings"), default=0)
     embedding = models.BinaryField(_("embedding"), editable=False)
     embedding_model = models.CharField(_("embedding model"), max_length=40, editable=False)

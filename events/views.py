@@ -27,6 +27,7 @@ def live_labels() -> dict:
         # No word of a host being told: nothing notifies one yet (the card would lie).
         "welcome_visitor": _("Welcome, {name}!"),
         "stranger": _("Unknown person at {device}"),
+        "seen_once": _("Seen once today"),
         "seen_today": _("Seen {count} times today"),
         "corrected": _("Corrected"),
         "outside_window": _("{name} is visiting outside their visit window"),

@@ -165,7 +165,7 @@
     if (!node) return;
     if (seen.ignored) { node.remove(); return; }
     var line = node.querySelector(".seen") || node.querySelector(".text").appendChild(el("p", "seen"));
-    line.textContent = format(labels.seen_today, { count: seen.seen_today });
+    line.textContent = seen.seen_today === 1 ? labels.seen_once : format(labels.seen_today, { count: seen.seen_today });
   }
 
   // An admin corrected who an event is about: its card shows the corrected event, so the

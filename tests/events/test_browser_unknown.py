@@ -14,7 +14,7 @@ from accounts.authentication import token_pair_for
 from events.models import Event, UnknownPerson
 from tests.events.conftest import event
 from tests.events.test_browser import signed_in_page
-from tests.events.test_unknown_people import sightings
+from tests.events.test_unknown_people import drain, sightings
 from tests.faces import portraits
 from tests.factories import SubjectFactory
 
@@ -30,7 +30,9 @@ def post_events(server: str, key: str, items: list[dict]) -> dict:
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=120) as response:  # only the local test server
-        return json.loads(response.read())
+        answer = json.loads(response.read())
+    drain()
+    return answer
 
 
 def correct(server: str, user, event_id: int, subject_id: int) -> dict:
@@ -128,5 +130,6 @@ def test_the_dashboard_counts_a_strangers_sightings_and_replaces_a_corrected_car
     page.wait_for_function(
         "() => [...document.querySelectorAll('.card img')].every(i => i.complete && i.naturalWidth > 0)"
     )
+    page.wait_for_timeout(600)  # the replaced card's arrival animation ends
     screenshot(page, f"dashboard-corrected-{language}")
     assert violations == []

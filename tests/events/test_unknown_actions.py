@@ -13,7 +13,7 @@ from events.attendance import attendance_days, company_today
 from events.models import Event, EventCorrection, EventKind, UnknownPerson, UnknownSnapshot
 from subjects.models import Photo, Subject
 from tests.events.conftest import event
-from tests.events.test_unknown_people import media_files, post_strangers, shot, sightings
+from tests.events.test_unknown_people import drain, media_files, post_strangers, shot, sightings
 from tests.faces import portraits
 from tests.factories import SubjectFactory
 
@@ -56,7 +56,9 @@ def test_enrolling_an_unknown_person_links_their_past_events_and_photos(api, ten
 
 
 def test_the_next_sighting_of_an_enrolled_person_is_recognised(api, tenant_a, door_a):
-    """Enrolment's photos carry the face: the gallery's index finds the next sighting."""
+    """The enrolled photos go through enrolment: the company's face index knows the face."""
+    from subjects import face_index
+
     company = tenant_a.company
     post_strangers(door_a, sightings(portraits.grace_hopper())[:2], "gh")
     person = the_person(company)
@@ -64,13 +66,14 @@ def test_the_next_sighting_of_an_enrolled_person_is_recognised(api, tenant_a, do
         f"/api/v1/unknown-people/{person.pk}/enrol", {"name": "Grace Hopper", "job_number": "E1906"}, format="json"
     )
     assert response.status_code == 201, response.content
+    drain()  # the enrolment job
     subject_id = response.json()["id"]
-    photo = Photo.objects.for_company(company).get(subject_id=subject_id)
-    enrolment = faces.enrol_face(faces.load_image(photo.image.read()))
-    assert enrolment.ok
-    index = faces.FaceIndex(enrolment.face.embedding.reshape(1, -1), [subject_id], [photo.pk])
+    assert list(Photo.objects.for_company(company).filter(subject_id=subject_id).values_list("status", flat=True)) == [
+        "ok"
+    ]
     later = faces.snapshot_face(portraits.rescaled(portraits.grace_hopper(), 0.8))
-    assert index.identify(later.embedding, threshold=0.6).subject_id == subject_id
+    match = face_index.identify(company, later.embedding)
+    assert match is not None and match.subject_id == subject_id
 
 
 def test_adding_an_unknown_person_to_an_existing_subject(api, tenant_a, door_a):
@@ -148,6 +151,7 @@ def test_a_wrong_match_corrected_to_the_right_subject_moves_the_attendance(api, 
     assert shown["subject"]["name"] == "Right" and shown["corrected"] is True
     # Corrected again (it was a stranger after all): both originals are kept.
     again = api(tenant_a.admin).post(f"/api/v1/events/{stored.pk}/correct", {"subject": None}, format="json")
+    drain()
     assert again.status_code == 201 and attendance() == set()
     assert EventCorrection.objects.for_company(company).filter(event=stored).count() == 2
     assert AuditLog.objects.for_company(company).filter(action="event.correct").count() == 2
