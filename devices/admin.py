@@ -126,12 +126,23 @@ class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.
         services.device_delete(company=obj.company, actor=request.user, device=obj)
 
     def _show_key(self, request, device: Device, key: str) -> None:
-        message = _("The key of “{name}”, shown only this once; enter it on the device: {key}")
-        self.message_user(
-            request,
-            format_html(str(message), name=device.name, key=format_html("<code>{}</code>", key)),
-            messages.SUCCESS,
+        # In a box of its own: the key in monospace that wraps, a copy button (wired by
+        # kangaroo/admin.js: no inline script), and the warning that it will not be shown again.
+        element_id = f"device-key-{device.kind}-{device.pk}"
+        box = format_html(
+            '<div class="device-key-box"><p class="device-key-intro">{intro}</p>'
+            '<code class="device-key" id="{id}">{key}</code>'
+            '<button type="button" class="button copy-key" data-copy-target="{id}" data-copied="{copied}">'
+            "{copy}</button>"
+            '<p class="device-key-warning">{warning}</p></div>',
+            intro=format_html(str(_("The key of “{name}”: enter it on the device.")), name=device.name),
+            id=element_id,
+            key=key,
+            copy=_("Copy"),
+            copied=_("Copied"),
+            warning=_("It will not be shown again. Copy it now; if it is lost, issue a new key."),
         )
+        self.message_user(request, box, messages.SUCCESS)
 
     # --- actions ----------------------------------------------------------------------------
     @admin.action(description=_("Issue a new key (the old key stops working)"), permissions=["change"])

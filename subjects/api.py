@@ -162,9 +162,9 @@ class SubjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subject
         fields = [
-            "id", "subject_type", "name", "job_number", "email", "phone", "department", "department_name",
-            "title", "remark", "start_date", "visit_start", "visit_end", "host", "purpose", "archived",
-            "photos", "usable_photos", "created_at", "updated_at",
+            "id", "subject_type", "name", "english_name", "job_number", "email", "phone", "department",
+            "department_name", "title", "remark", "start_date", "visit_start", "visit_end", "host", "purpose",
+            "archived", "photos", "usable_photos", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"email": {"validators": []}}

@@ -47,6 +47,12 @@ class Subject(TenantModel):
 
     subject_type = models.CharField(_("type"), max_length=10, choices=SubjectType.choices, default=SubjectType.EMPLOYEE)
     name = models.CharField(_("name"), max_length=100)
+    english_name = models.CharField(
+        _("English or romanised name"),
+        max_length=100,
+        blank=True,
+        help_text=_("Optional: the name in Latin letters (e.g. Lin Chih-ming); the list's search finds it too."),
+    )
     job_number = models.CharField(_("job number"), max_length=40)
     email = models.CharField(_("e-mail"), max_length=254, blank=True, validators=[validate_email])
     phone = models.CharField(_("phone"), max_length=40, blank=True)

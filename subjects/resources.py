@@ -58,6 +58,7 @@ def _flag(value: bool) -> str:
 EXPORT_COLUMNS = [
     ("job_number", "job_number", escape_formula),
     ("name", "name", escape_formula),
+    ("english_name", "english_name", escape_formula),
     ("subject_type", "subject_type", escape_formula),
     ("email", "email", escape_formula),
     ("phone", "phone", escape_formula),

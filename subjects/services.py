@@ -85,7 +85,7 @@ def department_delete(*, company: Company, actor: User | None, department: Depar
 # --- Subjects ---------------------------------------------------------------------------------
 
 SUBJECT_FIELDS = (
-    "subject_type", "name", "job_number", "email", "phone", "department", "title", "remark",
+    "subject_type", "name", "english_name", "job_number", "email", "phone", "department", "title", "remark",
     "start_date", "visit_start", "visit_end", "host", "purpose", "archived",
 )  # fmt: skip
 JOB_NUMBER_PREFIX = {SubjectType.VISITOR: "V", SubjectType.VIP: "VIP"}

@@ -102,6 +102,9 @@ def test_the_pages_load_in_chromium_with_no_policy_violation(asgi_server, browse
         ("/admin/devices/screen/", "#result_list"),
         ("/admin/devices/pad/", "#result_list"),
         ("/admin/devices/tvbox/", "#result_list"),
+        ("/admin/subjects/subject/export/", "form.kangaroo-export"),
+        ("/admin/events/attendanceday/", "#content"),
+        ("/admin/events/attendanceday/timesheet/", "#timesheet-filters"),
         ("/admin/subjects/subject/import/", "input[type=file]"),
     ]:
         visit(f"{asgi_server}{path}", ready)

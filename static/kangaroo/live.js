@@ -59,9 +59,10 @@
   }
 
   function localTime(iso) {
-    var options = { hour: "2-digit", minute: "2-digit" };
+    // 24-hour time in the company's zone, in the page's language (not the browser's).
+    var options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
     if (hello && hello.time_zone) options.timeZone = hello.time_zone;
-    return new Date(iso).toLocaleTimeString([], options);
+    return new Date(iso).toLocaleTimeString(document.documentElement.lang || [], options);
   }
 
   function localDay(date) {

@@ -26,7 +26,7 @@ CHANGELIST = "/admin/subjects/subject/"
 EXPORT = "/admin/subjects/subject/export/"
 FORMAT_INDEX = {"csv": "0", "xlsx": "1", "json": "2"}
 COLUMNS = [
-    "job_number", "name", "subject_type", "email", "phone", "department", "title", "start_date",
+    "job_number", "name", "english_name", "subject_type", "email", "phone", "department", "title", "start_date",
     "visit_start", "visit_end", "host_job_number", "purpose", "remark", "archived",
 ]  # fmt: skip
 
@@ -152,8 +152,10 @@ def people(tenants):
 # --- exactly the rows the changelist shows ------------------------------------------------------
 
 FILTERED_VIEWS = [
-    ("", {"A1", "A2", "A3", "A4", "V-1"}),
-    ("q=Amy", {"A2", "A4", "V-1"}),
+    ("", {"A1", "A2", "A3", "V-1"}),  # archived people (A4) only when the filter asks
+    ("archived__exact=all", {"A1", "A2", "A3", "A4", "V-1"}),
+    ("q=Amy", {"A2", "V-1"}),
+    ("q=Amy&archived__exact=all", {"A2", "A4", "V-1"}),
     ("subject_type__exact=visitor", {"V-1"}),
     ("archived__exact=0&q=amy", {"A2", "V-1"}),
     ("q=0911000001", {"A1"}),
@@ -217,7 +219,7 @@ def test_company_b_exports_only_its_own_rows(client, tenants, people, fmt):
 def test_viewer_can_export(client, tenants, people):
     a, _ = tenants
     client.force_login(a.viewer)
-    rows = rows_of("csv", download(client, "csv", query="q=Amy"))
+    rows = rows_of("csv", download(client, "csv", query="q=Amy&archived__exact=all"))
     assert sorted(row["job_number"] for row in rows) == ["A2", "A4", "V-1"]
 
 
@@ -240,7 +242,7 @@ def test_export_columns_and_values(owner_client, tenants):
         archived=True,
     )
 
-    content = download(owner_client, "csv", query="q=V9")
+    content = download(owner_client, "csv", query="q=V9&archived__exact=all")
     header = next(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
     (row,) = rows_of("csv", content)
 
@@ -248,6 +250,7 @@ def test_export_columns_and_values(owner_client, tenants):
     assert row == {
         "job_number": "V9",
         "name": "Guest",
+        "english_name": "",
         "subject_type": "visitor",
         "email": "",
         "phone": "0912 345 678",

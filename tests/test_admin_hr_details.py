@@ -1,0 +1,112 @@
+"""Details an HR user meets first: the subjects list, a device key shown once, the admin home."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from subjects.models import Subject
+from tests.factories import PhotoFactory, SubjectFactory
+
+pytestmark = pytest.mark.django_db
+SUBJECTS = "/admin/subjects/subject/"
+
+
+def listed(client, **params) -> set[str]:
+    response = client.get(SUBJECTS, params, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    return {subject.job_number for subject in response.context["cl"].result_list}
+
+
+def test_archived_people_are_hidden_until_the_filter_asks_for_them(client, tenant_a):
+    SubjectFactory(company=tenant_a.company, job_number="E1", name="Here")
+    SubjectFactory(company=tenant_a.company, job_number="E2", name="Gone", archived=True)
+    client.force_login(tenant_a.viewer)
+    assert listed(client) == {"E1"}
+    assert listed(client, archived__exact="1") == {"E2"}
+    assert listed(client, archived__exact="all") == {"E1", "E2"}
+    page = client.get(SUBJECTS, {"archived__exact": "all"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'class="archived-badge">archived<' in page  # a word, not a red cross
+    assert "icon-no.svg" not in page
+
+
+def test_the_list_searches_the_romanised_name_and_shows_it_under_the_name(client, tenant_a, tenant_b):
+    SubjectFactory(company=tenant_a.company, job_number="E1", name="林志明", english_name="Lin Chih-ming")
+    SubjectFactory(company=tenant_a.company, job_number="E2", name="陳美玲")
+    SubjectFactory(company=tenant_b.company, job_number="E9", name="林志明", english_name="Lin Chih-ming")
+    client.force_login(tenant_a.viewer)
+    assert listed(client, q="chih-ming") == {"E1"}
+    page = client.get(SUBJECTS, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<span class="english-name">Lin Chih-ming</span>' in page
+
+
+def test_the_romanised_name_goes_through_the_api_and_the_export(api, client, tenant_a):
+    created = api(tenant_a.admin).post(
+        "/api/v1/subjects", {"name": "王大同", "english_name": "Wang Da-tong", "job_number": "E7"}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["english_name"] == "Wang Da-tong"
+    assert Subject.objects.for_company(tenant_a.company).get(job_number="E7").english_name == "Wang Da-tong"
+    client.force_login(tenant_a.admin)
+    exported = client.post("/admin/subjects/subject/export/", {"format": "0", "resource": "0", **{
+        f"subjectresource_{name}": "on" for name in ("job_number", "name", "english_name")}})  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert rows == [{"job_number": "E7", "name": "王大同", "english_name": "Wang Da-tong"}]
+
+
+def test_the_export_form_preselects_csv_and_says_the_filter_applies(client, tenant_a):
+    client.force_login(tenant_a.viewer)
+    page = client.get("/admin/subjects/subject/export/?subject_type__exact=employee", HTTP_ACCEPT_LANGUAGE="en")
+    form = page.context["form"]
+    formats = dict(form.fields["format"].choices)
+    assert formats[form.initial["format"]] == "csv"
+    text = page.content.decode()
+    assert "only the rows it shows now are exported" in text
+    unfiltered = client.get("/admin/subjects/subject/export/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "No filter is applied" in unfiltered
+
+
+def test_a_new_device_key_is_shown_once_in_a_box_with_a_copy_button(client, tenant_a):
+    client.force_login(tenant_a.admin)
+    response = client.post("/admin/devices/box/add/", {"name": "Lobby box", "max_screens": "4"}, follow=True,
+                           HTTP_ACCEPT_LANGUAGE="en")  # fmt: skip
+    page = response.content.decode()
+    assert 'class="device-key-box"' in page
+    assert '<code class="device-key" id="device-key-box-' in page
+    assert 'data-copy-target="device-key-box-' in page
+    assert "It will not be shown again" in page
+
+
+def test_the_admin_home_sums_up_the_day_and_links_the_live_dashboard(client, tenant_a, tenant_b):
+    from subjects.models import PhotoStatus
+
+    PhotoFactory(company=tenant_a.company, status=PhotoStatus.REJECTED, reason="no_face")
+    PhotoFactory(company=tenant_b.company, status=PhotoStatus.REJECTED, reason="no_face")
+    client.force_login(tenant_a.viewer)
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'class="home-summary"' in page
+    assert "<b>1</b> photos rejected" in page
+    assert "<b>0</b> arrived today" in page
+    assert 'href="/dashboard/"' in page
+    assert '<link rel="icon" href="/static/kangaroo/favicon.svg"' in page
+
+
+@pytest.mark.browser
+def test_the_copy_button_copies_the_key(asgi_server, client, browser, tenant_a):
+    from tests.events.test_browser import signed_in_page
+
+    page = signed_in_page(browser, client, asgi_server, tenant_a.admin)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=asgi_server)
+    page.goto(f"{asgi_server}/admin/devices/box/add/")
+    page.fill("#id_name", "Lobby box")
+    page.fill("#id_max_screens", "4")
+    page.click("input[name=_save]")
+    key = page.inner_text(".device-key-box .device-key")
+    assert key.startswith("kgr_box_")
+    width = page.evaluate("() => document.querySelector('.device-key').scrollWidth")
+    assert width <= page.evaluate("() => document.querySelector('.device-key').clientWidth")  # it wraps
+    page.click(".device-key-box .copy-key")
+    page.wait_for_selector(".copy-key.copied", timeout=5_000)
+    assert page.evaluate("() => navigator.clipboard.readText()") == key
