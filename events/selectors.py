@@ -82,6 +82,7 @@ def arrived_today(*, company: Company, screen_ids: list[int] | None) -> list[int
     scope = events_in_scope(company=company, screen_ids=screen_ids)
     return list(
         scope.filter(kind=EventKind.RECOGNIZED, happened_at__gte=start, happened_at__lt=end, subject__isnull=False)
+        .order_by()  # the model's ordering would make DISTINCT count a person once per pass
         .values_list("subject_id", flat=True)
         .distinct()
     )

@@ -149,6 +149,8 @@ class PhotoInline(admin.TabularInline):
     def reason_text(self, photo):
         # Reason codes read through the error registry, so a new face-engine code is shown
         # in words (and translated) as soon as it is declared.
+        if not photo.pk:
+            return ""
         return reason_message(photo.reason, prefixes=("photo_", "")) if photo.reason else "—"
 
     @admin.display(description=_("new photo"))

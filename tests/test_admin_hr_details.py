@@ -110,3 +110,36 @@ def test_the_copy_button_copies_the_key(asgi_server, client, browser, tenant_a):
     page.click(".device-key-box .copy-key")
     page.wait_for_selector(".copy-key.copied", timeout=5_000)
     assert page.evaluate("() => navigator.clipboard.readText()") == key
+
+
+def test_photo_rows_show_status_and_reason_in_words_and_the_upload_time(client, tenant_a):
+    from django.utils import timezone
+    from django.utils.translation import override
+
+    from kangaroo.errors import PHOTO_INVALID
+    from subjects.models import PhotoStatus
+
+    photo = PhotoFactory(company=tenant_a.company, status=PhotoStatus.REJECTED, reason="invalid")
+    client.force_login(tenant_a.viewer)
+    page = client.get(f"/admin/subjects/subject/{photo.subject_id}/change/", HTTP_ACCEPT_LANGUAGE="en")
+    text = page.content.decode()
+    with override("en"):
+        assert str(PHOTO_INVALID.message) in text  # the code "invalid" read through the error registry
+    assert ">Rejected<" in text
+    uploaded = timezone.localtime(photo.created_at, tenant_a.company.zone).strftime("%Y-%m-%d %H:%M")
+    assert uploaded in text
+    assert "<p>None</p>" not in text
+
+
+def test_a_person_seen_twice_today_counts_once_on_the_home_page(client, tenant_a, door_a):
+    from django.utils import timezone
+
+    from events.models import Event, EventKind
+
+    mei = SubjectFactory(company=tenant_a.company, name="陳美玲")
+    now = timezone.now()
+    for direction in ("in", "out"):
+        Event.objects.create(company=tenant_a.company, kind=EventKind.RECOGNIZED, subject=mei, subject_name=mei.name,
+                             screen=door_a.entrance, direction=direction, happened_at=now, received_at=now)  # fmt: skip
+    client.force_login(tenant_a.viewer)
+    assert "<b>1</b> arrived today" in client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
