@@ -164,6 +164,7 @@ def test_a_big_file_is_checked_and_imported_by_jobs(
     owner_client, tenant_a, settings, django_capture_on_commit_callbacks
 ):
     settings.SUBJECT_IMPORT_INLINE_MAX_BYTES = 0  # every file counts as big
+    settings.JOBS_INLINE = True  # the jobs run at once after commit (the embedded shape)
     rows = [[f"E{i}", f"Person {i}", "employee", "", "", "", ""] for i in range(1200)]
 
     with django_capture_on_commit_callbacks(execute=True):  # the job runs once the upload commits
@@ -193,6 +194,7 @@ def test_a_big_file_is_checked_and_imported_by_jobs(
 
 def test_while_a_job_runs_the_page_shows_its_progress_and_no_live_button(owner_client, tenant_a, settings):
     settings.SUBJECT_IMPORT_INLINE_MAX_BYTES = 0
+    settings.JOBS_INLINE = True
     response = preview(owner_client, csv_file([["E1", "Mei", "employee", "", "", "", ""]]))
     name = response.redirect_chain[-1][0].rstrip("/").rsplit("/", 1)[-1]
     job = Job.objects.create(
@@ -217,3 +219,14 @@ def test_while_a_job_runs_the_page_shows_its_progress_and_no_live_button(owner_c
     assert not has_confirm_form(owner_client.get(f"/admin/subjects/subject/import/{name}/"))
     assert status == {"state": "running", "state_label": "Running", "done": 1500, "total": 6000, "percent": 25,
                       "finished": False}  # fmt: skip
+
+
+def test_an_owner_sets_the_date_order_through_the_api_and_the_import_follows_it(owner_client, tenant_a, api):
+    answer = api(tenant_a.owner).patch("/api/v1/company", {"date_order": "mdy"}, format="json")
+    assert answer.status_code == 200 and answer.json()["date_order"] == "mdy"
+    refused = api(tenant_a.owner).patch("/api/v1/company", {"date_order": "ymd"}, format="json")
+    assert refused.status_code == 400
+
+    confirm(owner_client, preview(owner_client, csv_file([["E1", "Mei", "03/04/2026"]], header=DATES)))
+
+    assert subjects_of(tenant_a.company)["E1"].start_date == date(2026, 3, 4)
