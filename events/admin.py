@@ -407,17 +407,15 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         company = self._report_company(request)
-        form = TimesheetForm(request.GET or None, company=company, pick_company=request.user.is_platform_staff)
-        if company is None:
+        data = request.GET.copy()
+        if company is not None and not data.get("month"):
+            data["month"] = company_today(company).strftime("%Y-%m")  # this month, shown in the form
+        form = TimesheetForm(data, company=company, pick_company=request.user.is_platform_staff)
+        if company is None or not form.is_valid():
             return company, form, None, None
-        month = company_today(company).replace(day=1)
-        department = subject = None
-        if form.is_bound and form.is_valid():
-            month = form.cleaned_data["month"] or month
-            department = form.cleaned_data["department"].pk if form.cleaned_data["department"] else None
-            subject = form.cleaned_data["employee"].pk if form.cleaned_data["employee"] else None
-        elif form.is_bound:
-            return company, form, None, None
+        month = form.cleaned_data["month"]
+        department = form.cleaned_data["department"].pk if form.cleaned_data["department"] else None
+        subject = form.cleaned_data["employee"].pk if form.cleaned_data["employee"] else None
         sheet = monthly_timesheet(company=company, month=month, department=department, subject=subject)
         return company, form, sheet, month
 
@@ -433,9 +431,7 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
             "sheet": sheet,
             "month": month,
             "period": month_range(month) if month else None,
-            "single": sheet[0]
-            if sheet is not None and len(sheet) == 1 and form.is_bound and form.cleaned_data.get("employee")
-            else None,
+            "single": sheet[0] if sheet is not None and len(sheet) == 1 and form.cleaned_data.get("employee") else None,
             "export_formats": list(self.EXPORT_FORMATS),
         }
         return TemplateResponse(request, "events/timesheet.html", context)

@@ -108,6 +108,8 @@ def test_the_timesheet_page_and_its_csv_export(client, tenant_a, tenant_b):
     assert rows[1][:9] == ["A Mei", "E1", "", "2026-03-02", "08:55:00", "18:05:00", "9.2", "no", "no"]
     assert rows[2][3:] == ["month total: 1 days present", "", "", "9.2", "0", "0"]
     assert client.get("/admin/events/attendanceday/timesheet/?month=March").status_code == 200  # a form error
+    this_month = company_today(company).strftime("%Y-%m")
+    assert f'value="{this_month}"' in client.get("/admin/events/attendanceday/timesheet/").content.decode()
 
 
 def test_the_report_says_records_shows_today_and_the_charts(client, tenant_a):
