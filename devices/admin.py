@@ -14,6 +14,7 @@ from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
@@ -193,13 +194,29 @@ class BoxAdmin(DeviceAdmin):
         "location",
         "serial",
         "screens_in_use",
+        "gallery",
         "software_version",
         "key_active",
     ]
-    reported_fields = [*DeviceAdmin.reported_fields, "gallery_cursor"]
+    reported_fields = [*DeviceAdmin.reported_fields, "gallery_cursor", "gallery"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(screen_count=Count("screens"))
+        return selectors.with_gallery_lag(super().get_queryset(request).annotate(screen_count=Count("screens")))
+
+    @admin.display(description=_("gallery"))
+    def gallery(self, box: Box):
+        """How far behind the gallery the box is, by its last heartbeat's cursor."""
+        if box.pk is None:
+            return "-"
+        lag = selectors.gallery_lag(box)
+        if not lag.changes:
+            return _("up to date")
+        text = ngettext("%(count)d change behind", "%(count)d changes behind", lag.changes) % {"count": lag.changes}
+        if lag.since is not None:
+            text = _("%(behind)s, since %(when)s") % {"behind": text, "when": naturaltime(lag.since)}
+        if lag.lagging:
+            return format_html('<span class="device-status device-status-lagging">{}</span> {}', _("lagging"), text)
+        return text
 
     @admin.display(description=_("screens"))
     def screens_in_use(self, box: Box) -> str:

@@ -39,6 +39,7 @@ from kangaroo.api.filters import MAX_ID, IdFilter
 from kangaroo.api.schema import AutoSchema
 from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet
+from subjects.selectors import gallery_sequence
 
 # --- fields -----------------------------------------------------------------------------------
 
@@ -81,14 +82,37 @@ class DeviceSerializer(serializers.ModelSerializer):
         return device.get_status()
 
 
+class GalleryLagSerializer(serializers.Serializer):
+    changes = serializers.IntegerField(help_text="Gallery changes the box has not applied (by its last heartbeat).")
+    since = serializers.DateTimeField(
+        allow_null=True, help_text="When the first change it has not applied happened; null when up to date."
+    )
+    lagging = serializers.BooleanField(
+        help_text="More than GALLERY_LAG_CHANGES changes behind for longer than GALLERY_LAG_SECONDS."
+    )
+
+
 class BoxSerializer(DeviceSerializer):
     class Meta:
         model = Box
-        fields = [*DEVICE_FIELDS, "serial", "hardware_model", "max_screens", "screen_count", "gallery_cursor"]
+        fields = [
+            *DEVICE_FIELDS,
+            "serial",
+            "hardware_model",
+            "max_screens",
+            "screen_count",
+            "gallery_cursor",
+            "gallery_lag",
+        ]
         # The version a box is installed with can be entered; its heartbeats keep it current.
         read_only_fields = [f for f in [*DEVICE_READ_ONLY, "gallery_cursor"] if f != "software_version"]
 
     screen_count = serializers.SerializerMethodField()
+    gallery_lag = serializers.SerializerMethodField()
+
+    @extend_schema_field(GalleryLagSerializer)
+    def get_gallery_lag(self, box: Box) -> dict:
+        return GalleryLagSerializer(selectors.gallery_lag(box)).data
 
     def get_screen_count(self, box: Box) -> int:
         if hasattr(box, "screen_count"):
@@ -422,6 +446,10 @@ class HeartbeatAnswerSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices)
     server_time = serializers.DateTimeField()
     next_heartbeat_in = serializers.IntegerField(help_text="Seconds until the next heartbeat is due.")
+    gallery_sequence = serializers.IntegerField(
+        required=False,
+        help_text="Boxes only: the company's latest gallery change. Higher than your cursor: pull the gallery.",
+    )
 
 
 class HeartbeatSchema(AutoSchema):
@@ -470,7 +498,10 @@ class HeartbeatView(DeviceView):
             cameras=values.get("cameras"),
             gallery_cursor=values.get("gallery_cursor"),
         )
-        return Response({"status": device.get_status(now), "server_time": now, "next_heartbeat_in": heartbeat_every()})
+        answer = {"status": device.get_status(now), "server_time": now, "next_heartbeat_in": heartbeat_every()}
+        if device.kind == DeviceKind.BOX:
+            answer["gallery_sequence"] = gallery_sequence(device.company_id)
+        return Response(answer)
 
 
 class PadConfigSerializer(serializers.ModelSerializer):

@@ -6,9 +6,12 @@ heartbeat, so a list of a thousand devices is one query however many of them are
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet
+from django.conf import settings
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Company
@@ -16,6 +19,7 @@ from devices import keys
 from devices.models import DEVICE_MODELS, Box, Device, Pad, Screen, Status, TVBox, offline_after
 from kangaroo import errors
 from kangaroo.errors import KangarooError
+from subjects.models import GalleryChange, GalleryCounter
 
 
 def with_status(queryset: QuerySet, status: str, *, now: datetime | None = None) -> QuerySet:
@@ -31,7 +35,59 @@ def with_status(queryset: QuerySet, status: str, *, now: datetime | None = None)
 
 
 def box_list(*, company: Company | None) -> QuerySet[Box]:
-    return Box.objects.for_company(company).annotate(screen_count=Count("screens")).order_by("name")
+    boxes = Box.objects.for_company(company).annotate(screen_count=Count("screens")).order_by("name")
+    return with_gallery_lag(boxes)
+
+
+# --- gallery lag ------------------------------------------------------------------------------
+
+
+def with_gallery_lag(boxes: QuerySet[Box]) -> QuerySet[Box]:
+    """Annotate each box with its company's latest gallery change (`gallery_latest`) and
+    the time of the first change the box has not applied (`gallery_behind_since`; None
+    when it is up to date), in SQL: a list of any length costs no extra query."""
+    latest = GalleryCounter.objects.filter(company=OuterRef("company")).values("sequence")[:1]  # tenant: correlated
+    first_missing = (
+        GalleryChange.objects.filter(  # tenant: correlated to the row
+            company=OuterRef("company"), sequence__gt=OuterRef("gallery_cursor")
+        )
+        .order_by("sequence")
+        .values("at")[:1]
+    )
+    return boxes.annotate(
+        gallery_latest=Coalesce(Subquery(latest), Value(0)), gallery_behind_since=Subquery(first_missing)
+    )
+
+
+@dataclass(frozen=True)
+class GalleryLag:
+    changes: int  # how many changes the box has not applied
+    since: datetime | None  # when the first of them happened; None when up to date
+    lagging: bool
+
+
+def gallery_lag(box: Box, *, now: datetime | None = None) -> GalleryLag:
+    """How far behind the gallery `box` is, by the cursor of its last heartbeat. A box
+    is lagging once it is more than GALLERY_LAG_CHANGES changes behind since longer than
+    GALLERY_LAG_SECONDS. Reads the annotations of `with_gallery_lag` (loads them if absent)."""
+    if not hasattr(box, "gallery_latest"):
+        box = with_gallery_lag(Box.objects.for_company(box.company_id)).get(pk=box.pk)
+    changes = max(box.gallery_latest - box.gallery_cursor, 0)
+    since = box.gallery_behind_since if changes else None
+    now = now or timezone.now()
+    lagging = (
+        box.last_seen_at is not None  # a box never seen is "never seen", not lagging
+        and changes > settings.GALLERY_LAG_CHANGES
+        and since is not None
+        and since <= now - timedelta(seconds=settings.GALLERY_LAG_SECONDS)
+    )
+    return GalleryLag(changes=changes, since=since, lagging=lagging)
+
+
+def lagging_boxes(*, company: Company, now: datetime | None = None) -> list[Box]:
+    """The company's boxes that are lagging, by name."""
+    boxes = with_gallery_lag(Box.objects.for_company(company).order_by("name"))
+    return [box for box in boxes if gallery_lag(box, now=now).lagging]
 
 
 def screen_list(*, company: Company | None) -> QuerySet[Screen]:

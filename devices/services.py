@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from accounts.models import Company, User
@@ -38,6 +40,8 @@ from devices.signals import device_key_changed
 from devices.validators import mask_camera_url, unmask_camera_url
 from kangaroo import errors
 from kangaroo.errors import REGISTRY, KangarooError
+from subjects.gallery import gallery_compact
+from subjects.models import GalleryCounter
 
 D = TypeVar("D", bound=Device)
 
@@ -548,3 +552,28 @@ def devices_mark_offline(*, now: datetime | None = None) -> list[DeviceStatusCha
                 if flipped:
                     recorded.append(_record_change(device, StatusChange.OFFLINE, now))
     return recorded
+
+
+# --- gallery compaction -----------------------------------------------------------------------
+
+
+def gallery_compact_companies(*, now: datetime | None = None) -> dict[int, dict[str, int]]:
+    """Compact every company's gallery change log (`subjects.gallery.gallery_compact`),
+    keeping the tombstones the company's slowest box has not read yet (up to
+    GALLERY_TOMBSTONE_DAYS). Each company in its own transaction, so a company's writers
+    wait at most for their own compaction. Returns what was done, by company id."""
+    slowest = dict(
+        Box.objects.values("company_id")  # tenant: the periodic job serves every company
+        .annotate(cursor=Min("gallery_cursor"))
+        .values_list("company_id", "cursor")
+    )
+    companies = GalleryCounter.objects.values_list("company_id", flat=True)  # tenant: every company's log
+    return {
+        company_id: gallery_compact(
+            company_id=company_id,
+            oldest_cursor=slowest.get(company_id),
+            tombstone_days=settings.GALLERY_TOMBSTONE_DAYS,
+            now=now,
+        )
+        for company_id in companies
+    }

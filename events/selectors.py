@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Company
 from devices.models import DEVICE_MODELS, Status, offline_after
+from devices.selectors import lagging_boxes
 from events.models import Event, EventKind, UnknownPerson, UnknownSnapshot
 from subjects.models import Photo
 
@@ -89,7 +90,8 @@ def arrived_today(*, company: Company, screen_ids: list[int] | None) -> list[int
 
 
 def device_counts(*, company: Company) -> dict[str, int]:
-    """How many of the company's devices are online, offline, never seen (from timestamps)."""
+    """How many of the company's devices are online, offline, never seen (from timestamps),
+    and how many of its boxes are lagging behind the gallery."""
     online_since = timezone.now() - offline_after()
     counts = {Status.ONLINE.value: 0, Status.OFFLINE.value: 0, Status.NEVER_SEEN.value: 0}
     for model in DEVICE_MODELS.values():
@@ -100,6 +102,7 @@ def device_counts(*, company: Company) -> dict[str, int]:
                 counts[Status.ONLINE] += 1
             else:
                 counts[Status.OFFLINE] += 1
+    counts["lagging"] = len(lagging_boxes(company=company))
     return counts
 
 

@@ -16,7 +16,12 @@ from events.models import Event
 from kangaroo.media import media_response
 from subjects.models import Photo
 
-DEVICE_PANEL_STATES = [(Status.ONLINE.value, _("online")), (Status.OFFLINE.value, _("offline"))]
+# Shown when not zero (online always); "lagging": boxes behind the gallery (devices.selectors.gallery_lag).
+DEVICE_PANEL_STATES = [
+    (Status.ONLINE.value, _("online")),
+    (Status.OFFLINE.value, _("offline")),
+    ("lagging", _("lagging")),
+]
 
 
 def live_labels() -> dict:

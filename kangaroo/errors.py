@@ -122,6 +122,11 @@ DEVICE_KEY_REVOKED = declare(
     "device_key_revoked", 401, _("The device key has been revoked. Ask an administrator for a new one.")
 )
 DEVICE_WRONG_KIND = declare("device_wrong_kind", 403, _("This endpoint is for another kind of device."))
+GALLERY_RESYNC_REQUIRED = declare(
+    "gallery_resync_required",
+    410,
+    _("This gallery cursor is no longer valid: drop the gallery and start again from 0."),
+)
 HEARTBEAT_FROM_FUTURE = declare(
     "heartbeat_from_future", 400, _("The heartbeat is dated in the future; check the device's clock.")
 )

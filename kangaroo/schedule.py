@@ -19,6 +19,8 @@ def periodic_tasks() -> list[Task]:
             "devices.jobs.devices_mark_offline",
             every=max(settings.DEVICE_OFFLINE_AFTER // 3, 1),
         ),
+        # Each company's gallery change log: superseded rows and read (or old) tombstones go.
+        Task("gallery.compact", "devices.jobs.gallery_compact", every=settings.GALLERY_COMPACT_EVERY),
         # Jobs whose worker died are retried or failed; their records follow the queue.
         Task("jobs.reconcile", "accounts.jobs.jobs_reconcile", every=60),
         # Unknown people past retention go with their snapshots (late by at most an interval).

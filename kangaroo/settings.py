@@ -220,6 +220,13 @@ LOGIN_CONCURRENT_HASHES = envint("LOGIN_CONCURRENT_HASHES", 2, minimum=1)
 # A device is online while its last heartbeat is at most this many seconds old. Devices
 # are told to send one every third of it, so two lost heartbeats do not mark them offline.
 DEVICE_OFFLINE_AFTER = envint("DEVICE_OFFLINE_AFTER", 90, minimum=10)
+# A box more than GALLERY_LAG_CHANGES changes behind the gallery for longer than
+# GALLERY_LAG_SECONDS shows as lagging. Compaction runs every GALLERY_COMPACT_EVERY seconds
+# and drops tombstones every box has read or older than GALLERY_TOMBSTONE_DAYS.
+GALLERY_LAG_CHANGES = envint("GALLERY_LAG_CHANGES", 0, minimum=0)
+GALLERY_LAG_SECONDS = envint("GALLERY_LAG_SECONDS", 300, minimum=1)
+GALLERY_COMPACT_EVERY = envint("GALLERY_COMPACT_EVERY", 3600, minimum=60)
+GALLERY_TOMBSTONE_DAYS = envint("GALLERY_TOMBSTONE_DAYS", 30, minimum=1)
 # Events dated further back than this are refused (a device replaying a very old buffer).
 EVENT_MAX_AGE_DAYS = envint("EVENT_MAX_AGE_DAYS", 30, minimum=1)
 # A face snapshot a box or pad sends with an event, before base64. It also sizes the event

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import BooleanField, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Company
-from subjects.models import GalleryCounter, Photo, PhotoStatus, Subject
+from subjects.models import GalleryChange, GalleryCounter, GalleryOp, Photo, PhotoStatus, Subject
 
 VISIT_STATES = ("current", "upcoming", "expired")
 PHOTO_STATES = ("ok", "pending", "rejected", "none", "unusable")
@@ -96,3 +99,89 @@ def gallery_sequence(company_id: int) -> int:
 def photo_duplicates(*, company: Company) -> QuerySet[Photo]:
     """Photos enrolled with a face that matched another subject of the company."""
     return Photo.objects.for_company(company).filter(duplicate_of__isnull=False)
+
+
+def usable_photos(company_id: int) -> QuerySet[Photo]:
+    """The photos a recognition box may match against: enrolled, with an embedding.
+
+    The one place that decides it, so a later rule (consent withdrawn) is added here and
+    reaches every box through the feed.
+    """
+    return Photo.objects.for_company(company_id).filter(status=PhotoStatus.OK, embedding__isnull=False)
+
+
+@dataclass(frozen=True)
+class GalleryState:
+    """The company's log as a box sees it: its latest number, and below which number
+    tombstones may have been compacted away (a box under it must start again from 0)."""
+
+    sequence: int
+    compacted_through: int
+
+
+def gallery_state(company_id: int) -> GalleryState:
+    row = GalleryCounter.objects.for_company(company_id).values_list("sequence", "compacted_through").first()
+    return GalleryState(*(row or (0, 0)))
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    """Changes after a cursor, one per subject (its latest), in order of sequence.
+
+    A subject of `changes` missing from `subjects` is deleted or archived: the box drops
+    it. `next` is the cursor to continue from, `more` whether anything may follow it.
+    """
+
+    changes: list[tuple[int, int]]  # (sequence, subject id), the page in order
+    subjects: dict[int, dict]  # subject id -> its current values, for the subjects still known
+    faces: dict[int, list[tuple[int, str, bytes]]]  # subject id -> (photo id, model, embedding)
+    next: int
+    more: bool
+
+
+def _among(queryset: QuerySet, field: str, ids: list[int]) -> QuerySet:
+    """Rows whose `field` is one of `ids`. On PostgreSQL the ids go as one array parameter
+    (`= ANY(%s)`): with thousands of them, the driver's parsing of `IN (%s, %s, ...)`, one
+    placeholder at a time, costs more than the query itself."""
+    if connection.vendor != "postgresql":
+        return queryset.filter(**{f"{field}__in": ids})
+    meta = queryset.model._meta
+    column = f"{connection.ops.quote_name(meta.db_table)}.{connection.ops.quote_name(meta.get_field(field).column)}"
+    return queryset.filter(RawSQL(f"{column} = ANY(%s)", (ids,), output_field=BooleanField()))  # noqa: S611 (names from the model)
+
+
+GALLERY_SUBJECT_VALUES = ("id", "name", "subject_type", "job_number", "visit_start", "visit_end")
+
+
+def gallery_page(*, company_id: int, after: int, limit: int, state: GalleryState) -> GalleryPage:
+    """The changes of the company's log after `after`, at most `limit` of them.
+
+    Only each subject's latest row counts (a subject changed ten times is sent once, in its
+    current state), so reading from 0 gives the current gallery rather than its history;
+    from 0 deletions are left out too, as there is nothing to delete yet. Two queries of
+    the log's rows at most, plus one for the subjects and one for their faces.
+    """
+    rows = GalleryChange.objects.for_company(company_id)
+    latest = rows.filter(sequence__gt=after).exclude(
+        Exists(rows.filter(subject_ref=OuterRef("subject_ref"), sequence__gt=OuterRef("sequence")))
+    )
+    if after == 0:
+        latest = latest.filter(op=GalleryOp.UPSERT)
+    found = list(latest.order_by("sequence").values_list("sequence", "subject_ref")[: limit + 1])
+    more = len(found) > limit
+    changes = found[:limit]
+    ids = [subject for _, subject in changes]
+    known = _among(Subject.objects.for_company(company_id).filter(archived=False), "id", ids)
+    subjects = {values["id"]: values for values in known.values(*GALLERY_SUBJECT_VALUES)}
+    faces: dict[int, list[tuple[int, str, bytes]]] = {}
+    photos = _among(usable_photos(company_id), "subject", list(subjects)).order_by("id")
+    rows = photos.values_list("subject_id", "id", "embedding_model", "embedding")
+    for subject, photo, model, embedding in rows:
+        faces.setdefault(subject, []).append((photo, model, bytes(embedding)))
+    # Without more, everything up to the latest number is read: rows between the last one
+    # sent and it were superseded by rows that were sent.
+    last = changes[-1][0] if changes else after
+    next_cursor = last if more else max(state.sequence, last)
+    if after == 0:  # nothing to delete yet: archived subjects are left out too
+        changes = [(sequence, subject) for sequence, subject in changes if subject in subjects]
+    return GalleryPage(changes=changes, subjects=subjects, faces=faces, next=next_cursor, more=more)

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts import api as accounts_api
 from devices import api as devices_api
+from devices import gallery_feed
 from events import api as events_api
 from events import unknown_api
 from subjects import api as subjects_api
@@ -32,6 +33,7 @@ device_urlpatterns = [
     path("device/pad/location", devices_api.PadLocationView.as_view(), name="device-pad-location"),
     path("device/tv-box/config", devices_api.TVBoxConfigView.as_view(), name="device-tvbox-config"),
     path("device/events", events_api.EventIngestView.as_view(), name="device-events"),
+    path("device/gallery", gallery_feed.GalleryFeedView.as_view(), name="device-gallery"),
 ]
 
 urlpatterns = [
