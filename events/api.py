@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from devices.device_api import DeviceView
 from devices.models import DeviceKind
+from devices.validators import DEFAULT_GREETINGS
 from events import services, unknown_api
 from events.attendance import attendance_days, attendance_range
 from events.models import Event, EventKind
@@ -29,13 +30,15 @@ from events.selectors import with_first_photo_id
 from kangaroo import errors
 from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
+from kangaroo.api.images import IMAGE_HELP, Base64ImageField, ImageBodyMixin, ImageUploadMixin, image_request
 from kangaroo.api.pagination import CursorPagination, PageNumberPagination
 from kangaroo.api.parsers import ItemsJSONParser
 from kangaroo.api.schema import BLANK_IS_ABSENT, AutoSchema
-from kangaroo.api.serializers import StrictSerializer
+from kangaroo.api.serializers import StrictFormSerializer, StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
 from kangaroo.media import media_response
+from subjects.face_lookup import subject_verify
 from subjects.models import SubjectType
 
 # --- Device-facing: ingest ---------------------------------------------------------------------
@@ -169,6 +172,221 @@ class EventIngestView(DeviceView):
         return Response(
             result.as_dict(), status=status.HTTP_201_CREATED if result.status == "created" else status.HTTP_200_OK
         )
+
+
+# --- Device-facing: recognition -----------------------------------------------------------------
+
+
+class RecognizeFields(StrictSerializer):
+    uid = serializers.CharField(
+        min_length=1,
+        max_length=64,
+        required=False,
+        help_text="Unique for this device: a retry with the same uid answers the event stored the first time.",
+    )
+    screen_id = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        help_text="A box names the screen (camera) that took the frame; a pad reports for its own screen.",
+    )
+
+
+class RecognizeSerializer(RecognizeFields):
+    """A pad's or box's camera frame to recognise, base64-encoded in JSON."""
+
+    image = Base64ImageField(help_text=IMAGE_HELP + " Base64-encoded.")
+
+
+class RecognizeUploadSerializer(StrictFormSerializer, RecognizeFields):
+    """A pad's or box's camera frame to recognise, as the multipart part `image`."""
+
+    image = serializers.FileField(help_text=IMAGE_HELP)
+
+
+class PadSubjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=SubjectType.choices)
+    job_number = serializers.CharField()
+
+
+class RecognitionAnswerSerializer(serializers.Serializer):
+    """What the pad shows."""
+
+    event_id = serializers.IntegerField(help_text="The stored event (`/events/{id}`).")
+    kind = serializers.ChoiceField(
+        choices=[EventKind.RECOGNIZED, EventKind.STRANGER, EventKind.VISITOR_OUTSIDE_WINDOW],
+        help_text="`recognized`; `visitor_outside_window` for a visitor outside their visit; `stranger`.",
+    )
+    duplicate = serializers.BooleanField(help_text="True when a retry's uid was stored already: its event.")
+    subject = PadSubjectSerializer(allow_null=True, help_text="Null for a stranger.")
+    distance = serializers.FloatField(
+        allow_null=True, help_text="To the subject's closest photo (under the company's threshold)."
+    )
+    greeting = serializers.CharField(help_text="What the pad shows, in the request's language.")
+    happened_at = serializers.DateTimeField()
+
+
+def pad_greeting(event: Event, company_name: str) -> str:
+    """What a pad shows for an event it recognised: the welcome of the subject's type (the
+    TV boxes' default greetings), or what a visitor out of their window or a stranger needs
+    to hear."""
+    name = event.subject_name
+    if event.kind == EventKind.RECOGNIZED:
+        template = DEFAULT_GREETINGS.get(event.subject_type, DEFAULT_GREETINGS["employee"])
+        return str(template).format(name=name, company=company_name)
+    if event.kind == EventKind.VISITOR_OUTSIDE_WINDOW:
+        return str(_("Welcome, {name}. Your visit is not booked for now: please ask at the reception.")).format(
+            name=name
+        )
+    return str(_("Sorry, we do not recognise you. Please ask at the reception."))
+
+
+def recognition_answer(event: Event, *, duplicate: bool, company_name: str) -> dict:
+    return {
+        "event_id": event.pk,
+        "kind": event.kind,
+        "duplicate": duplicate,
+        "subject": (
+            {
+                "id": event.subject_id,
+                "name": event.subject_name,
+                "type": event.subject_type,
+                "job_number": event.subject_job_number,
+            }
+            if event.subject_id
+            else None
+        ),
+        "distance": event.distance,
+        "greeting": pad_greeting(event, company_name),
+        "happened_at": event.happened_at,
+    }
+
+
+RECOGNIZE_DESCRIPTION = (
+    "The face in `image` is looked up among the enrolled faces of the device's company (no other "
+    "company's) and stored as an event, like a posted one, shown live on the dashboards: "
+    "`recognized` with the subject and the distance, or `stranger` with the snapshot. The answer "
+    "is what the pad shows: the subject, a greeting and the event's id (201). With a `uid`, a "
+    "retry answers the event stored the first time (200, `duplicate` true) without recognising "
+    "again. A box names the screen (camera) in `screen_id`."
+)
+RECOGNIZE_ANSWERS = {201: RecognitionAnswerSerializer, 200: RecognitionAnswerSerializer}
+
+
+class RecognizeView(ImageBodyMixin, DeviceView):
+    device_kinds = (DeviceKind.PAD, DeviceKind.BOX)
+
+    @extend_schema(
+        tags=["device API"],
+        request=RecognizeSerializer,
+        responses=RECOGNIZE_ANSWERS,
+        summary="Recognise a face: the pad's snapshot (base64 in JSON) becomes an event",
+        description=RECOGNIZE_DESCRIPTION + " The same as multipart: `/device/recognize/upload`.",
+    )
+    def post(self, request):
+        fields, image = image_request(request, RecognizeFields)
+        recognition = services.event_recognize(
+            device=self.device, image=image, uid=fields.get("uid") or "", screen_id=fields.get("screen_id")
+        )
+        answer = recognition_answer(
+            recognition.event, duplicate=not recognition.created, company_name=self.device.company.name
+        )
+        return Response(
+            RecognitionAnswerSerializer(answer).data,
+            status=status.HTTP_201_CREATED if recognition.created else status.HTTP_200_OK,
+        )
+
+
+class RecognizeUploadView(ImageUploadMixin, RecognizeView):
+    @extend_schema(
+        tags=["device API"],
+        request={"multipart/form-data": RecognizeUploadSerializer},
+        responses=RECOGNIZE_ANSWERS,
+        summary="Recognise a face: the pad's snapshot (a multipart file) becomes an event",
+        description=RECOGNIZE_DESCRIPTION + " The same with the image base64-encoded in JSON: `/device/recognize`.",
+    )
+    def post(self, request):
+        return super().post(request)
+
+
+class VerifyFields(StrictSerializer):
+    job_number = serializers.CharField(max_length=40, help_text="Whom the person at the pad says they are.")
+
+
+class VerifySerializer(VerifyFields):
+    """A camera frame and whom the person says they are, the image base64-encoded in JSON."""
+
+    image = Base64ImageField(help_text=IMAGE_HELP + " Base64-encoded.")
+
+
+class VerifyUploadSerializer(StrictFormSerializer, VerifyFields):
+    """A camera frame (the multipart part `image`) and whom the person says they are."""
+
+    image = serializers.FileField(help_text=IMAGE_HELP)
+
+
+class VerificationSerializer(serializers.Serializer):
+    match = serializers.BooleanField(help_text="The face is this subject's (closer than the threshold).")
+    distance = serializers.FloatField(
+        allow_null=True, help_text="To the subject's closest photo; null when the subject has no usable photo."
+    )
+    threshold = serializers.FloatField(help_text="The company's match threshold.")
+    subject = PadSubjectSerializer()
+
+
+VERIFY_DESCRIPTION = (
+    "For a pad's \"check in as ...\": compares the face in `image` with the photos of the company's "
+    "subject with `job_number` only, and answers whether it matches, with the distance. No event is "
+    "stored; every verification is in the audit log. An unknown job number answers 404 `not_found`."
+)
+
+
+class VerifyView(ImageBodyMixin, DeviceView):
+    device_kinds = (DeviceKind.PAD,)
+
+    @extend_schema(
+        tags=["device API"],
+        request=VerifySerializer,
+        responses={200: VerificationSerializer},
+        summary="Verify a face (base64 in JSON): is this the subject with this job number? (1:1)",
+        description=VERIFY_DESCRIPTION + " The same as multipart: `/device/verify/upload`.",
+    )
+    def post(self, request):
+        fields, image = image_request(request, VerifyFields)
+        verification = subject_verify(
+            company=self.device.company, actor=request.user, job_number=fields["job_number"], image=image
+        )
+        subject = verification.subject
+        return Response(
+            VerificationSerializer(
+                {
+                    "match": verification.match,
+                    "distance": verification.distance,
+                    "threshold": verification.threshold,
+                    "subject": {
+                        "id": subject.pk,
+                        "name": subject.name,
+                        "type": subject.subject_type,
+                        "job_number": subject.job_number,
+                    },
+                }
+            ).data
+        )
+
+
+class VerifyUploadView(ImageUploadMixin, VerifyView):
+    @extend_schema(
+        tags=["device API"],
+        request={"multipart/form-data": VerifyUploadSerializer},
+        responses={200: VerificationSerializer},
+        summary="Verify a face (a multipart file): is this the subject with this job number? (1:1)",
+        description=VERIFY_DESCRIPTION + " The same with the image base64-encoded in JSON: `/device/verify`.",
+    )
+    def post(self, request):
+        return super().post(request)
 
 
 # --- People-facing: browse ---------------------------------------------------------------------

@@ -56,6 +56,9 @@ class Event(TenantModel):
     )
     direction = models.CharField(_("direction"), max_length=4, choices=Direction.choices, blank=True)
     confidence = models.FloatField(_("confidence"), null=True, blank=True)
+    # Set when the portal recognised the face itself (`/device/recognize`): the distance to
+    # the subject's closest photo. Null for a stranger and for what a box recognised.
+    distance = models.FloatField(_("face distance"), null=True, blank=True)
     happened_at = models.DateTimeField(_("happened at"))
     received_at = models.DateTimeField(_("received at"))
     snapshot = models.FileField(_("snapshot"), max_length=200, blank=True)

@@ -60,6 +60,7 @@ class ParsedItem:
     confidence: float | None
     snapshot: bytes | None
     extra: dict[str, Any] = field(default_factory=dict)
+    distance: float | None = None  # set by the portal's own recognition (event_recognize)
 
 
 def item_error(
@@ -256,6 +257,7 @@ def classify(
             screen_id=screen.pk if screen else None,
             direction=screen.direction if screen else "",
             confidence=item.confidence,
+            distance=item.distance,
             happened_at=item.happened_at,
             received_at=now,
             uid=item.uid,

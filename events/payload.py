@@ -82,6 +82,7 @@ def event_payload(event: Event, *, links: EventLinks, photo_id: int | None = Non
         "screen": event.screen_id,
         "direction": event.direction,
         "confidence": event.confidence,
+        "distance": event.distance,
         "snapshot_url": links.snapshot(event) if event.snapshot else None,
         "unknown_person": event.unknown_person_id,
         "corrected": event.corrected_at is not None,
@@ -115,6 +116,12 @@ class EventSerializer(serializers.Serializer):
     screen = serializers.IntegerField(read_only=True, allow_null=True, help_text="The screen's id.")
     direction = serializers.ChoiceField(read_only=True, choices=Direction.choices, allow_blank=True)
     confidence = serializers.FloatField(read_only=True, allow_null=True)
+    distance = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the portal recognised the face (`/device/recognize`): the distance to the closest "
+        "enrolled face (under the company's threshold: recognized). Null for events a box recognised.",
+    )
     snapshot_url = serializers.CharField(read_only=True, allow_null=True)
     unknown_person = serializers.IntegerField(
         read_only=True,

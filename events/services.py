@@ -11,6 +11,7 @@ Three steps: `events.parsing` checks each item and classifies the batch into eve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +23,20 @@ from accounts.models import Company
 from devices.models import Device, DeviceStatusChange
 from events.hooks import events_recorded_on_commit
 from events.models import Event
-from events.parsing import ITEM_OVERHEAD_BYTES, ItemResult, classify, parse_items, snapshot_max_base64_chars
+from events.parsing import (
+    ITEM_OVERHEAD_BYTES,
+    ItemResult,
+    ParsedItem,
+    classify,
+    parse_items,
+    snapshot_max_base64_chars,
+)
 from events.storing import MAX_BATCH, store_events
 from kangaroo import errors
 from kangaroo.errors import KangarooError
+from kangaroo.images import jpeg_of
 from kangaroo.media import media_delete_on_commit
+from subjects.face_lookup import face_identify, face_in, read_image
 
 
 def batch_max_bytes() -> int:
@@ -53,6 +63,15 @@ def event_ingest(*, device: Device, items: list[Any], now: datetime | None = Non
 
 def _ingest(*, device: Device, items: list[Any], now: datetime, look_up_uids: bool) -> list[ItemResult]:
     parsed, results = parse_items(items, now=now)
+    _store_parsed(device=device, parsed=parsed, results=results, now=now, look_up_uids=look_up_uids)
+    return [r for r in results if r is not None]
+
+
+def _store_parsed(
+    *, device: Device, parsed: list[ParsedItem], results: list[ItemResult | None], now: datetime, look_up_uids: bool
+) -> list[Event]:
+    """Classify, store and announce parsed items, answering each in `results`; the one way
+    every device's event is stored (a batch, a single post, a recognised snapshot)."""
     batch = classify(device=device, parsed=parsed, results=results, now=now, look_up_uids=look_up_uids)
     created = store_events(company=device.company, to_create=batch.to_create, results=results)
     for event in created:  # for the welcome cards' thumbnails, as `with_first_photo_id` would
@@ -63,7 +82,68 @@ def _ingest(*, device: Device, items: list[Any], now: datetime, look_up_uids: bo
     for result in results:
         if result is not None and result.status == "duplicate" and result.id is None:
             result.id = ids_by_uid.get(result.uid)
-    return [r for r in results if r is not None]
+    return created
+
+
+@dataclass(frozen=True)
+class Recognition:
+    event: Event
+    created: bool  # False: a retry of a uid already stored, answered with its event
+
+
+def event_recognize(
+    *, device: Device, image: Any, uid: str = "", screen_id: int | None = None, now: datetime | None = None
+) -> Recognition:
+    """Recognise the face in a pad's (or a box's) snapshot among the device's company's faces
+    and store the event, as ingest stores a posted one: `recognized` (or
+    `visitor_outside_window`) with the subject and the distance, or `stranger` with the
+    snapshot. Announced after commit like every event.
+
+    With a `uid`, a retry answers the event stored the first time, without recognising
+    again. The image is refused with `photo_invalid` (its reason) or `no_face`; a box must
+    name one of its screens (`not_found` otherwise), a pad reports for its own."""
+    now = now or timezone.now()
+    if uid:
+        stored = _event_by_uid(device, uid)
+        if stored is not None:
+            return Recognition(stored, created=False)
+    picture = read_image(image)
+    face = face_in(picture)
+    match = face_identify(company=device.company, embedding=face.embedding)
+    item = ParsedItem(
+        index=0,
+        uid=uid,
+        happened_at=now,
+        subject_id=match.subject_id if match else None,
+        screen_id=screen_id,
+        confidence=None,
+        # A stranger's face is kept for the people at the door to see; a known one is not.
+        snapshot=None if match else jpeg_of(picture),
+        distance=round(match.distance, 4) if match else None,
+    )
+    results: list[ItemResult | None] = [None]
+    try:
+        created = _store_parsed(device=device, parsed=[item], results=results, now=now, look_up_uids=False)
+    except IntegrityError:
+        stored = _event_by_uid(device, uid) if uid else None
+        if stored is None:
+            raise
+        return Recognition(stored, created=False)  # a concurrent retry stored it first
+    [result] = results
+    assert result is not None  # store_events answers every item it was given
+    if result.status == "error":  # a box's screen that is not its own
+        error = result.error
+        raise KangarooError(errors.REGISTRY[error["code"]], error["message"], fields=error["fields"])
+    return Recognition(created[0], created=True)
+
+
+def _event_by_uid(device: Device, uid: str) -> Event | None:
+    return (
+        Event.objects.for_company(device.company)
+        .filter(device_kind=device.kind, device_id=device.pk, uid=uid)
+        .order_by()  # the unique (company, device, uid) index finds it
+        .first()
+    )
 
 
 def event_from_status_change(change: DeviceStatusChange) -> Event:

@@ -38,19 +38,29 @@ class NormalisedImage:
     sha256: str
 
 
+def base64_max_chars(limit: int) -> int:
+    """The longest base64 text of `limit` bytes."""
+    return 4 * -(-limit // 3)
+
+
 def photo_invalid(reason: str, message) -> KangarooError:
     return KangarooError(errors.PHOTO_INVALID, message, fields={"image": [str(message)]}, extra={"reason": reason})
 
 
-def _read_limited(upload) -> bytes:
+def _too_large(limit: int) -> KangarooError:
+    if limit >= 2**20:
+        return photo_invalid("too_large", _("The photo is larger than %(mb)d MB.") % {"mb": limit // 2**20})
+    return photo_invalid("too_large", _("The photo is larger than %(kb)d KB.") % {"kb": limit // 2**10})
+
+
+def _read_limited(upload, limit: int) -> bytes:
     size = getattr(upload, "size", None)
-    limit = settings.PHOTO_MAX_BYTES
     if size is not None and size > limit:
-        raise photo_invalid("too_large", _("The photo is larger than %(mb)d MB.") % {"mb": limit // 2**20})
+        raise _too_large(limit)
     upload.seek(0)
     data = upload.read(limit + 1)
     if len(data) > limit:
-        raise photo_invalid("too_large", _("The photo is larger than %(mb)d MB.") % {"mb": limit // 2**20})
+        raise _too_large(limit)
     if not data:
         raise photo_invalid("empty", _("The file is empty."))
     return data
@@ -75,15 +85,24 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def jpeg_of(image: Image.Image, quality: int = 90) -> bytes:
+    """`image` (from `open_photo`) as a JPEG without metadata."""
+    return _jpeg(image, quality)
+
+
 def _jpeg(image: Image.Image, quality: int) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=quality)  # no exif=, no icc_profile=: metadata stays out
     return out.getvalue()
 
 
-def normalise_photo(upload) -> NormalisedImage:
-    """Validate and normalise an uploaded photo, or raise `photo_invalid` with a reason."""
-    data = _read_limited(upload)
+def open_photo(upload, *, max_bytes: int | None = None) -> Image.Image:
+    """Validate an uploaded image (a file, or bytes) and decode it: upright, RGB, scaled down
+    to PHOTO_MAX_SIDE; or raise `photo_invalid` with a reason. `max_bytes` defaults to
+    PHOTO_MAX_BYTES. Nothing is stored: a face to recognise or search for needs no JPEG."""
+    if isinstance(upload, (bytes, bytearray)):
+        upload = io.BytesIO(upload)
+    data = _read_limited(upload, max_bytes or settings.PHOTO_MAX_BYTES)
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
@@ -107,6 +126,12 @@ def normalise_photo(upload) -> NormalisedImage:
     max_side = settings.PHOTO_MAX_SIDE
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
+
+
+def normalise_photo(upload) -> NormalisedImage:
+    """Validate and normalise an uploaded photo, or raise `photo_invalid` with a reason."""
+    image = open_photo(upload)
     encoded = _jpeg(image, quality=90)
     thumb = image.copy()
     thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)

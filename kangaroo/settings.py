@@ -247,6 +247,9 @@ FACE_MAX_YAW = envfloat("FACE_MAX_YAW", 0.3, minimum=0.0, maximum=1.0)
 FACE_UPSAMPLE = envint("FACE_UPSAMPLE", 1, minimum=0)
 FACE_DETECT_MAX_SIDE = envint("FACE_DETECT_MAX_SIDE", 800, minimum=160)
 FACE_INDEX_RECHECK_SECONDS = envfloat("FACE_INDEX_RECHECK_SECONDS", 1.0, minimum=0.0)
+# The largest image (KiB, before base64) a pad or box sends to be recognised or verified, or
+# an admin to search by face: a camera frame, not an HR photo (`photo_invalid`, `too_large`).
+FACE_SNAPSHOT_MAX_BYTES = envint("FACE_SNAPSHOT_MAX_KB", 2048, minimum=16) * 1024
 
 # --- Unknown people (events/unknown_people.py) ------------------------------------------------
 # A stranger's face joins the nearest unknown person of the company when it lies within

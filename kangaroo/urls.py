@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts.views import PasswordResetView, admin_login, language_switch
 from events import views as events_views
 from kangaroo.api import errors as api_errors
+from subjects.views import face_search_page
 
 admin.site.site_header = _("Kangaroo administration")
 admin.site.site_title = _("Kangaroo")
@@ -43,6 +44,7 @@ urlpatterns = [
     path("admin/login/", admin_login, name="admin-login-throttled"),
     path("admin/language/", language_switch, name="language-switch"),
     path("favicon.ico", favicon),
+    path("admin/subjects/search-by-face/", admin.site.admin_view(face_search_page), name="admin-face-search"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("kangaroo.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

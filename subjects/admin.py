@@ -224,6 +224,7 @@ class SubjectAdminForm(forms.ModelForm):
 @admin.register(Subject)
 class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin, TenantAdmin):
     form = SubjectAdminForm
+    change_list_template = "subjects/subject_change_list.html"  # with "Search by face"; import/export extends it
     inlines = [PhotoInline]
     resource_classes = [SubjectResource]
     # Fits 1366 px beside the filters: the phone is on the form; archived people are hidden

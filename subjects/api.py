@@ -7,16 +7,18 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.api import JobSerializer
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
+from kangaroo.api.images import IMAGE_HELP, Base64ImageField, ImageBodyMixin, ImageUploadMixin, image_request
 from kangaroo.api.parsers import MultiPartParser
-from kangaroo.api.serializers import StrictFormSerializer
-from kangaroo.api.viewsets import TenantViewSet
+from kangaroo.api.serializers import StrictFormSerializer, StrictSerializer
+from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.media import media_response
-from subjects import selectors, services
-from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, PhotoStatus, Subject
+from subjects import face_lookup, selectors, services
+from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, PhotoStatus, Subject, SubjectType
 
 # --- Departments ------------------------------------------------------------------------------
 
@@ -291,3 +293,104 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
             company=self.company, actor=self.actor, subject=subject, upload=request.FILES.get("image")
         )
         return Response(PhotoSerializer(photo).data, status=status.HTTP_201_CREATED)
+
+
+# --- Search by face ---------------------------------------------------------------------------
+
+
+class FaceSearchFields(StrictSerializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=face_lookup.SEARCH_MAX, required=False, help_text="How many subjects, 10 at most."
+    )
+
+
+class FaceSearchSerializer(FaceSearchFields):
+    """A photo of the face to search for, base64-encoded in JSON."""
+
+    image = Base64ImageField(help_text=IMAGE_HELP + " Base64-encoded.")
+
+
+class FaceSearchUploadSerializer(StrictFormSerializer, FaceSearchFields):
+    """A photo of the face to search for, as the multipart part `image`."""
+
+    image = serializers.FileField(help_text=IMAGE_HELP)
+
+
+class FaceHitSubjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=SubjectType.choices)
+    job_number = serializers.CharField()
+    department_name = serializers.CharField(allow_null=True)
+
+
+class FaceHitSerializer(serializers.Serializer):
+    subject = FaceHitSubjectSerializer()
+    distance = serializers.FloatField(help_text="To the subject's closest photo: the smaller, the more alike.")
+    match = serializers.BooleanField(
+        help_text="Closer than the company's threshold: recognition would take the face for this subject."
+    )
+    photo_id = serializers.IntegerField(help_text="The subject's photo closest to the face.")
+    thumbnail_url = serializers.CharField(help_text="That photo's thumbnail (company-checked).")
+
+
+class FaceSearchAnswerSerializer(serializers.Serializer):
+    results = FaceHitSerializer(many=True)
+
+
+def face_hit_data(hit: face_lookup.FaceHit) -> dict:
+    subject = hit.subject
+    return {
+        "subject": {
+            "id": subject.pk,
+            "name": subject.name,
+            "type": subject.subject_type,
+            "job_number": subject.job_number,
+            "department_name": subject.department.name if subject.department_id else None,
+        },
+        "distance": hit.distance,
+        "match": hit.match,
+        "photo_id": hit.photo_id,
+        "thumbnail_url": reverse("photo-thumbnail", args=[hit.photo_id]),
+    }
+
+
+FACE_SEARCH_DESCRIPTION = (
+    "Up to `limit` (10) of your company's subjects, closest first, each with the distance to their "
+    "closest photo and that photo's thumbnail; `match` marks those recognition would take the face "
+    "for. Only your company's faces are searched. For admins and owners; every search is in the "
+    "audit log."
+)
+
+
+class FaceSearchView(ImageBodyMixin, APIView):
+    """Admins and owners (a search by face is a biometric search; every one is audited)."""
+
+    @extend_schema(
+        tags=["subjects"],
+        request=FaceSearchSerializer,
+        responses={200: FaceSearchAnswerSerializer},
+        summary="Search by face (base64 in JSON): your subjects who look most like the face",
+        description=FACE_SEARCH_DESCRIPTION + " The same as multipart: `/faces/search/upload`.",
+    )
+    def post(self, request):
+        fields, image = image_request(request, FaceSearchFields)
+        search = face_lookup.subjects_by_face(
+            company=request_company(request),
+            actor=request.user,
+            image=image,
+            k=fields.get("limit") or face_lookup.SEARCH_MAX,
+        )
+        return Response(FaceSearchAnswerSerializer({"results": [face_hit_data(hit) for hit in search.hits]}).data)
+
+
+class FaceSearchUploadView(ImageUploadMixin, FaceSearchView):
+    @extend_schema(
+        tags=["subjects"],
+        request={"multipart/form-data": FaceSearchUploadSerializer},
+        responses={200: FaceSearchAnswerSerializer},
+        summary="Search by face (a multipart file): your subjects who look most like the face",
+        description=FACE_SEARCH_DESCRIPTION + " The same with the image base64-encoded in JSON: `/faces/search`.",
+    )
+    def post(self, request):
+        return super().post(request)

@@ -181,7 +181,14 @@ def request_types(schema) -> dict[tuple[str, str], set[str]]:
 
 
 def test_bodies_are_json_and_only_uploads_take_multipart(schema):
-    uploads = {("POST", "/api/v1/subjects/with-photos"), ("POST", "/api/v1/subjects/{id}/photos")}
+    uploads = {
+        ("POST", "/api/v1/subjects/with-photos"),
+        ("POST", "/api/v1/subjects/{id}/photos"),
+        # An image to look at (not to store), as a file; the same paths without /upload take JSON.
+        ("POST", "/api/v1/device/recognize/upload"),
+        ("POST", "/api/v1/device/verify/upload"),
+        ("POST", "/api/v1/faces/search/upload"),
+    }
     types = request_types(schema)
     assert {key for key, media in types.items() if media == {"multipart/form-data"}} == uploads
     assert {key for key, media in types.items() if media != {"application/json"}} == uploads

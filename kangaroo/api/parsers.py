@@ -178,3 +178,19 @@ class QueryTextMiddleware:
                 error = KangarooError(errors.VALIDATION_ERROR, fields={name: [str(CONTROL_CHARACTER_MESSAGE)]})
                 return envelope_response(error)
         return self.get_response(request)
+
+
+class BoundedMultiPartParser(MultiPartParser):
+    """Multipart, for a view with its own `max_body_bytes` (an image endpoint of the device
+    API): a larger body answers 413 `payload_too_large` before a byte of it is read."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        except ValueError:
+            length = 0
+        limit = body_limit(parser_context)
+        if length > limit:
+            raise payload_too_large(limit)
+        return super().parse(stream, media_type, parser_context)

@@ -34,6 +34,10 @@ device_urlpatterns = [
     path("device/tv-box/config", devices_api.TVBoxConfigView.as_view(), name="device-tvbox-config"),
     path("device/events", events_api.EventIngestView.as_view(), name="device-events"),
     path("device/gallery", gallery_feed.GalleryFeedView.as_view(), name="device-gallery"),
+    path("device/recognize", events_api.RecognizeView.as_view(), name="device-recognize"),
+    path("device/recognize/upload", events_api.RecognizeUploadView.as_view(), name="device-recognize-upload"),
+    path("device/verify", events_api.VerifyView.as_view(), name="device-verify"),
+    path("device/verify/upload", events_api.VerifyUploadView.as_view(), name="device-verify-upload"),
 ]
 
 urlpatterns = [
@@ -44,6 +48,8 @@ urlpatterns = [
     path("me", accounts_api.MeView.as_view(), name="me"),
     path("company", accounts_api.CompanyView.as_view(), name="company"),
     path("attendance", events_api.AttendanceView.as_view(), name="attendance"),
+    path("faces/search", subjects_api.FaceSearchView.as_view(), name="face-search"),
+    path("faces/search/upload", subjects_api.FaceSearchUploadView.as_view(), name="face-search-upload"),
     *device_urlpatterns,
     *router.urls,
 ]

@@ -1,0 +1,69 @@
+"""Endpoints that take one image to look at (recognise, verify, search by face), not to
+store: JSON with the image base64-encoded, or, at the same path with `/upload`, multipart
+with the file as the part `image`.
+
+Whatever is wrong with the image itself answers `photo_invalid` with a `reason`, like a photo
+upload, so the image is handed to the service as sent (`image_request`); the other fields
+are validated as usual. The body is bounded by the view's `max_body_bytes` for both content
+types (`ImageBodyMixin`).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.utils import html
+
+from kangaroo import errors
+from kangaroo.api.parsers import BoundedMultiPartParser, JSONObject, JSONParser
+from kangaroo.errors import KangarooError
+from kangaroo.images import base64_max_chars
+
+IMAGE_HELP = (
+    "A picture with one face: JPEG or PNG (WebP, HEIC, BMP and GIF are read too), at most "
+    "FACE_SNAPSHOT_MAX_KB (2048) KiB. Anything that is not such an image answers `photo_invalid` "
+    "with a `reason`; an image without a face answers `no_face`."
+)
+
+
+MAX_CHARS = base64_max_chars(settings.FACE_SNAPSHOT_MAX_BYTES)
+
+
+@extend_schema_field({"type": "string", "format": "byte", "maxLength": MAX_CHARS})
+class Base64ImageField(serializers.CharField):
+    """An image as base64 text, in a JSON body (documentation: `image_request` reads it)."""
+
+
+def image_request(request, fields_serializer) -> tuple[dict, object]:
+    """The body's fields but `image`, validated with `fields_serializer`, and the image as
+    sent (an uploaded file, base64 text, or whatever else a client put there)."""
+    body = request.data
+    if html.is_html_input(body):
+        rest = {key: body[key] for key in body if key != "image"}
+    elif isinstance(body, dict):
+        rest = JSONObject((key, value) for key, value in body.items() if key != "image")
+    else:
+        raise KangarooError(errors.VALIDATION_ERROR, _("A JSON object is expected."))
+    form = fields_serializer(data=rest)
+    form.is_valid(raise_exception=True)
+    return dict(form.validated_data), body.get("image")
+
+
+class ImageBodyMixin:
+    """A view whose body is one image and a few fields, as JSON with the image base64-encoded.
+    Its `.../upload` twin (`ImageUploadMixin`) takes the same as multipart: one body type per
+    operation, so the schema, and a client generated from it, says exactly what is sent."""
+
+    parser_classes = [JSONParser]
+
+    @property
+    def max_body_bytes(self) -> int:
+        return base64_max_chars(settings.FACE_SNAPSHOT_MAX_BYTES) + 4096
+
+
+class ImageUploadMixin(ImageBodyMixin):
+    """The same fields as multipart, the image as the file part `image`."""
+
+    parser_classes = [BoundedMultiPartParser]
