@@ -48,8 +48,9 @@ class VisibleText(HTMLParser):
     """The text a person reads: element text, and the words on buttons and in placeholders,
     titles and alt texts; never scripts, styles, or hidden inputs."""
 
-    # Code is quoted, not interface: a file's column names, a URL's form.
-    SKIP = {"script", "style", "template", "code"}
+    # Code is quoted, not interface: a file's column names, a URL's form. `bdi` isolates data
+    # inside a sentence, such as the salt and hash of a password (random letters like "iN").
+    SKIP = {"script", "style", "template", "code", "bdi"}
 
     def __init__(self):
         super().__init__()
