@@ -65,5 +65,7 @@ clean:
 bench: $(VENV)/.dev
 	$(PY) bench/subjects_bench.py
 	$(PY) bench/faces_bench.py
+	$(PY) bench/recognize_bench.py
+	$(PY) bench/gallery_bench.py
 	$(PY) bench/events_bench.py
 	$(PY) bench/login_bench.py

@@ -46,6 +46,7 @@ import django  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
+from isal import igzip  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
@@ -195,19 +196,25 @@ def full_sync(base: str, key: str, *, gzip: bool = True) -> dict:
     started = time.perf_counter()
     with httpx.Client(base_url=base, headers=headers, timeout=120) as client, ThreadPoolExecutor(1) as pool:
 
-        def fetch(after: int) -> httpx.Response:
-            response = client.get("/api/v1/device/gallery", params={"after": after, "limit": FEED_LIMIT})
-            response.raise_for_status()
-            return response
+        def fetch(after: int) -> tuple[httpx.Response, bytes]:
+            # The body as sent, inflated here with ISA-L (as the box agent does), about
+            # three times faster than the zlib httpx would use.
+            with client.stream(
+                "GET", "/api/v1/device/gallery", params={"after": after, "limit": FEED_LIMIT}
+            ) as response:
+                response.raise_for_status()
+                raw = b"".join(response.iter_raw())
+            gzipped = response.headers.get("Content-Encoding") == "gzip"
+            return response, igzip.decompress(raw) if gzipped else raw
 
         pending = pool.submit(fetch, 0)
         while True:
-            response = pending.result()
+            response, content = pending.result()
             more = response.headers["Gallery-More"] == "true"
             if more:
                 pending = pool.submit(fetch, int(response.headers["Gallery-Next"]))
             wire += int(response.headers["Content-Length"])
-            page = json.loads(response.content)
+            page = json.loads(content)
             for change in page["changes"]:
                 if change["op"] == "upsert":
                     gallery[change["id"]] = [
@@ -221,7 +228,7 @@ def full_sync(base: str, key: str, *, gzip: bool = True) -> dict:
         seconds = time.perf_counter() - started
         cursor = page["next"]
         # A box polling an unchanged gallery: the ETag of its last poll answers 304.
-        etag = fetch(cursor).headers["ETag"]
+        etag = fetch(cursor)[0].headers["ETag"]
         polled = time.perf_counter()
         unchanged = client.get(
             "/api/v1/device/gallery", params={"after": cursor, "limit": FEED_LIMIT}, headers={"If-None-Match": etag}

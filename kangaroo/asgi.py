@@ -4,6 +4,7 @@ Serve with `uvicorn kangaroo.asgi:application` (any number of processes: with RE
 set, websockets of every process share the Redis channel layer).
 """
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -13,9 +14,18 @@ django_asgi_app = get_asgi_application()  # sets Django up before the routing im
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from kangaroo.consumers import SameOriginValidator  # noqa: E402
 from kangaroo.routing import websocket_urlpatterns  # noqa: E402
+
+# Every view, serializer and library is imported now rather than on the first request, then
+# all of it is moved out of the garbage collector's sight: a full collection walks every
+# tracked object, and with Django, DRF and numpy loaded each one took about 70 ms, several
+# times a second under a large answer (bench/gallery_bench.py). What requests allocate is
+# still collected as before.
+get_resolver().url_patterns  # noqa: B018 (imports the views)
+gc.freeze()
 
 application = ProtocolTypeRouter(
     {

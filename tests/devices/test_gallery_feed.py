@@ -121,6 +121,19 @@ def test_from_0_a_box_gets_the_current_gallery_not_its_history(box_a, tenant_a):
     assert second["faces"] == []
 
 
+@pytest.mark.parametrize(
+    "name",
+    ['Anne "Nan" O\'Brien', "back\\slash", "王小明 😀", "tab\there", "e\u0301", "line\u2028sep"],
+)
+def test_names_reach_the_box_exactly_as_written(box_a, tenant_a, name):
+    """The answer is written as text, not through json.dumps: quotes, backslashes, control
+    characters and non-ASCII must still come back as the same string."""
+    person = subject(tenant_a, name, 'E-"1"')
+    enrol(tenant_a, person)
+    change = body(pull(box_a))["changes"][0]
+    assert (change["name"], change["job_number"]) == (name, 'E-"1"')
+
+
 def test_pending_and_rejected_photos_are_not_sent(box_a, tenant_a):
     person = subject(tenant_a)
     PhotoFactory(company=tenant_a.company, subject=person)  # pending
