@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import random
+import secrets
 import socket
 import statistics
 import subprocess
@@ -115,6 +116,9 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "kangaroo.settings"
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("STATIC_MANIFEST", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# One key for this process and the server it starts: the dashboards log in with a session
+# this process signs (without it, each process would make up a key of its own).
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(64))
 
 import django  # noqa: E402
 import httpx  # noqa: E402
@@ -227,7 +231,8 @@ def seed() -> Seed:
     # lookups run against an index of realistic size), with fresh planner statistics, as
     # autovacuum keeps them in production.
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE events_event")
+        # CASCADE: rows that refer to events (corrections, unknown people's snapshots) go too.
+        cursor.execute("TRUNCATE events_event CASCADE")
     copy_rows(out, "history", HISTORY, days_ago=3)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
