@@ -240,13 +240,15 @@ EVENT_SNAPSHOT_MAX_BYTES = envint("EVENT_SNAPSHOT_MAX_KB", 64, minimum=1) * 1024
 # the middle of the eyes (a turned head). The detector upsamples FACE_UPSAMPLE times (1:
 # faces from about 40 px; 0: from 80 px, five times faster) on the image scaled down to
 # FACE_DETECT_MAX_SIDE. Each process rebuilds a company's face index at most every
-# FACE_INDEX_RECHECK_SECONDS after its gallery changed.
+# FACE_INDEX_RECHECK_SECONDS after its gallery changed, and keeps the indexes of the
+# companies searched most recently within FACE_INDEX_CACHE_MB (about 53 MB per 100,000 faces).
 FACE_MIN_SIZE = envint("FACE_MIN_SIZE", 80, minimum=20)
 FACE_MIN_SHARPNESS = envfloat("FACE_MIN_SHARPNESS", 15.0, minimum=0.0)
 FACE_MAX_YAW = envfloat("FACE_MAX_YAW", 0.3, minimum=0.0, maximum=1.0)
 FACE_UPSAMPLE = envint("FACE_UPSAMPLE", 1, minimum=0)
 FACE_DETECT_MAX_SIDE = envint("FACE_DETECT_MAX_SIDE", 800, minimum=160)
 FACE_INDEX_RECHECK_SECONDS = envfloat("FACE_INDEX_RECHECK_SECONDS", 1.0, minimum=0.0)
+FACE_INDEX_CACHE_MB = envint("FACE_INDEX_CACHE_MB", 1024, minimum=1)
 # The largest image (KiB, before base64) a pad or box sends to be recognised or verified, or
 # an admin to search by face: a camera frame, not an HR photo (`photo_invalid`, `too_large`).
 FACE_SNAPSHOT_MAX_BYTES = envint("FACE_SNAPSHOT_MAX_KB", 2048, minimum=16) * 1024

@@ -23,12 +23,18 @@ index per company and rebuilds it when the company's gallery changed: at most on
 (`subjects.selectors.gallery_sequence`, one row by primary key), which every enrolment,
 photo removal, archiving and deletion moves on, so every web and worker process agrees
 within about a second of a commit.
+
+The cache is bounded: when the indexes of a process hold more than `FACE_INDEX_CACHE_MB`,
+the companies searched least recently are dropped (and rebuilt from the database when next
+needed), so a deployment of many companies does not grow each process without limit. The
+index in use is never dropped, however large.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,7 +91,7 @@ class _Cached:
     checked_at: float
 
 
-_indexes: dict[int, _Cached] = {}
+_indexes: OrderedDict[int, _Cached] = OrderedDict()  # least recently used first
 _build_locks: dict[int, threading.Lock] = {}
 _locks_lock = threading.Lock()
 
@@ -103,6 +109,7 @@ def company_index(company_id: int) -> faces.FaceIndex:
     now = time.monotonic()
     cached = _indexes.get(company_id)
     if cached is not None and now - cached.checked_at < settings.FACE_INDEX_RECHECK_SECONDS:
+        _touch(company_id)
         return cached.index
     with _locks_lock:
         lock = _build_locks.setdefault(company_id, threading.Lock())
@@ -115,10 +122,37 @@ def company_index(company_id: int) -> faces.FaceIndex:
         version = gallery_sequence(company_id)
         if cached is not None and cached.version == version:
             cached.checked_at = time.monotonic()
+            _remember(company_id, cached)
             return cached.index
         index = faces.FaceIndex.from_rows(_usable_photos(company_id).values_list("pk", "subject_id", "embedding"))
-        _indexes[company_id] = _Cached(index, version, time.monotonic())
+        _remember(company_id, _Cached(index, version, time.monotonic()))
         return index
+
+
+def _touch(company_id: int) -> None:
+    with _locks_lock:
+        if company_id in _indexes:
+            _indexes.move_to_end(company_id)
+
+
+def _remember(company_id: int, cached: _Cached) -> None:
+    """Keep `cached` as the most recently used index, then drop the least recently used
+    others while the cache is over its size (another build may have dropped this one)."""
+    budget = settings.FACE_INDEX_CACHE_MB * 1024 * 1024
+    with _locks_lock:
+        _indexes[company_id] = cached
+        _indexes.move_to_end(company_id)
+        total = sum(entry.index.nbytes for entry in _indexes.values())
+        for other in list(_indexes):
+            if total <= budget:
+                break
+            if other != company_id:
+                total -= _indexes.pop(other).index.nbytes
+
+
+def cached_companies() -> list[int]:
+    """The companies whose index this process holds, least recently used first."""
+    return list(_indexes)
 
 
 def forget_indexes() -> None:

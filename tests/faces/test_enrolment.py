@@ -274,3 +274,29 @@ def test_the_admin_button_starts_a_re_enrolment_with_progress(client, tenant_a, 
     assert response.status_code == 302 and response["Location"] == f"/admin/accounts/job/{job.pk}/change/"
     assert (job.state, job.done, job.total) == (JobState.DONE, 1, 1)
     assert "1 / 1" in client.get("/admin/accounts/job/").content.decode()
+
+
+def test_a_process_keeps_the_indexes_of_the_companies_searched_last_within_its_budget(
+    settings, tenant_a, tenant_b, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    eileen_a, _ = enrolled(tenant_a.company, "Eileen A", astronaut_jpeg(), capture)
+    grace_b, _ = enrolled(tenant_b.company, "Grace B", hopper_jpeg(), capture)
+    eileen = embedding_of(astronaut_jpeg())
+    grace = embedding_of(hopper_jpeg())
+    a, b = tenant_a.company.pk, tenant_b.company.pk
+
+    # Room for both: both stay, the one searched last at the end.
+    face_index.identify(tenant_a.company, eileen)
+    face_index.identify(tenant_b.company, grace)
+    assert face_index.cached_companies() == [a, b]
+    face_index.identify(tenant_a.company, eileen)
+    assert face_index.cached_companies() == [b, a]
+
+    # A budget smaller than one index (about 1 KB here): only the index in use is kept, and
+    # a dropped company's next search rebuilds it from the database, with the same answer.
+    settings.FACE_INDEX_CACHE_MB = 0.001
+    assert face_index.identify(tenant_b.company, grace).subject_id == grace_b.pk
+    assert face_index.cached_companies() == [b]
+    assert face_index.identify(tenant_a.company, eileen).subject_id == eileen_a.pk
+    assert face_index.cached_companies() == [a]
