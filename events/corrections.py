@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Company, User
 from accounts.services import audit_record
 from events import live
+from events.hooks import send_event_corrected
 from events.models import CorrectionKind, Event, EventCorrection, EventKind
 from events.unknown_people import queue_unknown_sightings, unknown_person_detach_event
 from kangaroo import errors
@@ -130,6 +131,7 @@ def event_correct(
         else None
     )
     transaction.on_commit(lambda: live.broadcast_corrected([event]))
+    transaction.on_commit(lambda: send_event_corrected(company=company, event=event), robust=True)
     if event.kind == EventKind.STRANGER and event.snapshot:
         queue_unknown_sightings(Event, company=company, events=[event])
     return correction

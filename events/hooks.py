@@ -28,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 events_recorded = Signal()
 
+# Sent after commit, with `company` and `event` (the corrected `Event`, its `first_photo_id`
+# set), when an admin changed who an event is about (`events.corrections`). Same rules as
+# `events_recorded`: a failing listener is logged and never undoes the correction.
+event_corrected = Signal()
+
 
 def events_recorded_on_commit(*, company: Company, events: Sequence[Event]) -> None:
     """Announce `events` once the current transaction commits (at once outside one)."""
@@ -45,5 +50,16 @@ def send_events_recorded(*, company: Company, events: list[Event]) -> None:
                 getattr(receiver, "__qualname__", receiver),
                 len(events),
                 company.pk,
+                exc_info=result,
+            )
+
+
+def send_event_corrected(*, company: Company, event: Event) -> None:
+    for receiver, result in event_corrected.send_robust(sender=Event, company=company, event=event):
+        if isinstance(result, Exception):
+            logger.error(
+                "A listener of event_corrected (%s) failed on event %s",
+                getattr(receiver, "__qualname__", receiver),
+                event.pk,
                 exc_info=result,
             )

@@ -147,6 +147,19 @@ UNKNOWN_PERSON_MERGE_SELF = declare(
     "unknown_person_merge_self", 400, _("An unknown person cannot be merged with themselves.")
 )
 
+# --- Integrations -------------------------------------------------------------------------
+WEBHOOK_URL_REFUSED = declare(
+    "webhook_url_refused",
+    400,
+    _("This URL cannot receive webhooks: use http or https with a host name that resolves to public addresses."),
+)
+API_KEY_INVALID = declare("api_key_invalid", 401, _("The API key is not valid."))
+API_KEY_REVOKED = declare("api_key_revoked", 401, _("The API key has been revoked."))
+API_KEY_EXPIRED = declare("api_key_expired", 401, _("The API key has expired."))
+API_KEY_SCOPE_MISSING = declare(
+    "api_key_scope_missing", 403, _("This API key does not have the scope this request needs.")
+)
+
 # --- Background jobs ----------------------------------------------------------------------
 JOB_ALREADY_QUEUED = declare(
     "job_already_queued", 409, _("The same job is already queued or running; wait until it has finished.")

@@ -23,6 +23,12 @@ def periodic_tasks() -> list[Task]:
         Task("gallery.compact", "devices.jobs.gallery_compact", every=settings.GALLERY_COMPACT_EVERY),
         # Jobs whose worker died are retried or failed; their records follow the queue.
         Task("jobs.reconcile", "accounts.jobs.jobs_reconcile", every=60),
+        # Webhook messages whose retry is due go out again (integrations.delivery).
+        Task("webhooks.retry", "integrations.jobs.webhooks_retry", every=settings.WEBHOOK_RETRY_SWEEP_SECONDS),
+        # The webhook delivery log keeps WEBHOOK_LOG_DAYS days.
+        Task("webhooks.purge", "integrations.jobs.webhooks_log_purge", every=3600),
+        # Boxes that started to lag behind the gallery are announced to webhooks (`device.lagging`).
+        Task("webhooks.lagging", "integrations.jobs.webhooks_lagging", every=60),
         # Unknown people past retention go with their snapshots (late by at most an interval).
         Task("unknown_people.purge", "events.jobs.unknown_people_purge_job", every=settings.UNKNOWN_PURGE_SECONDS),
     ]

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "subjects",
     "devices",
     "events",
+    "integrations",
     "kangaroo",  # last: the project's own commands (seed_demo imports every app)
 ]
 
@@ -263,6 +264,20 @@ UNKNOWN_CLUSTER_THRESHOLD = envfloat("UNKNOWN_CLUSTER_THRESHOLD", 0.5, minimum=0
 UNKNOWN_BEST_SNAPSHOTS = envint("UNKNOWN_BEST_SNAPSHOTS", 10, minimum=1)
 UNKNOWN_RETENTION_DAYS = envint("UNKNOWN_RETENTION_DAYS", 30, minimum=1)
 UNKNOWN_PURGE_SECONDS = envint("UNKNOWN_PURGE_SECONDS", 3600, minimum=60)
+
+# --- Webhooks (integrations/) -----------------------------------------------------------------
+# A webhook request gives up after WEBHOOK_TIMEOUT_SECONDS. A failed message is retried after
+# WEBHOOK_RETRY_BASE_SECONDS x 3^(n-1) (at most WEBHOOK_RETRY_MAX_SECONDS, with jitter) for 24
+# hours; the sweep looks for due retries every WEBHOOK_RETRY_SWEEP_SECONDS. URLs resolving to
+# private, loopback or link-local addresses are refused unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+# (a receiver on the same network).
+WEBHOOK_TIMEOUT_SECONDS = envint("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_RETRY_BASE_SECONDS = envint("WEBHOOK_RETRY_BASE_SECONDS", 10, minimum=1)
+WEBHOOK_RETRY_MAX_SECONDS = envint("WEBHOOK_RETRY_MAX_SECONDS", 3 * 3600, minimum=1)
+WEBHOOK_RETRY_SWEEP_SECONDS = envint("WEBHOOK_RETRY_SWEEP_SECONDS", 15, minimum=1)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = envbool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# Sent and failed messages are deleted from the delivery log after this many days.
+WEBHOOK_LOG_DAYS = envint("WEBHOOK_LOG_DAYS", 30, minimum=1)
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = envstr("LANGUAGE_CODE", "en")

@@ -11,6 +11,8 @@ from accounts.models import AuditLog, Company, Job, Role, User
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
 from events.models import Event, EventCorrection, EventKind, UnknownPerson, UnknownSnapshot
+from integrations.models import LaggingBox, WebhookDelivery, WebhookEndpoint
+from integrations.signing import new_message_id, new_secret
 from subjects.models import Department, GalleryChange, GalleryCounter, GalleryOp, Photo, Subject, SubjectType
 from tests.images import jpeg_bytes
 
@@ -223,6 +225,38 @@ class EventCorrectionFactory(DjangoModelFactory):
     original_kind = EventKind.RECOGNIZED
 
 
+class WebhookEndpointFactory(DjangoModelFactory):
+    class Meta:
+        model = WebhookEndpoint
+
+    company = factory.SubFactory(CompanyFactory)
+    url = factory.Sequence(lambda n: f"https://hooks{n}.example.com/kangaroo")
+    event_types = factory.LazyFunction(lambda: ["event.recognized"])
+    secret = factory.LazyFunction(new_secret)
+
+
+class WebhookDeliveryFactory(DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    company = factory.SubFactory(CompanyFactory)
+    endpoint = factory.SubFactory(WebhookEndpointFactory, company=factory.SelfAttribute("..company"))
+    message_id = factory.LazyFunction(new_message_id)
+    event_type = "event.recognized"
+    body = '{"type":"event.recognized","timestamp":"2026-01-01T00:00:00Z","data":{}}'
+    status = "delivered"
+    retry_until = factory.LazyFunction(timezone.now)
+
+
+class LaggingBoxFactory(DjangoModelFactory):
+    class Meta:
+        model = LaggingBox
+
+    company = factory.SubFactory(CompanyFactory)
+    box = factory.SubFactory(BoxFactory, company=factory.SelfAttribute("..company"))
+    since = factory.LazyFunction(timezone.now)
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -242,4 +276,7 @@ FACTORIES = {
     UnknownPerson: UnknownPersonFactory,
     UnknownSnapshot: UnknownSnapshotFactory,
     EventCorrection: EventCorrectionFactory,
+    WebhookEndpoint: WebhookEndpointFactory,
+    WebhookDelivery: WebhookDeliveryFactory,
+    LaggingBox: LaggingBoxFactory,
 }

@@ -8,6 +8,7 @@ from devices import api as devices_api
 from devices import gallery_feed
 from events import api as events_api
 from events import unknown_api
+from integrations import api as integrations_api
 from subjects import api as subjects_api
 
 router = SimpleRouter(trailing_slash=False)
@@ -24,6 +25,8 @@ router.register("tv-boxes", devices_api.TVBoxViewSet, basename="tvbox")
 router.register("events", events_api.EventViewSet, basename="event")
 router.register("event-corrections", unknown_api.EventCorrectionViewSet, basename="event-correction")
 router.register("unknown-people", unknown_api.UnknownPersonViewSet, basename="unknown-person")
+router.register("webhooks", integrations_api.WebhookEndpointViewSet, basename="webhook")
+router.register("webhook-deliveries", integrations_api.WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("unknown-snapshots", unknown_api.UnknownSnapshotViewSet, basename="unknown-snapshot")
 
 # Called by the devices themselves, with `Authorization: Device <key>` only.

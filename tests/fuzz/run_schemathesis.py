@@ -8,6 +8,7 @@ not describe, bad input accepted...) fails the run. The database is dropped at t
 
     FUZZ_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python tests/fuzz/run_schemathesis.py [--max-examples 10] [--seed N] [--only owner]
+            [--include-path-regex '/webhook']
 
 FUZZ_DATABASE_URL names the server (and a database to connect to for CREATE DATABASE); it
 defaults to DATABASE_URL's server. The bounded example count keeps the step to a few minutes
@@ -108,6 +109,9 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=int(os.environ.get("FUZZ_MAX_EXAMPLES", 10)))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--only", choices=["owner", "session", "box", "pad", "tvbox"], action="append")
+    parser.add_argument(
+        "--include-path-regex", default=None, help="fuzz only the operations whose path matches (e.g. '/webhook')"
+    )
     args = parser.parse_args()
     if not Path(ST).exists():
         sys.exit(f"fuzz: {ST} not found: pip install -r requirements/dev.txt")
@@ -139,6 +143,8 @@ def main() -> int:
                 if args.only and name.split("-")[0] not in args.only:
                     continue
                 header = header() if callable(header) else header
+                if args.include_path_regex:
+                    selection = [*selection, "--include-path-regex", args.include_path_regex]
                 if run_schemathesis(base, header, selection, args, var_dir, name) != 0:
                     failed.append(name)
                     reports = Path(os.environ.get("FUZZ_REPORT_DIR", ROOT / "var" / "fuzz"))

@@ -1,0 +1,138 @@
+"""Admin for webhooks: endpoints (secret shown once, rotate, test ping) and the delivery log
+(redeliver). Every role reads; admins and owners write."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from integrations import services
+from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookType
+from kangaroo.admin import ReadOnlyAdminMixin, TenantAdminMixin, add_service_error, admin_company, adopt
+from kangaroo.errors import KangarooError
+
+
+def show_secret(model_admin, request, *, intro, secret: str, element_id: str, warning) -> None:
+    """A secret in a message box of its own with a copy button, shown this once."""
+    box = format_html(
+        '<div class="device-key-box"><p class="device-key-intro">{intro}</p>'
+        '<code class="device-key" id="{id}">{secret}</code>'
+        '<button type="button" class="button copy-key" data-copy-target="{id}" data-copied="{copied}">'
+        "{copy}</button>"
+        '<p class="device-key-warning">{warning}</p></div>',
+        intro=intro,
+        id=element_id,
+        secret=secret,
+        copy=_("Copy"),
+        copied=_("Copied"),
+        warning=warning,
+    )
+    model_admin.message_user(request, box, messages.SUCCESS)
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
+    event_types = forms.MultipleChoiceField(
+        label=_("event types"), choices=WebhookType.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "event_types", "is_active"]
+
+    def clean(self):
+        data = super().clean()
+        # The service's own checks, shown in place (the URL is checked again when saved and sent).
+        if "url" in data and (self.instance.pk is None or data["url"] != self.instance.url):
+            try:
+                services.webhook_url_check(data["url"])
+            except KangarooError as exc:
+                add_service_error(self, exc, "url")
+        return data
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ["__str__", "url", "types", "is_active", "failing_since", "disabled_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "description"]
+    readonly_fields = ["failing_since", "disabled_at", "previous_secret_until", "created_at", "updated_at"]
+    actions = ["send_test_ping", "rotate_secret"]
+
+    @admin.display(description=_("event types"))
+    def types(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.event_types or [])
+
+    def save_model(self, request, obj, form, change):
+        fields = ["url", "description", "event_types", "is_active"]
+        data = {name: form.cleaned_data[name] for name in fields if name in form.cleaned_data}
+        company = obj.company if change else (admin_company(request) or obj.company)
+        if change:
+            data = {name: value for name, value in data.items() if name in form.changed_data}
+            saved = services.webhook_endpoint_update(company=company, actor=request.user, endpoint=obj, **data)
+        else:
+            saved, secret = services.webhook_endpoint_create(company=company, actor=request.user, **data)
+            self._show_secret(request, saved, secret)
+        adopt(obj, saved)
+
+    def delete_model(self, request, obj):
+        services.webhook_endpoint_delete(company=obj.company, actor=request.user, endpoint=obj)
+
+    def _show_secret(self, request, endpoint: WebhookEndpoint, secret: str) -> None:
+        show_secret(
+            self,
+            request,
+            intro=format_html(str(_("The signing secret of “{url}”: give it to the receiver.")), url=endpoint.url),
+            secret=secret,
+            element_id=f"webhook-secret-{endpoint.pk}",
+            warning=_("It will not be shown again. Copy it now; if it is lost, rotate the secret."),
+        )
+
+    @admin.action(description=_("Send a test ping"), permissions=["change"])
+    def send_test_ping(self, request, queryset):
+        for endpoint in queryset:
+            services.webhook_ping(company=endpoint.company, actor=request.user, endpoint=endpoint)
+        self.message_user(
+            request,
+            _("Test pings queued: %(count)d. The delivery log shows how they went.") % {"count": queryset.count()},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Rotate the secret (the old one keeps signing for 24 hours)"), permissions=["change"])
+    def rotate_secret(self, request, queryset):
+        for endpoint in queryset:
+            endpoint, secret = services.webhook_secret_rotate(
+                company=endpoint.company, actor=request.user, endpoint=endpoint
+            )
+            self._show_secret(request, endpoint, secret)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at", "event_type", "endpoint", "status", "attempts", "response_status", "duration_ms",
+        "last_attempt_at", "next_attempt_at",
+    ]  # fmt: skip
+    list_filter = ["status", "event_type", "endpoint"]
+    search_fields = ["message_id"]
+    list_select_related = ["endpoint"]
+    actions = ["redeliver"]
+    fields = [
+        "endpoint", "message_id", "event_type", "status", "attempts", "response_status", "response_excerpt",
+        "error", "duration_ms", "last_attempt_at", "next_attempt_at", "retry_until", "created_at",
+        "delivered_at", "body",
+    ]  # fmt: skip
+
+    def has_redeliver_permission(self, request):
+        return self._is_member(request) and request.user.can_write
+
+    @admin.action(description=_("Redeliver (same webhook-id, retried for another 24 hours)"), permissions=["redeliver"])
+    def redeliver(self, request, queryset):
+        for delivery in queryset:
+            services.webhook_redeliver(company=delivery.company, actor=request.user, delivery=delivery)
+        self.message_user(
+            request, _("Deliveries queued again: %(count)d") % {"count": queryset.count()}, messages.SUCCESS
+        )

@@ -1,0 +1,147 @@
+"""Outgoing webhooks: a company's endpoints and the messages sent to them.
+
+An endpoint is a URL of the company's own (a chat bridge, an HR system) with the event types
+it wants and a signing secret. Every announcement of a wanted type becomes one
+`WebhookDelivery` per endpoint: one logical message with one `webhook-id`, however many HTTP
+attempts it takes. The row is the delivery log: status, attempts, the last answer's code and
+duration, and when the next attempt is due.
+
+The secret has to be kept readable, since each message is signed with it (HMAC); it is shown
+to people once, when created or rotated. A rotated secret keeps signing beside the new one
+for a day (`previous_secret_until`), so a receiver can switch over without losing messages.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from kangaroo.tenancy import TenantModel
+
+
+class WebhookType(models.TextChoices):
+    EVENT_RECOGNIZED = "event.recognized", _("A person was recognised")
+    EVENT_STRANGER = "event.stranger", _("A stranger was seen")
+    EVENT_VISITOR_OUTSIDE_WINDOW = "event.visitor_outside_window", _("A visitor came outside their visit")
+    EVENT_CORRECTED = "event.corrected", _("An event was corrected")
+    DEVICE_OFFLINE = "device.offline", _("A device went offline")
+    DEVICE_ONLINE = "device.online", _("A device came online")
+    DEVICE_LAGGING = "device.lagging", _("A box fell behind the gallery")
+    SUBJECT_CREATED = "subject.created", _("A subject was created")
+    SUBJECT_UPDATED = "subject.updated", _("A subject was changed")
+    SUBJECT_DELETED = "subject.deleted", _("A subject was deleted")
+    PHOTO_REJECTED = "photo.rejected", _("A photo was rejected")
+
+
+# Sent by "send a test ping" only; no endpoint subscribes to it.
+PING_TYPE = "webhook.ping"
+
+
+class WebhookEndpoint(TenantModel):
+    url = models.URLField(_("URL"), max_length=500)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    event_types = models.JSONField(_("event types"), default=list)
+    is_active = models.BooleanField(_("active"), default=True)
+    secret = models.CharField(_("signing secret"), max_length=100, editable=False)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(_("previous secret valid until"), null=True, blank=True)
+    # The first failed attempt since the last success; 24 hours of failures disable the endpoint.
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
+    disabled_at = models.DateTimeField(_("disabled for failures at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["url", "id"]
+        indexes = [models.Index(fields=["company", "is_active"], name="webhook_endpoint_active")]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    def signing_secrets(self, now=None) -> list[str]:
+        """The secrets a message is signed with now: the current one, and the previous one
+        during the day after a rotation."""
+        now = now or timezone.now()
+        secrets = [self.secret]
+        if self.previous_secret and self.previous_secret_until and now < self.previous_secret_until:
+            secrets.append(self.previous_secret)
+        return secrets
+
+    def wants(self, event_type: str) -> bool:
+        return event_type in (self.event_types or [])
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+
+
+# Retries continue this long after a message was queued (or redelivered), then it fails.
+RETRY_WINDOW = timedelta(hours=24)
+
+
+class WebhookDelivery(TenantModel):
+    """One message to one endpoint, and how sending it went."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("endpoint")
+    )
+    message_id = models.CharField(_("webhook-id"), max_length=40)
+    event_type = models.CharField(_("type"), max_length=40)
+    # The JSON body exactly as sent, so every attempt signs and sends the same bytes.
+    body = models.TextField(_("body"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    response_status = models.PositiveSmallIntegerField(_("response code"), null=True, blank=True)
+    response_excerpt = models.CharField(_("response"), max_length=500, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    retry_until = models.DateTimeField(_("retried until"))
+    # A sender holds the message until then (see `integrations.delivery`); a sender that
+    # died lets it go when the time passes.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "message_id"], name="webhook_delivery_message_unique")
+        ]
+        indexes = [
+            models.Index(fields=["company", "endpoint", "-created_at"], name="webhook_delivery_endpoint"),
+            # The retry sweep: pending messages by due time, across companies.
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id}"
+
+
+class LaggingBox(TenantModel):
+    """A box already announced as lagging (`device.lagging`), so it is announced once per
+    spell: the row goes when the box catches up, and a new spell is announced again."""
+
+    box = models.OneToOneField("devices.Box", on_delete=models.CASCADE, related_name="+", verbose_name=_("box"))
+    since = models.DateTimeField(_("lagging since"))
+
+    class Meta:
+        verbose_name = _("lagging box")
+        verbose_name_plural = _("lagging boxes")
+        indexes = [models.Index(fields=["company", "box"], name="lagging_box_company_box")]
+
+    def __str__(self) -> str:
+        return str(self.box_id)

@@ -1,0 +1,282 @@
+"""Writes of the integrations app: webhook endpoints and their messages.
+
+Every change a person makes (an endpoint created, changed, deleted, its secret rotated, a
+test ping, a redelivery) is audited. Messages are queued by `webhooks_queue`, from the
+listeners of the lower apps' announcements (`integrations.listeners`); sending them is
+`integrations.delivery`'s work.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Company, User
+from accounts.services import audit_record
+from integrations import outbound, signing
+from integrations.models import (
+    PING_TYPE,
+    RETRY_WINDOW,
+    DeliveryStatus,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookType,
+)
+from kangaroo import errors
+from kangaroo.errors import KangarooError
+from kangaroo.jobs import NO_RETRY, enqueue
+
+ENDPOINT_EDITABLE_FIELDS = ("url", "description", "event_types", "is_active")
+
+URL_REFUSED_MESSAGES = {
+    outbound.BAD_SCHEME: _("Only http:// and https:// addresses can receive webhooks."),
+    outbound.NO_HOST: _("The address needs a host name."),
+    outbound.UNRESOLVABLE: _("The host name does not resolve to an address."),
+    outbound.PRIVATE_ADDRESS: _(
+        "The host resolves to a private, loopback, link-local or other non-public address, "
+        "which webhooks may not reach."
+    ),
+}
+
+
+def webhook_url_check(url: str) -> str:
+    """`url` if webhooks may be sent to it now; else `webhook_url_refused` naming the reason."""
+    try:
+        outbound.check_url(url)
+    except outbound.UrlRefused as exc:
+        message = URL_REFUSED_MESSAGES[exc.reason]
+        raise KangarooError(
+            errors.WEBHOOK_URL_REFUSED, fields={"url": [str(message)]}, extra={"reason": exc.reason}
+        ) from None
+    return url
+
+
+def webhook_types_check(event_types: Iterable[str]) -> list[str]:
+    """The types, each once, in the order of the list of types; an unknown or missing one is refused."""
+    wanted = list(event_types or [])
+    unknown = [name for name in wanted if name not in WebhookType.values]
+    if unknown or not wanted:
+        message = (
+            _("Unknown event types: %(types)s.") % {"types": ", ".join(map(str, unknown))}
+            if unknown
+            else _("Choose at least one event type.")
+        )
+        raise KangarooError(errors.VALIDATION_ERROR, fields={"event_types": [str(message)]})
+    return [name for name in WebhookType.values if name in wanted]
+
+
+@transaction.atomic
+def webhook_endpoint_create(
+    *,
+    company: Company,
+    actor: User | None,
+    url: str,
+    event_types: Sequence[str],
+    description: str = "",
+    is_active: bool = True,
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its signing secret (shown once: only the endpoint keeps it)."""
+    endpoint = WebhookEndpoint.objects.create(
+        company=company,
+        url=webhook_url_check(url),
+        description=description,
+        event_types=webhook_types_check(event_types),
+        is_active=is_active,
+        secret=signing.new_secret(),
+    )
+    audit_record(
+        company=company,
+        actor=actor,
+        action="webhook.create",
+        obj=endpoint,
+        changes={"url": endpoint.url, "event_types": endpoint.event_types, "is_active": is_active},
+    )
+    return endpoint, endpoint.secret
+
+
+@transaction.atomic
+def webhook_endpoint_update(
+    *, company: Company, actor: User | None, endpoint: WebhookEndpoint, **data: Any
+) -> WebhookEndpoint:
+    """Change an endpoint. Turning a disabled endpoint back on forgets its failures; turning
+    it off fails what is still waiting to be sent to it."""
+    unknown = set(data) - set(ENDPOINT_EDITABLE_FIELDS)
+    if unknown:
+        raise TypeError(f"webhook_endpoint_update does not change {sorted(unknown)}")
+    endpoint = WebhookEndpoint.objects.for_company(company).select_for_update().get(pk=endpoint.pk)
+    if "url" in data and data["url"] != endpoint.url:
+        webhook_url_check(data["url"])
+    if "event_types" in data:
+        data["event_types"] = webhook_types_check(data["event_types"])
+    changes = {
+        name: [getattr(endpoint, name), value] for name, value in data.items() if getattr(endpoint, name) != value
+    }
+    if not changes:
+        return endpoint
+    for name, value in data.items():
+        setattr(endpoint, name, value)
+    update_fields = [*changes, "updated_at"]
+    if changes.get("is_active", [None, None])[1] is True:
+        endpoint.failing_since = endpoint.disabled_at = None
+        update_fields += ["failing_since", "disabled_at"]
+    endpoint.save(update_fields=update_fields)
+    if changes.get("is_active", [None, None])[1] is False:
+        _fail_waiting(endpoint, error="endpoint turned off")
+    audit_record(company=company, actor=actor, action="webhook.update", obj=endpoint, changes=changes)
+    return endpoint
+
+
+@transaction.atomic
+def webhook_endpoint_delete(*, company: Company, actor: User | None, endpoint: WebhookEndpoint) -> None:
+    """Deletes the endpoint with its delivery log."""
+    audit_record(company=company, actor=actor, action="webhook.delete", obj=endpoint, changes={"url": endpoint.url})
+    WebhookEndpoint.objects.for_company(company).filter(pk=endpoint.pk).delete()
+
+
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+@transaction.atomic
+def webhook_secret_rotate(
+    *, company: Company, actor: User | None, endpoint: WebhookEndpoint, now: datetime | None = None
+) -> tuple[WebhookEndpoint, str]:
+    """A new secret (returned, shown once); messages are signed with the old one as well for
+    the next 24 hours, so receivers can switch without refusing any."""
+    now = now or timezone.now()
+    endpoint = WebhookEndpoint.objects.for_company(company).select_for_update().get(pk=endpoint.pk)
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_until = now + SECRET_OVERLAP
+    endpoint.secret = signing.new_secret()
+    endpoint.save(update_fields=["previous_secret", "previous_secret_until", "secret", "updated_at"])
+    audit_record(
+        company=company,
+        actor=actor,
+        action="webhook.rotate_secret",
+        obj=endpoint,
+        changes={"previous_secret_until": endpoint.previous_secret_until},
+    )
+    return endpoint, endpoint.secret
+
+
+def _fail_waiting(endpoint: WebhookEndpoint, *, error: str) -> int:
+    return (
+        WebhookDelivery.objects.for_company(endpoint.company_id)
+        .filter(endpoint=endpoint, status=DeliveryStatus.PENDING)
+        .update(status=DeliveryStatus.FAILED, next_attempt_at=None, error=error)
+    )
+
+
+def message_body(*, event_type: str, timestamp: datetime, data: dict[str, Any]) -> str:
+    """The JSON body of a message: `type`, `timestamp` (ISO 8601, UTC) and `data`."""
+    moment = timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return json.dumps(
+        {"type": event_type, "timestamp": moment, "data": data}, ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _queue_for(endpoint: WebhookEndpoint, deliveries: list[WebhookDelivery]) -> None:
+    """One job per endpoint per announcement, however many messages it carries."""
+    from integrations import jobs
+
+    if deliveries:
+        enqueue(
+            jobs.webhook_deliver,
+            endpoint.company_id,
+            endpoint.pk,
+            [delivery.pk for delivery in deliveries],
+            retry=NO_RETRY,  # a message not sent stays pending: the retry sweep takes it
+        )
+
+
+def _new_delivery(endpoint: WebhookEndpoint, *, event_type: str, body: str, now: datetime) -> WebhookDelivery:
+    return WebhookDelivery(
+        company_id=endpoint.company_id,
+        endpoint=endpoint,
+        message_id=signing.new_message_id(),
+        event_type=event_type,
+        body=body,
+        next_attempt_at=now,
+        retry_until=now + RETRY_WINDOW,
+    )
+
+
+def webhook_endpoints_wanting(*, company: Company | int, event_types: Iterable[str]) -> list[WebhookEndpoint]:
+    """The company's active endpoints that want at least one of `event_types`."""
+    types = set(event_types)
+    if not types:
+        return []
+    endpoints = WebhookEndpoint.objects.for_company(company).filter(is_active=True).order_by("id")
+    return [endpoint for endpoint in endpoints if types & set(endpoint.event_types or [])]
+
+
+@transaction.atomic
+def webhooks_queue(
+    *,
+    company: Company,
+    messages: Sequence[tuple[str, datetime, dict[str, Any]]],
+    endpoints: Sequence[WebhookEndpoint] | None = None,
+) -> list[WebhookDelivery]:
+    """Queue each (type, timestamp, data) for every active endpoint of `company` that wants
+    its type: one delivery per message and endpoint, and one job per endpoint (after commit)."""
+    if endpoints is None:
+        endpoints = webhook_endpoints_wanting(company=company, event_types={kind for kind, _, _ in messages})
+    if not endpoints or not messages:
+        return []
+    now = timezone.now()
+    bodies = [(kind, message_body(event_type=kind, timestamp=at, data=data)) for kind, at, data in messages]
+    per_endpoint = {
+        endpoint.pk: [
+            _new_delivery(endpoint, event_type=kind, body=body, now=now)
+            for kind, body in bodies
+            if endpoint.wants(kind)
+        ]
+        for endpoint in endpoints
+    }
+    rows = [delivery for deliveries in per_endpoint.values() for delivery in deliveries]
+    WebhookDelivery.objects.bulk_create(rows, batch_size=1000)  # tenant: each row built with its endpoint's company_id
+    for endpoint in endpoints:
+        _queue_for(endpoint, per_endpoint[endpoint.pk])
+    return rows
+
+
+@transaction.atomic
+def webhook_ping(*, company: Company, actor: User | None, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Send a `webhook.ping` message to the endpoint now, whatever types it wants."""
+    now = timezone.now()
+    data = {"endpoint": endpoint.pk, "company": company.slug, "message": "Kangaroo test ping"}
+    delivery = _new_delivery(
+        endpoint, event_type=PING_TYPE, body=message_body(event_type=PING_TYPE, timestamp=now, data=data), now=now
+    )
+    delivery.save()
+    audit_record(company=company, actor=actor, action="webhook.ping", obj=endpoint, changes={"delivery": delivery.pk})
+    _queue_for(endpoint, [delivery])
+    return delivery
+
+
+@transaction.atomic
+def webhook_redeliver(*, company: Company, actor: User | None, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a message again now, with the same `webhook-id` and body (a receiver that already
+    has it recognises it), retried for another 24 hours if it fails."""
+    delivery = WebhookDelivery.objects.for_company(company).select_for_update().get(pk=delivery.pk)
+    now = timezone.now()
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = now
+    delivery.retry_until = now + RETRY_WINDOW
+    delivery.claimed_until = None
+    delivery.claim = ""
+    delivery.save(update_fields=["status", "next_attempt_at", "retry_until", "claimed_until", "claim"])
+    audit_record(
+        company=company,
+        actor=actor,
+        action="webhook.redeliver",
+        obj=delivery.endpoint,
+        changes={"delivery": delivery.pk, "message_id": delivery.message_id},
+    )
+    _queue_for(delivery.endpoint, [delivery])
+    return delivery
