@@ -450,6 +450,11 @@ class HeartbeatAnswerSerializer(serializers.Serializer):
         required=False,
         help_text="Boxes only: the company's latest gallery change. Higher than your cursor: pull the gallery.",
     )
+    match_threshold = serializers.FloatField(
+        required=False,
+        help_text="Boxes only: the company's face match threshold. A box takes a face for a subject when the "
+        "distance between their embeddings is under it, as the portal does.",
+    )
 
 
 class HeartbeatSchema(AutoSchema):
@@ -476,7 +481,8 @@ class HeartbeatView(DeviceView):
         description=(
             "Send every `next_heartbeat_in` seconds. Unknown fields answer 400 `unknown_fields`; "
             "a `sent_at` more than 5 minutes ahead answers 400 `heartbeat_from_future`. "
-            "`cameras` and `gallery_cursor` are for boxes only; a camera that is not one of the "
+            "`cameras` and `gallery_cursor` are for boxes only, and only a box's answer carries "
+            "`gallery_sequence` and `match_threshold`; a camera that is not one of the "
             "box's screens answers 400 `validation_error` naming `cameras.<n>.screen_id`."
         ),
     )
@@ -501,6 +507,9 @@ class HeartbeatView(DeviceView):
         answer = {"status": device.get_status(now), "server_time": now, "next_heartbeat_in": heartbeat_every()}
         if device.kind == DeviceKind.BOX:
             answer["gallery_sequence"] = gallery_sequence(device.company_id)
+            # The authenticated device came with its company: no query. A box recognises on
+            # its own, so it must use the company's threshold, which owners may change.
+            answer["match_threshold"] = self.device.company.face_match_threshold
         return Response(answer)
 
 

@@ -19,6 +19,8 @@ The interface (everything else is private):
 - `embedding_to_bytes` / `embedding_from_bytes` / `distance`; `MODEL` (the name and version
   recorded with each stored embedding: an embedding of another model is never compared).
 - `QualityRules`: the thresholds (the portal fills it from its settings).
+- `snapshot_jpeg(image, face, max_bytes)`: the face and the head around it as a JPEG of at
+  most `max_bytes` (what a box sends with a stranger's event).
 
 Distances are Euclidean between 128-d descriptors, as dlib defines them: the same person
 is typically under 0.5, different people over 0.6.
@@ -43,6 +45,7 @@ from faces.engine import (
     load_image,
     load_models,
     snapshot_face,
+    snapshot_jpeg,
 )
 from faces.index import FaceIndex, Match
 
@@ -67,4 +70,5 @@ __all__ = [
     "load_image",
     "load_models",
     "snapshot_face",
+    "snapshot_jpeg",
 ]

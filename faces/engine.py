@@ -333,3 +333,45 @@ def snapshot_face(image, rules: QualityRules = DEFAULT_RULES) -> Face | None:
             return None
         face, chip = _examine(models, image, detections[0], rules)
         return _with_embedding(face, _embed(models, chip))
+
+
+# --- Snapshots ----------------------------------------------------------------------------------
+
+
+def snapshot_jpeg(image, face: Face | None, max_bytes: int, *, max_side: int = 480) -> bytes:
+    """A JPEG of `face` with the head around it (the whole image when `face` is None), at most
+    `max_bytes` long: what a box sends with a stranger's event.
+
+    The crop keeps half a face of margin on every side, so the portal's engine finds the face
+    again in it (it groups strangers by their faces). It is scaled to `max_side`, then the
+    quality steps down, then the size, until it fits. Raises ValueError if even a thumbnail
+    does not fit (`max_bytes` far too small).
+    """
+    picture = Image.fromarray(_as_rgb(image))
+    if face is not None:
+        left, top, right, bottom = face.box
+        margin = max(right - left, bottom - top) // 2
+        picture = picture.crop(
+            (
+                max(left - margin, 0),
+                max(top - margin, 0),
+                min(right + margin, picture.width),
+                min(bottom + margin, picture.height),
+            )
+        )
+    side = min(max(picture.size), max_side)
+    while side >= 48:
+        scale = side / max(picture.size)
+        sized = picture
+        if scale < 1:
+            sized = picture.resize(
+                (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                Image.Resampling.BILINEAR,
+            )
+        for quality in (85, 70, 55, 40):
+            out = io.BytesIO()
+            sized.save(out, format="JPEG", quality=quality)
+            if out.tell() <= max_bytes:
+                return out.getvalue()
+        side = int(side * 0.7)
+    raise ValueError(f"no snapshot fits in {max_bytes} bytes")

@@ -64,6 +64,18 @@ def test_a_box_reports_its_cameras_and_gallery_cursor(tenant_a, register, device
     assert (down.camera_status, down.get_status()) == ("no_signal", Status.NEVER_SEEN)
 
 
+def test_a_box_hears_its_companys_match_threshold_and_other_devices_do_not(tenants, register, device_api):
+    tenant_a, tenant_b = tenants
+    tenant_a.company.face_match_threshold = 0.48
+    tenant_a.company.save(update_fields=["face_match_threshold"])
+    _, ours = register("box", tenant_a)
+    _, theirs = register("box", tenant_b)
+    _, pad = register("pad", tenant_a)
+    assert device_api(ours).post(URL, {}, format="json").json()["match_threshold"] == 0.48
+    assert device_api(theirs).post(URL, {}, format="json").json()["match_threshold"] == 0.55
+    assert "match_threshold" not in device_api(pad).post(URL, {}, format="json").json()
+
+
 def test_a_camera_of_another_box_is_not_found(tenant_a, register, device_api):
     box, key = register("box", tenant_a)
     other_box, _ = register("box", tenant_a)

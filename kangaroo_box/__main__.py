@@ -1,0 +1,5 @@
+import sys
+
+from kangaroo_box.cli import main
+
+sys.exit(main())
