@@ -51,12 +51,14 @@ def job_start(
     retry: Retry = DEFAULT_RETRY,
     timeout: int = DEFAULT_TIMEOUT,
     queue: str = "default",
+    detach: bool = False,
 ) -> Job:
     """Record a job of `company` and run `func(*args, **kwargs)` after commit.
 
     `func` is a module-level function (or its dotted path) taking ids. With a `key`, a
     second job with the same key in the same company, while the first is queued, running
     or waiting to retry, raises `JobAlreadyQueued` (409 `job_already_queued`) naming it.
+    `detach`: see `kangaroo.jobs.enqueue`.
     """
     path = func if isinstance(func, str) else f"{func.__module__}.{func.__qualname__}"
     if key:
@@ -71,7 +73,16 @@ def job_start(
         raise
     audit_record(company=company, actor=actor, action="job.start", obj=job, changes={"kind": kind})
     base.enqueue(
-        run_job, job.pk, path, list(args), kwargs or {}, queue=queue, job_id=job.queue_id, retry=retry, timeout=timeout
+        run_job,
+        job.pk,
+        path,
+        list(args),
+        kwargs or {},
+        queue=queue,
+        job_id=job.queue_id,
+        retry=retry,
+        timeout=timeout,
+        detach=detach,
     )
     return job
 

@@ -104,6 +104,27 @@ FACE_NOT_FRONTAL = declare("face_not_frontal", 400, _("The face does not look st
 POSSIBLE_DUPLICATE = declare(
     "possible_duplicate", 409, _("This face looks like another subject of the company: one person, two records?")
 )
+# --- Bulk photo upload: the archive, then each file in it ----------------------------------
+ZIP_INVALID = declare("zip_invalid", 400, _("The file is not a ZIP archive, or it is damaged."))
+ZIP_TOO_LARGE = declare(
+    "zip_too_large", 413, _("The archive is larger than the portal accepts (see `limit`, in bytes).")
+)
+ZIP_TOO_MANY_FILES = declare(
+    "zip_too_many_files", 400, _("The archive holds more files than the portal accepts (see `limit`).")
+)
+ZIP_UNPACKS_TOO_LARGE = declare(
+    "zip_unpacks_too_large", 400, _("The archive unpacks to more than the portal accepts (see `limit`, in bytes).")
+)
+ZIP_EMPTY = declare("zip_empty", 400, _("The archive holds no photos."))
+JOB_NUMBER_UNKNOWN = declare("job_number_unknown", 400, _("No subject of your company has this job number."))
+SUBJECT_ARCHIVED = declare("subject_archived", 400, _("This subject is archived; restore them to add photos."))
+PHOTO_UPLOAD_EXPIRED = declare(
+    "photo_upload_expired", 410, _("This upload has expired and its archive is deleted; upload it again.")
+)
+PHOTO_UPLOAD_CONFIRMED = declare("photo_upload_confirmed", 409, _("This upload has already been confirmed."))
+PHOTO_UPLOAD_NOTHING_TO_STORE = declare(
+    "photo_upload_nothing_to_store", 400, _("No file of this upload matched a subject; nothing would be stored.")
+)
 IMPORT_INVALID = declare("import_invalid", 400, _("The file has errors; nothing was imported."))
 
 # --- Devices ------------------------------------------------------------------------------

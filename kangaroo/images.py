@@ -96,13 +96,8 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
     return out.getvalue()
 
 
-def open_photo(upload, *, max_bytes: int | None = None) -> Image.Image:
-    """Validate an uploaded image (a file, or bytes) and decode it: upright, RGB, scaled down
-    to PHOTO_MAX_SIDE; or raise `photo_invalid` with a reason. `max_bytes` defaults to
-    PHOTO_MAX_BYTES. Nothing is stored: a face to recognise or search for needs no JPEG."""
-    if isinstance(upload, (bytes, bytearray)):
-        upload = io.BytesIO(upload)
-    data = _read_limited(upload, max_bytes or settings.PHOTO_MAX_BYTES)
+def _open_checked(data: bytes) -> Image.Image:
+    """The image in `data`, its header read and its size checked, not yet decoded."""
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError:
@@ -116,6 +111,28 @@ def open_photo(upload, *, max_bytes: int | None = None) -> Image.Image:
     width, height = image.size
     if width * height > settings.PHOTO_MAX_PIXELS:
         raise _too_many_pixels()
+    return image
+
+
+def photo_probe(data: bytes) -> tuple[int, int]:
+    """The width and height of the photo in `data`, from its header only, or `photo_invalid`
+    with the reason `normalise_photo` would give for a wrong format or size. A fast check of
+    many files (a bulk upload's preview): a file damaged past its header fails only in
+    `normalise_photo`."""
+    if not data:
+        raise photo_invalid("empty", _("The file is empty."))
+    if len(data) > settings.PHOTO_MAX_BYTES:
+        raise _too_large(settings.PHOTO_MAX_BYTES)
+    return _open_checked(data).size
+
+
+def open_photo(upload, *, max_bytes: int | None = None) -> Image.Image:
+    """Validate an uploaded image (a file, or bytes) and decode it: upright, RGB, scaled down
+    to PHOTO_MAX_SIDE; or raise `photo_invalid` with a reason. `max_bytes` defaults to
+    PHOTO_MAX_BYTES. Nothing is stored: a face to recognise or search for needs no JPEG."""
+    if isinstance(upload, (bytes, bytearray)):
+        upload = io.BytesIO(upload)
+    image = _open_checked(_read_limited(upload, max_bytes or settings.PHOTO_MAX_BYTES))
     try:
         image.seek(0)  # first frame of an animated GIF or WebP
         image.load()

@@ -7,6 +7,11 @@ never sees rows that were rolled back, nor misses rows that are not yet committe
 
 Jobs take ids, load what they need and call a service; they never take model instances.
 
+A job that may take minutes is queued with `detach=True`: in the embedded shape it runs in a
+thread of the server's process rather than in the request that queued it, which answers at
+once and shows the job's progress like a worker's (tests that check a job's outcome right
+after the call turn this off with `JOBS_INLINE_DETACH = False`).
+
 Every job has, in both shapes:
 
 - **Retries with backoff** (`retry=Retry(max=3, backoff=(10, 60, 300))` by default). On a
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,15 +106,28 @@ def enqueue(
     job_id: str | None = None,
     retry: Retry = DEFAULT_RETRY,
     timeout: int = DEFAULT_TIMEOUT,
+    detach: bool = False,
     **kwargs: Any,
 ) -> None:
-    """Run `func(*args, **kwargs)` after the current transaction commits (see module doc)."""
+    """Run `func(*args, **kwargs)` after the current transaction commits (see module doc).
+
+    `detach`: a job that may take minutes (a bulk upload's hundreds of photos). On a worker
+    this changes nothing; in the embedded shape it runs in a thread of its own, so the
+    request that queued it answers at once (`JOBS_INLINE_DETACH`; see `_run_detached`)."""
     if job_id and not settings.JOBS_INLINE and job_status(job_id, queue=queue) in ACTIVE_STATUSES:
         raise JobAlreadyQueued(job_id=job_id)
 
     def dispatch() -> None:
         if settings.JOBS_INLINE:
-            _run_inline(func, args, kwargs, retry)
+            later = _DETACHED_QUEUE.get()
+            if later is not None:
+                later.append((func, args, kwargs, retry))
+            elif detach and settings.JOBS_INLINE_DETACH:
+                threading.Thread(
+                    target=_run_detached, args=(func, args, kwargs, retry), name=f"job-{func.__name__}", daemon=True
+                ).start()
+            else:
+                _run_inline(func, args, kwargs, retry)
             return
         from rq import Retry as RQRetry
 
@@ -140,6 +159,29 @@ def _run_inline(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Retr
                 logger.exception("Inline job %s failed", name)
         finally:
             _RETRIES_LEFT.reset(token)
+
+
+# Inside a detached job: the jobs it queues, to run after it in its thread.
+_DETACHED_QUEUE: contextvars.ContextVar[list | None] = contextvars.ContextVar("detached_queue", default=None)
+
+
+def _run_detached(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Retry) -> None:
+    """A detached job in the embedded shape, in a thread of the server's process. The jobs
+    it queues (a stored photo's enrolment) run after it, in order, as a worker would take
+    them from the queue: run inside it, they would count in its time and hold its progress.
+    A process stopped meanwhile leaves the job's record to `jobs_reconcile`, like any
+    inline job."""
+    from django.db import connections
+
+    later: list = []
+    token = _DETACHED_QUEUE.set(later)
+    try:
+        _run_inline(func, args, kwargs, retry)
+        while later:
+            _run_inline(*later.pop(0))
+    finally:
+        _DETACHED_QUEUE.reset(token)
+        connections.close_all()  # this thread's own connections (or their pool's)
 
 
 def get_queue(name: str = "default"):

@@ -4,6 +4,9 @@ evidence images. Every one of them is written, served and deleted through this m
 - **What.** Only normalised JPEGs are stored: `kangaroo.images.normalise_photo` (decoded by
   content, bombs refused before decoding, upright, RGB, scaled down, re-encoded without any
   metadata) turns every upload and every device snapshot into the bytes given to `media_save`.
+  The one exception is a bulk photo upload's ZIP archive (`UPLOAD`), kept as sent only
+  between its preview and its confirmation, and deleted once its photos are stored or the
+  upload expires.
 - **Where.** Each file is stored as `<kind>/<company id>/<random>.jpg` in Django's default
   storage: the file system (`MEDIA_ROOT`) in the embedded shape, S3-compatible object storage
   when `MEDIA_STORAGE_URL` is set, so every web node sees the same files. The company in the
@@ -28,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.http import HttpResponse
@@ -45,16 +48,26 @@ class MediaKind(StrEnum):
     THUMBNAIL = "thumbs"  # its small copy for lists and live pages
     SNAPSHOT = "snapshots"  # what a device saw when it recorded an event
     EVIDENCE = "evidence"  # crops and frames the face engine keeps with a decision
+    UPLOAD = "uploads"  # a bulk photo upload's ZIP archive, until confirmed or expired
 
 
-def media_save(*, kind: MediaKind, company_id: int, content: bytes, written: list[str] | None = None) -> str:
-    """Store `content` (a JPEG) as a new file of `kind` for the company; returns its name.
+SUFFIXES = {MediaKind.UPLOAD: ".zip"}
+
+
+def media_save(*, kind: MediaKind, company_id: int, content: bytes | File, written: list[str] | None = None) -> str:
+    """Store `content` (a JPEG; for `UPLOAD` a ZIP archive, which may be an uploaded file
+    rather than bytes) as a new file of `kind` for the company; returns its name.
 
     `written` is the list of a `media_written` block: the name is added to it, so the file
     is deleted again if the block fails.
     """
-    path = f"{MediaKind(kind)}/{int(company_id)}/{secrets.token_hex(16)}.jpg"
-    name = default_storage.save(path, ContentFile(content))
+    kind = MediaKind(kind)
+    path = f"{kind}/{int(company_id)}/{secrets.token_hex(16)}{SUFFIXES.get(kind, '.jpg')}"
+    if not isinstance(content, File):
+        content = ContentFile(content)
+    elif hasattr(content, "seek"):
+        content.seek(0)
+    name = default_storage.save(path, content)
     if written is not None:
         written.append(name)
     return name
@@ -106,6 +119,12 @@ def media_delete_on_commit(names: Iterable[str]) -> None:
     names = [name for name in names if name]
     if names:
         transaction.on_commit(lambda: media_delete(names))
+
+
+def media_open(name: str):
+    """A stored file opened for reading (a file object; close it, e.g. with `with`). Raises
+    OSError (such as FileNotFoundError) when the storage cannot give it."""
+    return default_storage.open(name, "rb")
 
 
 def media_purge_company(company_id: int) -> int:

@@ -31,4 +31,6 @@ def periodic_tasks() -> list[Task]:
         Task("webhooks.lagging", "integrations.jobs.webhooks_lagging", every=60),
         # Unknown people past retention go with their snapshots (late by at most an interval).
         Task("unknown_people.purge", "events.jobs.unknown_people_purge_job", every=settings.UNKNOWN_PURGE_SECONDS),
+        # Bulk photo uploads left unconfirmed go with their archives (PHOTO_ZIP_EXPIRES_MINUTES).
+        Task("photo_uploads.expire", "subjects.photo_uploads.photo_uploads_expire", every=300),
     ]

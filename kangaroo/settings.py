@@ -152,6 +152,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: jobs, websockets, cache -----------------------------------------------------
 REDIS_URL = envsecret("REDIS_URL") or ""
 JOBS_INLINE = not REDIS_URL
+# Inline, a job queued with `detach=True` (minutes of work: a bulk photo upload) runs in a
+# thread of its own so that its request answers at once (kangaroo/jobs.py).
+JOBS_INLINE_DETACH = True
 
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 600},
@@ -297,6 +300,13 @@ MEDIA_ROOT = Path(envstr("MEDIA_ROOT", str(VAR_DIR / "media")))
 PHOTO_MAX_BYTES = envint("PHOTO_MAX_MB", 10, minimum=1) * 2**20
 PHOTO_MAX_PIXELS = envint("PHOTO_MAX_MEGAPIXELS", 50, minimum=1) * 1_000_000
 PHOTO_MAX_SIDE = envint("PHOTO_MAX_SIDE", 1600, minimum=256)
+# Bulk photo upload (a ZIP of photos named by job number): the archive's size, how many
+# files it may hold and how much they may unpack to (zip bombs), and how long an archive
+# waits for its confirmation before it is deleted. Each file is limited like one photo.
+PHOTO_ZIP_MAX_BYTES = envint("PHOTO_ZIP_MAX_MB", 500, minimum=1) * 2**20
+PHOTO_ZIP_MAX_FILES = envint("PHOTO_ZIP_MAX_FILES", 1000, minimum=1)
+PHOTO_ZIP_MAX_TOTAL_BYTES = envint("PHOTO_ZIP_MAX_TOTAL_MB", 2000, minimum=1) * 2**20
+PHOTO_ZIP_EXPIRES_AFTER = envint("PHOTO_ZIP_EXPIRES_MINUTES", 60, minimum=1) * 60
 # No MEDIA_URL is served: biometric files go only through views that check the company.
 STATIC_MANIFEST = envbool("STATIC_MANIFEST", not DEBUG)
 STORAGES = {
@@ -401,6 +411,7 @@ SPECTACULAR_SETTINGS = {
         "SubjectTypeEnum": "subjects.models.SubjectType",
         "EventKindEnum": "events.models.EventKind",
         "CorrectionKindEnum": "events.models.CorrectionKind",
+        "PhotoUploadStateEnum": "subjects.models.PhotoUploadState",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
     # The API docs' Swagger UI comes from the app's static files, so it works offline and

@@ -23,7 +23,7 @@ from kangaroo.errors import IMPORT_INVALID, PHOTO_INVALID, REGISTRY, KangarooErr
 from kangaroo.images import normalise_photo
 from kangaroo.jobs import JobAlreadyQueued, Retry
 from kangaroo.spreadsheets import ROW_KINDS, SmartCSV, TextXLSX, date_format_hint, datetime_format_hint
-from subjects import imports, selectors, services
+from subjects import admin_uploads, imports, selectors, services
 from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
 from subjects.resources import SubjectResource
 
@@ -243,6 +243,12 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
         (_("Other"), {"fields": ["start_date", "remark", "archived"]}),
     ]
     actions = ["archive_selected", "unarchive_selected"]
+    # The import/export buttons, and "Bulk photo upload" beside them.
+    import_export_change_list_template = "admin/subjects/subject/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_bulk_upload": admin_company(request) is not None}
+        return super().changelist_view(request, extra_context)
 
     def get_export_formats(self):
         return [SmartCSV, TextXLSX, base_formats.JSON]
@@ -282,6 +288,7 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
         return [
             path("import/<str:name>/", preview, name="subjects_subject_import_preview"),
             path("import/<str:name>/status/", status, name="subjects_subject_import_status"),
+            *admin_uploads.urls(self),
             *super().get_urls(),
         ]
 

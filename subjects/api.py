@@ -1,9 +1,10 @@
 """Subjects, their photos, and departments over the API."""
 
+from django.conf import settings
 from django.urls import reverse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,8 +18,18 @@ from kangaroo.api.parsers import MultiPartParser
 from kangaroo.api.serializers import StrictFormSerializer, StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.media import media_response
-from subjects import face_lookup, selectors, services
-from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, PhotoStatus, Subject, SubjectType
+from subjects import face_lookup, photo_uploads, photo_zip, selectors, services
+from subjects.models import (
+    FILE_MATCHED,
+    FILE_STORED,
+    MAX_PHOTOS_PER_SUBJECT,
+    Department,
+    Photo,
+    PhotoStatus,
+    PhotoUpload,
+    Subject,
+    SubjectType,
+)
 
 # --- Departments ------------------------------------------------------------------------------
 
@@ -394,3 +405,179 @@ class FaceSearchUploadView(ImageUploadMixin, FaceSearchView):
     )
     def post(self, request):
         return super().post(request)
+
+
+# --- Bulk photo upload ------------------------------------------------------------------------
+
+FILE_STATUSES = [
+    (FILE_MATCHED, "`matched`: to be stored as a photo of `subject` when confirmed"),
+    (FILE_STORED, "`stored`: stored as the photo `photo`"),
+    *[(error.code, f"`{error.code}`: {str(error.message).rstrip('.')}") for error in photo_uploads.FILE_ERRORS],
+]
+
+
+class BulkUploadFileSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The file's path in the archive; only its name counts.")
+    job_number = serializers.CharField(help_text="The job number the name was read as.")
+    subject = serializers.IntegerField(allow_null=True, help_text="The matched subject, if any.")
+    subject_name = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=[code for code, _ in FILE_STATUSES],
+        help_text="; ".join(description for _, description in FILE_STATUSES),
+    )
+    reason = serializers.CharField(help_text="For `photo_invalid`: why (`unsupported_format`, `too_large`, ...).")
+    message = serializers.SerializerMethodField(help_text="The status in words, in the caller's language.")
+    photo = serializers.IntegerField(allow_null=True, help_text="The stored photo, once stored.")
+    photo_status = serializers.SerializerMethodField(
+        help_text="The stored photo's enrolment: `pending`, then `ok` or `rejected` (with `photo_reason`)."
+    )
+    photo_reason = serializers.SerializerMethodField()
+
+    def get_message(self, entry) -> str:
+        return photo_uploads.file_status_message(entry)
+
+    def _photo(self, entry) -> tuple[str, str] | None:
+        return self.context.get("photo_statuses", {}).get(entry.get("photo"))
+
+    def get_photo_status(self, entry) -> str | None:
+        found = self._photo(entry)
+        return found[0] if found else None
+
+    def get_photo_reason(self, entry) -> str:
+        found = self._photo(entry)
+        return found[1] if found else ""
+
+
+class BulkUploadProgressSerializer(serializers.Serializer):
+    files = serializers.IntegerField(help_text="Files in the archive (junk such as __MACOSX left out).")
+    matched = serializers.IntegerField(help_text="Files matched to a subject (stored or to be stored).")
+    refused = serializers.IntegerField(help_text="Files left out, each with its status code.")
+    stored = serializers.IntegerField(help_text="Photos stored.")
+    pending = serializers.IntegerField(help_text="Stored photos the face engine has not seen yet.")
+    ok = serializers.IntegerField(help_text="Stored photos enrolled.")
+    rejected = serializers.IntegerField(help_text="Stored photos the face engine rejected (see each file).")
+    done = serializers.IntegerField(help_text="ok + rejected: enrolment is over when it equals `stored`.")
+
+
+class BulkUploadJobSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField(help_text="queued, running, retrying, done or failed (see /jobs).")
+    done = serializers.IntegerField(help_text="Files read and checked so far.")
+    total = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+
+
+class BulkUploadSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
+    job = BulkUploadJobSerializer(allow_null=True, help_text="The store job, once confirmed.")
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PhotoUpload
+        fields = ["id", "file_name", "size", "state", "created_by", "created_at", "expires_at", "job", "progress"]
+        read_only_fields = fields
+
+    @extend_schema_field(BulkUploadProgressSerializer)
+    def get_progress(self, upload) -> dict:
+        return selectors.photo_upload_progress(upload, self.context.get("photo_statuses"))
+
+
+class BulkUploadDetailSerializer(BulkUploadSerializer):
+    files = serializers.SerializerMethodField()
+
+    class Meta(BulkUploadSerializer.Meta):
+        fields = [*BulkUploadSerializer.Meta.fields, "files"]
+        read_only_fields = fields
+
+    @extend_schema_field(BulkUploadFileSerializer(many=True))
+    def get_files(self, upload) -> list:
+        context = {"photo_statuses": selectors.photo_statuses(upload)}
+        return BulkUploadFileSerializer(upload.entries, many=True, context=context).data
+
+
+class BulkUploadCreateSerializer(StrictFormSerializer):
+    """The archive, as the multipart part `archive`."""
+
+    archive = serializers.FileField(
+        help_text=(
+            "A ZIP of photos named by job number: `E-0042.jpg`, a second one `E-0042_2.png`; folders "
+            "are allowed. At most PHOTO_ZIP_MAX_MB (500 MB), PHOTO_ZIP_MAX_FILES files (1,000), each a "
+            "photo of at most PHOTO_MAX_MB."
+        )
+    )
+
+
+class ArchiveParser(MultiPartParser):
+    """Multipart, refused with 413 `zip_too_large` before a byte is read when the body
+    announces more than an archive may be (the photo endpoints' parts are small; an archive
+    is streamed to a temporary file, so its limit is its own)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        request = (parser_context or {}).get("request")
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        except ValueError:
+            length = 0
+        limit = settings.PHOTO_ZIP_MAX_BYTES
+        if length > limit + 2**20:  # room for the multipart envelope around the file
+            raise photo_zip.zip_too_large(limit)
+        return super().parse(stream, media_type, parser_context)
+
+
+@extend_schema(tags=["photo uploads"])
+class BulkUploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet):
+    """Bulk photo upload: a ZIP of photos named by job number enrols a team at once.
+
+    Upload the archive (`POST`, multipart): the answer is the preview, one result per file,
+    and nothing is stored yet. `POST .../confirm` stores the matched photos in a job; read
+    the upload again to follow it (`job`, then `progress` as the face engine enrols each
+    photo). An unconfirmed upload expires with its archive after PHOTO_ZIP_EXPIRES_MINUTES.
+    """
+
+    model = PhotoUpload
+    selector = staticmethod(selectors.photo_upload_list)
+    serializer_class = BulkUploadSerializer
+
+    def get_serializer_class(self):
+        return BulkUploadSerializer if self.action == "list" else BulkUploadDetailSerializer
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # The enrolment of every photo the page's uploads stored, in one query for the page.
+        statuses = selectors.photo_upload_photo_statuses(company=self.company, uploads=page)
+        context = {**self.get_serializer_context(), "photo_statuses": statuses}
+        return self.get_paginated_response(BulkUploadSerializer(page, many=True, context=context).data)
+
+    @extend_schema(
+        request={"multipart/form-data": BulkUploadCreateSerializer},
+        responses={201: BulkUploadDetailSerializer},
+        summary="Upload a ZIP of photos: the preview",
+    )
+    def create(self, request, *args, **kwargs):
+        form = BulkUploadCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = photo_uploads.photo_upload_preview(
+            company=self.company, actor=self.actor, upload=form.validated_data["archive"]
+        )
+        upload = self.get_queryset().get(pk=upload.pk)
+        return Response(BulkUploadDetailSerializer(upload).data, status=status.HTTP_201_CREATED)
+
+    def get_parsers(self):
+        if (getattr(self, "action", None) or self.action_map.get(self.request.method.lower())) == "create":
+            return [ArchiveParser()]
+        return super().get_parsers()
+
+    @extend_schema(request=None, responses={202: BulkUploadDetailSerializer}, summary="Store the matched photos")
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        upload = self.get_object()
+        photo_uploads.photo_upload_confirm(company=self.company, actor=self.actor, upload=upload)
+        upload = self.get_queryset().get(pk=upload.pk)
+        return Response(BulkUploadDetailSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="Drop an upload that is not being stored, with its archive")
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
+
+    def perform_destroy(self, instance):
+        photo_uploads.photo_upload_delete(company=self.company, actor=self.actor, upload=instance)

@@ -256,3 +256,64 @@ class GalleryChange(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.sequence}: {self.op} {self.subject_ref}"
+
+
+class PhotoUploadState(models.TextChoices):
+    PREVIEW = "preview", _("Waiting for confirmation")
+    STORING = "storing", _("Storing the photos")
+    STORED = "stored", _("Photos stored")
+    FAILED = "failed", _("Failed")
+
+
+# What became of one file of a bulk upload: matched to a subject in the preview, stored on
+# confirmation, or a declared error code saying why it is left out (kangaroo/errors.py:
+# job_number_unknown, photo_invalid, photo_duplicate, subject_archived, subject_photo_limit).
+FILE_MATCHED = "matched"
+FILE_STORED = "stored"
+
+
+class PhotoUpload(TenantModel):
+    """A bulk photo upload: a ZIP archive of photos named by job number (`E-0042.jpg`,
+    `E-0042_2.png`), matched to the company's subjects.
+
+    The preview (`entries`: one result per file) is made when the archive arrives, and
+    nothing is stored then but the archive itself, through kangaroo.media. Confirming
+    stores the matched photos in a job (`job`); the archive is deleted once they are
+    stored, or when the upload expires unconfirmed (`expires_at`), or with the row.
+    """
+
+    created_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    file_name = models.CharField(_("file name"), max_length=255)
+    archive = models.CharField(_("archive"), max_length=200, blank=True)
+    size = models.PositiveBigIntegerField(_("size (bytes)"))
+    state = models.CharField(
+        _("state"), max_length=10, choices=PhotoUploadState.choices, default=PhotoUploadState.PREVIEW
+    )
+    # [{"index", "name", "job_number", "subject", "subject_name", "status", "reason", "photo"}]
+    entries = models.JSONField(_("files"), default=list)
+    job = models.ForeignKey(
+        "accounts.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("job")
+    )
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"))
+
+    class Meta:
+        verbose_name = _("bulk photo upload")
+        verbose_name_plural = _("bulk photo uploads")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "-created_at"], name="photoupload_company_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    def count(self, status: str) -> int:
+        return sum(1 for entry in self.entries if entry["status"] == status)

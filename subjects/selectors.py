@@ -12,7 +12,17 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Company
-from subjects.models import GalleryChange, GalleryCounter, GalleryOp, Photo, PhotoStatus, Subject
+from subjects.models import (
+    FILE_MATCHED,
+    FILE_STORED,
+    GalleryChange,
+    GalleryCounter,
+    GalleryOp,
+    Photo,
+    PhotoStatus,
+    PhotoUpload,
+    Subject,
+)
 
 VISIT_STATES = ("current", "upcoming", "expired")
 PHOTO_STATES = ("ok", "pending", "rejected", "none", "unusable")
@@ -189,3 +199,59 @@ def gallery_page(*, company_id: int, after: int, limit: int, state: GalleryState
     if after == 0:  # nothing to delete yet: archived subjects are left out too
         changes = [(sequence, subject) for sequence, subject in changes if subject in subjects]
     return GalleryPage(changes=changes, subjects=subjects, faces=faces, next=next_cursor, more=more)
+
+
+# --- Bulk photo uploads -----------------------------------------------------------------------
+
+
+def photo_upload_list(*, company: Company) -> QuerySet[PhotoUpload]:
+    return PhotoUpload.objects.for_company(company).select_related("created_by", "job").order_by("-created_at", "-id")
+
+
+def _stored_photo_ids(uploads) -> list[int]:
+    return [entry["photo"] for upload in uploads for entry in upload.entries if entry.get("photo")]
+
+
+def photo_upload_photo_statuses(*, company: Company, uploads) -> dict[int, str]:
+    """The enrolment status of every photo the `uploads` stored, by photo id, in one query
+    (for a list of uploads: see `photo_upload_progress`)."""
+    photo_ids = _stored_photo_ids(uploads)
+    if not photo_ids:
+        return {}
+    return dict(Photo.objects.for_company(company).filter(pk__in=photo_ids).values_list("pk", "status"))
+
+
+def photo_upload_progress(upload: PhotoUpload, statuses_by_photo: dict[int, str] | None = None) -> dict[str, int]:
+    """How far a bulk upload got: its files by outcome, and its stored photos by enrolment
+    status (`pending` until the face engine has seen them, then `ok` or `rejected`), with
+    one query, or none given `statuses_by_photo` (`photo_upload_photo_statuses`). `done`
+    counts the stored photos enrolment has finished with."""
+    entries = upload.entries
+    photo_ids = _stored_photo_ids([upload])
+    statuses = dict.fromkeys(PhotoStatus.values, 0)
+    if statuses_by_photo is not None:
+        for photo_id in photo_ids:
+            if photo_id in statuses_by_photo:
+                statuses[statuses_by_photo[photo_id]] += 1
+    elif photo_ids:
+        rows = Photo.objects.for_company(upload.company_id).filter(pk__in=photo_ids)
+        for status, count in rows.values("status").annotate(count=Count("pk")).values_list("status", "count"):
+            statuses[status] = count
+    matched = sum(1 for entry in entries if entry["status"] in (FILE_MATCHED, FILE_STORED))
+    return {
+        "files": len(entries),
+        "matched": matched,
+        "refused": len(entries) - matched,
+        "stored": len(photo_ids),
+        **statuses,
+        "done": statuses[PhotoStatus.OK] + statuses[PhotoStatus.REJECTED],
+    }
+
+
+def photo_statuses(upload: PhotoUpload) -> dict[int, tuple[str, str]]:
+    """The enrolment status and reason of each photo a bulk upload stored, by photo id."""
+    photo_ids = [entry["photo"] for entry in upload.entries if entry.get("photo")]
+    if not photo_ids:
+        return {}
+    rows = Photo.objects.for_company(upload.company_id).filter(pk__in=photo_ids)
+    return {pk: (status, reason) for pk, status, reason in rows.values_list("pk", "status", "reason")}

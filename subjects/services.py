@@ -381,7 +381,14 @@ def _update_in_place(by_changes: dict[tuple[str, ...], list[Subject]]) -> None:
 
 
 def _photo_store(*, company: Company, subject: Subject, image: NormalisedImage, written: list[str]) -> Photo:
-    return Photo.objects.create(
+    photo = _photo_row(company=company, subject=subject, image=image, written=written)
+    photo.save(force_insert=True)
+    return photo
+
+
+def _photo_row(*, company: Company, subject: Subject, image: NormalisedImage, written: list[str]) -> Photo:
+    """An unsaved photo row whose files are stored already (named in `written`)."""
+    return Photo(
         company=company,
         subject=subject,
         image=media_save(kind=MediaKind.PHOTO, company_id=company.pk, content=image.image, written=written),
@@ -392,22 +399,80 @@ def _photo_store(*, company: Company, subject: Subject, image: NormalisedImage, 
     )
 
 
-@transaction.atomic
 def photo_add(*, company: Company, actor: User | None, subject: Subject, upload) -> Photo:
+    """Add one uploaded photo to `subject`: `photos_add_bulk` with one photo, its refusal
+    raised (so one photo and a bulk upload follow the same rules)."""
     if upload is None:
         raise photo_invalid("missing", _("Choose a photo to upload."))
     image = normalise_photo(upload)  # before any lock or write: a bad file costs nothing
-    subject = Subject.objects.for_company(company).select_for_update().get(pk=subject.pk)
-    if Photo.objects.for_company(company).filter(subject=subject).count() >= MAX_PHOTOS_PER_SUBJECT:
-        raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "image")
-    # The same picture twice adds nothing to recognition and hides that a second one is missing.
-    if Photo.objects.for_company(company).filter(subject=subject, sha256=image.sha256).exists():
-        raise _field_error(errors.PHOTO_DUPLICATE, "image")
-    with media_written() as written:
-        photo = _photo_store(company=company, subject=subject, image=image, written=written)
-        audit_record(company=company, actor=actor, action="photo.add", obj=photo, changes={"subject": subject.pk})
-        announce_photos_added(company=company, photos=[(photo.pk, subject.pk)])
-    return photo
+    [result] = photos_add_bulk(company=company, actor=actor, photos=[(subject.pk, image)])
+    if isinstance(result, KangarooError):
+        raise result
+    return result
+
+
+@transaction.atomic
+def photos_add_bulk(
+    *,
+    company: Company,
+    actor: User | None,
+    photos: Sequence[tuple[int, NormalisedImage]],
+    refuse_archived: bool = False,
+    written: list[str] | None = None,
+) -> list[Photo | KangarooError]:
+    """Store photos: (subject id, normalised image) pairs in, each one's stored photo or the
+    coded error that kept it out, in order. `photo_add` is this with one photo.
+
+    The rules, checked together: a subject of another company or one gone meanwhile is
+    `not_found`; with `refuse_archived` (a bulk upload), an archived subject
+    `subject_archived`; a picture the subject already has (or had earlier in `photos`)
+    `photo_duplicate`; the sixth photo of a subject `subject_photo_limit`. The subjects are
+    locked, the rows and files written, audited and announced at once (one `photo_added` for
+    all), in one transaction: if anything fails, no row and no file is left. A caller whose
+    own transaction goes on after this passes its `media_written` list as `written`, so the
+    files go if the caller fails later.
+    """
+    ids = sorted({subject_id for subject_id, _ in photos})
+    subjects = {
+        subject.pk: subject
+        for subject in Subject.objects.for_company(company).select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+    existing = Photo.objects.for_company(company).filter(subject_id__in=list(subjects))
+    counts: dict[int, int] = defaultdict(int)
+    seen: set[tuple[int, str]] = set()
+    for subject_id, sha256 in existing.values_list("subject_id", "sha256"):
+        counts[subject_id] += 1
+        seen.add((subject_id, sha256))
+    results: list[Photo | KangarooError] = []
+    rows: list[Photo] = []
+    with media_written() as files:
+        for subject_id, image in photos:
+            subject = subjects.get(subject_id)
+            if subject is None:
+                results.append(KangarooError(errors.NOT_FOUND))
+            elif refuse_archived and subject.archived:
+                results.append(KangarooError(errors.SUBJECT_ARCHIVED))
+            # The same picture twice adds nothing to recognition and hides that a second one is missing.
+            elif (subject_id, image.sha256) in seen:
+                results.append(_field_error(errors.PHOTO_DUPLICATE, "image"))
+            elif counts[subject_id] >= MAX_PHOTOS_PER_SUBJECT:
+                results.append(_field_error(errors.SUBJECT_PHOTO_LIMIT, "image"))
+            else:
+                counts[subject_id] += 1
+                seen.add((subject_id, image.sha256))
+                row = _photo_row(company=company, subject=subject, image=image, written=files)
+                rows.append(row)
+                results.append(row)
+        Photo.objects.bulk_create(rows, batch_size=500)  # tenant: rows of `company`'s subjects, built above
+        audit_record_many(
+            company=company,
+            actor=actor,
+            entries=[("photo.add", photo, {"subject": photo.subject_id}) for photo in rows],
+        )
+        announce_photos_added(company=company, photos=[(photo.pk, photo.subject_id) for photo in rows])
+    if written is not None:
+        written.extend(files)
+    return results
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 new tenant model without a factory fails them: add one when you add a model."""
 
 import secrets
+from datetime import timedelta
 
 import factory
 from django.utils import timezone
@@ -13,7 +14,16 @@ from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, T
 from events.models import Event, EventCorrection, EventKind, UnknownPerson, UnknownSnapshot
 from integrations.models import LaggingBox, WebhookDelivery, WebhookEndpoint
 from integrations.signing import new_message_id, new_secret
-from subjects.models import Department, GalleryChange, GalleryCounter, GalleryOp, Photo, Subject, SubjectType
+from subjects.models import (
+    Department,
+    GalleryChange,
+    GalleryCounter,
+    GalleryOp,
+    Photo,
+    PhotoUpload,
+    Subject,
+    SubjectType,
+)
 from tests.images import jpeg_bytes
 
 PASSWORD = "correct-Horse-battery-9"
@@ -257,6 +267,19 @@ class LaggingBoxFactory(DjangoModelFactory):
     since = factory.LazyFunction(timezone.now)
 
 
+class PhotoUploadFactory(DjangoModelFactory):
+    """A previewed bulk upload (without an archive file: the record is what the lists show)."""
+
+    class Meta:
+        model = PhotoUpload
+
+    company = factory.SubFactory(CompanyFactory)
+    file_name = "team.zip"
+    size = 1000
+    entries = factory.LazyFunction(list)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -265,6 +288,7 @@ FACTORIES = {
     Photo: PhotoFactory,
     GalleryCounter: GalleryCounterFactory,
     GalleryChange: GalleryChangeFactory,
+    PhotoUpload: PhotoUploadFactory,
     AuditLog: AuditLogFactory,
     Job: JobFactory,
     Box: BoxFactory,

@@ -21,9 +21,11 @@ from django.utils import timezone
 from accounts.models import Role
 from devices import services as device_services
 from events.models import Event, EventKind
+from subjects import photo_uploads
 from subjects import services as subject_services
-from subjects.models import Subject
+from subjects.models import PhotoUpload, Subject
 from tests.factories import CompanyFactory, PhotoFactory, UserFactory
+from tests.subjects.zips import other_jpeg, uploaded, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -130,6 +132,8 @@ def chinese_company():
         )
     Event.objects.create(company=company, kind=EventKind.STRANGER, device_name=box.name, screen=entrance,
                          direction="in", happened_at=now, received_at=now)  # fmt: skip
+    archive = zip_bytes({f"{host.job_number}.jpg": other_jpeg(), "E-404.jpg": other_jpeg(), "名單.txt": b"x"})
+    photo_uploads.photo_upload_preview(company=company, actor=owner, upload=uploaded(archive, "一樓.zip"))
     return company, owner
 
 
@@ -164,6 +168,11 @@ def admin_pages(client, company) -> list[str]:
     timesheet = reverse("admin:events_attendanceday_timesheet")
     employee = Subject.objects.for_company(company).filter(subject_type="employee").first()
     urls += [timesheet, f"{timesheet}?employee={employee.pk}"]
+    # The bulk photo upload: its form, and the preview of an archive.
+    urls.append(reverse("admin:subjects_subject_bulk_upload"))
+    upload = PhotoUpload.objects.for_company(company).first()
+    if upload is not None:
+        urls.append(reverse("admin:subjects_subject_bulk_preview", args=[upload.pk]))
     return urls
 
 

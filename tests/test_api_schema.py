@@ -188,6 +188,7 @@ def test_bodies_are_json_and_only_uploads_take_multipart(schema):
         ("POST", "/api/v1/device/recognize/upload"),
         ("POST", "/api/v1/device/verify/upload"),
         ("POST", "/api/v1/faces/search/upload"),
+        ("POST", "/api/v1/photo-uploads"),
     }
     types = request_types(schema)
     assert {key for key, media in types.items() if media == {"multipart/form-data"}} == uploads
