@@ -1,20 +1,22 @@
-"""Events at speed: batched ingest, single posts and post-to-websocket latency, against
+"""Events at speed: batched ingest, single posts and the live-latency curve, against
 PostgreSQL and Redis, each next to a baseline measured in the same run.
 
-    .venv/bin/python bench/events_bench.py             # the whole run, about 3 minutes
-    .venv/bin/python bench/events_bench.py --rounds 1  # one round per throughput item
+    .venv/bin/python bench/events_bench.py             # the whole run, about 12 minutes
+    .venv/bin/python bench/events_bench.py --rounds 0 --points 1000x20 --modes product,relay
 
 Runs on its own PostgreSQL database (BENCH_EVENTS_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/kangaroo_bench_events), created and migrated if missing,
 and on Redis database 12 (BENCH_EVENTS_REDIS_URL). Seeds one company with a box, 4 screens,
 2,000 subjects (some with photos) and a staff admin, plus two other companies.
 
-The server is the real ASGI app served like production, `uvicorn kangaroo.asgi:application
---workers 2`, as a subprocess on a free 127.0.0.1 port, with DJANGO_SETTINGS_MODULE=
-bench.events_settings: kangaroo.settings plus baseline-only URLs (bench/events_urls.py) and
-BENCH_CHANNEL_LAYER=pubsub|core. This process drives it with httpx at bounded concurrency;
-the 20 dashboards run in a child process (`--dashboards`) so their work does not skew the
-sender's clock. Every request loop is bounded in count and in time. See bench/README.md.
+The server is the real ASGI app served like production, `uvicorn --workers 2`, as a
+subprocess on a free 127.0.0.1 port, with DJANGO_SETTINGS_MODULE=bench.events_settings:
+kangaroo.settings plus baseline-only URLs (bench/events_urls.py) and BENCH_CHANNEL_LAYER=
+pubsub|core; its ASGI entry (bench/events_asgi.py) adds the relay baseline of the live
+curve, and bench/events_echo.py is the echo server that calibrates it. This process drives
+it with httpx at bounded concurrency; the dashboards run in child processes
+(`--dashboards`) so their work does not skew the sender's clock. Every request loop is
+bounded in count and in time. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -53,24 +55,31 @@ HISTORY = 100_000  # past events of the box in the table before each run
 GOALS = {"batched": 20_000.0, "single": 800.0, "p99_ms": 50.0}
 
 
-# --- the dashboards: a child process, before any Django import ------------------------------------
-async def _dashboards(url: str, origin: str, cookie: str, count: int) -> None:
-    """Connect `count` dashboards, print "ready", record each event's latency (now - its
-    happened_at, which the sender set to the time it sent the post) until "stop" arrives
-    on stdin, then print the latencies as JSON."""
+# --- the dashboards: child processes, before any Django import ------------------------------------
+async def _dashboards(config: dict) -> None:
+    """Connect `count` dashboards to `url`, print "ready", then read commands on stdin:
+    "go" starts the CPU clock; "stop <file> <seconds>" waits until every dashboard has
+    received every event id listed in <file> (a JSON list) or <seconds> have passed, closes
+    the sockets and prints, as JSON: per dashboard the number of deliveries, of distinct
+    ids, of duplicates, of expected ids never received (gaps) and of ids not expected
+    (other); the latency of each first delivery (arrival - its happened_at, which the
+    sender set to the time it sent the post); and this process's CPU seconds from "go"."""
     import websockets
 
+    count = config["count"]
+    seen: list[dict[int, int]] = [{} for _ in range(count)]
     latencies: list[float] = []
-    received = [0] * count
+    headers = {"Origin": config["origin"]}
+    if config["cookie"]:
+        headers["Cookie"] = config["cookie"]
 
-    async def one(index: int, ready: asyncio.Event, stop: asyncio.Event, sockets: list) -> None:
-        socket_ = await websockets.connect(
-            url, additional_headers={"Cookie": cookie, "Origin": origin}, open_timeout=20, max_size=None
-        )
+    async def one(index: int, ready: asyncio.Event, sockets: list) -> None:
+        socket_ = await websockets.connect(config["url"], additional_headers=headers, open_timeout=30, max_size=None)
         sockets.append(socket_)
         hello = json.loads(await socket_.recv())
         assert hello["type"] == "hello", hello
         ready.set()
+        mine = seen[index]
         try:
             async for raw in socket_:
                 now = time.time()
@@ -78,24 +87,47 @@ async def _dashboards(url: str, origin: str, cookie: str, count: int) -> None:
                 if message.get("type") != "events":
                     continue
                 for event in message["events"]:
-                    sent = datetime.fromisoformat(event["happened_at"]).timestamp()
-                    latencies.append(now - sent)
-                    received[index] += 1
+                    pk = event["id"]
+                    if pk in mine:
+                        mine[pk] += 1
+                        continue
+                    mine[pk] = 1
+                    latencies.append(now - datetime.fromisoformat(event["happened_at"]).timestamp())
         except websockets.ConnectionClosed:
             pass
 
     sockets: list = []
-    stop = asyncio.Event()
     readies = [asyncio.Event() for _ in range(count)]
-    tasks = [asyncio.create_task(one(i, readies[i], stop, sockets)) for i in range(count)]
+    tasks = []
+    for i in range(count):  # a few at a time: a burst of handshakes is not what is measured
+        tasks.append(asyncio.create_task(one(i, readies[i], sockets)))
+        if i % 10 == 9:
+            await asyncio.wait_for(readies[i].wait(), timeout=60)
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=60)
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.readline)  # "stop"
+    await loop.run_in_executor(None, sys.stdin.readline)  # "go"
+    cpu_start = time.process_time()
+    _stop, path, seconds = (await loop.run_in_executor(None, sys.stdin.readline)).split()
+    expected = set(json.loads(Path(path).read_text()))
+    deadline = time.monotonic() + float(seconds)
+    while time.monotonic() < deadline and not all(expected <= mine.keys() for mine in seen):
+        await asyncio.sleep(0.1)
+    cpu = time.process_time() - cpu_start
     for socket_ in sockets:
         await socket_.close()
     await asyncio.wait(tasks, timeout=10)
-    print(json.dumps({"latencies": latencies, "received": received}), flush=True)
+    report = [
+        {
+            "deliveries": sum(mine.values()),
+            "distinct": len(mine),
+            "duplicates": sum(mine.values()) - len(mine),
+            "gaps": len(expected - mine.keys()),
+            "other": len(mine.keys() - expected),
+        }
+        for mine in seen
+    ]
+    print(json.dumps({"dashboards": report, "latencies": latencies, "cpu": cpu}), flush=True)
 
 
 if len(sys.argv) > 1 and sys.argv[1] == "--dashboards":
@@ -105,7 +137,7 @@ if len(sys.argv) > 1 and sys.argv[1] == "--dashboards":
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(_dashboards(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])))
+    asyncio.run(_dashboards(json.loads(sys.argv[2])))
     sys.exit(0)
 
 
@@ -259,15 +291,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# How the server runs its websockets: the product's recommendation (README, "Running in
+# production"), which the benchmark measures.
+WS_OPTIONS: list[str] = []
+
+
 class Server:
-    def __init__(self, s: Seed, layer: str):
+    """uvicorn serving `app` (the product plus the relay baseline, or the echo server) with
+    `workers` processes, on a free loopback port."""
+
+    def __init__(self, s: Seed | None, layer: str = "pubsub", app: str = "bench.events_asgi:application", workers=2):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "bench.events_settings",
             "BENCH_CHANNEL_LAYER": layer,
-            "BENCH_COMPANY_ID": str(s.company.pk),
+            "BENCH_COMPANY_ID": str(s.company.pk if s else 0),
             "DATABASE_URL": DATABASE_URL,
             "REDIS_URL": REDIS_URL,
             "DEBUG": "false",
@@ -275,9 +315,9 @@ class Server:
             "LOG_LEVEL": "WARNING",  # channels_redis logs each over-capacity group_send at INFO
         }
         command = [
-            sys.executable, "-m", "uvicorn", "kangaroo.asgi:application", "--workers", "2",
+            sys.executable, "-m", "uvicorn", app, "--workers", str(workers),
             "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "off",
-            "--log-level", "warning", "--no-access-log",
+            "--log-level", "warning", "--no-access-log", *WS_OPTIONS,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, cwd=ROOT, env=env)
         deadline = time.monotonic() + 60
@@ -293,6 +333,11 @@ class Server:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.2)
 
+    def workers(self) -> list[int]:
+        """The worker processes' ids (the server's own, when it runs a single process)."""
+        found = [pid for pid in child_pids(self.process.pid) if b"resource_tracker" not in _cmdline(pid)]
+        return sorted(found) or [self.process.pid]
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -300,6 +345,82 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+# --- CPU per process, from /proc ------------------------------------------------------------------
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
+def child_pids(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == parent:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+    return found
+
+
+def postgres_backends() -> list[int]:
+    """The PostgreSQL backends connected to the benchmark's own database (the server's pool)."""
+    name = urlsplit(DATABASE_URL).path.lstrip("/")
+    with psycopg.connect(urlunsplit(urlsplit(DATABASE_URL)), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def redis_pid() -> int:
+    return int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])
+
+
+class CpuClock:
+    """CPU seconds each process spent between `start()` and `stop()`."""
+
+    def __init__(self, server: Server, clients: list[subprocess.Popen]):
+        self.server, self.clients = server, clients
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {
+            "workers": {pid: cpu_seconds(pid) or 0.0 for pid in self.server.workers()},
+            "postgres": {pid: cpu_seconds(pid) or 0.0 for pid in postgres_backends()},
+            "redis": {pid: cpu_seconds(pid) or 0.0 for pid in [redis_pid()]},
+        }
+
+    def start(self) -> None:
+        self.begin = self._sample()
+        self.sender_begin = time.process_time()
+
+    def stop(self) -> dict:
+        end = self._sample()
+        spent = {
+            kind: {pid: value - self.begin[kind].get(pid, 0.0) for pid, value in end[kind].items()} for kind in end
+        }
+        return {
+            "workers": [round(v, 2) for v in spent["workers"].values()],
+            "postgres": round(sum(spent["postgres"].values()), 2),
+            "redis": round(sum(spent["redis"].values()), 2),
+            "sender": round(time.process_time() - self.sender_begin, 2),
+        }
 
 
 # --- load generators ----------------------------------------------------------------------------
@@ -411,71 +532,135 @@ def copy_rows(s: Seed, tag: str, rows: int, days_ago: float = 0) -> float:
     return rows / elapsed
 
 
-# --- latency ------------------------------------------------------------------------------------
-def latency(s: Seed, server: Server, layer: str) -> dict:
-    ws_url = server.base.replace("http://", "ws://") + "/ws/events/"
-    dashboards = subprocess.Popen(
-        [sys.executable, __file__, "--dashboards", ws_url, server.base, s.cookie, str(DASHBOARDS)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+# --- the live-latency curve -----------------------------------------------------------------------
+# (mode, what the dashboards open, where the sender posts)
+MODES = {
+    "product": ("/ws/events/", INGEST_PATH),  # the product, pub/sub layer (the production choice)
+    "core": ("/ws/events/", INGEST_PATH),  # the product on channels-redis' default RedisChannelLayer
+    "relay": ("/bench/relay/", "/bench/relay/post"),  # a bare Channels consumer through the same Redis
+    "echo": ("/ws/", INGEST_PATH),  # the echo server (bench/events_echo.py): the clients' own floor
+}
+DASHBOARDS_PER_CLIENT = 50  # per dashboards' process, so that they are not what is measured
+DRAIN_SECONDS = {"product": 12.0, "core": 12.0, "relay": 3.0, "echo": 3.0}  # the product's catch-up is a tick
+
+
+def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, seconds: int) -> dict:
+    """`rate` events/s for `seconds` in posts of LATENCY_BATCH to `dashboards` dashboards of
+    `mode`; latency of every first delivery, deliveries counted by event id per dashboard,
+    CPU seconds per process over the posting and the drain."""
+    ws_path, post_path = MODES[mode]
+    ws_url = server.base.replace("http://", "ws://") + ws_path
+    cookie = s.cookie if mode in ("product", "core") else ""
+    clients = []
+    for start in range(0, dashboards, DASHBOARDS_PER_CLIENT):
+        config = {
+            "url": ws_url,
+            "origin": server.base,
+            "cookie": cookie,
+            "count": min(DASHBOARDS_PER_CLIENT, dashboards - start),
+        }
+        clients.append(
+            subprocess.Popen(
+                [sys.executable, __file__, "--dashboards", json.dumps(config)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+    ids_file = Path(f"/tmp/kangaroo-events-bench-{os.getpid()}.json")
     try:
-        line = dashboards.stdout.readline().strip()
-        if line != "ready":
-            raise RuntimeError(f"dashboards did not connect: {line!r}")
-        sent = asyncio.run(_paced_posts(s, server, layer))
-        time.sleep(2)  # let the last events arrive
-        dashboards.stdin.write("stop\n")
-        dashboards.stdin.flush()
-        result = json.loads(dashboards.stdout.readline())
+        for client in clients:
+            line = client.stdout.readline().strip()
+            if line != "ready":
+                raise RuntimeError(f"dashboards did not connect: {line!r}")
+        time.sleep(1)  # every socket's hello and group joins are done
+        clock = CpuClock(server, clients)
+        clock.start()
+        for client in clients:
+            client.stdin.write("go\n")
+            client.stdin.flush()
+        ids, elapsed = asyncio.run(_paced_posts(s, server, mode, post_path, rate, seconds))
+        ids_file.write_text(json.dumps(ids))
+        for client in clients:
+            client.stdin.write(f"stop {ids_file} {DRAIN_SECONDS[mode]}\n")
+            client.stdin.flush()
+        results = [json.loads(client.stdout.readline()) for client in clients]
+        cpu = clock.stop()
+        cpu["clients"] = round(sum(r["cpu"] for r in results), 2)
     finally:
-        try:
-            dashboards.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            dashboards.kill()
-            dashboards.wait()
-    values = sorted(result["latencies"])
+        ids_file.unlink(missing_ok=True)
+        for client in clients:
+            try:
+                client.stdin.close()
+                client.wait(timeout=30)
+            except (subprocess.TimeoutExpired, BrokenPipeError):
+                client.kill()
+                client.wait()
+    per_dashboard = [d for r in results for d in r["dashboards"]]
+    values = sorted(v for r in results for v in r["latencies"])
     if not values:
-        raise RuntimeError("no event reached the dashboards")
+        raise RuntimeError(f"no event reached the {mode} dashboards")
 
     def pct(p: float) -> float:
         return values[min(len(values) - 1, int(p / 100 * len(values)))] * 1000
 
+    delivered = sum(d["distinct"] - d["other"] for d in per_dashboard)
     return {
-        "sent": sent,
-        "expected": sent * DASHBOARDS,
-        "delivered": len(values),
+        "mode": mode,
+        "rate": rate,
+        "dashboards": dashboards,
+        "sent": len(ids),
+        "achieved": len(ids) / elapsed,
+        "expected": len(ids) * dashboards,
+        "delivered": delivered,
+        "duplicates": sum(d["duplicates"] for d in per_dashboard),
+        "dashboards_with_duplicates": sum(1 for d in per_dashboard if d["duplicates"]),
+        "gaps": sum(d["gaps"] for d in per_dashboard),
+        "other": sum(d["other"] for d in per_dashboard),
         "p50": pct(50),
         "p95": pct(95),
         "p99": pct(99),
         "max": values[-1] * 1000,
+        "cpu": cpu,
+        "server_us_per_delivery": sum(cpu["workers"]) / max(delivered, 1) * 1e6,
     }
 
 
-async def _paced_posts(s: Seed, server: Server, layer: str) -> int:
-    """LATENCY_RATE events/s for LATENCY_SECONDS, in posts of LATENCY_BATCH events (open loop:
-    each post starts at its scheduled time, at most 32 in flight); happened_at is the time
-    the post is sent. Returns the events the server answered created."""
-    rng = random.Random(layer)
-    posts = LATENCY_RATE * LATENCY_SECONDS // LATENCY_BATCH
-    interval = LATENCY_BATCH / LATENCY_RATE
+async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int, seconds: int) -> tuple[list, float]:
+    """`rate` events/s for `seconds`, in posts of LATENCY_BATCH events (open loop: each post
+    starts at its scheduled time, at most 64 in flight); happened_at is the time the post is
+    sent. Returns the ids of the events created (the product's answers; the relay and the
+    echo carry the ids the sender gives them) and the seconds until the last answer."""
+    rng = random.Random(f"{mode}-{rate}")
+    posts = rate * seconds // LATENCY_BATCH
+    interval = LATENCY_BATCH / rate
+    own_ids = mode in ("relay", "echo")
     headers = {**JSON, "Authorization": f"Device {s.key}"}
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    in_flight = asyncio.Semaphore(32)
-    ok = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    in_flight = asyncio.Semaphore(64)
+    ids: list[int] = []
+    failed: list[str] = []
+    tag = f"lat-{mode}-{rate}-{time.time_ns()}"
 
-    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60) as client:
 
         async def post(n: int):
-            nonlocal ok
             async with in_flight:
                 sent = datetime.now(UTC).isoformat()
-                batch = [item(s, f"lat-{layer}-{n}-{i}", rng, happened_at=sent) for i in range(LATENCY_BATCH)]
-                response = await client.post(
-                    INGEST_PATH, content=json.dumps({"events": batch}).encode(), headers=headers
-                )
-                ok += check_batch(response)
+                batch = [item(s, f"{tag}-{n}-{i}", rng, happened_at=sent) for i in range(LATENCY_BATCH)]
+                if own_ids:
+                    for i, one in enumerate(batch):
+                        one["id"] = n * LATENCY_BATCH + i + 1
+                try:
+                    response = await client.post(path, content=json.dumps({"events": batch}).encode(), headers=headers)
+                    check_batch(response)
+                except (httpx.HTTPError, RuntimeError) as error:  # counted, and the run goes on
+                    failed.append(repr(error))
+                    return
+                if own_ids:
+                    ids.extend(one["id"] for one in batch)
+                else:
+                    ids.extend(r["id"] for r in response.json()["results"] if r["status"] == "created")
 
         start = time.perf_counter()
         tasks = []
@@ -484,12 +669,112 @@ async def _paced_posts(s: Seed, server: Server, layer: str) -> int:
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(post(n)))
-        _done, pending = await asyncio.wait(tasks, timeout=LATENCY_SECONDS * 3)
+        _done, pending = await asyncio.wait(tasks, timeout=seconds * 3)
+        elapsed = time.perf_counter() - start
         for task in pending:
             task.cancel()
         if pending:
-            print(f"  {len(pending)} posts still pending after {LATENCY_SECONDS * 3} s: cancelled")
-    return ok
+            print(f"  {len(pending)} posts still pending after {seconds * 3} s: cancelled")
+        if failed:
+            print(f"  {len(failed)} posts failed, the first: {failed[0]}")
+    return ids, elapsed
+
+
+CURVE = [(100, 20), (250, 20), (500, 20), (1000, 20), (500, 100)]
+
+
+def parse_points(text: str) -> list[tuple[int, int]]:
+    """ "500x20,1000x20": events/s x dashboards."""
+    points = []
+    for part in text.split(","):
+        rate, _, dashboards = part.strip().partition("x")
+        points.append((int(rate), int(dashboards or DASHBOARDS)))
+    return points
+
+
+def print_point(p: dict) -> None:
+    cpu = p["cpu"]
+    workers = "+".join(f"{w:.1f}" for w in cpu["workers"])
+    print(
+        f"{p['mode']:<8} {p['rate']:>5}/s x{p['dashboards']:<4} sent {p['achieved']:>6,.0f}/s  "
+        f"p50 {p['p50']:>8.1f}  p99 {p['p99']:>8.1f}  max {p['max']:>8.0f} ms  "
+        f"delivered {p['delivered']:,}/{p['expected']:,} dup {p['duplicates']} gaps {p['gaps']}  "
+        f"CPU s: workers {workers}, clients {cpu['clients']:.1f}, sender {cpu['sender']:.1f}, "
+        f"pg {cpu['postgres']:.1f}, redis {cpu['redis']:.1f}; "
+        f"{p['server_us_per_delivery']:.0f} us/delivery",
+        flush=True,
+    )
+
+
+def curve(s: Seed, points: list[tuple[int, int]], modes: list[str], seconds: int) -> list[dict]:
+    """Every point in every mode. The product and the relay run on the same server (same
+    workers, same Redis); the echo server and the default layer on their own."""
+    results: list[dict] = []
+    groups = [
+        ("pubsub", [m for m in modes if m in ("product", "relay")]),
+        ("core", ["core"] if "core" in modes else []),
+    ]
+    for layer, layer_modes in groups:
+        if not layer_modes:
+            continue
+        server = Server(s, layer)
+        try:
+            single_posts(s, server, f"warm-live-{layer}", 200, INGEST_PATH)
+            for rate, dashboards in points:
+                for mode in layer_modes:
+                    results.append(live_point(s, server, mode, rate, dashboards, seconds))
+                    print_point(results[-1])
+        finally:
+            server.stop()
+    if "echo" in modes:
+        server = Server(None, app="bench.events_echo:app", workers=1)
+        try:
+            for rate, dashboards in points:
+                results.append(live_point(s, server, "echo", rate, dashboards, seconds))
+                print_point(results[-1])
+        finally:
+            server.stop()
+    return results
+
+
+def print_curve(results: list[dict], seconds: int) -> None:
+    print(f"\nlive latency, {seconds} s per point, posts of {LATENCY_BATCH}, ms:")
+    print(f"{'events/s':>8} {'dash':>4} {'mode':<8} {'p50':>8} {'p99':>8} {'delivered':>17} {'dup':>5} {'gaps':>6} "
+          f"{'workers s':>11} {'clients s':>9} {'sender s':>8} {'pg s':>5} {'redis s':>7} {'us/deliv':>8}")  # fmt: skip
+    for p in results:
+        cpu = p["cpu"]
+        print(f"{p['rate']:>8} {p['dashboards']:>4} {p['mode']:<8} {p['p50']:>8.1f} {p['p99']:>8.1f} "
+              f"{p['delivered']:>8,}/{p['expected']:<8,} {p['duplicates']:>5} {p['gaps']:>6} "
+              f"{'+'.join(f'{w:.1f}' for w in cpu['workers']):>11} {cpu['clients']:>9.1f} {cpu['sender']:>8.1f} "
+              f"{cpu['postgres']:>5.1f} {cpu['redis']:>7.1f} {p['server_us_per_delivery']:>8.0f}")  # fmt: skip
+    by = {(p["mode"], p["rate"], p["dashboards"]): p for p in results}
+    print()
+    for rate, dashboards in sorted({(p["rate"], p["dashboards"]) for p in results}):
+        product = by.get(("product", rate, dashboards))
+        if product is None:
+            continue
+        complete = product["delivered"] == product["expected"] and not product["duplicates"]
+        verdict = "pass" if product["p99"] <= GOALS["p99_ms"] and complete else "FAIL"
+        line = f"{rate:>5}/s x{dashboards:<4} product p99 {product['p99']:.1f} ms (goal <= {GOALS['p99_ms']:.0f}, "
+        line += f"every event once: {'yes' if complete else 'no'}) {verdict}"
+        relay = by.get(("relay", rate, dashboards))
+        if relay is not None:
+            ratio = product["p99"] / relay["p99"]
+            line += (
+                f"; relay p99 {relay['p99']:.1f} ms, ratio {ratio:.1f} (goal <= 10) {'pass' if ratio <= 10 else 'FAIL'}"
+            )
+        echo = by.get(("echo", rate, dashboards))
+        if echo is not None:
+            line += f"; echo p99 {echo['p99']:.1f} ms"
+        print(line)
+    ok_rates = [
+        p["rate"]
+        for p in results
+        if p["mode"] == "product" and p["dashboards"] == DASHBOARDS and p["p99"] <= GOALS["p99_ms"]
+        if p["delivered"] == p["expected"] and not p["duplicates"]
+    ]
+    print(f"highest rate with p99 <= {GOALS['p99_ms']:.0f} ms at {DASHBOARDS} dashboards: "
+          f"{max(ok_rates) if ok_rates else 'none'} events/s (of those measured)")  # fmt: skip
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -498,78 +783,72 @@ def median(values: list[float]) -> float:
 
 
 def main() -> None:
-    global LATENCY_RATE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per throughput item (median reported)")
     parser.add_argument("--batches", type=int, default=60, help="batches of 500 per batched-ingest round")
     parser.add_argument("--singles", type=int, default=3000, help="posts per single-post round")
     parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument("--latency-rate", type=int, default=LATENCY_RATE, help="events/s in the latency run")
+    parser.add_argument(
+        "--points",
+        default=",".join(f"{r}x{d}" for r, d in CURVE),
+        help="live-latency points, events/s x dashboards (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--modes", default="product,relay,echo", help="of product, relay, echo, core (default: %(default)s)"
+    )
+    parser.add_argument("--seconds", type=int, default=LATENCY_SECONDS, help="posting time per point")
+    parser.add_argument("--json", help="also write every live point's figures to this file")
     args = parser.parse_args()
-    LATENCY_RATE = args.latency_rate
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if unknown := set(modes) - set(MODES):
+        parser.error(f"unknown modes {sorted(unknown)}")
 
     started = time.perf_counter()
+    load = os.getloadavg()
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     s = seed()
     print(f"company {s.company.pk}: box {s.box.pk}, screens {s.screens}, {len(s.subjects)} subjects")
     figures: dict[str, list[float]] = {k: [] for k in ("batched", "copy", "drf", "single", "bare")}
-    latencies: dict[str, dict] = {}
 
-    server = Server(s, "pubsub")
-    try:
-        # Warm up both workers (imports, pools, the channel layer's connection).
-        single_posts(s, server, "warm-ingest", 200, INGEST_PATH)
-        single_posts(s, server, "warm-bare", 100, "/bench/bare/event", "bare")
-        single_posts(s, server, "warm-drf", 100, "/bench/drf/events/", "drf")
-        batched_ingest(s, server, "warm-batch", 4)
-        for r in range(max(args.rounds, 0)):
-            figures["batched"].append(batched_ingest(s, server, f"batch{r}", args.batches))
-            figures["copy"].append(copy_rows(s, f"copy{r}", args.batches * BATCH))
-            figures["drf"].append(single_posts(s, server, f"drf{r}", args.singles, "/bench/drf/events/", "drf"))
-            figures["single"].append(single_posts(s, server, f"single{r}", args.singles, INGEST_PATH))
-            figures["bare"].append(single_posts(s, server, f"bare{r}", args.singles, "/bench/bare/event", "bare"))
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in figures.items()), flush=True)
-        if not args.skip_latency:
-            latencies["pubsub"] = latency(s, server, "pubsub")
-            print(f"latency pubsub: {latencies['pubsub']}", flush=True)
-    finally:
-        server.stop()
-    if not args.skip_latency:
-        server = Server(s, "core")
+    if args.rounds > 0:
+        server = Server(s, "pubsub")
         try:
-            single_posts(s, server, "warm-core", 200, INGEST_PATH)
-            latencies["core"] = latency(s, server, "core")
-            print(f"latency core: {latencies['core']}", flush=True)
+            # Warm up both workers (imports, pools, the channel layer's connection).
+            single_posts(s, server, "warm-ingest", 200, INGEST_PATH)
+            single_posts(s, server, "warm-bare", 100, "/bench/bare/event", "bare")
+            single_posts(s, server, "warm-drf", 100, "/bench/drf/events/", "drf")
+            batched_ingest(s, server, "warm-batch", 4)
+            for r in range(args.rounds):
+                figures["batched"].append(batched_ingest(s, server, f"batch{r}", args.batches))
+                figures["copy"].append(copy_rows(s, f"copy{r}", args.batches * BATCH))
+                figures["drf"].append(single_posts(s, server, f"drf{r}", args.singles, "/bench/drf/events/", "drf"))
+                figures["single"].append(single_posts(s, server, f"single{r}", args.singles, INGEST_PATH))
+                figures["bare"].append(single_posts(s, server, f"bare{r}", args.singles, "/bench/bare/event", "bare"))
+                print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in figures.items()), flush=True)
         finally:
             server.stop()
+    results = [] if args.skip_latency else curve(s, parse_points(args.points), modes, args.seconds)
 
-    m = {k: median(v) if v else float("nan") for k, v in figures.items()}
-    rows = [
-        ("batched ingest (API, 500/batch)", m["batched"], "COPY", m["copy"], GOALS["batched"], "events/s"),
-        ("batched ingest (API, 500/batch)", m["batched"], "DRF ModelViewSet", m["drf"], GOALS["batched"], "events/s"),
-        ("single-event posts (API)", m["single"], "bare view + ORM insert", m["bare"], GOALS["single"], "events/s"),
-    ]
-    print()
-    print(f"{'item':<34} {'figure':>12} {'baseline':>30} {'ratio':>7} {'goal':>12}  result")
-    for name, figure, base_name, base, goal, _unit in rows:
-        ok = "pass" if figure >= goal else "FAIL"
-        print(f"{name:<34} {figure:>10,.0f}/s {base_name + f' {base:,.0f}/s':>30} {figure / base:>7.2f} "
-              f"{f'>= {goal:,.0f}/s':>12}  {ok}")  # fmt: skip
-    if latencies:
-        pub = latencies.get("pubsub")
-        core = latencies.get("core")
-        for p in ("p50", "p95", "p99"):
-            figure = pub[p]
-            base = core[p] if core else float("nan")
-            goal = f"<= {GOALS['p99_ms']:.0f} ms" if p == "p99" else "-"
-            ok = ("pass" if figure <= GOALS["p99_ms"] else "FAIL") if p == "p99" else ""
-            label = f"ws latency {p} (pubsub layer)"
-            print(f"{label:<34} {figure:>9.1f} ms {f'RedisChannelLayer {base:.1f} ms':>30} "
-                  f"{figure / base:>7.2f} {goal:>12}  {ok}")  # fmt: skip
-        for layer, lat in latencies.items():
-            print(f"  {layer}: {lat['sent']} events at {LATENCY_RATE}/s in posts of {LATENCY_BATCH}, "
-                  f"{DASHBOARDS} dashboards, delivered {lat['delivered']}/{lat['expected']}, "
-                  f"max {lat['max']:.0f} ms")  # fmt: skip
-    print(f"\nrounds {args.rounds} (medians), total {time.perf_counter() - started:.0f} s")
+    if args.rounds > 0:
+        m = {k: median(v) for k, v in figures.items()}
+        rows = [
+            ("batched ingest (API, 500/batch)", m["batched"], "COPY", m["copy"], GOALS["batched"]),
+            ("batched ingest (API, 500/batch)", m["batched"], "DRF ModelViewSet", m["drf"], GOALS["batched"]),
+            ("single-event posts (API)", m["single"], "bare view + ORM insert", m["bare"], GOALS["single"]),
+        ]
+        print()
+        print(f"{'item':<34} {'figure':>12} {'baseline':>30} {'ratio':>7} {'goal':>12}  result")
+        for name, figure, base_name, base, goal in rows:
+            ok = "pass" if figure >= goal else "FAIL"
+            print(f"{name:<34} {figure:>10,.0f}/s {base_name + f' {base:,.0f}/s':>30} {figure / base:>7.2f} "
+                  f"{f'>= {goal:,.0f}/s':>12}  {ok}")  # fmt: skip
+    if results:
+        print_curve(results, args.seconds)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+    load = os.getloadavg()
+    print(f"\nrounds {args.rounds} (medians), total {time.perf_counter() - started:.0f} s, "
+          f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
