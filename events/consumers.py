@@ -63,6 +63,9 @@ logger = logging.getLogger(__name__)
 
 AUTH_TIMEOUT = 10
 RECENT_ON_OPEN = 12
+# At least this many of the ids a socket sent are remembered, and every one the database
+# catch-up could still read (above its floor, however many that is at a high rate), so that
+# no event is sent twice.
 SENT_MEMORY = 5000
 # How many ticks back the database catch-up looks: an event whose transaction commits
 # after a later one was already sent still gets this many ticks to be found.
@@ -90,7 +93,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.session_key: str | None = None
         self.scope_groups: list[str] = []
         self.principal_groups: list[str] = []
-        self.sent_ids: deque[int] = deque(maxlen=SENT_MEMORY)
+        self.sent_ids: deque[int] = deque()
         self.sent_set: set[int] = set()
         self.cursor = 0  # the highest event id this socket has sent, or the newest when it opened
         self.floors: deque[int] = deque(maxlen=LOOKBACK_TICKS)
@@ -289,12 +292,19 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         if not fresh or self.closing:
             return
         for payload in fresh:
-            if len(self.sent_ids) == self.sent_ids.maxlen:
-                self.sent_set.discard(self.sent_ids[0])
             self.sent_ids.append(payload["id"])
             self.sent_set.add(payload["id"])
             self.cursor = max(self.cursor, payload["id"])
+        self.forget_sent()
         await self.send_json({"type": "events", "events": fresh})
+
+    def forget_sent(self):
+        """Forgets the oldest ids sent beyond SENT_MEMORY, but none the catch-up may read
+        again: above its floor (the cursor of LOOKBACK_TICKS ticks ago) are as many events
+        as arrived in those ticks: at 1,000 events/s, twice SENT_MEMORY."""
+        floor = min(self.floors, default=0)
+        while len(self.sent_ids) > SENT_MEMORY and self.sent_ids[0] <= floor:
+            self.sent_set.discard(self.sent_ids.popleft())
 
     async def send_hello(self):
         hello = await self._hello()

@@ -161,3 +161,30 @@ def test_a_page_that_opens_gets_todays_latest_events_with_thumbnails(asgi_server
         recent = receive(socket, "hello")["recent"]
     assert [e["id"] for e in recent] == [r["id"] for r in created["results"]][-12:]
     assert recent[-1]["subject"]["photo_url"].startswith("/live/image/")
+
+
+def test_a_busy_page_gets_each_event_once_when_the_catch_up_reads_more_than_it_remembers(
+    asgi_server, client, tenant_a, door_a, settings, monkeypatch
+):
+    # At 1,000 events/s a tick's catch-up reads twice SENT_MEMORY ids again; here the
+    # memory is 5 and 40 events arrive between two ticks.
+    from events import consumers
+
+    monkeypatch.setattr(consumers, "SENT_MEMORY", 5)
+    settings.LIVE_TICK_SECONDS = 0.3
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        posted = []
+        for round_ in range(4):
+            answer = post_events(
+                asgi_server, door_a.box_key, [event(f"busy{round_}-{n}", door_a.entrance) for n in range(10)]
+            )
+            posted += [r["id"] for r in answer["results"]]
+        received = []
+        ticks = 0
+        while ticks < 6:  # the catch-up has read the database again several times
+            message = json.loads(socket.recv(timeout=10))
+            if message["type"] == "events":
+                received += [e["id"] for e in message["events"]]
+            ticks += message["type"] == "tick"
+    assert sorted(received) == sorted(posted)
