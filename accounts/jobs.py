@@ -66,7 +66,13 @@ def job_start(
     try:
         with transaction.atomic():
             job = Job.objects.create(
-                company=company, started_by=actor, kind=kind, key=key, total=total, timeout=timeout, queue=queue
+                company=company,
+                started_by=actor if isinstance(actor, User) else None,
+                kind=kind,
+                key=key,
+                total=total,
+                timeout=timeout,
+                queue=queue,
             )
     except IntegrityError:  # another request won the race for this key
         _refuse_if_active(company, key)

@@ -244,6 +244,8 @@ class DeviceViewSet(
 ):
     """Shared by the four kinds: create answers the key once; rotate-key and revoke-key."""
 
+    api_key_scopes = {"read": "devices:read"}  # company API keys read; only people register devices
+
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -424,6 +424,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     model = Event
     serializer_class = EventSerializer
     filterset_class = EventFilter
+    api_key_scopes = {"read": "events:read"}  # corrections are made by people
     pagination_class = EventCursorPagination
 
     def scope(self, queryset):
@@ -526,6 +527,7 @@ class AttendanceView(generics.GenericAPIView):
 
     serializer_class = AttendanceDaySerializer
     pagination_class = PageNumberPagination
+    api_key_scopes = {"read": "events:read"}
     filter_backends = []
 
     @extend_schema(

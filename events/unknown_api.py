@@ -255,6 +255,7 @@ class EventCorrectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
 
     model = EventCorrection
     serializer_class = EventCorrectionSerializer
+    api_key_scopes = {"read": "events:read"}
 
     def scope(self, queryset):
         return queryset.order_by("-created_at", "-id")

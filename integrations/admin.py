@@ -8,8 +8,8 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from integrations import services
-from integrations.models import WebhookDelivery, WebhookEndpoint, WebhookType
+from integrations import api_keys, services
+from integrations.models import ApiKey, ApiScope, WebhookDelivery, WebhookEndpoint, WebhookType
 from kangaroo.admin import ReadOnlyAdminMixin, TenantAdminMixin, add_service_error, admin_company, adopt
 from kangaroo.errors import KangarooError
 
@@ -136,3 +136,87 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmi
         self.message_user(
             request, _("Deliveries queued again: %(count)d") % {"count": queryset.count()}, messages.SUCCESS
         )
+
+
+class OwnersWriteMixin:
+    """Every role reads; owners add, change and revoke (keys are like users)."""
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and request.user.can_manage_users
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and request.user.can_manage_users
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, never deleted: the audit log names the key
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(label=_("scopes"), choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes", "expires_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(OwnersWriteMixin, TenantAdminMixin, admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ["name", "key_hint", "scope_list", "expires_at", "revoked_at", "last_used_at", "last_used_ip"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["key_hint", "revoked_at", "last_used_at", "last_used_ip", "created_by", "created_at"]
+    actions = ["revoke"]
+
+    @admin.display(description=_("key hint"))
+    def key_hint(self, api_key: ApiKey) -> str:
+        return api_key.prefix
+
+    @admin.display(description=_("scopes"))
+    def scope_list(self, api_key: ApiKey) -> str:
+        return ", ".join(api_key.scopes or [])
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in ("name", "scopes", "expires_at") if name in form.cleaned_data}
+        company = obj.company if change else (admin_company(request) or obj.company)
+        try:
+            if change:
+                data = {name: value for name, value in data.items() if name in form.changed_data}
+                saved = api_keys.api_key_update(company=company, actor=request.user, api_key=obj, **data)
+            else:
+                saved, text = api_keys.api_key_create(company=company, actor=request.user, **data)
+                show_secret(
+                    self,
+                    request,
+                    intro=format_html(str(_("The API key “{name}”: give it to the integration.")), name=saved.name),
+                    secret=text,
+                    element_id=f"api-key-{saved.pk}",
+                    warning=_("It will not be shown again. Copy it now; if it is lost, revoke it and create another."),
+                )
+        except KangarooError as exc:
+            raise forms.ValidationError(str(exc.message)) from exc
+        adopt(obj, saved)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        company = admin_company(request)
+
+        class CheckedForm(form):
+            def clean(self):
+                data = super().clean()
+                target = (
+                    company if company is not None else (self.instance.company if self.instance.company_id else None)
+                )
+                try:
+                    if "name" in data and target is not None:
+                        api_keys._check_name(target, data["name"], exclude_pk=self.instance.pk)
+                except KangarooError as exc:
+                    add_service_error(self, exc, "name")
+                return data
+
+        return CheckedForm
+
+    @admin.action(description=_("Revoke (the key stops working at once)"), permissions=["change"])
+    def revoke(self, request, queryset):
+        for api_key in queryset:
+            api_keys.api_key_revoke(company=api_key.company, actor=request.user, api_key=api_key)
+        self.message_user(request, _("Keys revoked: %(count)d") % {"count": queryset.count()}, messages.SUCCESS)

@@ -1,4 +1,5 @@
-"""Webhook endpoints and their delivery log over the API: every role reads, admins and owners write."""
+"""Webhook endpoints and their delivery log (every role reads, admins and owners write), company API
+keys (every role reads, owners write)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from integrations import services
-from integrations.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookType
+from integrations import api_keys, services
+from integrations.models import ApiKey, ApiScope, DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookType
 from kangaroo.api.filters import IdFilter
+from kangaroo.api.permissions import CanManageUsers
 from kangaroo.api.viewsets import TenantViewSet
 
 
@@ -162,3 +164,80 @@ class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, T
         delivery = services.webhook_redeliver(company=self.company, actor=self.actor, delivery=self.get_object())
         delivery.refresh_from_db()
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ApiScope.choices),
+        min_length=1,
+        max_length=len(ApiScope.values),
+        help_text="What the key may do: subjects:read, subjects:write, events:read, devices:read, webhooks:manage.",
+    )
+    key_hint = serializers.CharField(source="prefix", read_only=True, help_text="The public part of the key.")
+    active = serializers.SerializerMethodField(help_text="Neither revoked nor expired.")
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id", "name", "scopes", "expires_at", "key_hint", "active", "revoked_at", "last_used_at",
+            "last_used_ip", "created_by", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["id", "key_hint", "revoked_at", "last_used_at", "last_used_ip", "created_by", "created_at"]
+
+    def get_active(self, api_key) -> bool:
+        return api_key.is_active()
+
+
+class ApiKeyWithSecretSerializer(ApiKeySerializer):
+    key = serializers.CharField(
+        read_only=True, help_text="`kgr_api_...`: send it as `Authorization: Bearer <key>`. Shown only in this answer."
+    )
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+@extend_schema(tags=["api keys"])
+class ApiKeyViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, TenantViewSet
+):
+    """Keys for integrations: every role reads, owners create, change and revoke. The key itself
+    is in the create answer only."""
+
+    model = ApiKey
+    serializer_class = ApiKeySerializer
+    permission_classes = [CanManageUsers]
+
+    def scope(self, queryset):
+        return queryset.order_by("name", "id")
+
+    @extend_schema(
+        responses={201: ApiKeyWithSecretSerializer},
+        examples=[
+            OpenApiExample(
+                "The HR system",
+                value={"name": "HR system", "scopes": ["subjects:read", "subjects:write"]},
+                request_only=True,
+            )
+        ],
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        api_key, text = api_keys.api_key_create(company=self.company, actor=self.actor, **serializer.validated_data)
+        api_key.key = text
+        return Response(ApiKeyWithSecretSerializer(api_key).data, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        serializer.instance = api_keys.api_key_update(
+            company=self.company, actor=self.actor, api_key=serializer.instance, **serializer.validated_data
+        )
+
+    @extend_schema(request=None, responses=ApiKeySerializer, summary="Revoke the key: it stops working at once")
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        api_key = api_keys.api_key_revoke(company=self.company, actor=self.actor, api_key=self.get_object())
+        return Response(ApiKeySerializer(api_key).data)

@@ -9,6 +9,6 @@ class IntegrationsConfig(AppConfig):
     def ready(self):
         # Subscribes to the announcements of the apps below (events, subjects); none of
         # them knows this app exists.
-        from integrations import listeners
+        from integrations import listeners, schema  # noqa: F401  schema registers the OpenAPI auth extension
 
         listeners.connect()

@@ -1,4 +1,4 @@
-"""Outgoing webhooks: a company's endpoints and the messages sent to them.
+"""Outgoing webhooks (a company's endpoints and the messages sent to them) and company API keys.
 
 An endpoint is a URL of the company's own (a chat bridge, an HR system) with the event types
 it wants and a signing secret. Every announcement of a wanted type becomes one
@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -145,3 +146,56 @@ class LaggingBox(TenantModel):
 
     def __str__(self) -> str:
         return str(self.box_id)
+
+
+class ApiScope(models.TextChoices):
+    SUBJECTS_READ = "subjects:read", _("Read subjects, departments and photos")
+    SUBJECTS_WRITE = "subjects:write", _("Create, change, archive and delete subjects and departments")
+    EVENTS_READ = "events:read", _("Read events, corrections and attendance")
+    DEVICES_READ = "devices:read", _("Read devices and their status")
+    WEBHOOKS_MANAGE = "webhooks:manage", _("Manage webhook endpoints and read their delivery log")
+
+
+class ApiKey(TenantModel):
+    """A company's key for an integration that is not a person (see `integrations.api_keys`)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    scopes = models.JSONField(_("scopes"), default=list)
+    prefix = models.CharField(_("key hint"), max_length=24, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+    last_used_ip = models.GenericIPAddressField(_("last used from"), null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+        editable=False,
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "prefix"], name="api_key_prefix_unique"),
+            models.UniqueConstraint(
+                "company",
+                Lower("name"),
+                name="api_key_name_unique_per_company",
+                violation_error_code="api_key_name_taken",
+                violation_error_message=_("Another API key of this company has this name."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

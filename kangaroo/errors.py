@@ -177,6 +177,7 @@ WEBHOOK_URL_REFUSED = declare(
 API_KEY_INVALID = declare("api_key_invalid", 401, _("The API key is not valid."))
 API_KEY_REVOKED = declare("api_key_revoked", 401, _("The API key has been revoked."))
 API_KEY_EXPIRED = declare("api_key_expired", 401, _("The API key has expired."))
+API_KEY_NAME_TAKEN = declare("api_key_name_taken", 409, _("Another API key of this company has this name."))
 API_KEY_SCOPE_MISSING = declare(
     "api_key_scope_missing", 403, _("This API key does not have the scope this request needs.")
 )

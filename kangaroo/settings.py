@@ -369,6 +369,8 @@ SILENCED_SYSTEM_CHECKS = ["auth.W004", *envlist("SILENCED_SYSTEM_CHECKS", [])]
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Company API keys (`Bearer kgr_api_...`) first: any other bearer token is left to the JWT class.
+        "integrations.authentication.ApiKeyAuthentication",
         "accounts.authentication.UserJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -399,7 +401,7 @@ SPECTACULAR_SETTINGS = {
         "Face-recognition access control and attendance. Every error answers "
         '`{"error": {"code": ..., "message": ..., "fields": {...}}}` with a code from the '
         "`ErrorCode` enum. Authenticate with `Authorization: Bearer <access token>` from "
-        "`/api/v1/auth/token`."
+        "`/api/v1/auth/token`, or with a company API key (`Bearer kgr_api_...`, scoped; see `/api/v1/api-keys`)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
@@ -11,12 +12,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import JobSerializer
+from kangaroo import errors
+from kangaroo.api.errors import envelope
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
 from kangaroo.api.images import IMAGE_HELP, Base64ImageField, ImageBodyMixin, ImageUploadMixin, image_request
 from kangaroo.api.parsers import MultiPartParser
 from kangaroo.api.serializers import StrictFormSerializer, StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
+from kangaroo.errors import ERROR_CODE_CHOICES, KangarooError
 from kangaroo.media import media_response
 from subjects import face_lookup, photo_uploads, photo_zip, selectors, services
 from subjects.models import (
@@ -45,6 +49,7 @@ class DepartmentSerializer(serializers.ModelSerializer):
 class DepartmentViewSet(viewsets.ModelViewSet, TenantViewSet):
     model = Department
     serializer_class = DepartmentSerializer
+    api_key_scopes = {"read": "subjects:read", "write": "subjects:write"}
 
     def scope(self, queryset):
         return queryset.order_by("name")
@@ -123,6 +128,7 @@ class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantVi
 
     model = Photo
     serializer_class = PhotoSerializer
+    api_key_scopes = {"read": "subjects:read", "write": "subjects:write"}
 
     def perform_destroy(self, instance):
         services.photo_delete(company=self.company, actor=self.actor, photo=instance)
@@ -234,6 +240,60 @@ SUBJECT_EXAMPLE = {
 }
 
 
+# --- Sync from an HR system -------------------------------------------------------------------
+
+UPSERT_MAX = 500
+
+
+class SubjectUpsertItemSerializer(SubjectSerializer):
+    """One subject of an upsert, found by its job number; fields left out keep their value
+    (or their default, for a new subject)."""
+
+    job_number = serializers.CharField(max_length=40, help_text="Finds the subject: created if the company has none.")
+
+    class Meta(SubjectSerializer.Meta):
+        fields = [name for name in SubjectSerializer.Meta.fields if name not in ("photos", "usable_photos")]
+
+
+class SubjectUpsertSerializer(StrictSerializer):
+    subjects = serializers.ListField(
+        child=serializers.DictField(), min_length=1, max_length=UPSERT_MAX, help_text="Up to 500 subjects."
+    )
+
+
+class UpsertErrorSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=ERROR_CODE_CHOICES)
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class UpsertResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's place in `subjects`, from 0.")
+    job_number = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "error"])
+    id = serializers.IntegerField(required=False, help_text="The subject's id, unless the item failed.")
+    error = UpsertErrorSerializer(required=False, help_text="Why the item failed; the other items are unaffected.")
+
+
+class SubjectUpsertAnswerSerializer(serializers.Serializer):
+    results = UpsertResultSerializer(many=True)
+
+
+class ArchiveMissingSerializer(StrictSerializer):
+    job_numbers = serializers.ListField(
+        child=serializers.CharField(max_length=40, allow_blank=True),
+        max_length=200_000,
+        help_text="Every job number the HR system lists now; the others are archived.",
+    )
+    subject_type = serializers.ChoiceField(
+        choices=SubjectType.choices, default=SubjectType.EMPLOYEE, help_text="Only subjects of this type are archived."
+    )
+
+
+class ArchiveMissingAnswerSerializer(serializers.Serializer):
+    archived = serializers.ListField(child=serializers.IntegerField(), help_text="The ids of the subjects archived.")
+
+
 @extend_schema(tags=["subjects"])
 class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
     """Employees, visitors and VIPs. Writes go through the subject services."""
@@ -241,6 +301,7 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
     model = Subject
     serializer_class = SubjectSerializer
     filterset_class = SubjectFilter
+    api_key_scopes = {"read": "subjects:read", "write": "subjects:write"}
 
     def scope(self, queryset):
         return queryset.select_related("department").prefetch_related("photos").order_by("name", "id")
@@ -304,6 +365,50 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
             company=self.company, actor=self.actor, subject=subject, upload=request.FILES.get("image")
         )
         return Response(PhotoSerializer(photo).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=SubjectUpsertSerializer,
+        responses=SubjectUpsertAnswerSerializer,
+        summary="Create or change up to 500 subjects by job number, each answered on its own",
+    )
+    @action(detail=False, methods=["post"])
+    def upsert(self, request):
+        batch = SubjectUpsertSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        # The items as parsed from JSON (their types checked strictly), not as the list field copied them.
+        results = [self._upsert_one(index, item) for index, item in enumerate(request.data["subjects"])]
+        return Response({"results": results})
+
+    def _upsert_one(self, index: int, item: dict) -> dict:
+        number = item.get("job_number") if isinstance(item.get("job_number"), str) else None
+        result = {"index": index, "job_number": number}
+        form = SubjectUpsertItemSerializer(data=item, partial=True, context=self.get_serializer_context())
+        if not form.is_valid() or not number or not number.strip():
+            fields = {key: [str(message) for message in messages] for key, messages in form.errors.items()}
+            if not number or not number.strip():
+                fields.setdefault("job_number", [str(_("A job number is required."))])
+            return result | {
+                "status": "error",
+                "error": envelope("validation_error", errors.VALIDATION_ERROR.message, fields)["error"],
+            }
+        data = dict(form.validated_data)
+        try:
+            subject, status_ = services.subject_upsert(company=self.company, actor=self.actor, **data)
+        except KangarooError as exc:
+            return result | {"status": "error", "error": envelope(exc.code, exc.message, exc.fields)["error"]}
+        return result | {"status": status_, "id": subject.pk}
+
+    @extend_schema(
+        request=ArchiveMissingSerializer,
+        responses=ArchiveMissingAnswerSerializer,
+        summary="Archive the subjects of a type whose job number the HR system no longer lists",
+    )
+    @action(detail=False, methods=["post"], url_path="archive-missing")
+    def archive_missing(self, request):
+        form = ArchiveMissingSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        archived = services.subjects_archive_missing(company=self.company, actor=self.actor, **form.validated_data)
+        return Response({"archived": archived})
 
 
 # --- Search by face ---------------------------------------------------------------------------

@@ -559,3 +559,45 @@ def photos_reenrol_start(*, company: Company, actor: User | None) -> Job:
         # A photo takes about a fifth of a second on one core; leave ample room.
         timeout=max(DEFAULT_TIMEOUT, 2 * total),
     )
+
+
+# --- Sync from an HR system -------------------------------------------------------------------
+
+
+@transaction.atomic
+def subject_upsert(*, company: Company, actor: User | None, job_number: str, **data: Any) -> tuple[Subject, str]:
+    """Create the subject with this job number, or change the one that has it; returns it and
+    "created", "updated" or "unchanged". A subject listed again is restored if it was archived
+    (unless `archived` is given), so an employee who comes back is back at the doors."""
+    job_number = (job_number or "").strip()
+    data.pop("job_number", None)
+    data.setdefault("archived", False)
+    subject = Subject.objects.for_company(company).select_for_update().filter(job_number=job_number).first()
+    if subject is None:
+        return subject_create(company=company, actor=actor, job_number=job_number, **data), "created"
+    before = subject.updated_at
+    subject = subject_update(company=company, actor=actor, subject=subject, **data)
+    return subject, ("updated" if subject.updated_at != before else "unchanged")
+
+
+@transaction.atomic
+def subjects_archive_missing(
+    *, company: Company, actor: User | None, job_numbers: Iterable[str], subject_type: str = SubjectType.EMPLOYEE
+) -> list[int]:
+    """Archive the company's active subjects of `subject_type` whose job number is not among
+    `job_numbers` (the HR system's full list); returns their ids. Each is archived through
+    `subject_archive`, so the doors, the gallery and the audit log follow as for any archive."""
+    if subject_type not in SubjectType.values:
+        raise _field_error(errors.VALIDATION_ERROR, "subject_type", _("Unknown type."))
+    listed = {number.strip() for number in job_numbers}
+    gone = [
+        subject
+        for subject in Subject.objects.for_company(company)
+        .filter(subject_type=subject_type, archived=False)
+        .order_by("id")
+        .only("pk", "job_number")
+        if subject.job_number not in listed
+    ]
+    for subject in gone:
+        subject_archive(company=company, actor=actor, subject=subject)
+    return [subject.pk for subject in gone]

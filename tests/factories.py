@@ -12,7 +12,7 @@ from accounts.models import AuditLog, Company, Job, Role, User
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
 from events.models import Event, EventCorrection, EventKind, UnknownPerson, UnknownSnapshot
-from integrations.models import LaggingBox, WebhookDelivery, WebhookEndpoint
+from integrations.models import ApiKey, LaggingBox, WebhookDelivery, WebhookEndpoint
 from integrations.signing import new_message_id, new_secret
 from subjects.models import (
     Department,
@@ -280,6 +280,17 @@ class PhotoUploadFactory(DjangoModelFactory):
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
 
 
+class ApiKeyFactory(DjangoModelFactory):
+    class Meta:
+        model = ApiKey
+
+    company = factory.SubFactory(CompanyFactory)
+    name = factory.Sequence(lambda n: f"Integration {n}")
+    scopes = factory.LazyFunction(lambda: ["subjects:read"])
+    prefix = factory.LazyFunction(lambda: secrets.token_hex(6))
+    key_hash = factory.LazyFunction(lambda: hash_key(secrets.token_urlsafe(32)))
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -303,4 +314,5 @@ FACTORIES = {
     WebhookEndpoint: WebhookEndpointFactory,
     WebhookDelivery: WebhookDeliveryFactory,
     LaggingBox: LaggingBoxFactory,
+    ApiKey: ApiKeyFactory,
 }

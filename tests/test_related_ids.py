@@ -46,6 +46,26 @@ def writable_related_fields() -> dict[tuple[str, str], serializers.Field]:
     return found
 
 
+class ItemAnswer:
+    """One item's answer in a batch (the subjects' upsert answers each item on its own, 200 for
+    the batch), read like a response of its own: the item's error with its code's status."""
+
+    def __init__(self, response, index: int = 0):
+        from kangaroo.errors import REGISTRY
+
+        assert response.status_code == 200, response.content
+        self.result = response.json()["results"][index]
+        self.status_code = REGISTRY[self.result["error"]["code"]].status if "error" in self.result else 200
+
+    def json(self):
+        return {"error": self.result["error"]} if "error" in self.result else self.result
+
+
+def upsert(client, row, **fields):
+    body = {"subjects": [{"job_number": row.job_number, "name": row.name, **fields}]}
+    return ItemAnswer(client.post("/api/v1/subjects/upsert", body, format="json"))
+
+
 def foreign_box(b):
     return BoxFactory(company=b.company).pk
 
@@ -85,6 +105,17 @@ CASES = {
         lambda a: SubjectFactory(company=a.company, subject_type=SubjectType.VISITOR),
         lambda client, row, pk: client.patch(f"/api/v1/subjects/{row.pk}", {"host": pk}, format="json"),
         lambda b: SubjectFactory(company=b.company).pk,  # an employee: a valid host in B
+    ),
+    # A subject upserted by job number (an HR system's sync): each item answers the same.
+    ("SubjectUpsertItemSerializer", "department"): (
+        lambda a: SubjectFactory(company=a.company),
+        lambda client, row, pk: upsert(client, row, department=pk),
+        lambda b: DepartmentFactory(company=b.company).pk,
+    ),
+    ("SubjectUpsertItemSerializer", "host"): (
+        lambda a: SubjectFactory(company=a.company, subject_type=SubjectType.VISITOR),
+        lambda client, row, pk: upsert(client, row, subject_type="visitor", host=pk),
+        lambda b: SubjectFactory(company=b.company).pk,
     ),
     # A subject created with photos (multipart): the same fields, the same answer.
     ("SubjectUploadSerializer", "department"): (

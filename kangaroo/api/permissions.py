@@ -5,6 +5,18 @@ from rest_framework import permissions
 from kangaroo import errors
 
 
+def key_scope_allows(request, view) -> bool:
+    """A company API key (a principal with `key_scopes`) may call a view only with the scope
+    the view declares for the method (`api_key_scopes = {"read": ..., "write": ...}`); a view
+    without one is for people only. Anyone else is not concerned."""
+    scopes = getattr(request.user, "key_scopes", None)
+    if scopes is None:
+        return True
+    declared = getattr(view, "api_key_scopes", None) or {}
+    needed = declared.get("read" if request.method in permissions.SAFE_METHODS else "write")
+    return needed is not None and needed in scopes
+
+
 class IsCompanyUser(permissions.BasePermission):
     """An active user of a company, any role, any method.
 
@@ -20,6 +32,9 @@ class IsCompanyUser(permissions.BasePermission):
             return False
         if user.company_id is None:
             self.message, self.code = errors.NO_COMPANY.message, errors.NO_COMPANY.code
+            return False
+        if not key_scope_allows(request, view):
+            self.message, self.code = errors.API_KEY_SCOPE_MISSING.message, errors.API_KEY_SCOPE_MISSING.code
             return False
         return True
 
@@ -45,5 +60,10 @@ class CanManageUsers(IsCompanyUser):
 class IsAuthenticatedUser(permissions.BasePermission):
     """Any signed-in user, whatever the role: for one's own password and logout."""
 
+    message = errors.API_KEY_SCOPE_MISSING.message
+    code = errors.API_KEY_SCOPE_MISSING.code
+
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_active)
+        user = request.user
+        # One's own password and logout are a person's: never an API key's.
+        return bool(user and user.is_authenticated and user.is_active) and getattr(user, "key_scopes", None) is None

@@ -27,6 +27,7 @@ router.register("events", events_api.EventViewSet, basename="event")
 router.register("event-corrections", unknown_api.EventCorrectionViewSet, basename="event-correction")
 router.register("unknown-people", unknown_api.UnknownPersonViewSet, basename="unknown-person")
 router.register("webhooks", integrations_api.WebhookEndpointViewSet, basename="webhook")
+router.register("api-keys", integrations_api.ApiKeyViewSet, basename="api-key")
 router.register("webhook-deliveries", integrations_api.WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("unknown-snapshots", unknown_api.UnknownSnapshotViewSet, basename="unknown-snapshot")
 
