@@ -20,10 +20,14 @@ No gap, no repeat, whatever the channel layer does. Live copies come through the
 layer, which may lose messages while Redis is unreachable without the socket noticing.
 So every LIVE_TICK_SECONDS the consumer also reads from the database the ids in its scope
 above what it had sent a few ticks ago (late commits get that long to show up), sends the
-ones it has not sent, and then a `tick` with the newest id it has sent: a page is never
-more than a tick behind, and a page that hears no tick for a while knows its connection
-is dead and reconnects. The consumer remembers what it sent, so an event that arrives
-both live and from the database, or in a replay, is sent once.
+ones it has not sent, and then a `tick` with the newest id it has sent. While live copies
+keep arriving, it reads only up to where they had come a tick ago: the newer ones are
+still on their way, and reading them again for every socket of a busy page made each
+tick cost more than the live stream itself. When none arrived during a tick (the layer
+may be down), it reads everything. So a page is at most two ticks behind, and a page that
+hears no tick for a while knows its connection is dead and reconnects. The consumer
+remembers what it sent, so an event that arrives both live and from the database, or in
+a replay, is sent once.
 
 Authentication happens once, when the socket opens, so every socket also joins a group
 per principal it was opened with (events.revocation) and closes with 4410 the moment that
@@ -35,6 +39,7 @@ the database, in case such a message was lost.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from importlib import import_module
@@ -96,7 +101,10 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.sent_ids: deque[int] = deque()
         self.sent_set: set[int] = set()
         self.cursor = 0  # the highest event id this socket has sent, or the newest when it opened
-        self.floors: deque[int] = deque(maxlen=LOOKBACK_TICKS)
+        # The cursor at each of the last ticks, the newest last: the catch-up reads above the
+        # oldest and, while live copies arrive (`live_heard`), up to the one before the newest.
+        self.floors: deque[int] = deque(maxlen=LOOKBACK_TICKS + 1)
+        self.live_heard = False
         self.auth_timer = None
         self.ticker: asyncio.Task | None = None
         self.closing = False
@@ -228,8 +236,25 @@ class EventsConsumer(AsyncStrictJsonConsumer):
                 return
 
     # --- messages from the channel layer --------------------------------------------------------
+    async def dispatch(self, message):
+        # Channels hops to a thread to close stale database connections before every
+        # handler; new events, a busy page's most frequent message by far, touch no database
+        # (every handler that does reads through database_sync_to_async, which closes them).
+        if message["type"] == "events.push":
+            await self.events_push(message)
+        else:
+            await super().dispatch(message)
+
     async def events_push(self, message):
-        await self.send_events(message["events"])
+        self.live_heard = True
+        if self.closing:
+            return
+        if any(pk in self.sent_set for pk in message["ids"]):
+            # Some were sent already (by the catch-up, or a replay): only the others go.
+            await self.send_events(json.loads(message["frame"])["events"])
+            return
+        self.remember_sent(message["ids"])
+        await self.send(text_data=message["frame"])  # as encoded once for every socket
 
     async def events_stranger_seen(self, message):
         if not self.closing:
@@ -277,8 +302,10 @@ class EventsConsumer(AsyncStrictJsonConsumer):
     async def catch_up(self):
         self.floors.append(self.cursor)
         after = min(self.floors)
+        upto = self.floors[-2] if self.live_heard and len(self.floors) > 1 else None
+        self.live_heard = False
         while not self.closing:
-            ids, payloads = await self._unsent_after(after)
+            ids, payloads = await self._unsent_after(after, upto)
             if payloads:
                 await self.send_events(payloads)
             if len(ids) < selectors.REPLAY_LIMIT:
@@ -291,17 +318,20 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         fresh = [p for p in payloads if p["id"] not in self.sent_set]
         if not fresh or self.closing:
             return
-        for payload in fresh:
-            self.sent_ids.append(payload["id"])
-            self.sent_set.add(payload["id"])
-            self.cursor = max(self.cursor, payload["id"])
-        self.forget_sent()
+        self.remember_sent([p["id"] for p in fresh])
         await self.send_json({"type": "events", "events": fresh})
+
+    def remember_sent(self, ids: list[int]):
+        for pk in ids:
+            self.sent_ids.append(pk)
+            self.sent_set.add(pk)
+            self.cursor = max(self.cursor, pk)
+        self.forget_sent()
 
     def forget_sent(self):
         """Forgets the oldest ids sent beyond SENT_MEMORY, but none the catch-up may read
         again: above its floor (the cursor of LOOKBACK_TICKS ticks ago) are as many events
-        as arrived in those ticks: at 1,000 events/s, twice SENT_MEMORY."""
+        as arrived in those ticks: at 1,000 events/s, three times SENT_MEMORY."""
         floor = min(self.floors, default=0)
         while len(self.sent_ids) > SENT_MEMORY and self.sent_ids[0] <= floor:
             self.sent_set.discard(self.sent_ids.popleft())
@@ -381,8 +411,10 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         return events, self._payloads(events)
 
     @database_sync_to_async
-    def _unsent_after(self, after: int) -> tuple[list[int], list[dict]]:
+    def _unsent_after(self, after: int, upto: int | None = None) -> tuple[list[int], list[dict]]:
         scope = selectors.events_in_scope(company=self.company, screen_ids=self.screen_ids)
+        if upto is not None:
+            scope = scope.filter(id__lte=upto)
         ids = list(scope.filter(id__gt=after).order_by("id").values_list("id", flat=True)[: selectors.REPLAY_LIMIT])
         unsent = [pk for pk in ids if pk not in self.sent_set]
         if not unsent:

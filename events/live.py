@@ -5,7 +5,9 @@ commit, in the one shape of `events.payload` with links the live pages can fetch
 
 Groups: one per company (admin dashboards) and one per screen (a dashboard showing one
 screen, and the TV boxes showing that screen). A batch is sent as one message per group,
-not one per event: a box posting 500 events costs a few publishes, not a thousand.
+not one per event: a box posting 500 events costs a few publishes, not a thousand. The
+message carries the pages' frame already encoded, so that twenty dashboards cost one
+encoding, not twenty.
 
 Images on live pages are addressed by signed, short-lived links issued to a connection
 that has already passed its authentication and company checks (`live_image_url`). A link is
@@ -15,6 +17,7 @@ signature, not one each), which shortens its life by at most that much.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict
@@ -107,7 +110,19 @@ def broadcast(events: list[Event]) -> None:
 
 async def _send_to_groups(layer, by_group: dict[str, list[dict]]) -> None:
     for group, payloads in by_group.items():
-        await layer.group_send(group, {"type": "events.push", "events": payloads})
+        await layer.group_send(group, events_push_message(payloads))
+
+
+def events_push_message(payloads: list[dict]) -> dict:
+    """The channel-layer message of new events: the page's `events` frame, encoded here once
+    for every socket of the group in every process (each socket would otherwise encode the
+    same events again), and the events' ids, with which a socket checks that it has sent
+    none of them yet (`EventsConsumer.events_push`)."""
+    return {
+        "type": "events.push",
+        "ids": [shown["id"] for shown in payloads],
+        "frame": json.dumps({"type": "events", "events": payloads}),
+    }
 
 
 def broadcast_stranger_seen(event: Event, person, seen_today: int) -> None:
