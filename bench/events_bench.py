@@ -291,8 +291,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-# How the server runs its websockets: the product's recommendation (README, "Running in
-# production"), which the benchmark measures.
+# How the server runs its websockets: uvicorn's defaults, as README's "Running in production"
+# serves them (`--ws-deflate` and `--ws` change them, to compare).
 WS_OPTIONS: list[str] = []
 
 
@@ -540,6 +540,7 @@ MODES = {
     "relay": ("/bench/relay/", "/bench/relay/post"),  # a bare Channels consumer through the same Redis
     "echo": ("/ws/", INGEST_PATH),  # the echo server (bench/events_echo.py): the clients' own floor
 }
+PROFILE: dict[str, str] = {}  # "dir" and "py_spy", with --profile: each worker's samples while posting
 DASHBOARDS_PER_CLIENT = 50  # per dashboards' process, so that they are not what is measured
 DRAIN_SECONDS = {"product": 12.0, "core": 12.0, "relay": 3.0, "echo": 3.0}  # the product's catch-up is a tick
 
@@ -576,6 +577,28 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
         time.sleep(1)  # every socket's hello and group joins are done
         clock = CpuClock(server, clients)
         clock.start()
+        profilers = [
+            subprocess.Popen(
+                [
+                    PROFILE["py_spy"],
+                    "record",
+                    "-p",
+                    str(pid),
+                    "-f",
+                    "raw",
+                    "-r",
+                    "200",
+                    "--nonblocking",
+                    "-d",
+                    str(seconds),
+                    "-o",
+                    str(Path(PROFILE["dir"]) / f"{mode}-{rate}x{dashboards}-{pid}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid in (server.workers() if PROFILE else [])
+        ]
         for client in clients:
             client.stdin.write("go\n")
             client.stdin.flush()
@@ -586,6 +609,8 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
             client.stdin.flush()
         results = [json.loads(client.stdout.readline()) for client in clients]
         cpu = clock.stop()
+        for profiler in profilers:
+            profiler.wait(timeout=60)
         cpu["clients"] = round(sum(r["cpu"] for r in results), 2)
     finally:
         ids_file.unlink(missing_ok=True)
@@ -798,7 +823,17 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=LATENCY_SECONDS, help="posting time per point")
     parser.add_argument("--json", help="also write every live point's figures to this file")
+    parser.add_argument(
+        "--ws-deflate", choices=["true", "false"], default="true", help="per-message compression (default: %(default)s)"
+    )
+    parser.add_argument("--ws", default="auto", help="uvicorn's websocket implementation (default: %(default)s)")
+    parser.add_argument("--profile", metavar="DIR", help="record each worker with py-spy while posting, into DIR")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy to record with (default: %(default)s)")
     args = parser.parse_args()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        PROFILE.update(dir=args.profile, py_spy=args.py_spy)
+    WS_OPTIONS[:] = ["--ws", args.ws, "--ws-per-message-deflate", args.ws_deflate]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := set(modes) - set(MODES):
         parser.error(f"unknown modes {sorted(unknown)}")
