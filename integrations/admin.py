@@ -9,7 +9,15 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from integrations import api_keys, services
-from integrations.models import ApiKey, ApiScope, WebhookDelivery, WebhookEndpoint, WebhookType
+from integrations.models import (
+    ApiKey,
+    ApiScope,
+    HostSettings,
+    VisitorArrival,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookType,
+)
 from kangaroo.admin import ReadOnlyAdminMixin, TenantAdminMixin, add_service_error, admin_company, adopt
 from kangaroo.errors import KangarooError
 
@@ -220,3 +228,22 @@ class ApiKeyAdmin(OwnersWriteMixin, TenantAdminMixin, admin.ModelAdmin):
         for api_key in queryset:
             api_keys.api_key_revoke(company=api_key.company, actor=request.user, api_key=api_key)
         self.message_user(request, _("Keys revoked: %(count)d") % {"count": queryset.count()}, messages.SUCCESS)
+
+
+@admin.register(HostSettings)
+class HostSettingsAdmin(TenantAdminMixin, admin.ModelAdmin):
+    """What each host chose for their visitors' arrival e-mails (hosts change it through the
+    link in those e-mails; admins may too)."""
+
+    list_display = ["host", "arrival_emails", "language", "updated_at"]
+    list_filter = ["arrival_emails", "language"]
+    search_fields = ["host__name", "host__job_number", "host__email"]
+    autocomplete_fields = []
+    raw_id_fields = ["host"]
+
+
+@admin.register(VisitorArrival)
+class VisitorArrivalAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
+    list_display = ["sent_at", "visitor", "host_email", "visit"]
+    search_fields = ["visitor__name", "host_email"]
+    list_select_related = ["visitor"]

@@ -51,3 +51,10 @@ def webhook_disabled_notify(company_id: int, endpoint_id: int) -> int:
             text = render_to_string("integrations/email/webhook_disabled.txt", context)
         sent += send_mail(subject, text, None, [owner.email])
     return sent
+
+
+def visitor_arrivals_notify(company_id: int, event_ids: list[int]) -> int:
+    from integrations.arrivals import visitor_arrivals_notify as notify
+
+    company = Company.objects.filter(pk=company_id).first()
+    return notify(company=company, event_ids=event_ids) if company is not None else 0

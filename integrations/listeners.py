@@ -29,6 +29,7 @@ from accounts.models import Company
 from events.hooks import event_corrected, events_recorded
 from events.models import Event, EventKind
 from events.payload import API_LINKS, event_payload
+from integrations.arrivals import queue_visitor_arrivals
 from integrations.models import WebhookType
 from integrations.services import webhook_endpoints_wanting, webhooks_queue
 from subjects.api import SubjectSerializer
@@ -50,6 +51,7 @@ def connect() -> None:
     event_corrected.connect(webhooks_for_correction, dispatch_uid="integrations.webhooks.corrected")
     subject_changed.connect(webhooks_for_subjects, dispatch_uid="integrations.webhooks.subjects")
     photo_enrolled.connect(webhooks_for_rejected_photos, dispatch_uid="integrations.webhooks.photos")
+    events_recorded.connect(queue_visitor_arrivals, dispatch_uid="integrations.arrivals.queue")
 
 
 def event_data(company, event: Event) -> dict[str, Any]:

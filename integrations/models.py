@@ -199,3 +199,54 @@ class ApiKey(TenantModel):
     def is_active(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class HostSettings(TenantModel):
+    """A host's own choices for the e-mails about their visitors: whether they want them, and
+    in which language. Hosts are employees (subjects), most without a login: they reach
+    these settings through the signed link in each e-mail (`integrations.arrivals`)."""
+
+    host = models.OneToOneField("subjects.Subject", on_delete=models.CASCADE, related_name="+", verbose_name=_("host"))
+    arrival_emails = models.BooleanField(_("e-mail me when my visitors arrive"), default=True)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=[("en", "English"), ("zh-hant", "繁體中文")],
+        help_text=_("Empty: the language of the host's user account, if any, else the portal's."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("host e-mail settings")
+        verbose_name_plural = _("host e-mail settings")
+        indexes = [models.Index(fields=["company", "host"], name="host_settings_company_host")]
+
+    def __str__(self) -> str:
+        return str(self.host)
+
+
+class VisitorArrival(TenantModel):
+    """A visit whose host has been told of the arrival: one row per visitor and visit window,
+    so a retried event or a second door never sends a second e-mail."""
+
+    visitor = models.ForeignKey(
+        "subjects.Subject", on_delete=models.CASCADE, related_name="+", verbose_name=_("visitor")
+    )
+    visit = models.CharField(_("visit"), max_length=80)  # the window, as "<start>/<end>" in ISO 8601
+    event = models.ForeignKey(
+        "events.Event", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("event")
+    )
+    host_email = models.CharField(_("sent to"), max_length=254)
+    sent_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("visitor arrival e-mail")
+        verbose_name_plural = _("visitor arrival e-mails")
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "visitor", "visit"], name="visitor_arrival_once_per_visit")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.visitor_id} {self.visit}"

@@ -279,6 +279,9 @@ WEBHOOK_RETRY_BASE_SECONDS = envint("WEBHOOK_RETRY_BASE_SECONDS", 10, minimum=1)
 WEBHOOK_RETRY_MAX_SECONDS = envint("WEBHOOK_RETRY_MAX_SECONDS", 3 * 3600, minimum=1)
 WEBHOOK_RETRY_SWEEP_SECONDS = envint("WEBHOOK_RETRY_SWEEP_SECONDS", 15, minimum=1)
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = envbool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+# The portal's address as people reach it, for links in e-mails sent by jobs (no request to
+# take it from): a visitor's host's settings link.
+PORTAL_URL = envstr("PORTAL_URL", "http://127.0.0.1:8000")
 # Sent and failed messages are deleted from the delivery log after this many days.
 WEBHOOK_LOG_DAYS = envint("WEBHOOK_LOG_DAYS", 30, minimum=1)
 

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts.views import PasswordResetView, admin_login, language_switch
 from events import views as events_views
+from integrations.views import host_settings_page
 from kangaroo.api import errors as api_errors
 from subjects.views import face_search_page
 
@@ -52,6 +53,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("dashboard/", events_views.dashboard, name="dashboard"),
+    # A visitor's host's own e-mail settings, through the signed link in each arrival e-mail.
+    path("host-settings/<str:token>/", host_settings_page, name="host-settings"),
     path("tv/", events_views.tv, name="tv"),
     path("live/image/<str:token>", events_views.live_image, name="live-image"),
     # Last: under /api/ every answer is the JSON envelope, an unknown route's too.

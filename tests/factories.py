@@ -12,7 +12,7 @@ from accounts.models import AuditLog, Company, Job, Role, User
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
 from events.models import Event, EventCorrection, EventKind, UnknownPerson, UnknownSnapshot
-from integrations.models import ApiKey, LaggingBox, WebhookDelivery, WebhookEndpoint
+from integrations.models import ApiKey, HostSettings, LaggingBox, VisitorArrival, WebhookDelivery, WebhookEndpoint
 from integrations.signing import new_message_id, new_secret
 from subjects.models import (
     Department,
@@ -291,6 +291,26 @@ class ApiKeyFactory(DjangoModelFactory):
     key_hash = factory.LazyFunction(lambda: hash_key(secrets.token_urlsafe(32)))
 
 
+class HostSettingsFactory(DjangoModelFactory):
+    class Meta:
+        model = HostSettings
+
+    company = factory.SubFactory(CompanyFactory)
+    host = factory.SubFactory(SubjectFactory, company=factory.SelfAttribute("..company"))
+
+
+class VisitorArrivalFactory(DjangoModelFactory):
+    class Meta:
+        model = VisitorArrival
+
+    company = factory.SubFactory(CompanyFactory)
+    visitor = factory.SubFactory(
+        SubjectFactory, company=factory.SelfAttribute("..company"), subject_type=SubjectType.VISITOR
+    )
+    visit = "/"
+    host_email = "host@example.com"
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -315,4 +335,6 @@ FACTORIES = {
     WebhookDelivery: WebhookDeliveryFactory,
     LaggingBox: LaggingBoxFactory,
     ApiKey: ApiKeyFactory,
+    HostSettings: HostSettingsFactory,
+    VisitorArrival: VisitorArrivalFactory,
 }
