@@ -1,27 +1,60 @@
 import json
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import FieldDoesNotExist
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django_rq.models import Dashboard as RQDashboard
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import services
-from accounts.models import AuditLog, Company, Job, User
+from accounts.models import RETENTION_FIELDS, AuditLog, Company, Job, User
+from accounts.services import RETENTION_POLICY_MAX_CHARS
 from kangaroo import errors
 from kangaroo.admin import NotFoundAdminMixin, ReadOnlyAdminMixin, TenantAdminMixin, add_service_error
 from kangaroo.errors import KangarooError
 
 
+class CompanyForm(forms.ModelForm):
+    """The company's settings, with its retention policy's text: saving a changed text
+    makes it the policy's next version."""
+
+    retention_policy = forms.CharField(
+        label=_("retention policy"),
+        widget=forms.Textarea(attrs={"rows": 8}),
+        max_length=RETENTION_POLICY_MAX_CHARS,
+        help_text=_(
+            "What people are shown when they are asked for consent. Each saved change becomes a new "
+            "version; a consent names the version the person agreed to."
+        ),
+    )
+
+    class Meta:
+        model = Company
+        fields = ["name", "slug", *services.COMPANY_EDITABLE_FIELDS[1:], "is_active"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["retention_policy"].initial = services.retention_policy_current(company=self.instance).text
+
+
+PRIVACY_FIELDS = ("consent_required", *RETENTION_FIELDS, "retention_policy", "retention_policy_version")
+
+
 @admin.register(Company)
 class CompanyAdmin(NotFoundAdminMixin, admin.ModelAdmin):
-    """Platform staff manage companies; an owner edits their own company's settings."""
+    """Platform staff manage companies; an owner edits their own company's settings,
+    its biometric privacy settings (consent, retention windows, the retention policy) among them."""
 
+    form = CompanyForm
     list_display = ["name", "slug", "time_zone", "is_active", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -32,8 +65,31 @@ class CompanyAdmin(NotFoundAdminMixin, admin.ModelAdmin):
             return queryset
         return queryset.filter(pk=request.user.company_id)
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:  # a new company starts from the policy written from its windows
+            form.base_fields.pop("retention_policy", None)
+        return form
+
     def get_readonly_fields(self, request, obj=None):
-        return [] if request.user.is_platform_staff else ["slug", "is_active", "created_at"]
+        fields = [] if request.user.is_platform_staff else ["slug", "is_active", "created_at"]
+        return [*fields, "retention_policy_version"] if obj is not None else fields
+
+    def get_fieldsets(self, request, obj=None):
+        fields = self.get_fields(request, obj)
+        privacy = [name for name in PRIVACY_FIELDS if name in fields]
+        return [
+            (None, {"fields": [name for name in fields if name not in privacy]}),
+            (_("Biometric privacy"), {"fields": privacy}),
+        ]
+
+    @admin.display(description=_("current version"))
+    def retention_policy_version(self, company: Company) -> str:
+        policy = services.retention_policy_current(company=company)
+        return _("Version %(version)s of %(date)s") % {
+            "version": policy.version,
+            "date": date_format(timezone.localtime(policy.created_at, company.zone), "Y-m-d H:i"),
+        }
 
     def get_prepopulated_fields(self, request, obj=None):
         # An owner's slug is read-only: there is no field for the name to fill in.
@@ -55,20 +111,23 @@ class CompanyAdmin(NotFoundAdminMixin, admin.ModelAdmin):
         return request.user.is_platform_staff
 
     def save_model(self, request, obj, form, change):
+        policy = form.cleaned_data["retention_policy"] if "retention_policy" in form.changed_data else None
         if change and not request.user.is_platform_staff:
             data = {
                 name: form.cleaned_data[name] for name in services.COMPANY_EDITABLE_FIELDS if name in form.changed_data
             }
-            services.company_update(company=request.user.company, actor=request.user, **data)
+            services.company_update(company=request.user.company, actor=request.user, retention_policy=policy, **data)
             return
         super().save_model(request, obj, form, change)
+        if policy is not None:
+            services.retention_policy_set(company=obj, actor=request.user, text=policy)
         action = "company.update" if change else "company.create"
         services.audit_record(
             company=obj,
             actor=request.user,
             action=action,
             obj=obj,
-            changes={name: form.cleaned_data.get(name) for name in form.changed_data},
+            changes={name: form.cleaned_data.get(name) for name in form.changed_data if name != "retention_policy"},
         )
 
 
@@ -209,6 +268,8 @@ AUDIT_OBJECTS = {
     "pad": _("check-in pad"),
     "tvbox": _("TV box"),
     "job": _("job"),
+    "retention_policy": _("retention policy"),
+    "consent": _("consent"),
 }
 AUDIT_VERBS = {
     "create": _("created"),
@@ -224,6 +285,7 @@ AUDIT_VERBS = {
     "password_set": _("password set"),
     "token_reuse": _("a used sign-in token was presented again"),
     "start": _("started"),
+    "withdraw": _("withdrawn"),
 }
 
 

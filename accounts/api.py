@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.authentication import CodedAuthenticationFailed, token_pair_for
-from accounts.models import AuditLog, Company, Job, JobState, User
+from accounts.models import AuditLog, Company, Job, JobState, RetentionPolicy, User
 from kangaroo import errors
 from kangaroo.api.filters import IsoDateTimeFilter
 from kangaroo.api.permissions import CanManageUsers, IsAuthenticatedUser, IsCompanyUser
@@ -139,13 +139,33 @@ class PasswordChangeView(APIView):
 
 
 class CompanySerializer(serializers.ModelSerializer):
+    retention_policy = serializers.CharField(
+        source="current_policy.text",
+        required=False,
+        max_length=services.RETENTION_POLICY_MAX_CHARS,
+        help_text="The retention policy people are shown when asked for consent. A changed text becomes the next "
+        "version.",
+    )
+    retention_policy_version = serializers.IntegerField(
+        source="current_policy.version", read_only=True, help_text="What a consent must name (`policy_version`)."
+    )
+    retention_policy_date = serializers.DateTimeField(
+        source="current_policy.created_at", read_only=True, help_text="When this version was saved."
+    )
+
     class Meta:
         model = Company
         fields = [
             "id", "name", "slug", "time_zone", "work_start", "work_end", "date_order", "face_match_threshold",
-            "created_at",
+            "consent_required", "retention_visitor_days", "retention_stranger_days", "retention_event_days",
+            "retention_inactive_days", "retention_audit_days", "retention_policy", "retention_policy_version",
+            "retention_policy_date", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "slug", "created_at"]
+
+    def to_representation(self, company):
+        company.current_policy = services.retention_policy_current(company=company)
+        return super().to_representation(company)
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -218,13 +238,43 @@ class CompanyView(APIView):
         tags=["me"],
         request=CompanySerializer,
         responses=CompanySerializer,
-        summary="Change the company's name, time zone, working hours or face match threshold (owners)",
+        summary="Change the company's settings: name, time zone, working hours, face match threshold, "
+        "consent, retention windows and retention policy (owners)",
     )
     def patch(self, request):
         data = CompanySerializer(request.user.company, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        company = services.company_update(company=request.user.company, actor=request.user, **data.validated_data)
+        values = dict(data.validated_data)
+        policy = values.pop("current_policy", {}).get("text")
+        company = services.company_update(
+            company=request.user.company, actor=request.user, retention_policy=policy, **values
+        )
         return Response(CompanySerializer(company).data)
+
+
+class RetentionPolicySerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by_repr", help_text="Who saved this version.")
+
+    class Meta:
+        model = RetentionPolicy
+        fields = ["id", "version", "text", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+@extend_schema(tags=["me"])
+class RetentionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Every version of the company's retention policy, the latest (current) first, so the
+    words behind any consent can be read. Owners change it through `PATCH /company`."""
+
+    model = RetentionPolicy
+    serializer_class = RetentionPolicySerializer
+
+    def list(self, request, *args, **kwargs):
+        services.retention_policy_current(company=self.company)  # a company's first version, written on first read
+        return super().list(request, *args, **kwargs)
+
+    def scope(self, queryset):
+        return queryset.order_by("-version")
 
 
 # --- The company's users ----------------------------------------------------------------------

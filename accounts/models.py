@@ -23,6 +23,18 @@ def validate_time_zone(value: str) -> None:
 FACE_MATCH_THRESHOLD = 0.55
 
 
+# Retention windows, in days. Biometric data goes at the latest three years after the
+# person's last interaction (BIPA, 740 ILCS 14/15(a)); events and the audit log may be kept
+# for up to ten years; the audit log at least 30 days, so that it can show anything at all.
+BIOMETRIC_RETENTION_MAX_DAYS = 3 * 365
+RECORD_RETENTION_MAX_DAYS = 10 * 365
+AUDIT_RETENTION_MIN_DAYS = 30
+RETENTION_FIELDS = (
+    "retention_visitor_days", "retention_stranger_days", "retention_event_days", "retention_inactive_days",
+    "retention_audit_days",
+)  # fmt: skip
+
+
 class DateOrder(models.TextChoices):
     """How an import reads a date written with slashes and the year last (03/04/2026)."""
 
@@ -59,6 +71,40 @@ class Company(models.Model):
         validators=[MinValueValidator(0.2), MaxValueValidator(1.0)],
         help_text=_("Lower is stricter: fewer strangers let in, more employees asked to try again. Default 0.55."),
     )
+    # Biometric privacy. Consent: without a subject's consent no photo of them is stored.
+    # Retention: how long each kind of data is kept (the purge reads these); biometric data
+    # is capped at three years, the longest BIPA allows after the last interaction.
+    consent_required = models.BooleanField(
+        _("consent required before enrolment"),
+        default=True,
+        help_text=_("Without a subject's recorded consent, no photo of them can be added."),
+    )
+    retention_visitor_days = models.PositiveIntegerField(
+        _("visitor photos and faces: days after the visit ends"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(BIOMETRIC_RETENTION_MAX_DAYS)],
+    )
+    retention_stranger_days = models.PositiveIntegerField(
+        _("stranger snapshots and unknown people: days after last seen"),
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(BIOMETRIC_RETENTION_MAX_DAYS)],
+    )
+    retention_event_days = models.PositiveIntegerField(
+        _("events: days"),
+        default=365,
+        validators=[MinValueValidator(1), MaxValueValidator(RECORD_RETENTION_MAX_DAYS)],
+        help_text=_("Older events are kept only as anonymous counts for attendance totals."),
+    )
+    retention_inactive_days = models.PositiveIntegerField(
+        _("biometric data of subjects not seen for: days"),
+        default=BIOMETRIC_RETENTION_MAX_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(BIOMETRIC_RETENTION_MAX_DAYS)],
+    )
+    retention_audit_days = models.PositiveIntegerField(
+        _("audit log: days"),
+        default=730,
+        validators=[MinValueValidator(AUDIT_RETENTION_MIN_DAYS), MaxValueValidator(RECORD_RETENTION_MAX_DAYS)],
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -73,6 +119,32 @@ class Company(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class RetentionPolicy(TenantModel):
+    """One version of the company's retention policy: the text people are shown when they
+    are asked for consent. Versions are never edited nor deleted: each saved change of the
+    text is a new version, numbered 1, 2, ... per company, so a consent names the words the
+    person agreed to. The company's current policy is its highest version."""
+
+    version = models.PositiveIntegerField(_("version"))
+    text = models.TextField(_("text"))
+    created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("by")
+    )
+    created_by_repr = models.CharField(_("by (name)"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("date"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("retention policy")
+        verbose_name_plural = _("retention policies")
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "version"], name="retention_policy_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Version %(version)s") % {"version": self.version})
 
 
 class Role(models.TextChoices):

@@ -21,8 +21,9 @@ from django.db.models import F
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from django.utils.duration import duration_iso_string
+from django.utils.translation import gettext
 
-from accounts.models import AuditLog, Company, Role, User
+from accounts.models import RETENTION_FIELDS, AuditLog, Company, RetentionPolicy, Role, User
 from kangaroo import errors
 from kangaroo.context import current_origin
 from kangaroo.errors import KangarooError
@@ -144,11 +145,18 @@ def company_create(*, name: str, slug: str, time_zone: str = "Asia/Taipei", acto
     return company
 
 
-COMPANY_EDITABLE_FIELDS = ("name", "time_zone", "work_start", "work_end", "date_order", "face_match_threshold")
+COMPANY_EDITABLE_FIELDS = (
+    "name", "time_zone", "work_start", "work_end", "date_order", "face_match_threshold", "consent_required",
+    *RETENTION_FIELDS,
+)  # fmt: skip
 
 
 @transaction.atomic
-def company_update(*, company: Company, actor: User | None, **data: Any) -> Company:
+def company_update(
+    *, company: Company, actor: User | None, retention_policy: str | None = None, **data: Any
+) -> Company:
+    """Change the company's settings (owners); `retention_policy`, a new text of the policy,
+    becomes its next version (see `retention_policy_set`)."""
     unknown = set(data) - set(COMPANY_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"company_update does not change {sorted(unknown)}")
@@ -159,7 +167,85 @@ def company_update(*, company: Company, actor: User | None, **data: Any) -> Comp
     if changes:
         company.save(update_fields=list(changes))
         audit_record(company=company, actor=actor, action="company.update", obj=company, changes=changes)
+    if retention_policy is not None:
+        retention_policy_set(company=company, actor=actor, text=retention_policy)
     return company
+
+
+# --- The retention policy ----------------------------------------------------------------------
+
+
+RETENTION_POLICY_MAX_CHARS = 20000
+
+
+def retention_policy_default_text(company: Company) -> str:
+    """A company's first policy, written from its retention windows, in the active language:
+    a starting point its owner edits into their own words."""
+    return gettext(
+        "%(company)s uses face recognition at its doors. With your consent, it keeps your face "
+        "photos and the face templates computed from them while you are enrolled, and deletes "
+        "them: at once when you withdraw your consent; %(visitor)s days after your visit ends, "
+        "if you are a visitor; after %(inactive)s days without a visit. Snapshots of people "
+        "the cameras do not know are deleted %(stranger)s days after they were last seen. "
+        "Records of who passed which door are kept for %(events)s days, the log of who did "
+        "what in this system for %(audit)s days. Your face data is never shown to anyone "
+        "outside %(company)s."
+    ) % {
+        "company": company.name,
+        "visitor": company.retention_visitor_days,
+        "inactive": company.retention_inactive_days,
+        "stranger": company.retention_stranger_days,
+        "events": company.retention_event_days,
+        "audit": company.retention_audit_days,
+    }
+
+
+def _actor_repr(actor) -> str:
+    return actor.get_username() if actor is not None else "system"
+
+
+def retention_policy_current(*, company: Company) -> RetentionPolicy:
+    """The company's current retention policy (its highest version). A company that has
+    none yet gets version 1, written from its retention windows."""
+    policies = RetentionPolicy.objects.for_company(company)
+    current = policies.first()
+    if current is not None:
+        return current
+    with transaction.atomic():
+        # Two first readers racing: the unique version makes one insert a no-op.
+        RetentionPolicy.objects.bulk_create(  # tenant: the company's own first version
+            [RetentionPolicy(company=company, version=1, text=retention_policy_default_text(company))],
+            ignore_conflicts=True,
+        )
+    return policies.first()
+
+
+@transaction.atomic
+def retention_policy_set(*, company: Company, actor: User | None, text: str) -> RetentionPolicy:
+    """Save the policy's text: a text that differs from the current one becomes the next
+    version (audited); the same text changes nothing. Raises `validation_error` for an
+    empty text."""
+    text = (text or "").replace("\r\n", "\n").strip()  # a browser's textarea sends CRLF
+    if not text:
+        raise KangarooError(
+            errors.VALIDATION_ERROR, fields={"retention_policy": [gettext("The retention policy cannot be empty.")]}
+        )
+    # The company's row orders two owners saving at once: versions are numbered one by one.
+    Company.objects.select_for_update().filter(pk=company.pk).first()  # tenant: the company itself
+    current = retention_policy_current(company=company)
+    if current.text == text:
+        return current
+    policy = RetentionPolicy.objects.create(
+        company=company,
+        version=current.version + 1,
+        text=text,
+        created_by=actor if isinstance(actor, User) and actor.pk else None,
+        created_by_repr=_actor_repr(actor),
+    )
+    audit_record(
+        company=company, actor=actor, action="retention_policy.create", obj=policy, changes={"version": policy.version}
+    )
+    return policy
 
 
 def _check_password(password: str, user: User) -> None:

@@ -179,19 +179,22 @@ def bench_reenrolment(models, photos_per_run: int) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
 
-    from accounts.services import company_create
+    from accounts.services import company_create, retention_policy_current
     from subjects import services
     from subjects.jobs import photos_reenrol
 
     call_command("migrate", verbosity=0)
     company = company_create(name="Bench", slug="bench")
+    consent = services.ConsentGiven(method="paper", policy_version=retention_policy_current(company=company).version)
     images = photo_set()
     arrays = []
     for number in range(photos_per_run):
         image = images[number % len(images)]
         if number >= len(images):  # a different file each time, so none is a duplicate
             image = image.rotate(0.5 * (number // len(images)), fillcolor="white")
-        subject = services.subject_create(company=company, actor=None, name=f"P{number}", job_number=f"E{number}")
+        subject = services.subject_create(
+            company=company, actor=None, name=f"P{number}", job_number=f"E{number}", consent=consent
+        )
         services.photo_add(
             company=company, actor=None, subject=subject, upload=SimpleUploadedFile("p.jpg", portraits.jpeg(image))
         )

@@ -87,6 +87,7 @@ from PIL import Image  # noqa: E402
 
 import faces  # noqa: E402
 from accounts.models import Company  # noqa: E402
+from accounts.services import retention_policy_current  # noqa: E402
 from devices import services as device_services  # noqa: E402
 from devices.models import Pad  # noqa: E402
 from events.models import Event  # noqa: E402
@@ -161,8 +162,11 @@ def seed(count: int) -> tuple[Company, int, str]:
     real = Subject.objects.for_company(company).filter(job_number="REAL-1").first()
     if real is None:
         upload = SimpleUploadedFile("eileen.jpg", jpeg(astronaut(), 90), content_type="image/jpeg")
+        consent = subject_services.ConsentGiven(
+            method="paper", policy_version=retention_policy_current(company=company).version
+        )
         real = subject_services.subject_create(
-            company=company, actor=None, name="Eileen Collins", job_number="REAL-1", photos=[upload]
+            company=company, actor=None, name="Eileen Collins", job_number="REAL-1", photos=[upload], consent=consent
         )  # enrolled by the job that runs inline after commit
     assert real.photos.get().status == PhotoStatus.OK, "the real portrait did not enrol"
     pad = Pad.objects.for_company(company).filter(name="Bench pad").first()

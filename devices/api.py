@@ -20,6 +20,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.services import retention_policy_current
 from devices import selectors, services
 from devices.device_api import DeviceView
 from devices.models import (
@@ -39,7 +40,9 @@ from kangaroo.api.filters import MAX_ID, IdFilter
 from kangaroo.api.schema import AutoSchema
 from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet
-from subjects.selectors import gallery_sequence
+from subjects.models import ConsentMethod
+from subjects.selectors import gallery_sequence, subject_by_job_number
+from subjects.services import consent_record
 
 # --- fields -----------------------------------------------------------------------------------
 
@@ -515,17 +518,36 @@ class HeartbeatView(DeviceView):
         return Response(answer)
 
 
+class PadRetentionPolicySerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="Send it as `policy_version` with a consent (`/device/consent`).")
+    text = serializers.CharField()
+
+
 class PadConfigSerializer(serializers.ModelSerializer):
     screen_id = serializers.IntegerField(allow_null=True, read_only=True)
     heartbeat_every = serializers.SerializerMethodField(help_text="Seconds between heartbeats.")
+    consent_required = serializers.BooleanField(
+        source="company.consent_required", help_text="Whether the company needs consent before enrolment."
+    )
+    retention_policy = serializers.SerializerMethodField(
+        help_text="The company's current retention policy: what a person is shown before consenting on the pad."
+    )
 
     class Meta:
         model = Pad
-        fields = ["id", "name", "screen_id", "location", "mode", "welcome_text", "heartbeat_every"]
+        fields = [
+            "id", "name", "screen_id", "location", "mode", "welcome_text", "heartbeat_every", "consent_required",
+            "retention_policy",
+        ]  # fmt: skip
         read_only_fields = fields
 
     def get_heartbeat_every(self, pad) -> int:
         return heartbeat_every()
+
+    @extend_schema_field(PadRetentionPolicySerializer)
+    def get_retention_policy(self, pad) -> dict:
+        policy = retention_policy_current(company=pad.company)
+        return {"version": policy.version, "text": policy.text}
 
 
 class PadLocationSerializer(StrictSerializer):
@@ -542,6 +564,65 @@ class PadConfigView(DeviceView):
     )
     def get(self, request):
         return Response(PadConfigSerializer(self.device).data)
+
+
+class PadConsentSerializer(StrictSerializer):
+    job_number = serializers.CharField(max_length=40, help_text="The job number of the person consenting.")
+    policy_version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The version of the retention policy the pad showed (`retention_policy.version` of "
+        "`/device/pad/config`).",
+    )
+
+
+class PadConsentSubjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    job_number = serializers.CharField()
+
+
+class PadConsentAnswerSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The consent record's id.")
+    subject = PadConsentSubjectSerializer()
+    given_at = serializers.DateTimeField()
+    method = serializers.CharField(help_text="Always `pad`.")
+    policy_version = serializers.IntegerField()
+
+
+class PadConsentView(DeviceView):
+    device_kinds = (DeviceKind.PAD,)
+
+    @extend_schema(
+        tags=["device API"],
+        request=PadConsentSerializer,
+        responses={201: PadConsentAnswerSerializer},
+        summary="A person consents on the pad to the retention policy it showed",
+        description="Recorded as given now, on this pad (`pad`), for the subject of the pad's company with this "
+        "job number. An unknown job number (or another company's) answers 404 `not_found`; a policy version that "
+        "is not the current one 409 `consent_policy_outdated` with `current_version`: show the current text "
+        "(`/device/pad/config`) and ask again. Audited.",
+    )
+    def post(self, request):
+        data = PadConsentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        company = self.device.company
+        subject = subject_by_job_number(company=company, job_number=data.validated_data["job_number"])
+        consent = consent_record(
+            company=company,
+            actor=request.user,
+            subject=subject,
+            method=ConsentMethod.PAD,
+            policy_version=data.validated_data["policy_version"],
+        )
+        answer = {
+            "id": consent.pk,
+            "subject": {"id": subject.pk, "name": subject.name, "job_number": subject.job_number},
+            "given_at": consent.given_at,
+            "method": consent.method,
+            "policy_version": consent.policy.version,
+        }
+        return Response(PadConsentAnswerSerializer(answer).data, status=status.HTTP_201_CREATED)
 
 
 class PadLocationView(DeviceView):

@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.services import retention_policy_current
 from events import selectors
 from events.corrections import event_correct
 from events.models import Event, EventCorrection, EventKind, UnknownPerson
@@ -33,7 +34,8 @@ from events.unknown_people import (
 )
 from kangaroo.admin import ReadOnlyAdminMixin, TenantAdmin, admin_company
 from kangaroo.errors import KangarooError
-from subjects.models import Subject, SubjectType
+from subjects.models import ConsentMethod, Subject, SubjectType
+from subjects.services import ConsentGiven
 
 
 def _snapshot_img(snapshot, css: str = "photo-thumbnail"):
@@ -55,6 +57,19 @@ class UnknownEnrolForm(forms.Form):
         max_length=40,
         required=False,
         help_text=_("Generated for visitors and VIPs if left blank."),
+    )
+    consent_method = forms.ChoiceField(
+        label=_("consent given"),
+        required=False,
+        choices=[
+            ("", "—"),
+            (ConsentMethod.PAPER.value, ConsentMethod.PAPER.label),
+            (ConsentMethod.WEB.value, ConsentMethod.WEB.label),
+        ],
+        help_text=_(
+            "How the person consented to the current retention policy. While your company requires "
+            "consent, the snapshots cannot become photos without it."
+        ),
     )
 
     def __init__(self, *args, snapshots, **kwargs):
@@ -244,6 +259,14 @@ class UnknownPersonAdmin(TenantAdmin):
                 name=data["name"],
                 subject_type=data["subject_type"],
                 job_number=data["job_number"],
+                consent=(
+                    ConsentGiven(
+                        method=data["consent_method"],
+                        policy_version=retention_policy_current(company=person.company).version,
+                    )
+                    if data["consent_method"]
+                    else None
+                ),
             )
             self.message_user(
                 request,

@@ -27,8 +27,9 @@ from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet
 from kangaroo.media import media_response
-from subjects.api import SubjectSerializer
+from subjects.api import USER_CONSENT_METHODS, SubjectSerializer
 from subjects.models import Subject, SubjectType
+from subjects.services import ConsentGiven
 
 
 def unknown_snapshot_url(snapshot: UnknownSnapshot) -> str:
@@ -75,6 +76,34 @@ class UnknownEnrolSerializer(SnapshotChoiceMixin, StrictSerializer):
     name = serializers.CharField(max_length=100)
     subject_type = serializers.ChoiceField(choices=SubjectType.choices, default=SubjectType.EMPLOYEE)
     job_number = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    consent_method = serializers.ChoiceField(
+        choices=USER_CONSENT_METHODS,
+        required=False,
+        help_text="The person's consent, recorded with the new subject: how it was given. Without it the "
+        "snapshots cannot become photos when the company requires consent (409 `consent_required`).",
+    )
+    consent_policy_version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        help_text="With `consent_method`: the version of the retention policy the person was shown (the current one).",
+    )
+    consent_given_at = serializers.DateTimeField(
+        required=False, help_text="With `consent_method`: when it was given; now when left out."
+    )
+
+    def validate(self, attrs):
+        consent = {key: attrs.pop(key) for key in list(attrs) if key.startswith("consent_")}
+        if consent and ("consent_method" not in consent or "consent_policy_version" not in consent):
+            missing = "consent_policy_version" if "consent_method" in consent else "consent_method"
+            raise serializers.ValidationError({missing: [str(serializers.Field.default_error_messages["required"])]})
+        if consent:
+            attrs["consent"] = ConsentGiven(
+                method=consent["consent_method"],
+                policy_version=consent["consent_policy_version"],
+                given_at=consent.get("consent_given_at"),
+            )
+        return attrs
 
 
 class UnknownAddToSubjectSerializer(SnapshotChoiceMixin, StrictSerializer):

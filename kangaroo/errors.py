@@ -127,6 +127,22 @@ PHOTO_UPLOAD_NOTHING_TO_STORE = declare(
 )
 IMPORT_INVALID = declare("import_invalid", 400, _("The file has errors; nothing was imported."))
 
+# --- Biometric privacy: consent -----------------------------------------------------------
+CONSENT_REQUIRED = declare(
+    "consent_required",
+    409,
+    _("This subject has not consented to the use of their face; record their consent before adding a photo."),
+)
+CONSENT_NOT_IN_FORCE = declare("consent_not_in_force", 409, _("This subject has no consent in force to withdraw."))
+CONSENT_POLICY_OUTDATED = declare(
+    "consent_policy_outdated",
+    409,
+    _(
+        "The person was shown another version of the retention policy than the current one "
+        "(see `current_version`); show them the current one and ask again."
+    ),
+)
+
 # --- Devices ------------------------------------------------------------------------------
 DEVICE_NAME_TAKEN = declare(
     "device_name_taken", 409, _("A device of this kind with this name already exists in your company.")

@@ -1,5 +1,6 @@
-"""The one owner of biometric files: face photos, their thumbnails, event snapshots and
-evidence images. Every one of them is written, served and deleted through this module.
+"""The one owner of biometric files: face photos, their thumbnails, event snapshots,
+evidence images and signed consent forms. Every one of them is written, served and
+deleted through this module.
 
 - **What.** Only normalised JPEGs are stored: `kangaroo.images.normalise_photo` (decoded by
   content, bombs refused before decoding, upright, RGB, scaled down, re-encoded without any
@@ -49,6 +50,7 @@ class MediaKind(StrEnum):
     SNAPSHOT = "snapshots"  # what a device saw when it recorded an event
     EVIDENCE = "evidence"  # crops and frames the face engine keeps with a decision
     UPLOAD = "uploads"  # a bulk photo upload's ZIP archive, until confirmed or expired
+    CONSENT = "consents"  # a consent's evidence: the signed form, scanned or photographed
 
 
 SUFFIXES = {MediaKind.UPLOAD: ".zip"}

@@ -417,6 +417,8 @@ SPECTACULAR_SETTINGS = {
         "EventKindEnum": "events.models.EventKind",
         "CorrectionKindEnum": "events.models.CorrectionKind",
         "PhotoUploadStateEnum": "subjects.models.PhotoUploadState",
+        "ConsentMethodEnum": "subjects.models.ConsentMethod",
+        "UserConsentMethodEnum": "subjects.api.USER_CONSENT_METHODS",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
     # The API docs' Swagger UI comes from the app's static files, so it works offline and

@@ -1,6 +1,8 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect, JsonResponse
@@ -18,13 +20,28 @@ from import_export.forms import ConfirmImportForm
 import faces
 from accounts.jobs import job_start
 from accounts.models import Job, JobState
-from kangaroo.admin import TenantAdmin, TenantImportExportMixin, add_service_error, admin_company, adopt
-from kangaroo.errors import IMPORT_INVALID, PHOTO_INVALID, REGISTRY, KangarooError, reason_message
-from kangaroo.images import normalise_photo
+from accounts.services import retention_policy_current
+from kangaroo.admin import (
+    TenantAdmin,
+    TenantImportExportMixin,
+    add_service_error,
+    admin_company,
+    adopt,
+)
+from kangaroo.errors import (
+    CONSENT_NOT_IN_FORCE,
+    CONSENT_REQUIRED,
+    IMPORT_INVALID,
+    PHOTO_INVALID,
+    REGISTRY,
+    KangarooError,
+    reason_message,
+)
+from kangaroo.images import normalise_photo, open_photo
 from kangaroo.jobs import JobAlreadyQueued, Retry
 from kangaroo.spreadsheets import ROW_KINDS, SmartCSV, TextXLSX, date_format_hint, datetime_format_hint
 from subjects import admin_uploads, imports, selectors, services
-from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, Subject
+from subjects.models import MAX_PHOTOS_PER_SUBJECT, Consent, ConsentMethod, Department, Photo, Subject
 from subjects.resources import SubjectResource
 
 
@@ -111,6 +128,163 @@ def duplicate_link(photo) -> str:
     )
 
 
+# --- Consent ----------------------------------------------------------------------------------
+
+CONSENT_PREFIX = "consents"  # the consent inline's formset prefix (Consent.subject's related name)
+
+
+def consent_being_added(data) -> bool:
+    """Whether a subject form's submission also records a consent (its inline's new row)."""
+    try:
+        initial = int(data.get(f"{CONSENT_PREFIX}-INITIAL_FORMS", 0))
+        total = int(data.get(f"{CONSENT_PREFIX}-TOTAL_FORMS", 0))
+    except (TypeError, ValueError):
+        return False
+    extra = range(initial, min(total, initial + 1))
+    return any(data.get(f"{CONSENT_PREFIX}-{index}-consent_method") for index in extra)
+
+
+class ConsentInlineForm(forms.ModelForm):
+    """A new consent: how and when it was given, with the signed form if there is one. It
+    names the company's current retention policy. (Its fields are named apart from the
+    model's: the service, not the form, fills the row.)"""
+
+    consent_method = forms.ChoiceField(
+        label=_("how"),
+        required=False,
+        choices=[
+            ("", "—"),
+            (ConsentMethod.PAPER.value, ConsentMethod.PAPER.label),
+            (ConsentMethod.WEB.value, ConsentMethod.WEB.label),
+        ],
+    )
+    consent_given_at = forms.SplitDateTimeField(
+        label=_("given at"), required=False, widget=AdminSplitDateTime, help_text=_("Empty: now.")
+    )
+    evidence_upload = forms.FileField(label=_("signed form"), required=False)
+
+    class Meta:
+        model = Consent
+        fields = []
+
+    def clean(self):
+        cleaned = super().clean()
+        given_at = cleaned.get("consent_given_at")
+        if given_at is not None and given_at > timezone.now() + services.CONSENT_CLOCK_SKEW:
+            self.add_error("consent_given_at", _("Consent cannot be given in the future."))
+        upload = cleaned.get("evidence_upload")
+        if upload is not None:
+            try:
+                open_photo(upload)  # refuse a file that is not an image here, as a form error
+            except KangarooError as exc:
+                add_service_error(self, exc, "evidence_upload")
+            upload.seek(0)
+        return cleaned
+
+    def has_changed(self):
+        return bool(self.data.get(self.add_prefix("consent_method")))
+
+
+class ConsentInline(admin.TabularInline):
+    model = Consent
+    fk_name = "subject"
+    form = ConsentInlineForm
+    extra = 1
+    max_num = 1000
+    verbose_name = _("consent")
+    verbose_name_plural = _("consent to the use of their face")
+    fields = [
+        "consent_given_at", "consent_method", "policy_version", "recorded_by", "evidence_link", "state",
+        "evidence_upload",
+    ]  # fmt: skip
+    readonly_fields = ["policy_version", "recorded_by", "evidence_link", "state"]
+
+    # A recorded consent's row is read-only: these show its values in the form's columns.
+    @admin.display(description=_("given at"))
+    def consent_given_at(self, consent):
+        return (
+            date_format(timezone.localtime(consent.given_at, consent.company.zone), "Y-m-d H:i") if consent.pk else ""
+        )
+
+    @admin.display(description=_("how"))
+    def consent_method(self, consent):
+        return consent.get_method_display() if consent.pk else ""
+
+    @admin.display(description=_("signed form"))
+    def evidence_upload(self, consent):
+        return ""
+
+    @admin.display(description=_("policy version"))
+    def policy_version(self, consent):
+        return consent.policy.version if consent.pk else _("the current one")
+
+    @admin.display(description=_("recorded by"))
+    def recorded_by(self, consent):
+        return consent.recorded_by_repr if consent.pk else ""
+
+    @admin.display(description=_("evidence"))
+    def evidence_link(self, consent):
+        if not consent.pk:
+            return ""
+        if not consent.evidence:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("consent-evidence", args=[consent.pk]), _("view"))
+
+    @admin.display(description=_("state"))
+    def state(self, consent):
+        if not consent.pk:
+            return ""
+        zone = consent.company.zone
+        if consent.withdrawn_at is not None:
+            return _("Withdrawn %(date)s by %(who)s") % {
+                "date": date_format(timezone.localtime(consent.withdrawn_at, zone), "Y-m-d H:i"),
+                "who": consent.withdrawn_by_repr,
+            }
+        if consent.replaced_at is not None:
+            return _("Replaced %(date)s") % {
+                "date": date_format(timezone.localtime(consent.replaced_at, zone), "Y-m-d H:i")
+            }
+        url = reverse("admin:subjects_subject_consent_withdraw", args=[consent.subject_id])
+        return format_html('{} · <a href="{}">{}</a>', _("In force"), url, _("Withdraw…"))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("policy", "company")
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a consent is never edited: a new one replaces it, or it is withdrawn
+
+    def has_add_permission(self, request, obj=None):
+        return request.user.can_write
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the history is kept; withdrawing deletes the face data, not the record
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
+class PhotoFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        """A new photo needs the subject's consent (when the company requires it): one in
+        force, or one recorded in the same submission."""
+        super().clean()
+        uploads = [
+            form
+            for form in self.forms
+            if getattr(form, "cleaned_data", None)
+            and form.cleaned_data.get("upload")
+            and not self._should_delete_form(form)
+        ]
+        subject = self.instance
+        if not uploads or not subject.company_id or not subject.company.consent_required:
+            return
+        if subject.pk and selectors.consent_in_force(company=subject.company, subject=subject) is not None:
+            return
+        if consent_being_added(self.data):
+            return
+        raise ValidationError(str(CONSENT_REQUIRED.message), code=CONSENT_REQUIRED.code)
+
+
 class PhotoInlineForm(forms.ModelForm):
     upload = forms.FileField(label=_("new photo"), required=False)
 
@@ -136,6 +310,7 @@ class PhotoInline(admin.TabularInline):
     model = Photo
     fk_name = "subject"
     form = PhotoInlineForm
+    formset = PhotoFormSet
     extra = 1
     max_num = MAX_PHOTOS_PER_SUBJECT
     fields = ["preview", "status_text", "reason_text", "possible_duplicate", "uploaded", "upload"]
@@ -225,7 +400,7 @@ class SubjectAdminForm(forms.ModelForm):
 class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin, TenantAdmin):
     form = SubjectAdminForm
     change_list_template = "subjects/subject_change_list.html"  # with "Search by face"; import/export extends it
-    inlines = [PhotoInline]
+    inlines = [ConsentInline, PhotoInline]
     resource_classes = [SubjectResource]
     # Fits 1366 px beside the filters: the phone is on the form; archived people are hidden
     # unless the filter asks for them, and then marked by a word next to the name.
@@ -285,10 +460,12 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
     def get_urls(self):
         preview = self.admin_site.admin_view(self.import_preview_view)
         status = self.admin_site.admin_view(self.import_status_view)
+        withdraw = self.admin_site.admin_view(self.consent_withdraw_view)
         return [
             path("import/<str:name>/", preview, name="subjects_subject_import_preview"),
             path("import/<str:name>/status/", status, name="subjects_subject_import_status"),
             *admin_uploads.urls(self),
+            path("<path:object_id>/consent/withdraw/", withdraw, name="subjects_subject_consent_withdraw"),
             *super().get_urls(),
         ]
 
@@ -507,6 +684,8 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
             adopt(obj, services.subject_create(company=obj.company, actor=request.user, **data))
 
     def save_formset(self, request, form, formset, change):
+        if formset.model is Consent:
+            return self._save_consents(request, form.instance, formset)
         if formset.model is not Photo:
             return super().save_formset(request, form, formset, change)
         subject = form.instance
@@ -527,6 +706,58 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
                     messages.error(request, str(exc.message))
                 else:
                     formset.new_objects.append(photo)
+
+    def _save_consents(self, request, subject, formset):
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.extra_forms:
+            if not inline_form.has_changed():
+                continue
+            data = inline_form.cleaned_data
+            try:
+                consent = services.consent_record(
+                    company=subject.company,
+                    actor=request.user,
+                    subject=subject,
+                    method=data["consent_method"],
+                    policy_version=retention_policy_current(company=subject.company).version,
+                    given_at=data.get("consent_given_at"),
+                    evidence=data.get("evidence_upload"),
+                )
+            except KangarooError as exc:
+                messages.error(request, str(exc.message))
+            else:
+                formset.new_objects.append(consent)
+
+    def consent_withdraw_view(self, request, object_id):
+        """Ask, then withdraw the subject's consent: their face data goes at once."""
+        subject = self.get_object(request, unquote(object_id))  # 404 for another company's
+        if subject is None:
+            raise Http404
+        if not request.user.can_write:
+            raise PermissionDenied
+        consent = selectors.consent_in_force(company=subject.company, subject=subject)
+        change_url = reverse("admin:subjects_subject_change", args=[subject.pk], current_app=self.admin_site.name)
+        if consent is None:
+            messages.warning(request, str(CONSENT_NOT_IN_FORCE.message))
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST":
+            services.consent_withdraw(company=subject.company, actor=request.user, subject=subject)
+            messages.success(
+                request,
+                gettext("%(name)s's consent is withdrawn; their photos, faces and snapshots are deleted.")
+                % {"name": subject.name},
+            )
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": subject,
+            "consent": consent,
+            "photos": Photo.objects.for_company(subject.company).filter(subject=subject).count(),
+            "title": gettext("Withdraw the consent of %(name)s") % {"name": subject.name},
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/subjects/subject/consent_withdraw.html", context)
 
     def delete_model(self, request, obj):
         services.subject_delete(company=obj.company, actor=request.user, subject=obj)

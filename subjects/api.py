@@ -1,4 +1,6 @@
-"""Subjects, their photos, and departments over the API."""
+"""Subjects, their photos, their consents, and departments over the API."""
+
+import datetime
 
 from django.conf import settings
 from django.urls import reverse
@@ -27,6 +29,8 @@ from subjects.models import (
     FILE_MATCHED,
     FILE_STORED,
     MAX_PHOTOS_PER_SUBJECT,
+    Consent,
+    ConsentMethod,
     Department,
     Photo,
     PhotoStatus,
@@ -160,6 +164,81 @@ class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantVi
         return self._file("thumbnail")
 
 
+# --- Consent ----------------------------------------------------------------------------------
+
+
+class ConsentSerializer(serializers.ModelSerializer):
+    policy_version = serializers.IntegerField(
+        source="policy.version", help_text="The version of the company's retention policy consented to."
+    )
+    recorded_by = serializers.CharField(
+        source="recorded_by_repr", help_text="The user (login name) or the pad (`pad:<name>`) that recorded it."
+    )
+    withdrawn_by = serializers.CharField(source="withdrawn_by_repr")
+    in_force = serializers.BooleanField(help_text="Neither withdrawn nor replaced by a later consent.")
+    evidence_url = serializers.SerializerMethodField(help_text="The signed form (company-checked), if one was kept.")
+
+    class Meta:
+        model = Consent
+        fields = [
+            "id", "subject", "given_at", "method", "policy_version", "recorded_by", "evidence_url", "in_force",
+            "withdrawn_at", "withdrawn_by", "replaced_at", "created_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_evidence_url(self, consent) -> str | None:
+        return reverse("consent-evidence", args=[consent.pk]) if consent.evidence else None
+
+
+# A user records consent given on paper or on the web; "pad" is for what a pad recorded.
+USER_CONSENT_METHODS = [(ConsentMethod.PAPER.value, "paper"), (ConsentMethod.WEB.value, "web")]
+
+
+class ConsentRecordSerializer(StrictSerializer):
+    method = serializers.ChoiceField(choices=USER_CONSENT_METHODS, help_text="How the person gave it.")
+    policy_version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The version of the retention policy the person was shown: it must be the current one "
+        "(`GET /api/v1/company`), else 409 `consent_policy_outdated`.",
+    )
+    given_at = serializers.DateTimeField(required=False, help_text="When it was given; now when left out.")
+
+
+class ConsentRecordUploadSerializer(StrictFormSerializer, ConsentRecordSerializer):
+    """The same, as multipart, with the signed form as the part `evidence`."""
+
+    evidence = serializers.FileField(
+        required=False, help_text="The signed form, scanned or photographed: JPEG, PNG, WebP, HEIC/HEIF, BMP or GIF."
+    )
+
+
+CONSENT_RECORD_DESCRIPTION = (
+    "The consent names the version of the retention policy the person was shown, which must be the current one "
+    "(409 `consent_policy_outdated` with `current_version` otherwise). A consent in force is replaced and stays "
+    "in the history. Audited."
+)
+
+
+@extend_schema(tags=["consents"])
+class ConsentViewSet(mixins.RetrieveModelMixin, TenantViewSet):
+    """A consent record, and its evidence file, served only here after the company check."""
+
+    model = Consent
+    serializer_class = ConsentSerializer
+
+    def scope(self, queryset):
+        return queryset.select_related("policy")
+
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="The signed form kept as evidence")
+    @action(detail=True, methods=["get"])
+    def evidence(self, request, pk=None):
+        consent = self.get_object()
+        if not consent.evidence:
+            raise KangarooError(errors.NOT_FOUND)
+        return media_response(consent.evidence)
+
+
 # --- Subjects ---------------------------------------------------------------------------------
 
 
@@ -174,6 +253,10 @@ class SubjectSerializer(serializers.ModelSerializer):
     )
     photos = PhotoSerializer(many=True, read_only=True)
     usable_photos = serializers.SerializerMethodField(help_text="How many photos the doors can recognise (`ok`).")
+    consent_given_at = serializers.SerializerMethodField(
+        help_text="When the consent in force was given; null without one (then, if the company requires "
+        "consent, adding a photo answers 409 `consent_required`). History: `/subjects/{id}/consents`."
+    )
 
     def get_department_name(self, subject) -> str | None:
         return subject.department.name if subject.department_id else None
@@ -183,7 +266,7 @@ class SubjectSerializer(serializers.ModelSerializer):
         fields = [
             "id", "subject_type", "name", "english_name", "job_number", "email", "phone", "department",
             "department_name", "title", "remark", "start_date", "visit_start", "visit_end", "host", "purpose",
-            "archived", "photos", "usable_photos", "created_at", "updated_at",
+            "archived", "photos", "usable_photos", "consent_given_at", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
         extra_kwargs = {"email": {"validators": []}}
@@ -191,9 +274,18 @@ class SubjectSerializer(serializers.ModelSerializer):
     def get_usable_photos(self, subject) -> int:
         return sum(photo.status == PhotoStatus.OK for photo in subject.photos.all())  # prefetched
 
+    def get_consent_given_at(self, subject) -> datetime.datetime | None:
+        if hasattr(subject, "consent_given_at"):  # annotated by the list's query
+            given_at = subject.consent_given_at
+        else:
+            consent = selectors.consent_in_force(company=subject.company_id, subject=subject)
+            given_at = consent.given_at if consent is not None else None
+        return serializers.DateTimeField().to_representation(given_at) if given_at is not None else None
+
 
 class SubjectUploadSerializer(StrictFormSerializer, SubjectSerializer):
-    """A subject created with its photos in one multipart request."""
+    """A subject created with its photos in one multipart request, with the consent that
+    lets the photos be stored when the company requires it."""
 
     upload = serializers.ListField(
         child=serializers.FileField(),
@@ -202,9 +294,54 @@ class SubjectUploadSerializer(StrictFormSerializer, SubjectSerializer):
         max_length=MAX_PHOTOS_PER_SUBJECT,
         help_text="Up to 5 photos, as parts named `upload`.",
     )
+    consent_method = serializers.ChoiceField(
+        choices=USER_CONSENT_METHODS,
+        write_only=True,
+        required=False,
+        help_text="The person's consent, recorded with the subject: how it was given. Without it, photos "
+        "answer 409 `consent_required` when the company requires consent.",
+    )
+    consent_policy_version = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        write_only=True,
+        required=False,
+        help_text="With `consent_method`: the version of the retention policy the person was shown (the current one).",
+    )
+    consent_given_at = serializers.DateTimeField(
+        write_only=True, required=False, help_text="With `consent_method`: when it was given; now when left out."
+    )
+    consent_evidence = serializers.FileField(
+        write_only=True, required=False, help_text="With `consent_method`: the signed form, as an image."
+    )
 
     class Meta(SubjectSerializer.Meta):
-        fields = [*SubjectSerializer.Meta.fields, "upload"]
+        fields = [
+            *SubjectSerializer.Meta.fields, "upload", "consent_method", "consent_policy_version", "consent_given_at",
+            "consent_evidence",
+        ]  # fmt: skip
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        consent = {key: attrs.pop(key) for key in CONSENT_PARTS if key in attrs}
+        if consent and ("consent_method" not in consent or "consent_policy_version" not in consent):
+            missing = "consent_policy_version" if "consent_method" in consent else "consent_method"
+            raise serializers.ValidationError({missing: [_required_with_consent()]})
+        if consent:
+            attrs["consent"] = services.ConsentGiven(
+                method=consent["consent_method"],
+                policy_version=consent["consent_policy_version"],
+                given_at=consent.get("consent_given_at"),
+                evidence=consent.get("consent_evidence"),
+            )
+        return attrs
+
+
+CONSENT_PARTS = ("consent_method", "consent_policy_version", "consent_given_at", "consent_evidence")
+
+
+def _required_with_consent() -> str:
+    return str(serializers.Field.default_error_messages["required"])
 
 
 class SubjectFilter(filters.FilterSet):
@@ -304,7 +441,8 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
     api_key_scopes = {"read": "subjects:read", "write": "subjects:write"}
 
     def scope(self, queryset):
-        return queryset.select_related("department").prefetch_related("photos").order_by("name", "id")
+        queryset = queryset.select_related("department").prefetch_related("photos").order_by("name", "id")
+        return selectors.with_consent_given_at(queryset)
 
     @extend_schema(examples=[OpenApiExample("An employee", value=SUBJECT_EXAMPLE, request_only=True)])
     def create(self, request, *args, **kwargs):
@@ -325,12 +463,16 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         uploads = data.pop("upload", [])
-        subject = services.subject_create(company=self.company, actor=self.actor, photos=uploads, **data)
+        consent = data.pop("consent", None)
+        subject = services.subject_create(
+            company=self.company, actor=self.actor, photos=uploads, consent=consent, **data
+        )
         serializer.instance = self.get_queryset().get(pk=subject.pk)
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         data.pop("upload", None)
+        data.pop("consent", None)
         services.subject_update(company=self.company, actor=self.actor, subject=serializer.instance, **data)
         serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
 
@@ -409,6 +551,55 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
         form.is_valid(raise_exception=True)
         archived = services.subjects_archive_missing(company=self.company, actor=self.actor, **form.validated_data)
         return Response({"archived": archived})
+
+    @extend_schema(
+        methods=["get"], responses=ConsentSerializer(many=True), summary="The subject's consents, latest first"
+    )
+    @extend_schema(
+        methods=["post"],
+        request=ConsentRecordSerializer,
+        responses={201: ConsentSerializer},
+        summary="Record the subject's consent (on paper or on the web)",
+        description=CONSENT_RECORD_DESCRIPTION + " With the signed form: `/subjects/{id}/consents/upload`.",
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
+    def consents(self, request, pk=None):
+        subject = self.get_object()
+        if request.method == "GET":
+            history = selectors.consent_history(company=self.company, subject=subject)
+            return Response(ConsentSerializer(history, many=True).data)
+        return self._record_consent(subject, ConsentRecordSerializer(data=request.data))
+
+    @extend_schema(
+        request={"multipart/form-data": ConsentRecordUploadSerializer},
+        responses={201: ConsentSerializer},
+        summary="Record the subject's consent with the signed form (a multipart file)",
+        description=CONSENT_RECORD_DESCRIPTION + " The same without a file, in JSON: `/subjects/{id}/consents`.",
+    )
+    @action(detail=True, methods=["post"], url_path="consents/upload", parser_classes=[MultiPartParser])
+    def consents_upload(self, request, pk=None):
+        return self._record_consent(self.get_object(), ConsentRecordUploadSerializer(data=request.data))
+
+    def _record_consent(self, subject, form):
+        form.is_valid(raise_exception=True)
+        consent = services.consent_record(
+            company=self.company, actor=self.actor, subject=subject, **form.validated_data
+        )
+        return Response(ConsentSerializer(consent).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=None,
+        responses={200: ConsentSerializer},
+        summary="Withdraw the subject's consent: their photos, faces and snapshots are deleted at once",
+        description="Deletes the subject's photos with their faces, their events' snapshots and any link to an "
+        "unknown person, and tells the recognition boxes to forget their faces; the events stay, without a "
+        "snapshot. Without a consent in force answers 409 `consent_not_in_force`. Audited.",
+    )
+    @action(detail=True, methods=["post"], url_path="consents/withdraw")
+    def consent_withdraw(self, request, pk=None):
+        subject = self.get_object()
+        consent = services.consent_withdraw(company=self.company, actor=self.actor, subject=subject)
+        return Response(ConsentSerializer(consent).data)
 
 
 # --- Search by face ---------------------------------------------------------------------------

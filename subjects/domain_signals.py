@@ -33,6 +33,9 @@ Signals and their arguments besides `company` and `ids`:
 - `photo_enrolled`: `subject_ids` likewise. The face engine has finished with these photos
   (embedding stored, or the photo rejected with its reason), so what a recognition box
   may match against has changed.
+- `consent_withdrawn`: `ids` are subjects who withdrew their consent; their photos are
+  deleted already (and announced removed). A higher app deletes whatever biometric data of
+  theirs it holds (events: snapshots and unknown-person links), in the same transaction.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ subject_changed = Signal()
 photo_added = Signal()
 photo_removed = Signal()
 photo_enrolled = Signal()
+consent_withdrawn = Signal()
 
 
 def announce_departments(*, company: Company, action: str, ids: Iterable[int]) -> None:
@@ -66,6 +70,12 @@ def announce_subjects(*, company: Company, action: str, ids: Iterable[int], fiel
     ids = list(ids)
     if ids:
         subject_changed.send(sender=Subject, company=company, ids=ids, action=action, fields=tuple(fields))
+
+
+def announce_consent_withdrawn(*, company: Company, ids: Iterable[int]) -> None:
+    ids = list(ids)
+    if ids:
+        consent_withdrawn.send(sender=Subject, company=company, ids=ids)
 
 
 def announce_photos_added(*, company: Company, photos: Iterable[tuple[int, int]]) -> None:

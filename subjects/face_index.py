@@ -41,8 +41,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 import faces
-from subjects.models import Photo, PhotoStatus
-from subjects.selectors import gallery_sequence
+from subjects.selectors import gallery_sequence, usable_photos
 
 if TYPE_CHECKING:
     from accounts.models import Company
@@ -97,11 +96,9 @@ _locks_lock = threading.Lock()
 
 
 def _usable_photos(company_id: int):
-    return (
-        Photo.objects.for_company(company_id)
-        .filter(status=PhotoStatus.OK, embedding_model=faces.MODEL, subject__archived=False)
-        .exclude(embedding=None)
-    )
+    # What the boxes may match (`usable_photos`: the consent rule included), of this face
+    # model, of subjects who are not archived.
+    return usable_photos(company_id).filter(embedding_model=faces.MODEL, subject__archived=False)
 
 
 def company_index(company_id: int) -> faces.FaceIndex:

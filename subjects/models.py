@@ -193,6 +193,84 @@ class Photo(TenantModel):
         return str(reason_message(self.reason, prefixes=("photo_", ""))) if self.reason else ""
 
 
+# --- Consent ----------------------------------------------------------------------------------
+
+
+class ConsentMethod(models.TextChoices):
+    PAPER = "paper", _("On paper")
+    PAD = "pad", _("On a check-in pad")
+    WEB = "web", _("On the web")
+
+
+# A consent neither withdrawn nor replaced: the one a subject's photos rest on.
+IN_FORCE = models.Q(withdrawn_at__isnull=True, replaced_at__isnull=True)
+
+
+class Consent(TenantModel):
+    """A subject's consent to the collection of their biometric data, as recorded: when,
+    how, to which version of the company's retention policy, recorded by whom (a user, or
+    the pad the person agreed on), with an optional evidence file (a signed form, stored
+    and served through `kangaroo.media` like photos).
+
+    The history is kept: a consent ends when it is withdrawn (which deletes the subject's
+    biometric data, `subjects.services.consent_withdraw`) or replaced by a later consent
+    (to a newer policy, say). A subject has at most one consent in force.
+    """
+
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="consents", verbose_name=_("subject"))
+    given_at = models.DateTimeField(_("given at"))
+    method = models.CharField(_("how"), max_length=8, choices=ConsentMethod.choices)
+    # RESTRICT: a policy version a consent names is never deleted, except with its company.
+    policy = models.ForeignKey(
+        "accounts.RetentionPolicy", on_delete=models.RESTRICT, related_name="+", verbose_name=_("policy version")
+    )
+    recorded_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    # A pad that recorded it (no foreign key: devices sit above subjects), and who or which
+    # device recorded it in words, kept after the user or the pad is gone.
+    recorded_by_device = models.PositiveBigIntegerField(_("recorded by device"), null=True, blank=True)
+    recorded_by_repr = models.CharField(_("recorded by (name)"), max_length=200, blank=True)
+    evidence = models.FileField(_("evidence"), max_length=200, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("withdrawn by"),
+    )
+    withdrawn_by_repr = models.CharField(_("withdrawn by (name)"), max_length=200, blank=True)
+    replaced_at = models.DateTimeField(_("replaced at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+        ordering = ["-given_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "subject"],
+                condition=IN_FORCE,
+                name="consent_one_in_force_per_subject",
+            ),
+        ]
+        indexes = [models.Index(fields=["company", "subject", "-given_at"], name="consent_company_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.subject_id}/{self.pk}"
+
+    @property
+    def in_force(self) -> bool:
+        return self.withdrawn_at is None and self.replaced_at is None
+
+
 # --- The gallery change log -------------------------------------------------------------------
 #
 # What a recognition box must know of a company (who may be recognised, under which name,

@@ -55,6 +55,7 @@ from subjects.models import (
     PhotoUploadState,
     Subject,
 )
+from subjects.selectors import photos_allowed_for
 from subjects.services import photos_add_bulk
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ FILE_ERRORS = [
     errors.PHOTO_INVALID,
     errors.PHOTO_DUPLICATE,
     errors.SUBJECT_ARCHIVED,
+    errors.CONSENT_REQUIRED,
     errors.SUBJECT_PHOTO_LIMIT,
 ]
 FILE_MESSAGES = {
@@ -151,6 +153,7 @@ def photo_upload_preview(*, company: Company, actor: User | None, upload) -> Pho
             .values_list("subject_id", flat=True)
         ):
             photos_now[subject_id] += 1
+        consented = photos_allowed_for(company=company, subject_ids=list(photos_now))
         entries = []
         for member in members:
             entry = _entry(member)
@@ -170,6 +173,8 @@ def photo_upload_preview(*, company: Company, actor: User | None, upload) -> Pho
                     raise KangarooError(errors.JOB_NUMBER_UNKNOWN)
                 if subject.archived:
                     raise KangarooError(errors.SUBJECT_ARCHIVED)
+                if subject.pk not in consented:
+                    raise KangarooError(errors.CONSENT_REQUIRED)
                 photo_probe(photo_zip.zip_read(archive, member.index))
                 if photos_now[subject.pk] >= MAX_PHOTOS_PER_SUBJECT:
                     raise KangarooError(errors.SUBJECT_PHOTO_LIMIT)

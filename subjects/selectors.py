@@ -12,9 +12,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Company
+from kangaroo import errors
+from kangaroo.errors import KangarooError
 from subjects.models import (
     FILE_MATCHED,
     FILE_STORED,
+    IN_FORCE,
+    Consent,
     GalleryChange,
     GalleryCounter,
     GalleryOp,
@@ -92,6 +96,52 @@ def photo_list(*, company: Company, subject: Subject | None = None) -> QuerySet[
     return photos.filter(subject=subject) if subject is not None else photos
 
 
+# --- Consent ----------------------------------------------------------------------------------
+
+
+def subject_by_job_number(*, company: Company, job_number: str) -> Subject:
+    """The company's subject with this job number; `not_found` on `job_number` for one the
+    company does not have (another company's included)."""
+    subject = Subject.objects.for_company(company).filter(job_number=job_number).first()
+    if subject is None:
+        raise KangarooError(errors.NOT_FOUND, fields={"job_number": [str(errors.NOT_FOUND.message)]})
+    return subject
+
+
+def consent_history(*, company: Company, subject: Subject) -> QuerySet[Consent]:
+    """The subject's consents, the latest first, with the policy version each names."""
+    return (
+        Consent.objects.for_company(company)
+        .filter(subject=subject)
+        .select_related("policy")
+        .order_by("-given_at", "-id")
+    )
+
+
+def consent_in_force(*, company: Company, subject: Subject) -> Consent | None:
+    return consent_history(company=company, subject=subject).filter(IN_FORCE).first()
+
+
+def photos_allowed_for(*, company: Company, subject_ids: list[int]) -> set[int]:
+    """Which of these subjects may have photos stored: all of them when the company does not
+    require consent, else those with a consent in force (one query)."""
+    if not company.consent_required:
+        return set(subject_ids)
+    consents = Consent.objects.for_company(company).filter(IN_FORCE, subject_id__in=list(subject_ids))
+    return set(consents.values_list("subject_id", flat=True))
+
+
+def with_consent_given_at(queryset: QuerySet[Subject]) -> QuerySet[Subject]:
+    """Annotate `consent_given_at`, when the consent in force was given (None: none), with
+    one correlated subquery, so a list of any length costs the same number of queries."""
+    in_force = (
+        Consent.objects.filter(IN_FORCE, company=OuterRef("company"), subject=OuterRef("pk"))  # tenant: correlated
+        .order_by()
+        .values("given_at")[:1]
+    )
+    return queryset.annotate(consent_given_at=Subquery(in_force))
+
+
 # --- The gallery change log -------------------------------------------------------------------
 
 
@@ -112,12 +162,19 @@ def photo_duplicates(*, company: Company) -> QuerySet[Photo]:
 
 
 def usable_photos(company_id: int) -> QuerySet[Photo]:
-    """The photos a recognition box may match against: enrolled, with an embedding.
+    """The photos a recognition box (and the portal's face index) may match against:
+    enrolled, with an embedding, and not taken before their subject withdrew consent.
 
-    The one place that decides it, so a later rule (consent withdrawn) is added here and
-    reaches every box through the feed.
+    The one place that decides it, so every box hears of a rule through the feed.
+    Withdrawing consent deletes the photos in the same transaction; the consent rule holds
+    here as well, so a face collected before a withdrawal is never matched, whatever path
+    a photo took.
     """
-    return Photo.objects.for_company(company_id).filter(status=PhotoStatus.OK, embedding__isnull=False)
+    withdrawn_since = Consent.objects.filter(  # tenant: correlated to the photo's company
+        company=OuterRef("company"), subject=OuterRef("subject"), withdrawn_at__gte=OuterRef("created_at")
+    )
+    photos = Photo.objects.for_company(company_id).filter(status=PhotoStatus.OK, embedding__isnull=False)
+    return photos.filter(~Exists(withdrawn_since))
 
 
 @dataclass(frozen=True)

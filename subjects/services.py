@@ -8,6 +8,8 @@ from __future__ import annotations
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -19,24 +21,38 @@ from django.utils.translation import gettext as _
 import faces
 from accounts.jobs import job_start
 from accounts.models import Company, Job, User
-from accounts.services import audit_record, audit_record_many
+from accounts.services import audit_record, audit_record_many, retention_policy_current
 from kangaroo import errors
 from kangaroo.errors import KangarooError
-from kangaroo.images import NormalisedImage, normalise_photo, photo_invalid
+from kangaroo.images import NormalisedImage, jpeg_of, normalise_photo, open_photo, photo_invalid
 from kangaroo.jobs import DEFAULT_TIMEOUT
 from kangaroo.media import MediaKind, media_read, media_save, media_written
-from subjects import face_index
+from subjects import face_index, gallery
 from subjects.domain_signals import (
     CREATED,
     DELETED,
     UPDATED,
+    announce_consent_withdrawn,
     announce_departments,
     announce_photos_added,
     announce_photos_enrolled,
     announce_photos_removed,
     announce_subjects,
 )
-from subjects.models import MAX_PHOTOS_PER_SUBJECT, Department, Photo, PhotoStatus, Subject, SubjectType
+from subjects.gallery import gallery_append
+from subjects.models import (
+    IN_FORCE,
+    MAX_PHOTOS_PER_SUBJECT,
+    Consent,
+    ConsentMethod,
+    Department,
+    GalleryOp,
+    Photo,
+    PhotoStatus,
+    Subject,
+    SubjectType,
+)
+from subjects.selectors import photos_allowed_for
 
 # --- Departments ------------------------------------------------------------------------------
 
@@ -208,9 +224,23 @@ def subject_check(
     return data
 
 
+@dataclass(frozen=True)
+class ConsentGiven:
+    """A consent recorded together with a new subject (see `consent_record`)."""
+
+    method: str
+    policy_version: int
+    given_at: datetime | None = None
+    evidence: Any = None
+
+
 @transaction.atomic
-def subject_create(*, company: Company, actor: User | None, photos: Iterable = (), **data: Any) -> Subject:
-    """Create a subject, with up to 5 photos uploaded in the same request.
+def subject_create(
+    *, company: Company, actor: User | None, photos: Iterable = (), consent: ConsentGiven | None = None, **data: Any
+) -> Subject:
+    """Create a subject, with up to 5 photos uploaded in the same request, and the consent
+    that lets them be stored (required with photos when the company requires consent:
+    `consent_required` otherwise).
 
     The photos are validated before anything is written, so a bad photo leaves neither a
     subject nor a file behind.
@@ -225,8 +255,21 @@ def subject_create(*, company: Company, actor: User | None, photos: Iterable = (
         raise _field_error(errors.SUBJECT_PHOTO_LIMIT, "photos")
     if len({image.sha256 for image in normalised}) < len(normalised):
         raise _field_error(errors.PHOTO_DUPLICATE, "photos")
+    if normalised and consent is None and company.consent_required:
+        raise _field_error(errors.CONSENT_REQUIRED, "photos")
     subject = Subject.objects.create(company=company, **data)
     with media_written() as written:
+        if consent is not None:
+            consent_record(
+                company=company,
+                actor=actor,
+                subject=subject,
+                method=consent.method,
+                policy_version=consent.policy_version,
+                given_at=consent.given_at,
+                evidence=consent.evidence,
+                written=written,
+            )
         photos = [_photo_store(company=company, subject=subject, image=image, written=written) for image in normalised]
         audit_record(company=company, actor=actor, action="subject.create", obj=subject, changes=_audit_values(data))
         announce_subjects(company=company, action=CREATED, ids=[subject.pk])
@@ -425,7 +468,8 @@ def photos_add_bulk(
 
     The rules, checked together: a subject of another company or one gone meanwhile is
     `not_found`; with `refuse_archived` (a bulk upload), an archived subject
-    `subject_archived`; a picture the subject already has (or had earlier in `photos`)
+    `subject_archived`; a subject without a consent in force, when the company requires
+    consent, `consent_required` (see `consent_check`); a picture the subject already has (or had earlier in `photos`)
     `photo_duplicate`; the sixth photo of a subject `subject_photo_limit`. The subjects are
     locked, the rows and files written, audited and announced at once (one `photo_added` for
     all), in one transaction: if anything fails, no row and no file is left. A caller whose
@@ -443,6 +487,8 @@ def photos_add_bulk(
     for subject_id, sha256 in existing.values_list("subject_id", "sha256"):
         counts[subject_id] += 1
         seen.add((subject_id, sha256))
+    # Without a consent in force, no photo of a subject is stored (when the company requires it).
+    consented = photos_allowed_for(company=company, subject_ids=list(subjects))
     results: list[Photo | KangarooError] = []
     rows: list[Photo] = []
     with media_written() as files:
@@ -452,6 +498,8 @@ def photos_add_bulk(
                 results.append(KangarooError(errors.NOT_FOUND))
             elif refuse_archived and subject.archived:
                 results.append(KangarooError(errors.SUBJECT_ARCHIVED))
+            elif subject_id not in consented:
+                results.append(_field_error(errors.CONSENT_REQUIRED, "image"))
             # The same picture twice adds nothing to recognition and hides that a second one is missing.
             elif (subject_id, image.sha256) in seen:
                 results.append(_field_error(errors.PHOTO_DUPLICATE, "image"))
@@ -601,3 +649,142 @@ def subjects_archive_missing(
     for subject in gone:
         subject_archive(company=company, actor=actor, subject=subject)
     return [subject.pk for subject in gone]
+
+
+# --- Consent ----------------------------------------------------------------------------------
+
+
+def _actor_fields(actor) -> dict[str, Any]:
+    """Who did it, as a consent keeps it: the user's row, or the device's id (a pad's
+    principal), and the name either way, which outlives both."""
+    device = getattr(actor, "device", None)
+    return {
+        "user": actor if isinstance(actor, User) and actor.pk else None,
+        "device": device.pk if device is not None else None,
+        "repr": actor.get_username() if actor is not None else "system",
+    }
+
+
+def _consent_in_force(company: Company, subject: Subject) -> Consent | None:
+    return Consent.objects.for_company(company).filter(subject=subject).filter(IN_FORCE).first()
+
+
+def consent_check(*, company: Company, subject: Subject) -> None:
+    """Raise `consent_required` unless a photo of `subject` may be stored: the company does
+    not require consent, or the subject has a consent in force. Every path that stores a
+    photo calls it, with the subject locked."""
+    if company.consent_required and _consent_in_force(company, subject) is None:
+        raise _field_error(errors.CONSENT_REQUIRED, "image")
+
+
+# Consents given "now" by a device whose clock runs a little ahead are not in the future.
+CONSENT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    company: Company,
+    actor,
+    subject: Subject,
+    method: str,
+    policy_version: int,
+    given_at: datetime | None = None,
+    evidence=None,
+    written: list[str] | None = None,
+) -> Consent:
+    """Record the subject's consent to the company's current retention policy.
+
+    `policy_version` is the version the person was shown: another than the current one
+    answers `consent_policy_outdated` (with `current_version`), since they agreed to words
+    that are no longer the policy. `actor` is a user or a pad's principal. `evidence`, an
+    uploaded image of the signed form, is normalised and stored like a photo. A consent in
+    force is replaced (it stays in the history). Audited. `written`: the list of the
+    caller's `media_written` block, when the consent is part of a larger write.
+    """
+    if method not in ConsentMethod.values:
+        raise _field_error(errors.VALIDATION_ERROR, "method", _("Unknown way of giving consent."))
+    now = timezone.now()
+    given_at = given_at or now
+    if given_at > now + CONSENT_CLOCK_SKEW:
+        raise _field_error(errors.VALIDATION_ERROR, "given_at", _("Consent cannot be given in the future."))
+    evidence_jpeg = jpeg_of(open_photo(evidence)) if evidence is not None else None  # before any lock or write
+    subject = Subject.objects.for_company(company).select_for_update().get(pk=subject.pk)
+    policy = retention_policy_current(company=company)
+    if policy_version != policy.version:
+        raise KangarooError(
+            errors.CONSENT_POLICY_OUTDATED,
+            fields={"policy_version": [str(errors.CONSENT_POLICY_OUTDATED.message)]},
+            extra={"current_version": policy.version},
+        )
+    replaced = _consent_in_force(company, subject)
+    if replaced is not None:
+        replaced.replaced_at = now
+        replaced.save(update_fields=["replaced_at"])
+    by = _actor_fields(actor)
+    with media_written() as own:
+        written = written if written is not None else own
+        consent = Consent.objects.create(
+            company=company,
+            subject=subject,
+            given_at=given_at,
+            method=method,
+            policy=policy,
+            recorded_by=by["user"],
+            recorded_by_device=by["device"],
+            recorded_by_repr=by["repr"],
+            evidence=(
+                media_save(kind=MediaKind.CONSENT, company_id=company.pk, content=evidence_jpeg, written=written)
+                if evidence_jpeg is not None
+                else ""
+            ),
+        )
+        audit_record(
+            company=company,
+            actor=actor,
+            action="consent.create",
+            obj=consent,
+            changes={
+                "subject": subject.pk,
+                "method": method,
+                "policy_version": policy.version,
+                "given_at": given_at,
+                "evidence": bool(consent.evidence),
+                "replaces": replaced.pk if replaced is not None else None,
+            },
+        )
+    return consent
+
+
+@transaction.atomic
+def consent_withdraw(*, company: Company, actor, subject: Subject) -> Consent:
+    """The subject withdraws their consent: at once, their photos (with their embeddings)
+    are deleted, their files after commit; higher apps delete the rest of their biometric
+    data (`consent_withdrawn`: event snapshots, unknown-person links); and a tombstone in
+    the gallery change log tells the boxes to forget their faces, all in this transaction.
+    Raises `consent_not_in_force` when there is nothing to withdraw. Audited."""
+    subject = Subject.objects.for_company(company).select_for_update().get(pk=subject.pk)
+    consent = _consent_in_force(company, subject)
+    if consent is None:
+        raise KangarooError(errors.CONSENT_NOT_IN_FORCE)
+    by = _actor_fields(actor)
+    consent.withdrawn_at = timezone.now()
+    consent.withdrawn_by = by["user"]
+    consent.withdrawn_by_repr = by["repr"]
+    consent.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawn_by_repr"])
+    photos = Photo.objects.for_company(company).filter(subject=subject)
+    removed = list(photos.values_list("pk", "subject_id"))
+    photos.delete()  # the post_delete handler removes each photo's files after commit
+    audit_record(
+        company=company,
+        actor=actor,
+        action="consent.withdraw",
+        obj=consent,
+        changes={"subject": subject.pk, "photos_deleted": len(removed)},
+    )
+    announce_photos_removed(company=company, photos=removed)
+    announce_consent_withdrawn(company=company, ids=[subject.pk])
+    gallery_append(
+        company_id=company.pk, subject_ids=[subject.pk], reason=gallery.CONSENT_WITHDRAWN, op=GalleryOp.DELETE
+    )
+    return consent

@@ -4,7 +4,7 @@ from django.dispatch import receiver
 from kangaroo.jobs import enqueue
 from kangaroo.media import media_delete_on_commit
 from subjects.domain_signals import photo_added
-from subjects.models import Photo
+from subjects.models import Consent, Photo
 
 
 @receiver(post_delete, sender=Photo)
@@ -25,3 +25,10 @@ def enrol_added_photos(sender, *, company, ids, **kwargs) -> None:
 
     for photo_id in ids:
         enqueue(jobs.photo_enrol, company.pk, photo_id)
+
+
+@receiver(post_delete, sender=Consent)
+def delete_consent_evidence(sender, instance: Consent, **kwargs) -> None:
+    """A consent's signed form goes once its row's deletion (with its subject or company) is
+    committed, like a photo's files."""
+    media_delete_on_commit([instance.evidence.name])

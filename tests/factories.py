@@ -8,13 +8,16 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from accounts.models import AuditLog, Company, Job, Role, User
+from accounts.models import AuditLog, Company, Job, RetentionPolicy, Role, User
+from accounts.services import retention_policy_current
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
 from events.models import Event, EventCorrection, EventKind, UnknownPerson, UnknownSnapshot
 from integrations.models import ApiKey, HostSettings, LaggingBox, VisitorArrival, WebhookDelivery, WebhookEndpoint
 from integrations.signing import new_message_id, new_secret
 from subjects.models import (
+    Consent,
+    ConsentMethod,
     Department,
     GalleryChange,
     GalleryCounter,
@@ -66,14 +69,52 @@ class DepartmentFactory(DjangoModelFactory):
 
 
 class SubjectFactory(DjangoModelFactory):
+    """A subject who signed the company's consent form on paper, as the people HR enrols
+    have; `SubjectFactory(consent=False)` for one who has not."""
+
     class Meta:
         model = Subject
+        skip_postgeneration_save = True
 
     company = factory.SubFactory(CompanyFactory)
     subject_type = SubjectType.EMPLOYEE
     name = factory.Faker("name")
     job_number = factory.Sequence(lambda n: f"E{n:05d}")
     email = factory.LazyAttribute(lambda s: f"{s.job_number.lower()}@example.com")
+
+    @factory.post_generation
+    def consent(subject, create, extracted, **kwargs):
+        if create and extracted is not False:
+            Consent.objects.create(
+                company=subject.company,
+                subject=subject,
+                given_at=timezone.now(),
+                method=ConsentMethod.PAPER,
+                policy=retention_policy_current(company=subject.company),
+                recorded_by_repr="hr",
+            )
+
+
+class RetentionPolicyFactory(DjangoModelFactory):
+    class Meta:
+        model = RetentionPolicy
+        django_get_or_create = ["company", "version"]
+
+    company = factory.SubFactory(CompanyFactory)
+    version = 1
+    text = "Face photos are kept while you are enrolled and deleted when you withdraw your consent."
+
+
+class ConsentFactory(DjangoModelFactory):
+    class Meta:
+        model = Consent
+
+    company = factory.SubFactory(CompanyFactory)
+    subject = factory.SubFactory(SubjectFactory, company=factory.SelfAttribute("..company"), consent=False)
+    given_at = factory.LazyFunction(timezone.now)
+    method = ConsentMethod.PAPER
+    policy = factory.LazyAttribute(lambda consent: retention_policy_current(company=consent.company))
+    recorded_by_repr = "hr"
 
 
 class PhotoFactory(DjangoModelFactory):
@@ -317,6 +358,8 @@ FACTORIES = {
     Department: DepartmentFactory,
     Subject: SubjectFactory,
     Photo: PhotoFactory,
+    RetentionPolicy: RetentionPolicyFactory,
+    Consent: ConsentFactory,
     GalleryCounter: GalleryCounterFactory,
     GalleryChange: GalleryChangeFactory,
     PhotoUpload: PhotoUploadFactory,

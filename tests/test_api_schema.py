@@ -184,6 +184,7 @@ def test_bodies_are_json_and_only_uploads_take_multipart(schema):
     uploads = {
         ("POST", "/api/v1/subjects/with-photos"),
         ("POST", "/api/v1/subjects/{id}/photos"),
+        ("POST", "/api/v1/subjects/{id}/consents/upload"),  # with the signed form; /consents takes JSON
         # An image to look at (not to store), as a file; the same paths without /upload take JSON.
         ("POST", "/api/v1/device/recognize/upload"),
         ("POST", "/api/v1/device/verify/upload"),

@@ -24,6 +24,10 @@ START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 END = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 ADMIN_FORM = {
+    "consents-TOTAL_FORMS": "0",
+    "consents-INITIAL_FORMS": "0",
+    "consents-MIN_NUM_FORMS": "0",
+    "consents-MAX_NUM_FORMS": "1000",
     "photos-TOTAL_FORMS": "0",
     "photos-INITIAL_FORMS": "0",
     "photos-MIN_NUM_FORMS": "0",

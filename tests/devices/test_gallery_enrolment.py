@@ -40,6 +40,8 @@ def test_an_enrolment_job_reaches_the_box(api, register, tenant_a, django_captur
     box = device_client(key)
     client = api(tenant_a.admin)
     created = client.post("/api/v1/subjects", {"name": "Eileen", "job_number": "E1"}, format="json").json()
+    consent = {"method": "paper", "policy_version": 1}  # consent appends nothing: the faces have not changed
+    assert client.post(f"/api/v1/subjects/{created['id']}/consents", consent, format="json").status_code == 201
     cursor = box.get("/api/v1/device/gallery").json()["next"]
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -61,6 +63,8 @@ def test_an_enrolment_job_reaches_the_box(api, register, tenant_a, django_captur
 def test_a_re_enrolment_job_appends_for_its_subjects(api, tenant_a, django_capture_on_commit_callbacks):
     client = api(tenant_a.admin)
     subject = client.post("/api/v1/subjects", {"name": "Eileen", "job_number": "E1"}, format="json").json()
+    consent = {"method": "paper", "policy_version": 1}
+    assert client.post(f"/api/v1/subjects/{subject['id']}/consents", consent, format="json").status_code == 201
     with django_capture_on_commit_callbacks(execute=True):
         client.post(
             f"/api/v1/subjects/{subject['id']}/photos", {"image": SimpleUploadedFile("p.jpg", astronaut_jpeg())}

@@ -71,7 +71,12 @@ def test_an_unknown_persons_page_enrols_them_and_shows_errors_in_place(admin_cli
     assert UnknownPerson.objects.for_company(company).exists()
     done = client.post(
         f"/admin/events/unknownperson/{person.pk}/enrol/",
-        {"enrol-name": "Eileen", "enrol-subject_type": "employee", "enrol-job_number": "E2"},
+        {
+            "enrol-name": "Eileen",
+            "enrol-subject_type": "employee",
+            "enrol-job_number": "E2",
+            "enrol-consent_method": "paper",
+        },
     )
     assert done.status_code == 302 and "/admin/subjects/subject/" in done["Location"]
     assert set(Event.objects.for_company(company).values_list("subject_name", flat=True)) == {"Eileen"}

@@ -31,7 +31,14 @@ def test_enrolling_an_unknown_person_links_their_past_events_and_photos(api, ten
     chosen = list(UnknownSnapshot.objects.for_company(company).filter(person=person).values_list("pk", flat=True)[:2])
     response = api(tenant_a.admin).post(
         f"/api/v1/unknown-people/{person.pk}/enrol",
-        {"name": "Eileen Collins", "subject_type": "employee", "job_number": "E777", "snapshots": chosen},
+        {
+            "name": "Eileen Collins",
+            "subject_type": "employee",
+            "job_number": "E777",
+            "snapshots": chosen,
+            "consent_method": "paper",
+            "consent_policy_version": 1,
+        },
         format="json",
     )
     assert response.status_code == 201, response.content
@@ -63,7 +70,9 @@ def test_the_next_sighting_of_an_enrolled_person_is_recognised(api, tenant_a, do
     post_strangers(door_a, sightings(portraits.grace_hopper())[:2], "gh")
     person = the_person(company)
     response = api(tenant_a.admin).post(
-        f"/api/v1/unknown-people/{person.pk}/enrol", {"name": "Grace Hopper", "job_number": "E1906"}, format="json"
+        f"/api/v1/unknown-people/{person.pk}/enrol",
+        {"name": "Grace Hopper", "job_number": "E1906", "consent_method": "web", "consent_policy_version": 1},
+        format="json",
     )
     assert response.status_code == 201, response.content
     drain()  # the enrolment job

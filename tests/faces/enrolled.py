@@ -7,8 +7,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase, override_settings
 from PIL import Image
 
+from accounts.services import retention_policy_current
 from subjects import services as subject_services
-from subjects.models import PhotoStatus, Subject
+from subjects.models import ConsentMethod, PhotoStatus, Subject
 from tests.faces import portraits
 
 
@@ -16,8 +17,15 @@ def upload_of(picture: Image.Image, name: str = "face.jpg") -> SimpleUploadedFil
     return SimpleUploadedFile(name, portraits.jpeg(picture), content_type="image/jpeg")
 
 
+def paper_consent(company) -> subject_services.ConsentGiven:
+    """The consent HR records with a new subject: the signed paper form, to the current policy."""
+    version = retention_policy_current(company=company).version
+    return subject_services.ConsentGiven(method=ConsentMethod.PAPER, policy_version=version)
+
+
 def enrol(tenant, name: str, picture: Image.Image, **fields) -> Subject:
     fields.setdefault("job_number", f"E-{abs(hash((tenant.company.pk, name))) % 100000:05d}")
+    fields.setdefault("consent", paper_consent(tenant.company))
     # The enrolment job runs right after commit, in this process, also where jobs go to Redis.
     with override_settings(JOBS_INLINE=True), TestCase.captureOnCommitCallbacks(execute=True):
         subject = subject_services.subject_create(

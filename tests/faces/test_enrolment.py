@@ -112,6 +112,11 @@ def test_a_photo_added_in_the_admin_is_enrolled_and_shown_with_its_status(
 ):
     client.force_login(tenant_a.admin)
     data = {
+        "consents-TOTAL_FORMS": "1",
+        "consents-INITIAL_FORMS": "0",
+        "consents-MIN_NUM_FORMS": "0",
+        "consents-MAX_NUM_FORMS": "1000",
+        "consents-0-consent_method": "paper",
         "photos-TOTAL_FORMS": "2",
         "photos-INITIAL_FORMS": "0",
         "photos-MIN_NUM_FORMS": "0",

@@ -39,7 +39,7 @@ DEVICE_TAG = "device API"
 DEVICE_PATHS = {
     "box": ["/api/v1/device/heartbeat", "/api/v1/device/events"],
     "pad": ["/api/v1/device/heartbeat", "/api/v1/device/events", "/api/v1/device/pad/config",
-            "/api/v1/device/pad/location"],
+            "/api/v1/device/pad/location", "/api/v1/device/consent"],
     "tvbox": ["/api/v1/device/heartbeat", "/api/v1/device/tv-box/config"],
 }  # fmt: skip
 

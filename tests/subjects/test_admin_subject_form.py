@@ -11,6 +11,10 @@ from tests.images import jpeg_bytes
 pytestmark = pytest.mark.django_db
 
 INLINE = {
+    "consents-TOTAL_FORMS": "0",
+    "consents-INITIAL_FORMS": "0",
+    "consents-MIN_NUM_FORMS": "0",
+    "consents-MAX_NUM_FORMS": "1000",
     "photos-TOTAL_FORMS": "1",
     "photos-INITIAL_FORMS": "0",
     "photos-MIN_NUM_FORMS": "0",
@@ -25,7 +29,8 @@ def form_data(**fields):
 
 def test_an_admin_adds_a_subject_with_a_photo(client, tenant_a, media_root):
     client.force_login(tenant_a.admin)
-    data = form_data()
+    # The person signed the consent form, recorded on the same page as the photo.
+    data = form_data(**{"consents-TOTAL_FORMS": "1", "consents-0-consent_method": "paper"})
     data["photos-0-upload"] = SimpleUploadedFile("face.jpg", jpeg_bytes())
     response = client.post("/admin/subjects/subject/add/", data)
     assert response.status_code == 302, response.content.decode()[:3000]

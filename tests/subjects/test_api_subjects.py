@@ -128,6 +128,8 @@ def test_create_with_photos_in_one_multipart_request(api, tenant_a, media_root):
             "name": "Lin",
             "job_number": "E5",
             "upload": [SimpleUploadedFile("a.jpg", jpeg_bytes()), SimpleUploadedFile("b.jpg", jpeg_bytes())],
+            "consent_method": "paper",
+            "consent_policy_version": "1",
         },
         format="multipart",
     )

@@ -30,6 +30,10 @@ SIGNALS = {
     "photo_removed": photo_removed,
 }
 INLINE_NONE = {
+    "consents-TOTAL_FORMS": "0",
+    "consents-INITIAL_FORMS": "0",
+    "consents-MIN_NUM_FORMS": "0",
+    "consents-MAX_NUM_FORMS": "1000",
     "photos-TOTAL_FORMS": "0",
     "photos-INITIAL_FORMS": "0",
     "photos-MIN_NUM_FORMS": "0",
@@ -111,7 +115,13 @@ def api_department_delete(w: World):
 def api_subject_create(w: World):
     response = w.api.post(
         "/api/v1/subjects/with-photos",
-        {"name": "陳美玲", "job_number": "E77", "upload": [SimpleUploadedFile("a.jpg", jpeg_bytes())]},
+        {
+            "name": "陳美玲",
+            "job_number": "E77",
+            "upload": [SimpleUploadedFile("a.jpg", jpeg_bytes())],
+            "consent_method": "paper",
+            "consent_policy_version": "1",
+        },
         format="multipart",
     )
     assert response.status_code == 201, response.json()
@@ -176,6 +186,7 @@ def admin_department_delete(w: World):
 
 def admin_subject_add_with_photo(w: World):
     data = INLINE_NONE | {"photos-TOTAL_FORMS": "1", "subject_type": "employee", "name": "王小明", "job_number": "E42"}
+    data |= {"consents-TOTAL_FORMS": "1", "consents-0-consent_method": "paper"}  # signed on paper
     data["photos-0-upload"] = SimpleUploadedFile("face.jpg", jpeg_bytes())
     assert w.admin.post("/admin/subjects/subject/add/", data).status_code == 302
     subject = Subject.objects.for_company(w.company).get(job_number="E42")

@@ -15,11 +15,12 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import Company, Role, User
+from accounts.services import retention_policy_current
 from devices import services as device_services
 from devices.models import Box
 from events.services import event_ingest
-from subjects.models import Department
-from subjects.services import department_create, subject_create
+from subjects.models import ConsentMethod, Department
+from subjects.services import ConsentGiven, department_create, subject_create
 
 DEMO_PASSWORD = "kangaroo-demo-2026"
 DEMO = [
@@ -70,6 +71,11 @@ class Command(BaseCommand):
         ]
         now = timezone.now()
         subjects = []
+        # Everyone but the visitor signed the paper form (so the demo shows both: photos can
+        # be added for them, not for the visitor until their consent is recorded).
+        paper = ConsentGiven(
+            method=ConsentMethod.PAPER, policy_version=retention_policy_current(company=company).version
+        )
         for name, kind, job_number in people:
             extra = (
                 {"visit_start": now - timedelta(hours=2), "visit_end": now + timedelta(hours=6)}
@@ -78,7 +84,8 @@ class Command(BaseCommand):
             )
             subjects.append(
                 subject_create(company=company, actor=None, name=name, subject_type=kind, job_number=job_number,
-                               department=department if kind == "employee" else None, **extra)
+                               department=department if kind == "employee" else None,
+                               consent=paper if kind != "visitor" else None, **extra)
             )  # fmt: skip
         box, box_key = device_services.box_create(company=company, actor=None, name="Lobby box", max_screens=4)
         entrance, _ = device_services.screen_create(
