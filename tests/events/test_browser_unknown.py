@@ -93,6 +93,7 @@ def test_the_admin_lists_unknown_people_and_shows_one(asgi_server, client, brows
 
     page.fill("#id_enrol-name", "Eileen Collins")
     page.fill("#id_enrol-job_number", "E1999")
+    page.select_option("#id_enrol-consent_method", value="paper")  # they signed the consent form
     page.locator("#enrol-form input[type=submit]").click()
     page.wait_for_url("**/admin/subjects/subject/*/change/**")
     assert Event.objects.for_company(tenant_a.company).filter(subject_name="Eileen Collins").count() == 3
