@@ -263,6 +263,12 @@ class User(AbstractUser):
         return self.is_active and (self.is_superuser or self.role in (Role.OWNER, Role.ADMIN))
 
     @property
+    def can_view_biometrics(self) -> bool:
+        """May see faces: photos, snapshots, a person's access export. Owners and admins;
+        viewers read the records without the pictures."""
+        return self.is_active and (self.is_superuser or self.role in (Role.OWNER, Role.ADMIN))
+
+    @property
     def can_manage_users(self) -> bool:
         return self.is_active and (self.is_superuser or self.role == Role.OWNER)
 

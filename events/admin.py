@@ -129,7 +129,7 @@ class EventAdmin(
     """The event history: read-only; events come from devices, never typed in."""
 
     resource_classes = [EventResource]
-    list_display = ["happened_at", "kind", "subject_name", "subject_job_number", "subject_type_label", "screen",
+    list_display = ["happened_at", "kind", "who", "subject_job_number", "subject_type_label", "screen",
                     "direction", "confidence_percent", "snapshot_link"]  # fmt: skip
     list_filter = ["kind", ("happened_at", admin.DateFieldListFilter), "screen", DepartmentFilter, SubjectTypeFilter]
     search_fields = ["subject_name", "subject_job_number"]
@@ -143,6 +143,11 @@ class EventAdmin(
 
     def get_export_formats(self):
         return [SmartCSV, base_formats.XLSX]
+
+    @admin.display(description=_("name"), ordering="subject_name")
+    def who(self, event):
+        # An erased person's events still count, under no name.
+        return event.who
 
     @admin.display(description=_("subject type"), ordering="subject_type")
     def subject_type_label(self, event):

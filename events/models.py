@@ -99,6 +99,24 @@ class Event(TenantModel):
         who = self.subject_name or self.get_kind_display()
         return f"{who} @ {self.happened_at:%Y-%m-%d %H:%M:%S}"
 
+    @property
+    def is_anonymous(self) -> bool:
+        """About a person who was erased (or whose event outlived its retention): the event
+        still counts, but names nobody (`events.services.event_anonymise_subjects`)."""
+        return self.kind in PERSON_KINDS and not self.subject_name
+
+    @property
+    def who(self) -> str:
+        """Whom the event is about, as lists show it: the name, "Erased person", or ""."""
+        if self.is_anonymous:
+            return str(ERASED_PERSON)
+        return self.subject_name
+
+
+# Kinds of event that are about an enrolled person; anything else names no one by nature.
+PERSON_KINDS = (EventKind.RECOGNIZED, EventKind.VISITOR_OUTSIDE_WINDOW)
+ERASED_PERSON = _("Erased person")
+
 
 class UnknownPerson(TenantModel):
     """Someone the cameras keep seeing who is not enrolled: the stranger events whose faces

@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.models import Company
 from devices.models import Device, DeviceStatusChange
 from events.hooks import events_recorded_on_commit
-from events.models import Event
+from events.models import Event, EventCorrection
 from events.parsing import (
     ITEM_OVERHEAD_BYTES,
     ItemResult,
@@ -176,3 +176,22 @@ def event_delete_many(*, company: Company, events: QuerySet[Event]) -> int:
     _, per_model = scoped.delete()
     media_delete_on_commit(names)
     return per_model.get(Event._meta.label, 0)
+
+
+@transaction.atomic
+def event_anonymise_subjects(*, company: Company, subject_ids: list[int]) -> int:
+    """Make the company's events of these subjects anonymous: each keeps its kind, time,
+    door, direction and the subject's type, so attendance totals and the dashboards' counts
+    stay right, but loses the name and job number it copied, and the corrections of those
+    events lose the names they kept. Returns how many events were anonymised.
+
+    Call it before the subjects are deleted (their events still name them then). Snapshots
+    are not touched here: deleting the subject deletes them (`events.signals`). An event
+    with `kind` recognised and no name is shown as an erased person (`Event.is_anonymous`).
+    """
+    events = Event.objects.for_company(company).filter(subject_id__in=subject_ids)
+    count = events.update(subject_name="", subject_job_number="")
+    corrections = EventCorrection.objects.for_company(company)
+    corrections.filter(original_subject_id__in=subject_ids).update(original_subject_name="")
+    corrections.filter(subject_id__in=subject_ids).update(subject_name="")
+    return count

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "devices",
     "events",
     "integrations",
+    "privacy",
     "kangaroo",  # last: the project's own commands (seed_demo imports every app)
 ]
 

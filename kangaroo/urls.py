@@ -10,6 +10,7 @@ from accounts.views import PasswordResetView, admin_login, language_switch
 from events import views as events_views
 from integrations.views import host_settings_page
 from kangaroo.api import errors as api_errors
+from privacy.views import subject_erase_page
 from subjects.views import face_search_page
 
 admin.site.site_header = _("Kangaroo administration")
@@ -46,6 +47,9 @@ urlpatterns = [
     path("admin/language/", language_switch, name="language-switch"),
     path("favicon.ico", favicon),
     path("admin/subjects/search-by-face/", admin.site.admin_view(face_search_page), name="admin-face-search"),
+    path(
+        "admin/subjects/subject/<int:pk>/erase/", admin.site.admin_view(subject_erase_page), name="admin-subject-erase"
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include("kangaroo.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -400,6 +400,7 @@ class SubjectAdminForm(forms.ModelForm):
 class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin, TenantAdmin):
     form = SubjectAdminForm
     change_list_template = "subjects/subject_change_list.html"  # with "Search by face"; import/export extends it
+    change_form_template = "admin/subjects/subject/change_form.html"  # with "Erase this person"
     inlines = [ConsentInline, PhotoInline]
     resource_classes = [SubjectResource]
     # Fits 1366 px beside the filters: the phone is on the form; archived people are hidden

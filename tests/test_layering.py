@@ -1,6 +1,6 @@
 """The layering of ARCHITECTURE.md, enforced: dependencies point down.
 
-Bottom to top: the `kangaroo` base → accounts → subjects → devices → events → integrations. A module may
+Bottom to top: the `kangaroo` base → accounts → subjects → devices → events → integrations, privacy. A module may
 import its own layer and the layers below it; a lower layer that needs to tell a higher one
 something sends a signal or calls a hook. The project's root modules (settings, URL
 configuration, routing, ASGI/WSGI entry points, the demo seed) wire the apps together and
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-LAYERS = ["kangaroo", "accounts", "subjects", "devices", "events", "integrations"]
+LAYERS = ["kangaroo", "accounts", "subjects", "devices", "events", "integrations", "privacy"]
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 ROOT_MODULES = {
     "kangaroo/settings.py",

@@ -9,6 +9,7 @@ from devices import gallery_feed
 from events import api as events_api
 from events import unknown_api
 from integrations import api as integrations_api
+from privacy import api as privacy_api
 from subjects import api as subjects_api
 
 router = SimpleRouter(trailing_slash=False)
@@ -56,6 +57,7 @@ urlpatterns = [
     path("me", accounts_api.MeView.as_view(), name="me"),
     path("company", accounts_api.CompanyView.as_view(), name="company"),
     path("attendance", events_api.AttendanceView.as_view(), name="attendance"),
+    path("subjects/<int:pk>/erase", privacy_api.SubjectEraseView.as_view(), name="subject-erase"),
     path("faces/search", subjects_api.FaceSearchView.as_view(), name="face-search"),
     path("faces/search/upload", subjects_api.FaceSearchUploadView.as_view(), name="face-search-upload"),
     *device_urlpatterns,

@@ -1,0 +1,100 @@
+"""A person's right to erasure: their subject goes with every piece of their biometric data,
+while the company keeps an anonymous record of the passes for its attendance totals.
+
+Erasure is `subjects.services.subject_delete` (the one way a subject is deleted: photos with
+their embeddings, consents with their signed forms, their events' snapshots and the copies
+unknown people kept, every file after commit, and a tombstone in the gallery change log
+that tells the boxes, all in one transaction) plus what only erasure does: the events lose
+the name and job number they copied, the audit log's entries about the subject lose the
+name they kept, and the erasure itself is audited with who asked for it and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from accounts.models import AuditLog, Company, User
+from accounts.services import audit_record
+from events.models import ERASED_PERSON
+from events.services import event_anonymise_subjects
+from kangaroo import errors
+from kangaroo.errors import KangarooError
+from subjects.models import Consent, Photo, Subject
+from subjects.services import subject_delete
+
+REASON_MAX_LENGTH = 500
+# Fields of a subject that identify the person, as the audit log may have copied them.
+IDENTIFYING_FIELDS = ("name", "english_name", "job_number", "email", "phone", "remark", "title", "start_date")
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure removed (counts only: what they were is gone)."""
+
+    subject_id: int
+    photos: int
+    consents: int
+    events_anonymised: int
+
+
+def erasure_reason_check(reason: str | None) -> str:
+    """The reason, trimmed; `validation_error` on `reason` when it is empty or too long."""
+    reason = (reason or "").strip()
+    if not reason:
+        message = _("Say why this person is erased (their request, say); the audit log keeps it.")
+    elif len(reason) > REASON_MAX_LENGTH:
+        message = _("At most %(max)s characters.") % {"max": REASON_MAX_LENGTH}
+    else:
+        return reason
+    raise KangarooError(errors.VALIDATION_ERROR, message, fields={"reason": [message]})
+
+
+@transaction.atomic
+def subject_erase(*, company: Company, actor: User | None, subject: Subject, reason: str) -> Erasure:
+    """Erase the subject: delete them with all their biometric data and make their events
+    anonymous, audited with `actor` and `reason` (required). A subject of another company
+    raises Subject.DoesNotExist, like a missing one."""
+    reason = erasure_reason_check(reason)
+    subject = Subject.objects.for_company(company).select_for_update().get(pk=subject.pk)
+    pk = subject.pk
+    photos = Photo.objects.for_company(company).filter(subject=subject).count()
+    consents = Consent.objects.for_company(company).filter(subject=subject).count()
+    anonymised = event_anonymise_subjects(company=company, subject_ids=[pk])
+    subject_delete(company=company, actor=actor, subject=subject)
+    # The log keeps that someone was created, changed and deleted, but no longer who.
+    entries = AuditLog.objects.for_company(company).filter(
+        object_type=ContentType.objects.get_for_model(Subject), object_id=str(pk)
+    )
+    for entry in entries.only("pk", "changes"):
+        scrubbed = {key: value for key, value in entry.changes.items() if key not in IDENTIFYING_FIELDS}
+        if scrubbed != entry.changes:
+            entry.changes = scrubbed
+            entry.save(update_fields=["changes"])
+    entries.update(object_repr=_erased_repr(pk))
+    entry = audit_record(
+        company=company,
+        actor=actor,
+        action="subject.erase",
+        changes={
+            "subject": pk,
+            "reason": reason,
+            "photos_deleted": photos,
+            "consents_deleted": consents,
+            "events_anonymised": anonymised,
+        },
+    )
+    entry.object_type = ContentType.objects.get_for_model(Subject)
+    entry.object_id, entry.object_repr = str(pk), _erased_repr(pk)
+    entry.save(update_fields=["object_type", "object_id", "object_repr"])
+    return Erasure(subject_id=pk, photos=photos, consents=consents, events_anonymised=anonymised)
+
+
+def _erased_repr(pk: int) -> str:
+    # In the server's language: the log keeps text, which is not translated when read.
+    with translation.override(None):
+        return f"{ERASED_PERSON} #{pk}"
