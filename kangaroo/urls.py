@@ -10,7 +10,7 @@ from accounts.views import PasswordResetView, admin_login, language_switch
 from events import views as events_views
 from integrations.views import host_settings_page
 from kangaroo.api import errors as api_errors
-from privacy.views import subject_erase_page
+from privacy.views import subject_access_export_page, subject_erase_page
 from subjects.views import face_search_page
 
 admin.site.site_header = _("Kangaroo administration")
@@ -47,6 +47,11 @@ urlpatterns = [
     path("admin/language/", language_switch, name="language-switch"),
     path("favicon.ico", favicon),
     path("admin/subjects/search-by-face/", admin.site.admin_view(face_search_page), name="admin-face-search"),
+    path(
+        "admin/subjects/subject/<int:pk>/access-export/",
+        admin.site.admin_view(subject_access_export_page),
+        name="admin-subject-access-export",
+    ),
     path(
         "admin/subjects/subject/<int:pk>/erase/", admin.site.admin_view(subject_erase_page), name="admin-subject-erase"
     ),

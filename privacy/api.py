@@ -1,7 +1,11 @@
-"""A person's rights through the API: erasure (and the access export)."""
+"""A person's rights through the API: the access export and erasure."""
 
 from __future__ import annotations
 
+import tempfile
+
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -9,9 +13,11 @@ from rest_framework.views import APIView
 
 from kangaroo import errors
 from kangaroo.api.errors import ErrorEnvelopeSerializer
+from kangaroo.api.permissions import CanViewBiometrics
 from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import request_company
 from kangaroo.errors import KangarooError
+from privacy.access import export_file_name, subject_access_export
 from privacy.erasure import REASON_MAX_LENGTH, subject_erase
 from subjects.models import Subject
 
@@ -76,3 +82,42 @@ class SubjectEraseView(APIView):
             reason=form.validated_data.get("reason", ""),
         )
         return Response(ErasureSerializer(erasure).data)
+
+
+def access_export_response(*, company, actor, subject) -> FileResponse:
+    """The subject's access export as a download, built in a temporary file (deleted when
+    the response is closed), so memory holds no more than a page of events."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it once sent
+    try:
+        subject_access_export(company=company, actor=actor, subject=subject, out=out)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return FileResponse(out, as_attachment=True, filename=export_file_name(subject), content_type="application/zip")
+
+
+class SubjectAccessExportView(APIView):
+    """Owners and admins (the archive holds the person's face photos and snapshots)."""
+
+    model = Subject  # the object the route names (another company's answers 404)
+    permission_classes = [CanViewBiometrics]
+
+    @extend_schema(
+        tags=["subjects"],
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            403: OpenApiResponse(ErrorEnvelopeSerializer, description="Viewers may not see biometric data"),
+            404: OpenApiResponse(ErrorEnvelopeSerializer, description="No such subject"),
+        },
+        summary="A person's access export: everything held about the subject, as a ZIP",
+        description=(
+            "The right of access. A ZIP archive with `subject.json` (the record, its photos' details and the "
+            "consent history), `photos/`, `consents/` (signed forms), `events.json` (every event about them), "
+            "`snapshots/`, `attendance.json` (per day) and a `README.txt`. Times are ISO 8601 in the company's time "
+            "zone, with their offset. Each export is recorded in the audit log (`subject.access_export`)."
+        ),
+    )
+    def get(self, request, pk: int):
+        subject = subject_or_404(request, pk)
+        return access_export_response(company=request_company(request), actor=request.user, subject=subject)

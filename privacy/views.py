@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from events.models import Event
 from kangaroo.admin import scope_for_admin
 from kangaroo.errors import KangarooError
+from privacy.api import access_export_response
 from privacy.erasure import REASON_MAX_LENGTH, subject_erase
 from subjects.models import Consent, Photo, Subject
 
@@ -67,3 +68,12 @@ def subject_erase_page(request, pk: int):
         "title": gettext("Erase %(name)s") % {"name": subject.name},
     }
     return TemplateResponse(request, "admin/privacy/subject_erase.html", context)
+
+
+def subject_access_export_page(request, pk: int):
+    """Wrapped in `admin.site.admin_view` (kangaroo.urls): the subject's access export as a
+    download, for those who may see faces."""
+    subject = admin_subject_or_404(request, pk)
+    if not request.user.can_view_biometrics:
+        raise PermissionDenied
+    return access_export_response(company=subject.company, actor=request.user, subject=subject)

@@ -67,3 +67,13 @@ class IsAuthenticatedUser(permissions.BasePermission):
         user = request.user
         # One's own password and logout are a person's: never an API key's.
         return bool(user and user.is_authenticated and user.is_active) and getattr(user, "key_scopes", None) is None
+
+
+class CanViewBiometrics(IsCompanyUser):
+    """Owners and admins: faces (photos, snapshots, a person's access export) are biometric
+    data, which viewers do not see (`User.can_view_biometrics`)."""
+
+    def has_permission(self, request, view) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        return bool(getattr(request.user, "can_view_biometrics", False))

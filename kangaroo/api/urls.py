@@ -57,6 +57,11 @@ urlpatterns = [
     path("me", accounts_api.MeView.as_view(), name="me"),
     path("company", accounts_api.CompanyView.as_view(), name="company"),
     path("attendance", events_api.AttendanceView.as_view(), name="attendance"),
+    path(
+        "subjects/<int:pk>/access-export",
+        privacy_api.SubjectAccessExportView.as_view(),
+        name="subject-access-export",
+    ),
     path("subjects/<int:pk>/erase", privacy_api.SubjectEraseView.as_view(), name="subject-erase"),
     path("faces/search", subjects_api.FaceSearchView.as_view(), name="face-search"),
     path("faces/search/upload", subjects_api.FaceSearchUploadView.as_view(), name="face-search-upload"),
