@@ -120,4 +120,5 @@ class SubjectAccessExportView(APIView):
     )
     def get(self, request, pk: int):
         subject = subject_or_404(request, pk)
+        self.check_object_permissions(request, subject)
         return access_export_response(company=request_company(request), actor=request.user, subject=subject)

@@ -71,9 +71,9 @@ class IsAuthenticatedUser(permissions.BasePermission):
 
 class CanViewBiometrics(IsCompanyUser):
     """Owners and admins: faces (photos, snapshots, a person's access export) are biometric
-    data, which viewers do not see (`User.can_view_biometrics`)."""
+    data, which viewers do not see (`User.can_view_biometrics`). Checked on the object
+    (`check_object_permissions`), so another company's object answers 404 to everyone, as
+    for any other read."""
 
-    def has_permission(self, request, view) -> bool:
-        if not super().has_permission(request, view):
-            return False
+    def has_object_permission(self, request, view, obj) -> bool:
         return bool(getattr(request.user, "can_view_biometrics", False))

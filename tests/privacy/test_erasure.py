@@ -157,3 +157,17 @@ def test_the_admin_asks_for_the_reason_then_erases(
         admin_client_for(a.viewer).post(f"/admin/subjects/subject/{other.pk}/erase/", {"reason": "r"}).status_code
         == 403
     )
+
+
+def test_a_company_api_key_can_neither_erase_nor_export(tenant_a):
+    # A person's rights are exercised by people who answer for it, never by a system's key.
+    from tests.integrations.test_api_keys import key_client, new_key
+
+    subject = SubjectFactory(company=tenant_a.company)
+    _, key = new_key(tenant_a, ["subjects:read", "subjects:write"])
+    client = key_client(key)
+    erase = client.post(f"/api/v1/subjects/{subject.pk}/erase", {"reason": "r"}, format="json")
+    assert (erase.status_code, erase.json()["error"]["code"]) == (403, "api_key_scope_missing")
+    export = client.get(f"/api/v1/subjects/{subject.pk}/access-export")
+    assert (export.status_code, export.json()["error"]["code"]) == (403, "api_key_scope_missing")
+    assert Subject.objects.for_company(tenant_a.company).filter(pk=subject.pk).exists()
