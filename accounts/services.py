@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import F
@@ -80,6 +81,46 @@ def audit_value(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return audit_value(value.value)
     return str(value)  # Decimal, UUID, IP addresses, lazy translations: their text
+
+
+# A face seen through a company-checked view is audited at most once per hour per viewer
+# and person: a live page shows the same thumbnail on every card and a list shows dozens,
+# and a row per image would bury the log (and slow every page) without saying more.
+BIOMETRIC_VIEW_WINDOW = 3600
+
+
+def audit_biometric_view(*, request, company_id: int, subject_ref: str, kind: str) -> bool:
+    """Record that the requester saw a face of `subject_ref` (a subject's id, or
+    "unknown:<id>", "stranger" for what names no one): an audit entry `biometrics.view`,
+    unless the same viewer saw the same person within BIOMETRIC_VIEW_WINDOW. The viewer is
+    the signed-in user (or API key), or for a link without one (a TV box's page) the
+    connection: its address and browser. Returns whether an entry was written.
+
+    The window is kept in the cache (shared by every process with Redis), whose `add` is
+    atomic: two thumbnails fetched at once write one entry."""
+    origin = current_origin()
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        who = f"user:{user.get_username()}:{getattr(user, 'pk', '')}"
+    else:
+        client = f"{origin.ip_address}|{origin.user_agent}".encode()
+        who = f"client:{hashlib.sha256(client).hexdigest()[:32]}"
+    key = f"kangaroo:biometric-view:{int(company_id)}:{who}:{subject_ref}"
+    if not cache.add(key, 1, timeout=BIOMETRIC_VIEW_WINDOW):
+        return False
+    person = user if isinstance(user, User) and user.pk else None
+    AuditLog.objects.create(
+        company_id=company_id,
+        actor=person,
+        actor_repr=user.get_username() if user is not None and user.is_authenticated else "live page",
+        action="biometrics.view",
+        object_id=subject_ref[:64],
+        object_repr=subject_ref[:200],
+        changes={"kind": kind, "subject": subject_ref},
+        ip_address=origin.ip_address,
+        user_agent=origin.user_agent,
+    )
+    return True
 
 
 def audit_record_many(

@@ -141,6 +141,15 @@ class EventAdmin(
     exclude = ["snapshot", "subject_type"]
     readonly_fields = ["snapshot_link", "subject_type_label", "correction_link"]
 
+    def get_list_display(self, request):
+        # A viewer reads who passed, without the link to their face.
+        shown = super().get_list_display(request)
+        return shown if request.user.can_view_biometrics else [f for f in shown if f != "snapshot_link"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return fields if request.user.can_view_biometrics else [f for f in fields if f != "snapshot_link"]
+
     def get_export_formats(self):
         return [SmartCSV, base_formats.XLSX]
 

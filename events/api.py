@@ -19,12 +19,13 @@ from rest_framework import generics, mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.services import audit_biometric_view
 from devices.device_api import DeviceView
 from devices.models import DeviceKind
 from devices.validators import DEFAULT_GREETINGS
 from events import services, unknown_api
 from events.attendance import attendance_days, attendance_range
-from events.models import Event, EventKind
+from events.models import Event, EventKind, snapshot_subject_ref
 from events.payload import EventSerializer
 from events.selectors import with_first_photo_id
 from kangaroo import errors
@@ -33,6 +34,7 @@ from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
 from kangaroo.api.images import IMAGE_HELP, Base64ImageField, ImageBodyMixin, ImageUploadMixin, image_request
 from kangaroo.api.pagination import CursorPagination, PageNumberPagination
 from kangaroo.api.parsers import ItemsJSONParser
+from kangaroo.api.permissions import face_view_check
 from kangaroo.api.schema import BLANK_IS_ABSENT, AutoSchema
 from kangaroo.api.serializers import StrictFormSerializer, StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
@@ -448,6 +450,10 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
         event = self.get_object()
         if not event.snapshot:
             raise Http404
+        face_view_check(request)
+        audit_biometric_view(
+            request=request, company_id=event.company_id, subject_ref=snapshot_subject_ref(event), kind="snapshot"
+        )
         return media_response(event.snapshot)
 
 

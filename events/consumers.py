@@ -55,6 +55,7 @@ from devices.models import Screen, TVBox
 from devices.selectors import device_for_key
 from events import selectors
 from events.live import company_group, event_payload, screen_group
+from events.payload import without_faces
 from events.revocation import device_group, session_group, user_group
 from kangaroo.consumers import (
     CLOSE_REFUSED,
@@ -95,6 +96,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.screen_ids: list[int] | None = None
         self.tvbox: TVBox | None = None
         self.user_id: int | None = None
+        self.faces = True  # a TV box greets with the face; a user's page, as their role allows
         self.session_key: str | None = None
         self.scope_groups: list[str] = []
         self.principal_groups: list[str] = []
@@ -145,6 +147,8 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             return
         self.company = await self._company_of(user)
         self.user_id = user.pk
+        # A viewer's page shows who came, not their face (no "view biometrics").
+        self.faces = bool(user.can_view_biometrics)
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
         groups = [user_group(user.pk)]
@@ -249,8 +253,9 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.live_heard = True
         if self.closing:
             return
-        if any(pk in self.sent_set for pk in message["ids"]):
-            # Some were sent already (by the catch-up, or a replay): only the others go.
+        if not self.faces or any(pk in self.sent_set for pk in message["ids"]):
+            # Some were sent already (by the catch-up, or a replay): only the others go. A
+            # viewer's page gets the cards without their face links, so it decodes the frame.
             await self.send_events(json.loads(message["frame"])["events"])
             return
         self.remember_sent(message["ids"])
@@ -265,7 +270,9 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         # wrongly greeted subject may have had no other pass today.
         arrived = await self._arrived_today()
         if not self.closing:
-            await self.send_json({"type": "event_corrected", "events": message["events"], "arrived_today": arrived})
+            await self.send_json(
+                {"type": "event_corrected", "events": self.shown(message["events"]), "arrived_today": arrived}
+            )
 
     async def principal_revoked(self, message):
         await self.close(code=CLOSE_REVOKED)
@@ -319,7 +326,10 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         if not fresh or self.closing:
             return
         self.remember_sent([p["id"] for p in fresh])
-        await self.send_json({"type": "events", "events": fresh})
+        await self.send_json({"type": "events", "events": self.shown(fresh)})
+
+    def shown(self, payloads: list[dict]) -> list[dict]:
+        return payloads if self.faces else [without_faces(payload) for payload in payloads]
 
     def remember_sent(self, ids: list[int]):
         for pk in ids:
@@ -441,8 +451,10 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             "arrived_today": selectors.arrived_today(company=self.company, screen_ids=self.screen_ids),
             "devices": selectors.device_counts(company=self.company),
             # A page that just opened shows today's latest; one that reconnects resumes instead.
-            "recent": self._payloads(
-                selectors.recent_today(company=self.company, screen_ids=self.screen_ids, limit=RECENT_ON_OPEN)
+            "recent": self.shown(
+                self._payloads(
+                    selectors.recent_today(company=self.company, screen_ids=self.screen_ids, limit=RECENT_ON_OPEN)
+                )
             ),
             "tick_seconds": settings.LIVE_TICK_SECONDS,
             "newest": scope.order_by("-id").values_list("id", flat=True).first() or 0,

@@ -113,6 +113,16 @@ class Event(TenantModel):
         return self.subject_name
 
 
+def snapshot_subject_ref(event: Event) -> str:
+    """Whose face an event's snapshot shows, as the biometric-view audit names it: the
+    subject's id, the unknown person's, or "stranger"."""
+    if event.subject_id:
+        return str(event.subject_id)
+    if event.unknown_person_id:
+        return f"unknown:{event.unknown_person_id}"
+    return "stranger"
+
+
 # Kinds of event that are about an enrolled person; anything else names no one by nature.
 PERSON_KINDS = (EventKind.RECOGNIZED, EventKind.VISITOR_OUTSIDE_WINDOW)
 ERASED_PERSON = _("Erased person")

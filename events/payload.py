@@ -134,3 +134,14 @@ class EventSerializer(serializers.Serializer):
 
     def to_representation(self, event: Event) -> dict[str, Any]:
         return event_payload(event, links=self.context.get("links", API_LINKS))
+
+
+def without_faces(shown: dict[str, Any]) -> dict[str, Any]:
+    """The event's shape with no link to a face (photo or snapshot), for one who may not
+    see biometric data (a viewer's live page): the card still says who and where."""
+    if not shown.get("snapshot_url") and not (shown.get("subject") or {}).get("photo_url"):
+        return shown
+    shown = {**shown, "snapshot_url": None}
+    if shown.get("subject"):
+        shown["subject"] = {**shown["subject"], "photo_url": None}
+    return shown

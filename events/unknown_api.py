@@ -13,6 +13,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.services import audit_biometric_view
 from events import selectors
 from events.corrections import event_correct
 from events.models import CorrectionKind, EventCorrection, UnknownPerson, UnknownSnapshot
@@ -24,6 +25,7 @@ from events.unknown_people import (
     unknown_person_merge,
 )
 from kangaroo.api.fields import CompanyRelatedField
+from kangaroo.api.permissions import face_view_check
 from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet
 from kangaroo.media import media_response
@@ -222,7 +224,15 @@ class UnknownSnapshotViewSet(TenantViewSet):
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="An unknown person's snapshot")
     @action(detail=True, methods=["get"])
     def image(self, request, pk=None):
-        return media_response(self.get_object().image)
+        snapshot = self.get_object()
+        face_view_check(request)
+        audit_biometric_view(
+            request=request,
+            company_id=snapshot.company_id,
+            subject_ref=f"unknown:{snapshot.person_id}",
+            kind="snapshot",
+        )
+        return media_response(snapshot.image)
 
 
 # --- Corrections --------------------------------------------------------------------------------

@@ -8,11 +8,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from accounts.services import audit_biometric_view
 from devices.models import Direction, Status
 from devices.selectors import screen_list
 from events.charts import arrival_charts
 from events.live import LIVE_IMAGE_MAX_AGE, LIVE_IMAGE_SALT
-from events.models import Event
+from events.models import Event, snapshot_subject_ref
 from kangaroo.media import media_response
 from subjects.models import Photo
 
@@ -93,4 +94,7 @@ def live_image(request, token: str):
     file = getattr(item, field) if item is not None else None
     if not file:
         raise Http404
+    # The link was issued to a connection allowed to see faces (a viewer's page gets none).
+    ref = str(item.subject_id) if model is Photo else snapshot_subject_ref(item)
+    audit_biometric_view(request=request, company_id=int(company_id), subject_ref=ref, kind=claim["k"])
     return media_response(file)

@@ -133,6 +133,9 @@ CONSENT_REQUIRED = declare(
     409,
     _("This subject has not consented to the use of their face; record their consent before adding a photo."),
 )
+BIOMETRICS_NOT_PERMITTED = declare(
+    "biometrics_not_permitted", 403, _("Your role may not see faces: photos and snapshots are for owners and admins.")
+)
 CONSENT_NOT_IN_FORCE = declare("consent_not_in_force", 409, _("This subject has no consent in force to withdraw."))
 CONSENT_POLICY_OUTDATED = declare(
     "consent_policy_outdated",

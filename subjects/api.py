@@ -14,12 +14,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import JobSerializer
+from accounts.services import audit_biometric_view
 from kangaroo import errors
 from kangaroo.api.errors import envelope
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
 from kangaroo.api.images import IMAGE_HELP, Base64ImageField, ImageBodyMixin, ImageUploadMixin, image_request
 from kangaroo.api.parsers import MultiPartParser
+from kangaroo.api.permissions import face_view_check
 from kangaroo.api.serializers import StrictFormSerializer, StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import ERROR_CODE_CHOICES, KangarooError
@@ -151,7 +153,12 @@ class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantVi
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     def _file(self, field: str):
-        return media_response(getattr(self.get_object(), field))
+        photo = self.get_object()
+        face_view_check(self.request)
+        audit_biometric_view(
+            request=self.request, company_id=photo.company_id, subject_ref=str(photo.subject_id), kind="photo"
+        )
+        return media_response(getattr(photo, field))
 
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY}, summary="The normalised photo")
     @action(detail=True, methods=["get"])
@@ -236,6 +243,10 @@ class ConsentViewSet(mixins.RetrieveModelMixin, TenantViewSet):
         consent = self.get_object()
         if not consent.evidence:
             raise KangarooError(errors.NOT_FOUND)
+        face_view_check(request)
+        audit_biometric_view(
+            request=request, company_id=consent.company_id, subject_ref=str(consent.subject_id), kind="consent_form"
+        )
         return media_response(consent.evidence)
 
 

@@ -131,7 +131,7 @@ def test_photos_are_stored_in_the_bucket_and_served_only_through_the_company_che
 
     for kind, name in (("image", photo.image.name), ("thumbnail", photo.thumbnail.name)):
         path = f"/api/v1/photos/{photo.pk}/{kind}"
-        served = api(a.viewer).get(path)
+        served = api(a.admin).get(path)
         assert served.status_code == 200
         assert served["Content-Type"] == "image/jpeg"
         assert served.content == bucket.read(f"tenant-media/{name}")
@@ -166,7 +166,7 @@ def test_snapshots_live_in_the_bucket_and_go_with_their_subject(
     seen, stranger = (result["id"] for result in posted.json()["results"])
     assert len(under(bucket.objects(), MediaKind.SNAPSHOT, a.company)) == 2
 
-    served = api(a.viewer).get(f"/api/v1/events/{seen}/snapshot")
+    served = api(a.admin).get(f"/api/v1/events/{seen}/snapshot")
     assert served.status_code == 200
     name = Event.objects.for_company(a.company).get(pk=seen).snapshot.name
     assert served.content == bucket.read(f"tenant-media/{name}")
@@ -181,8 +181,8 @@ def test_snapshots_live_in_the_bucket_and_go_with_their_subject(
 
     stranger_name = Event.objects.for_company(a.company).get(pk=stranger).snapshot.name
     assert bucket.objects() == [f"tenant-media/{stranger_name}"]
-    assert api(a.viewer).get(f"/api/v1/events/{seen}/snapshot").status_code == 404
-    assert api(a.viewer).get(f"/api/v1/events/{stranger}/snapshot").status_code == 200
+    assert api(a.admin).get(f"/api/v1/events/{seen}/snapshot").status_code == 404
+    assert api(a.admin).get(f"/api/v1/events/{stranger}/snapshot").status_code == 200
 
 
 @pytest.mark.django_db

@@ -3,6 +3,7 @@
 from rest_framework import permissions
 
 from kangaroo import errors
+from kangaroo.errors import KangarooError
 
 
 def key_scope_allows(request, view) -> bool:
@@ -77,3 +78,10 @@ class CanViewBiometrics(IsCompanyUser):
 
     def has_object_permission(self, request, view, obj) -> bool:
         return bool(getattr(request.user, "can_view_biometrics", False))
+
+
+def face_view_check(request) -> None:
+    """Raise `biometrics_not_permitted` (403) unless the requester may see faces. Call it
+    after the company check, so another company's picture answers 404 to everyone."""
+    if not getattr(request.user, "can_view_biometrics", False):
+        raise KangarooError(errors.BIOMETRICS_NOT_PERMITTED)

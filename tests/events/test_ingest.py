@@ -171,7 +171,7 @@ def test_a_snapshot_is_stored_normalised_and_served_only_to_the_company(api, ten
     snapshot = base64.b64encode(jpeg_bytes((200, 150))).decode()
     body = post_batch(door_a, [event("snap", door_a.entrance, snapshot=snapshot)]).json()
     event_id = body["results"][0]["id"]
-    mine = api(a.viewer).get(f"/api/v1/events/{event_id}/snapshot")
+    mine = api(a.admin).get(f"/api/v1/events/{event_id}/snapshot")
     assert mine.status_code == 200 and mine.content[:2] == b"\xff\xd8"
     assert api(b.owner).get(f"/api/v1/events/{event_id}/snapshot").status_code == 404
 

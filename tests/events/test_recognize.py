@@ -73,7 +73,7 @@ def test_someone_else_is_a_stranger_whose_snapshot_is_kept(tenant_a, door_a, eil
     assert "reception" in answer["greeting"]
     event = Event.objects.get(pk=answer["event_id"])
     assert event.kind == EventKind.STRANGER and event.subject_id is None and event.snapshot
-    shown = api(tenant_a.viewer).get(f"/api/v1/events/{event.pk}/snapshot")
+    shown = api(tenant_a.admin).get(f"/api/v1/events/{event.pk}/snapshot")
     assert shown.status_code == 200 and shown["Content-Type"] == "image/jpeg"
 
 

@@ -130,8 +130,10 @@ def test_a_viewer_reads_but_does_not_act(api, tenant_a, door_a):
     client = api(tenant_a.viewer)
     listed = client.get("/api/v1/unknown-people").json()["results"]
     assert [p["id"] for p in listed] == [person.pk] and listed[0]["screens"] == ["A entrance"]
+    # The face itself is for owners and admins ("view biometrics").
     image = client.get(listed[0]["snapshots"][0]["image_url"])
-    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert (image.status_code, image.json()["error"]["code"]) == (403, "biometrics_not_permitted")
+    assert api(tenant_a.admin).get(listed[0]["snapshots"][0]["image_url"])["Content-Type"] == "image/jpeg"
     assert client.post(f"/api/v1/unknown-people/{person.pk}/ignore", {}, format="json").status_code == 403
 
 

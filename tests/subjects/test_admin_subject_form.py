@@ -71,7 +71,7 @@ def test_a_visitor_added_without_job_number_gets_one(client, tenant_a):
 
 def test_the_change_page_shows_the_photo_through_the_checked_view(client, tenant_a):
     photo = PhotoFactory(company=tenant_a.company)
-    client.force_login(tenant_a.viewer)
+    client.force_login(tenant_a.admin)  # faces are for owners and admins ("view biometrics")
     page = client.get(f"/admin/subjects/subject/{photo.subject_id}/change/").content.decode()
     assert f"/api/v1/photos/{photo.pk}/thumbnail" in page
     assert client.get(f"/api/v1/photos/{photo.pk}/thumbnail").status_code == 200  # session auth works

@@ -103,7 +103,7 @@ def test_the_signed_form_is_stored_as_a_jpeg_and_served_only_to_its_company(api,
     url = response.json()["evidence_url"]
     stored = files_in(media_root)
     assert [path.parts[:2] for path in stored] == [("consents", str(a.company.pk))]
-    served = api(a.viewer).get(url)
+    served = api(a.admin).get(url)
     assert served.status_code == 200 and served["Content-Type"] == "image/jpeg"
     assert api(b.owner).get(url).status_code == 404
     assert api(b.owner).get(f"/api/v1/consents/{response.json()['id']}").status_code == 404
