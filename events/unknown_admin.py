@@ -32,7 +32,7 @@ from events.unknown_people import (
     unknown_person_ignore,
     unknown_person_merge,
 )
-from kangaroo.admin import ReadOnlyAdminMixin, TenantAdmin, admin_company
+from kangaroo.admin import FacesForBiometricsMixin, ReadOnlyAdminMixin, TenantAdmin, admin_company
 from kangaroo.errors import KangarooError
 from subjects.models import ConsentMethod, Subject, SubjectType
 from subjects.services import ConsentGiven
@@ -95,10 +95,11 @@ class UnknownMergeForm(forms.Form):
 
 
 @admin.register(UnknownPerson)
-class UnknownPersonAdmin(TenantAdmin):
+class UnknownPersonAdmin(FacesForBiometricsMixin, TenantAdmin):
     """Unknown people are made by the clustering job; HR names, merges, ignores or deletes them."""
 
     list_display = ["best_snapshot", "__str__", "sightings", "screens", "first_seen_at", "last_seen_at", "ignored"]
+    face_fields = ("best_snapshot",)
     list_filter = ["ignored"]
     ordering = ["-last_seen_at", "-id"]
     fields = ["first_seen_at", "last_seen_at", "sightings", "ignored"]
@@ -205,7 +206,9 @@ class UnknownPersonAdmin(TenantAdmin):
             "snapshots": [
                 _snapshot_img(s, "photo-preview")
                 for s in selectors.unknown_person_snapshots(company=company, person=person)
-            ],
+            ]
+            if request.user.can_view_biometrics
+            else [],
             "days": days,
             "most_in_a_day": max((count for _, count in days), default=0),
             "sightings_list": selectors.unknown_person_events(company=company, person=person)[:50],

@@ -304,3 +304,32 @@ class TenantImportExportMixin:
 
     def get_valid_export_item_pks(self, request):
         return self.get_queryset(request).values_list("pk", flat=True)
+
+
+class FacesForBiometricsMixin:
+    """Leaves the columns and fields that show a face (`face_fields`) out of the pages of a
+    user without "view biometrics" (viewers): they read who is enrolled, not the faces, and
+    the picture views would refuse them anyway."""
+
+    face_fields: tuple[str, ...] = ()
+
+    def _without_faces(self, request, names):
+        if request.user.can_view_biometrics:
+            return names
+        return [name for name in names if name not in self.face_fields]
+
+    def get_list_display(self, request):
+        return self._without_faces(request, super().get_list_display(request))
+
+    def get_list_display_links(self, request, list_display):
+        links = super().get_list_display_links(request, list_display)
+        if links is None:
+            return links
+        kept = [name for name in links if name in list_display]
+        return kept or list(list_display[:1])
+
+    def get_fields(self, request, obj=None):
+        return self._without_faces(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        return self._without_faces(request, super().get_readonly_fields(request, obj))

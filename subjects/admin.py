@@ -22,6 +22,7 @@ from accounts.jobs import job_start
 from accounts.models import Job, JobState
 from accounts.services import retention_policy_current
 from kangaroo.admin import (
+    FacesForBiometricsMixin,
     TenantAdmin,
     TenantImportExportMixin,
     add_service_error,
@@ -306,13 +307,14 @@ class PhotoInlineForm(forms.ModelForm):
         return bool(self.files) and super().has_changed()
 
 
-class PhotoInline(admin.TabularInline):
+class PhotoInline(FacesForBiometricsMixin, admin.TabularInline):
     model = Photo
     fk_name = "subject"
     form = PhotoInlineForm
     formset = PhotoFormSet
     extra = 1
     max_num = MAX_PHOTOS_PER_SUBJECT
+    face_fields = ("preview",)
     fields = ["preview", "status_text", "reason_text", "possible_duplicate", "uploaded", "upload"]
     readonly_fields = ["preview", "status_text", "reason_text", "possible_duplicate", "uploaded"]
 
@@ -397,7 +399,7 @@ class SubjectAdminForm(forms.ModelForm):
 
 
 @admin.register(Subject)
-class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin, TenantAdmin):
+class SubjectAdmin(FacesForBiometricsMixin, TenantImportExportMixin, ImportExportMixin, ExportActionMixin, TenantAdmin):
     form = SubjectAdminForm
     change_list_template = "subjects/subject_change_list.html"  # with "Search by face"; import/export extends it
     change_form_template = "admin/subjects/subject/change_form.html"  # with "Erase this person"
@@ -407,6 +409,7 @@ class SubjectAdmin(TenantImportExportMixin, ImportExportMixin, ExportActionMixin
     # unless the filter asks for them, and then marked by a word next to the name.
     list_display = ["thumbnail", "name_column", "job_number", "subject_type", "department", "email", "usable_photos"]
     list_display_links = ["thumbnail", "name_column"]
+    face_fields = ("thumbnail",)
     list_filter = [ArchivedFilter, "subject_type", "department", PhotoStatusFilter, VisitWindowFilter]
     search_fields = ["name", "english_name", "job_number", "email", "phone"]
     list_select_related = ["department"]
@@ -811,7 +814,7 @@ class PhotoProblemFilter(admin.SimpleListFilter):
 
 
 @admin.register(Photo)
-class PhotoAdmin(TenantAdmin):
+class PhotoAdmin(FacesForBiometricsMixin, TenantAdmin):
     """Every photo with its face check: status, reason in words, quality, and a possible
     duplicate (the face matched another subject). "Re-enrol all photos" runs the face engine
     on every photo of the company again, as a job (progress on the Jobs page)."""
@@ -819,6 +822,7 @@ class PhotoAdmin(TenantAdmin):
     change_list_template = "admin/subjects/photo/change_list.html"
     list_display = ["preview", "subject", "status", "reason_words", "quality", "possible_duplicate", "enrolled_at"]
     list_display_links = ["preview"]
+    face_fields = ("preview",)
     list_filter = ["status", PhotoProblemFilter]
     search_fields = ["subject__name", "subject__job_number"]
     list_select_related = ["subject", "duplicate_of"]

@@ -161,3 +161,35 @@ def test_a_viewers_event_pages_link_no_snapshot(admin_client_for, tenant_a, door
         for page in ("/admin/events/event/", f"/admin/events/event/{seen}/change/"):
             html = client.get(page).content.decode()
             assert (f"/api/v1/events/{seen}/snapshot" in html) is shown, (user.role, page)
+
+
+def test_a_viewers_subject_pages_show_no_faces(admin_client_for, tenant_a):
+    subject = SubjectFactory(company=tenant_a.company)
+    photo = enrol(tenant_a, subject)
+    thumbnail = f"/api/v1/photos/{photo.pk}/thumbnail"
+    pages = ("/admin/subjects/subject/", f"/admin/subjects/subject/{subject.pk}/change/", "/admin/subjects/photo/")
+    for user, shown in ((tenant_a.viewer, False), (tenant_a.admin, True)):
+        client = admin_client_for(user)
+        for page in pages:
+            response = client.get(page)
+            assert response.status_code == 200, (user.role, page)
+            assert (thumbnail in response.content.decode()) is shown, (user.role, page)
+    # The viewer still reads who is enrolled, with a link to each record.
+    listing = admin_client_for(tenant_a.viewer).get("/admin/subjects/subject/").content.decode()
+    assert subject.name in listing and f"/admin/subjects/subject/{subject.pk}/change/" in listing
+
+
+def test_a_viewers_unknown_people_pages_show_no_faces(admin_client_for, tenant_a):
+    person = UnknownPersonFactory(company=tenant_a.company)
+    copy = UnknownSnapshotFactory(
+        company=tenant_a.company,
+        person=person,
+        image=media_save(kind=MediaKind.SNAPSHOT, company_id=tenant_a.company.pk, content=jpeg_bytes()),
+    )
+    image = f"/api/v1/unknown-snapshots/{copy.pk}/image"
+    pages = ("/admin/events/unknownperson/", f"/admin/events/unknownperson/{person.pk}/change/")
+    for user, shown in ((tenant_a.viewer, False), (tenant_a.admin, True)):
+        for page in pages:
+            response = admin_client_for(user).get(page)
+            assert response.status_code == 200, (user.role, page)
+            assert (image in response.content.decode()) is shown, (user.role, page)
