@@ -11,8 +11,9 @@ kangaroo.consumers: 4400 bad message, 4401 unauthenticated, 4403 refused, 4410 r
 Messages from the server: `hello` (who is listening, today's figures, the latest events,
 `tick_seconds`), `events` (new events, each with its id, oldest first), `tick`,
 `stranger_seen` (a stranger event's face belongs to an unknown person: `event`,
-`unknown_person`, `seen_today`, `ignored`) and `event_corrected` (`events`: corrected
-events in their new shape, whose cards the page replaces; `arrived_today` afresh).
+`unknown_person`, `seen_today`, `ignored`), `event_corrected` (`events`: corrected
+events in their new shape, whose cards the page replaces; `arrived_today` afresh) and, to
+admins' pages, `devices` (`lagging`: the number of boxes behind the gallery, when it changed).
 Messages from a client: `auth`, `resume` (`{"type": "resume", "after": <last id seen>}`:
 everything after it, from the database, in order) and `ping` (answered by `pong`).
 
@@ -107,6 +108,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         # oldest and, while live copies arrive (`live_heard`), up to the one before the newest.
         self.floors: deque[int] = deque(maxlen=LOOKBACK_TICKS + 1)
         self.live_heard = False
+        self.lagging: int | None = None  # the lagging boxes figure the page shows
         self.auth_timer = None
         self.ticker: asyncio.Task | None = None
         self.closing = False
@@ -291,6 +293,8 @@ class EventsConsumer(AsyncStrictJsonConsumer):
                             return
                         recheck_at = loop.time() + settings.LIVE_RECHECK_SECONDS
                     await self.catch_up()
+                    if self.tvbox is None:
+                        await self.send_lagging_if_changed()
                 except (OperationalError, InterfaceError):
                     # The database is briefly unavailable: the next tick re-checks and catches
                     # up from the same point. No tick is sent meanwhile, so a page left without
@@ -346,8 +350,18 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         while len(self.sent_ids) > SENT_MEMORY and self.sent_ids[0] <= floor:
             self.sent_set.discard(self.sent_ids.popleft())
 
+    async def send_lagging_if_changed(self):
+        """A box starts or stops lagging with no event to tell (it falls behind as time
+        passes, and catches up by a heartbeat), so each tick counts the lagging boxes again
+        and tells the page when the figure changed."""
+        lagging = await self._lagging()
+        if lagging != self.lagging and not self.closing:
+            self.lagging = lagging
+            await self.send_json({"type": "devices", "lagging": lagging})
+
     async def send_hello(self):
         hello = await self._hello()
+        self.lagging = hello["devices"]["lagging"]
         self.cursor = hello.pop("newest")
         self.floors.append(self.cursor)
         await self.send_json(hello)
@@ -373,6 +387,10 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             return None
         device.company  # noqa: B018 - load it here, in the thread that may touch the database
         return device
+
+    @database_sync_to_async
+    def _lagging(self) -> int:
+        return selectors.lagging_box_count(company=self.company)
 
     @database_sync_to_async
     def _tvbox_screen_ids(self, tvbox: TVBox) -> list[int]:

@@ -102,8 +102,13 @@ def device_counts(*, company: Company) -> dict[str, int]:
                 counts[Status.ONLINE] += 1
             else:
                 counts[Status.OFFLINE] += 1
-    counts["lagging"] = len(lagging_boxes(company=company))
+    counts["lagging"] = lagging_box_count(company=company)
     return counts
+
+
+def lagging_box_count(*, company: Company) -> int:
+    """How many of the company's boxes are lagging behind the gallery (one query)."""
+    return len(lagging_boxes(company=company))
 
 
 # --- Unknown people and corrections ----------------------------------------------------------

@@ -20,6 +20,8 @@
  * shows no figures. The dashboard shows arrivals and alerts as cards, naming the camera and
  * its direction; devices going offline or coming back go to the device panel, whose states
  * come from hello.devices (a state the server adds later shows up once it has a label).
+ * The lagging boxes figure comes again in a "devices" message whenever it changes: a box
+ * falls behind the gallery, or catches up, without an event to tell.
  */
 (function () {
   "use strict";
@@ -302,6 +304,11 @@
     }
   }
 
+  function lagging(count) {
+    devices.lagging = count;
+    updateFigures();
+  }
+
   function onHello(message) {
     hello = message;
     attempt = 0;
@@ -347,6 +354,7 @@
       else if (data.type === "events") show(data.events);
       else if (data.type === "stranger_seen") strangerSeen(data);
       else if (data.type === "event_corrected") corrected(data.events, data.arrived_today);
+      else if (data.type === "devices") lagging(data.lagging);
       heard();
     };
     socket.onclose = function (closed) {

@@ -3,6 +3,7 @@ dashboard; and the periodic compaction that may send a slow box back to 0."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -111,6 +112,30 @@ def test_the_dashboard_hello_carries_the_lagging_count(asgi_server, client, regi
     heartbeat(key, 0)
     with as_admin(client, asgi_server, tenant_a.admin) as socket:
         assert receive(socket, "hello")["devices"]["lagging"] == 1
+
+
+def test_an_open_dashboard_hears_when_a_box_starts_and_stops_lagging(
+    asgi_server, client, register, tenant_a, tenant_b, settings
+):
+    settings.LIVE_TICK_SECONDS = 1
+    _, key = register("box", tenant_a)
+    _, theirs = register("box", tenant_b)
+    heartbeat(key, 0)
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        assert receive(socket, "hello")["devices"]["lagging"] == 0
+        # Another company's box falling behind is not ours to count.
+        changes(tenant_b, 2, minutes_ago=20)
+        heartbeat(theirs, 0)
+        # Ours falls behind long enough ago: no event says so, the next tick does.
+        changes(tenant_a, 2, minutes_ago=20)
+        assert receive(socket, "devices", timeout=5) == {"type": "devices", "lagging": 1}
+        heartbeat(key, gallery_sequence(tenant_a.company.pk))
+        assert receive(socket, "devices", timeout=5) == {"type": "devices", "lagging": 0}
+        # A tick that finds the same figure sends nothing.
+        kinds: list[str] = []
+        while kinds.count("tick") < 2:
+            kinds.append(json.loads(socket.recv(timeout=5))["type"])
+        assert "devices" not in kinds
 
 
 def test_periodic_compaction_keeps_what_the_slowest_box_has_not_read(register, tenant_a, tenant_b):

@@ -17,16 +17,19 @@ from django.utils.translation import override
 
 from events.models import Event, EventKind
 from events.views import live_labels
+from subjects import services as subject_services
+from subjects.models import GalleryChange
+from subjects.selectors import gallery_sequence
 from tests.events.conftest import event
 from tests.events.test_browser import signed_in_page
 from tests.events.test_live import post_events
 from tests.factories import SubjectFactory
 
 
-def heartbeat(server: str, key: str) -> None:
+def heartbeat(server: str, key: str, **body) -> None:
     request = urllib.request.Request(
         f"{server}/api/v1/device/heartbeat",
-        data=json.dumps({}).encode(),
+        data=json.dumps(body).encode(),
         headers={"Authorization": f"Device {key}", "Content-Type": "application/json"},
         method="POST",
     )
@@ -129,6 +132,27 @@ def test_once_a_device_reports_the_panel_counts_online_and_offline(asgi_server, 
     page.wait_for_selector("#connection.live", timeout=10_000)
     page.wait_for_selector("#device-status .state-online", timeout=5_000)
     assert page.inner_text("#device-status .state-online b") == "1"
+
+
+@pytest.mark.browser
+def test_the_lagging_boxes_figure_follows_the_boxes_without_a_reload(
+    asgi_server, client, browser, tenant_a, door_a, settings
+):
+    settings.LIVE_TICK_SECONDS = 1
+    heartbeat(asgi_server, door_a.box_key, gallery_cursor=0)
+    page = signed_in_page(browser, client, asgi_server, tenant_a.admin)
+    page.goto(f"{asgi_server}/dashboard/")
+    page.wait_for_selector("#connection.live", timeout=10_000)
+    assert page.locator("#device-status .state-lagging").count() == 0
+    # A change the box has not applied, made long enough ago: the box is lagging.
+    subject = subject_services.subject_create(company=tenant_a.company, actor=None, name="林志明", job_number="E1")
+    GalleryChange.objects.for_company(tenant_a.company).filter(subject_ref=subject.pk).update(
+        at=timezone.now() - datetime.timedelta(minutes=20)
+    )
+    page.wait_for_selector("#device-status .state-lagging", timeout=5_000)
+    assert page.inner_text("#device-status .state-lagging b") == "1"
+    heartbeat(asgi_server, door_a.box_key, gallery_cursor=gallery_sequence(tenant_a.company.pk))
+    page.wait_for_selector("#device-status .state-lagging", state="detached", timeout=5_000)
 
 
 @pytest.mark.django_db
