@@ -233,8 +233,8 @@ def progress(model_admin, request, pk: int):
     else:
         done = total = counts["stored"]
         phase = ngettext(
-            "Done: %(stored)d photo stored, %(refused)d refused (faces: %(ok)d usable, %(rejected)d rejected)",
-            "Done: %(stored)d photos stored, %(refused)d refused (faces: %(ok)d usable, %(rejected)d rejected)",
+            "Done: %(stored)d photo stored, %(refused)d left out (faces: %(ok)d usable, %(rejected)d rejected)",
+            "Done: %(stored)d photos stored, %(refused)d left out (faces: %(ok)d usable, %(rejected)d rejected)",
             counts["stored"],
         ) % {key: counts[key] for key in ("stored", "refused", "ok", "rejected")}
     rows = _rows(upload)

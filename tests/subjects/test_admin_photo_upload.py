@@ -99,5 +99,5 @@ def test_the_progress_says_it_is_done_in_the_admins_language(
     assert progress["working"] is False
     assert (progress["done"], progress["total"]) == (2, 2)
     assert progress["phase"] == (
-        f"完成：已儲存 2 張照片，1 個檔案未採用（人臉：{counts['ok']} 張可用，{counts['rejected']} 張未通過）"
+        f"完成：已儲存 2 張照片，略過 1 個檔案（人臉：{counts['ok']} 張可用，{counts['rejected']} 張未通過）"
     )

@@ -150,8 +150,8 @@ def test_hr_uploads_a_zip_previews_it_and_follows_the_progress_bar(
         from django.utils.translation import ngettext
 
         done = ngettext(
-            "Done: %(stored)d photo stored, %(refused)d refused (faces: %(ok)d usable, %(rejected)d rejected)",
-            "Done: %(stored)d photos stored, %(refused)d refused (faces: %(ok)d usable, %(rejected)d rejected)",
+            "Done: %(stored)d photo stored, %(refused)d left out (faces: %(ok)d usable, %(rejected)d rejected)",
+            "Done: %(stored)d photos stored, %(refused)d left out (faces: %(ok)d usable, %(rejected)d rejected)",
             2,
         ) % {"stored": 2, "refused": 2, "ok": ok, "rejected": 2 - ok}
     assert page.inner_text("#bulk-progress-text") == done
