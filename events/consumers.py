@@ -255,6 +255,9 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.live_heard = True
         if self.closing:
             return
+        if "frame" not in message:  # from a process not yet upgraded, during a rolling deploy
+            await self.send_events(message["events"])
+            return
         if not self.faces or any(pk in self.sent_set for pk in message["ids"]):
             # Some were sent already (by the catch-up, or a replay): only the others go. A
             # viewer's page gets the cards without their face links, so it decodes the frame.
