@@ -26,6 +26,7 @@ from events.attendance import (
     company_today,
     month_range,
     monthly_timesheet,
+    purged_day_totals,
 )
 from events.charts import arrival_charts
 from events.models import Event
@@ -413,6 +414,14 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
             "export_formats": list(self.EXPORT_FORMATS),
             "today": today,
             "charts": charts,
+            "purged": purged_day_totals(
+                company=company,
+                date_from=period[0],
+                date_to=period[1],
+                subject_type=form.cleaned_data.get("subject_type") or None,
+            )
+            if period is not None
+            else [],
         }
         return TemplateResponse(request, "events/attendance_report.html", context)
 

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Company
 from devices.models import Direction
-from events.models import Event, EventKind
+from events.models import Event, EventDailyCount, EventKind
 from kangaroo import errors
 from kangaroo.errors import KangarooError
 from subjects.models import Subject, SubjectType
@@ -366,3 +366,38 @@ def monthly_timesheet(
         if day.subject_id in sheet:
             sheet[day.subject_id].days.append(day)
     return list(sheet.values())
+
+
+# --- Days whose events the retention purge deleted ------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgedDayTotal:
+    """A local day past the company's event retention: only anonymous counts are left."""
+
+    day: datetime.date
+    subject_type: str
+    people: int  # different subjects recognised that day
+    passes: int  # recognised passes
+
+    @property
+    def subject_type_label(self) -> str:
+        return SubjectType(self.subject_type).label if self.subject_type in SubjectType.values else self.subject_type
+
+
+def purged_day_totals(
+    *, company: Company, date_from: datetime.date, date_to: datetime.date, subject_type: str | None = None
+) -> list[PurgedDayTotal]:
+    """The anonymous totals kept of the recognised passes of `company` on the local days
+    `date_from`..`date_to` whose events retention has deleted (`EventDailyCount`), by day
+    and subject type. Attendance rows (per person) exist only for days still kept; these
+    rows are what the report shows of the others."""
+    counts = EventDailyCount.objects.for_company(company).filter(
+        day__gte=date_from, day__lte=date_to, kind=EventKind.RECOGNIZED
+    )
+    if subject_type:
+        counts = counts.filter(subject_type=subject_type)
+    return [
+        PurgedDayTotal(day=row.day, subject_type=row.subject_type, people=row.people, passes=row.events)
+        for row in counts.order_by("day", "subject_type")
+    ]

@@ -248,3 +248,32 @@ class EventCorrection(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.event_id}: {self.get_kind_display()}"
+
+
+class EventDailyCount(TenantModel):
+    """What is left of a local day's events once retention has deleted them: per kind of
+    event and type of subject, how many events there were and how many different subjects
+    they were about (recognised passes only). Nothing in it names or pictures anyone.
+
+    Written by the retention purge (`privacy.purge`) as it deletes each day's events, read
+    by the attendance report for the days it covers whose events are gone. `people` is
+    counted once, over the whole day, when its first events are deleted; an event a device
+    sends afterwards for that long-gone day adds to `events` only.
+    """
+
+    day = models.DateField(_("day"))
+    kind = models.CharField(_("kind"), max_length=24, choices=EventKind.choices)
+    subject_type = models.CharField(_("subject type"), max_length=10, blank=True)
+    events = models.PositiveIntegerField(_("events"), default=0)
+    people = models.PositiveIntegerField(_("people"), default=0)
+
+    class Meta:
+        verbose_name = _("daily count of purged events")
+        verbose_name_plural = _("daily counts of purged events")
+        ordering = ["day", "kind", "subject_type"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "day", "kind", "subject_type"], name="event_daily_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.subject_type}: {self.events}"

@@ -29,8 +29,9 @@ def periodic_tasks() -> list[Task]:
         Task("webhooks.purge", "integrations.jobs.webhooks_log_purge", every=3600),
         # Boxes that started to lag behind the gallery are announced to webhooks (`device.lagging`).
         Task("webhooks.lagging", "integrations.jobs.webhooks_lagging", every=60),
-        # Unknown people past retention go with their snapshots (late by at most an interval).
-        Task("unknown_people.purge", "events.jobs.unknown_people_purge_job", every=settings.UNKNOWN_PURGE_SECONDS),
+        # Each company's data past its retention windows (privacy.purge): visitors' and inactive
+        # subjects' faces, strangers, unknown people, events (kept as daily counts), audit log.
+        Task("privacy.purge", "privacy.jobs.privacy_purge", every=settings.PRIVACY_PURGE_SECONDS),
         # Bulk photo uploads left unconfirmed go with their archives (PHOTO_ZIP_EXPIRES_MINUTES).
         Task("photo_uploads.expire", "subjects.photo_uploads.photo_uploads_expire", every=300),
     ]

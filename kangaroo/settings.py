@@ -262,12 +262,18 @@ FACE_SNAPSHOT_MAX_BYTES = envint("FACE_SNAPSHOT_MAX_KB", 2048, minimum=16) * 102
 # A stranger's face joins the nearest unknown person of the company when it lies within
 # UNKNOWN_CLUSTER_THRESHOLD (Euclidean, dlib's scale: the same person is typically under 0.5,
 # two people over 0.6), else it starts a new one. Each keeps its UNKNOWN_BEST_SNAPSHOTS best
-# snapshots. Unknown people last seen more than UNKNOWN_RETENTION_DAYS ago are purged with
-# their snapshots (checked every UNKNOWN_PURGE_SECONDS).
+# snapshots. The retention purge (privacy.purge) deletes unknown people after each company's
+# stranger window; UNKNOWN_RETENTION_DAYS and UNKNOWN_PURGE_SECONDS only serve
+# `events.unknown_people.unknown_people_purge`, which no schedule runs any more.
 UNKNOWN_CLUSTER_THRESHOLD = envfloat("UNKNOWN_CLUSTER_THRESHOLD", 0.5, minimum=0.1, maximum=1.0)
 UNKNOWN_BEST_SNAPSHOTS = envint("UNKNOWN_BEST_SNAPSHOTS", 10, minimum=1)
 UNKNOWN_RETENTION_DAYS = envint("UNKNOWN_RETENTION_DAYS", 30, minimum=1)
 UNKNOWN_PURGE_SECONDS = envint("UNKNOWN_PURGE_SECONDS", 3600, minimum=60)
+
+# --- Retention purge (privacy/purge.py) ---------------------------------------------------------
+# Every PRIVACY_PURGE_SECONDS the periodic runner deletes each company's data past its
+# retention windows (the company's settings), unknown people included.
+PRIVACY_PURGE_SECONDS = envint("PRIVACY_PURGE_SECONDS", 3600, minimum=60)
 
 # --- Webhooks (integrations/) -----------------------------------------------------------------
 # A webhook request gives up after WEBHOOK_TIMEOUT_SECONDS. A failed message is retried after

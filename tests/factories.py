@@ -12,9 +12,10 @@ from accounts.models import AuditLog, Company, Job, RetentionPolicy, Role, User
 from accounts.services import retention_policy_current
 from devices.keys import hash_key
 from devices.models import Box, DeviceStatusChange, Pad, Screen, StatusChange, TVBox
-from events.models import Event, EventCorrection, EventKind, UnknownPerson, UnknownSnapshot
+from events.models import Event, EventCorrection, EventDailyCount, EventKind, UnknownPerson, UnknownSnapshot
 from integrations.models import ApiKey, HostSettings, LaggingBox, VisitorArrival, WebhookDelivery, WebhookEndpoint
 from integrations.signing import new_message_id, new_secret
+from privacy.models import SubjectLastSeen
 from subjects.models import (
     Consent,
     ConsentMethod,
@@ -352,6 +353,27 @@ class VisitorArrivalFactory(DjangoModelFactory):
     host_email = "host@example.com"
 
 
+class EventDailyCountFactory(DjangoModelFactory):
+    class Meta:
+        model = EventDailyCount
+
+    company = factory.SubFactory(CompanyFactory)
+    day = factory.Sequence(lambda n: (timezone.now() - timedelta(days=400 + n)).date())
+    kind = EventKind.RECOGNIZED
+    subject_type = "employee"
+    events = 3
+    people = 2
+
+
+class SubjectLastSeenFactory(DjangoModelFactory):
+    class Meta:
+        model = SubjectLastSeen
+
+    company = factory.SubFactory(CompanyFactory)
+    subject = factory.SubFactory(SubjectFactory, company=factory.SelfAttribute("..company"))
+    at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=400))
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -380,4 +402,6 @@ FACTORIES = {
     ApiKey: ApiKeyFactory,
     HostSettings: HostSettingsFactory,
     VisitorArrival: VisitorArrivalFactory,
+    EventDailyCount: EventDailyCountFactory,
+    SubjectLastSeen: SubjectLastSeenFactory,
 }

@@ -10,6 +10,7 @@ from events import api as events_api
 from events import unknown_api
 from integrations import api as integrations_api
 from privacy import api as privacy_api
+from privacy import purge_api
 from subjects import api as subjects_api
 
 router = SimpleRouter(trailing_slash=False)
@@ -63,6 +64,8 @@ urlpatterns = [
         name="subject-access-export",
     ),
     path("subjects/<int:pk>/erase", privacy_api.SubjectEraseView.as_view(), name="subject-erase"),
+    path("privacy/purge-preview", purge_api.PurgePreviewView.as_view(), name="privacy-purge-preview"),
+    path("privacy/purge", purge_api.PurgeView.as_view(), name="privacy-purge"),
     path("faces/search", subjects_api.FaceSearchView.as_view(), name="face-search"),
     path("faces/search/upload", subjects_api.FaceSearchUploadView.as_view(), name="face-search-upload"),
     *device_urlpatterns,
