@@ -95,10 +95,11 @@ def purge_company(
 
 
 def purge_all(*, now: datetime.datetime | None = None) -> dict[int, dict[str, int]]:
-    """Run the purge for every active company; one company failing does not stop the others."""
+    """Run the purge for every company; one company failing does not stop the others."""
     now = now or timezone.now()
     results = {}
-    for company in Company.objects.filter(is_active=True).order_by("pk"):
+    # Deactivated companies too: their people's data is no less past its window.
+    for company in Company.objects.order_by("pk"):
         try:
             results[company.pk] = purge_company(company=company, now=now)["removed"]
         except Exception:

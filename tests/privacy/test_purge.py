@@ -153,3 +153,25 @@ def test_attendance_keeps_counting_purged_days(tenant_a):
     assert [(row.day, row.subject_type, row.people, row.passes) for row in totals] == [
         (day, SubjectType.EMPLOYEE, 1, 2)
     ]
+
+
+def test_the_periodic_runner_purges_every_company_by_its_own_windows(
+    tenants, media_root, django_capture_on_commit_callbacks
+):
+    from kangaroo.periodic import run_due
+    from kangaroo.schedule import periodic_tasks
+
+    tenant_a, tenant_b = tenants
+    windows(tenant_a.company, visitor=5, stranger=2, event=30, inactive=100, audit=60)
+    tenant_b.company.is_active = False  # a deactivated company's data is past its window too
+    tenant_b.company.save()
+    now = timezone.now()
+    seeded = [seed_every_age(tenant.company, now) for tenant in tenants]
+    (task,) = [task for task in periodic_tasks() if task.name == "privacy.purge"]
+    with django_capture_on_commit_callbacks(execute=True):
+        (run,) = run_due([task])
+    assert run.error == ""
+    assert run.result == {tenant_a.company.pk: EXPECTED, tenant_b.company.pk: EXPECTED}
+    for tenant, seed in zip(tenants, seeded, strict=True):
+        assert purge_preview(company=tenant.company, now=timezone.now()) == dict.fromkeys(RULES, 0)
+        assert disk(media_root, tenant.company) == seed.keep
