@@ -64,3 +64,18 @@ def test_admins_and_viewers_cannot_purge(api, tenant_a, role):
 def test_anonymous_requests_are_refused(client, tenants):
     assert client.get("/api/v1/privacy/purge-preview").status_code == 401
     assert client.post("/api/v1/privacy/purge").status_code == 401
+
+
+def test_a_company_api_key_reaches_neither_the_preview_nor_the_purge(tenant_a):
+    from integrations import api_keys
+    from integrations.models import ApiScope
+    from tests.integrations.test_api_keys import key_client
+
+    _, text = api_keys.api_key_create(
+        company=tenant_a.company, actor=tenant_a.owner, name="HR system", scopes=list(ApiScope.values)
+    )
+    client = key_client(text)
+    for response in (client.get("/api/v1/privacy/purge-preview"), client.post("/api/v1/privacy/purge")):
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "api_key_scope_missing"
+    assert not Job.objects.for_company(tenant_a.company).exists()
