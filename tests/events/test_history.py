@@ -109,3 +109,18 @@ def test_the_admin_event_pages_are_read_only(client, tenant_a, history):
     assert client.get("/admin/events/event/add/").status_code == 403
     response = client.post(f"/admin/events/event/{history['mei_in'].pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
+
+
+def test_the_admin_export_writes_times_in_the_companys_zone_with_its_offset(client, tenant_a, door_a):
+    from datetime import UTC, datetime
+
+    tenant_a.company.time_zone = "Asia/Taipei"
+    tenant_a.company.save()
+    event = EventFactory(company=tenant_a.company, screen=door_a.entrance,
+                         happened_at=datetime(2026, 4, 3, 1, 0, 5, 123456, tzinfo=UTC))  # fmt: skip
+    client.force_login(tenant_a.viewer)
+    response = client.post("/admin/events/event/export/", {"format": "0", "resource": "0", "eventresource_id": "on"})
+    [row] = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
+    assert int(row["id"]) == event.pk
+    # 09:00 in Taipei, as the admin's list shows it; the offset keeps it one instant.
+    assert row["happened_at"] == "2026-04-03T09:00:05+08:00"
