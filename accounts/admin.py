@@ -15,7 +15,7 @@ from django_rq.models import Dashboard as RQDashboard
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import services
-from accounts.models import RETENTION_FIELDS, AuditLog, Company, Job, User
+from accounts.models import RETENTION_FIELDS, AuditLog, Company, Job, User, job_kind_name
 from accounts.services import RETENTION_POLICY_MAX_CHARS
 from kangaroo import errors
 from kangaroo.admin import NotFoundAdminMixin, ReadOnlyAdminMixin, TenantAdminMixin, add_service_error
@@ -349,6 +349,9 @@ class AuditLogAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
             label = str(field.verbose_name) if field is not None and hasattr(field, "verbose_name") else name
             choices = dict(field.flatchoices) if field is not None and getattr(field, "choices", None) else {}
 
+            if model is Job and name == "kind":  # a job's kind by its name, as the jobs list shows it
+                choices = {item: job_kind_name(item) for item in (value if isinstance(value, list) else [value])}
+
             def shown(item, choices=choices):
                 if isinstance(item, list | dict):
                     return json.dumps(item, ensure_ascii=False)
@@ -359,18 +362,42 @@ class AuditLogAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
         return format_html('<ul class="audit-changes">{}</ul>', format_html_join("", "{}", ((row,) for row in rows)))
 
 
+class JobKindFilter(admin.SimpleListFilter):
+    """By kind, each named in the page's language; only kinds the company has run."""
+
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        kinds = model_admin.get_queryset(request).order_by("kind").values_list("kind", flat=True).distinct()
+        return [(kind, job_kind_name(kind)) for kind in kinds]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
     """The company's background jobs and how far they got; written only by the jobs."""
 
-    list_display = ["__str__", "kind", "state", "progress", "attempts", "started_by", "created_at", "finished_at"]
-    list_filter = ["state", "kind", "created_at"]
+    list_display = ["__str__", "state", "progress", "attempts", "started_by", "created_at", "finished_at"]
+    list_filter = ["state", JobKindFilter, "created_at"]
     search_fields = ["kind", "key", "error"]
     list_select_related = ["started_by"]
     date_hierarchy = "created_at"
 
+    def get_fields(self, request, obj=None):
+        # The kind by its name in the page's language rather than its stored code.
+        return [("kind_name" if field.name == "kind" else field.name) for field in self.model._meta.fields] + [
+            "progress"
+        ]
+
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields] + ["progress"]
+        return [field.name for field in self.model._meta.fields] + ["kind_name", "progress"]
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_name(self, obj: Job) -> str:
+        return obj.kind_name
 
     @admin.display(description=_("progress"))
     def progress(self, obj: Job) -> str:

@@ -332,6 +332,22 @@ class JobState(models.TextChoices):
 ACTIVE_JOB_STATES = [JobState.QUEUED, JobState.RUNNING, JobState.RETRYING]
 
 
+# What each kind of job is called where people see it (the jobs list, its filter). The app
+# that starts a kind of job names it with `job_kind_register`, so this app, below them all,
+# need not know them; an unnamed kind shows as it is stored.
+_JOB_KIND_NAMES: dict[str, str] = {}
+
+
+def job_kind_register(kind: str, name: str) -> str:
+    """Name `kind` (a lazy translation) for people; returns `kind`, for a module constant."""
+    _JOB_KIND_NAMES[kind] = name
+    return kind
+
+
+def job_kind_name(kind: str) -> str:
+    return str(_JOB_KIND_NAMES.get(kind, kind))
+
+
 class Job(TenantModel):
     """A background job of a company, as its admins see it: what, who started it, how far
     it got (done of total), and how it ended. Written only by `accounts.jobs`.
@@ -372,7 +388,11 @@ class Job(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} #{self.pk}"
+        return f"{self.kind_name} #{self.pk}"
+
+    @property
+    def kind_name(self) -> str:
+        return job_kind_name(self.kind)
 
     @property
     def queue_id(self) -> str:

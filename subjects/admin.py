@@ -446,15 +446,6 @@ class SubjectAdmin(FacesForBiometricsMixin, TenantImportExportMixin, ImportExpor
         else:
             super().add_data_read_fail_error_to_form(form, e)
 
-    def process_result(self, result, request):
-        # The confirm step imports again; if the company's data changed since the preview
-        # (someone took an e-mail of the file), SubjectResource rolled everything back, and
-        # the admin must say so instead of "Import finished".
-        if result.has_errors() or result.has_validation_errors():
-            messages.error(request, str(IMPORT_INVALID.message))
-            return HttpResponseRedirect(reverse("admin:subjects_subject_import", current_app=self.admin_site.name))
-        return super().process_result(result, request)
-
     # --- import: upload → preview (paged, in a job for big files) → confirm -----------------------
     import_template_name = "admin/subjects/subject/import.html"
     preview_template_name = "admin/subjects/subject/import_preview.html"
@@ -505,7 +496,7 @@ class SubjectAdmin(FacesForBiometricsMixin, TenantImportExportMixin, ImportExpor
         if pending.size > settings.SUBJECT_IMPORT_INLINE_MAX_BYTES:
             imports.pending_save(pending)
             job = job_start(
-                company=company, actor=request.user, kind="subjects.import_preview",
+                company=company, actor=request.user, kind=imports.IMPORT_PREVIEW_KIND,
                 func="subjects.jobs.subject_import_preview", args=(company.pk, request.user.pk, pending.name),
                 key=f"import-preview-{pending.name}", retry=self.IMPORT_RETRY,
             )  # fmt: skip
@@ -564,20 +555,19 @@ class SubjectAdmin(FacesForBiometricsMixin, TenantImportExportMixin, ImportExpor
             ),
             "import_url": reverse("admin:subjects_subject_import", current_app=self.admin_site.name),
         }
+        # The confirm's result, whether it ran in the request (a small file) or in a job: the
+        # changelist with what was imported, or this page saying that nothing was.
         confirm_job = self._job(request, pending.confirm_job)
-        if confirm_job is not None:
-            outcome = pending.outcome
-            if confirm_job.state == JobState.DONE and outcome and outcome.get("ok"):
-                totals = outcome["totals"]
-                messages.success(request, self._finished_message(totals))
-                return HttpResponseRedirect(
-                    reverse("admin:subjects_subject_changelist", current_app=self.admin_site.name)
-                )
-            if confirm_job.state == JobState.FAILED or (confirm_job.state == JobState.DONE and outcome):
-                context["confirm_failed"] = (outcome or {}).get("error") or str(IMPORT_INVALID.message)
-            else:
-                context["job"] = confirm_job
-                context["job_title"] = _("Importing…")
+        confirm_over = confirm_job is None or confirm_job.state in (JobState.DONE, JobState.FAILED)
+        outcome = pending.outcome
+        if outcome and outcome.get("ok") and confirm_over:
+            messages.success(request, self._finished_message(outcome["totals"]))
+            return HttpResponseRedirect(reverse("admin:subjects_subject_changelist", current_app=self.admin_site.name))
+        if (outcome and confirm_over) or (confirm_job is not None and confirm_job.state == JobState.FAILED):
+            context["confirm_failed"] = (outcome or {}).get("error") or str(IMPORT_INVALID.message)
+        elif not confirm_over:
+            context["job"] = confirm_job
+            context["job_title"] = _("Importing…")
         preview_job = self._job(request, pending.preview_job)
         if "job" not in context and preview_job is not None and preview_job.state != JobState.DONE:
             if preview_job.state == JobState.FAILED:
@@ -629,23 +619,27 @@ class SubjectAdmin(FacesForBiometricsMixin, TenantImportExportMixin, ImportExpor
         return gettext("Import finished: %(new)s new, %(update)s updated, %(skip)s unchanged.") % totals
 
     def process_import(self, request, **kwargs):
-        """Confirm: a big file is imported in a job (the preview page shows its progress)."""
+        """Confirm: a small file is imported in the request, a big one in a job whose progress
+        the preview page shows; either way the preview page then shows the one result page."""
         if request.method != "POST":
             return super().process_import(request, **kwargs)
         form = ConfirmImportForm(request.POST)
         if not form.is_valid():
             return super().process_import(request, **kwargs)
         pending = self._pending_of(request, form.cleaned_data["import_file_name"])
+        if pending.outcome and pending.outcome.get("ok"):  # a second click after the import
+            return HttpResponseRedirect(self._preview_url(pending.name))
+        company = admin_company(request)
         if pending.size <= settings.SUBJECT_IMPORT_INLINE_MAX_BYTES:
-            return super().process_import(request, **kwargs)
+            imports.import_confirm(company=company, actor=request.user, pending=pending)
+            return HttpResponseRedirect(self._preview_url(pending.name))
         running = self._job(request, pending.confirm_job)
         if running is None or running.state in (JobState.DONE, JobState.FAILED):
-            company = admin_company(request)
             pending.outcome = None
             imports.pending_save(pending)
             try:
                 job = job_start(
-                    company=company, actor=request.user, kind="subjects.import",
+                    company=company, actor=request.user, kind=imports.IMPORT_CONFIRM_KIND,
                     func="subjects.jobs.subject_import_confirm", args=(company.pk, request.user.pk, pending.name),
                     key=f"import-{pending.name}", retry=self.IMPORT_RETRY,
                 )  # fmt: skip

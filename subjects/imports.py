@@ -17,14 +17,17 @@ import tablib
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from import_export.formats import base_formats
 from import_export.results import RowResult
 
-from accounts.models import Company, User
+from accounts.models import Company, User, job_kind_register
 from kangaroo.spreadsheets import ImportReport, ImportUploadStorage, SmartCSV, report_load, report_save
 from subjects.resources import SubjectResource
 
 IMPORT_FORMATS = [SmartCSV, base_formats.XLSX]
+IMPORT_PREVIEW_KIND = job_kind_register("subjects.import_preview", gettext_lazy("Check of a subject import file"))
+IMPORT_CONFIRM_KIND = job_kind_register("subjects.import", gettext_lazy("Import of subjects"))
 
 
 @dataclass

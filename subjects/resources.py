@@ -325,15 +325,23 @@ class SubjectResource(resources.ModelResource):
             errors = exc.update_error_dict(errors)
         if "subject_type" in errors and instance.subject_type not in SubjectType.values:
             errors["subject_type"] = [ValidationError(self._type_choices_message(instance.subject_type))]
+        # A job number or e-mail of an earlier row is named even when this row has other
+        # errors (an unreadable date, say): HR corrects every problem of a row in one go.
+        for name, message in self._duplicate_in_file(instance).items():
+            errors.setdefault(name, []).append(ValidationError(message))
         if not errors:
             try:
                 self.check.check_and_claim(instance)
             except KangarooError as exc:
-                errors = self._duplicate_in_file(instance, exc) or exc.fields or {"__all__": [str(exc.message)]}
-            else:
-                self.job_rows.setdefault(instance.job_number, self.row_number)
-                if instance.email:
-                    self.email_rows.setdefault(instance.email.lower(), self.row_number)
+                errors = exc.fields or {"__all__": [str(exc.message)]}
+        # The first row with a job number or e-mail holds it, valid or not, so a later
+        # duplicate names that row.
+        job_number = (instance.job_number or "").strip()
+        if job_number:
+            self.job_rows.setdefault(job_number, self.row_number)
+        email = (instance.email or "").strip().lower()
+        if email:
+            self.email_rows.setdefault(email, self.row_number)
         if errors:
             raise ValidationError(errors)
 
@@ -342,17 +350,16 @@ class SubjectResource(resources.ModelResource):
         choices = get_text_list([f"{code} ({label})" for code, label in SubjectType.choices], _("or"))
         return _("“%(value)s” is not a type: use %(choices)s.") % {"value": value, "choices": choices}
 
-    def _duplicate_in_file(self, instance: Subject, exc: KangarooError) -> dict | None:
-        """A job number or e-mail taken by an earlier row of the same file names that row."""
-        if exc.code == "subject_job_number_taken":
-            row = self.job_rows.get((instance.job_number or "").strip())
-            if row is not None:
-                return {"job_number": [_("Row %(row)s of the file has the same job number.") % {"row": row}]}
-        if exc.code == "subject_email_taken":
-            row = self.email_rows.get((instance.email or "").strip().lower())
-            if row is not None:
-                return {"email": [_("Row %(row)s of the file has the same e-mail address.") % {"row": row}]}
-        return None
+    def _duplicate_in_file(self, instance: Subject) -> dict[str, str]:
+        """{field: message} for a job number or e-mail that an earlier row of the file has."""
+        found = {}
+        row = self.job_rows.get((instance.job_number or "").strip())
+        if row is not None:
+            found["job_number"] = _("Row %(row)s of the file has the same job number.") % {"row": row}
+        row = self.email_rows.get((instance.email or "").strip().lower())
+        if row is not None:
+            found["email"] = _("Row %(row)s of the file has the same e-mail address.") % {"row": row}
+        return found
 
     def save_instance(self, instance, is_create, row, **kwargs):
         """Keep the checked row for the import service; nothing is written here."""

@@ -17,10 +17,11 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 import faces
 from accounts.jobs import job_start
-from accounts.models import Company, Job, User
+from accounts.models import Company, Job, User, job_kind_register
 from accounts.services import audit_record, audit_record_many, retention_policy_current
 from kangaroo import errors
 from kangaroo.errors import KangarooError
@@ -588,7 +589,7 @@ def _record_enrolment(photo: Photo, enrolment, duplicate) -> None:
         photo.embedding, photo.embedding_model = None, ""
 
 
-REENROL_KIND = "photos.reenrol"
+REENROL_KIND = job_kind_register("photos.reenrol", gettext_lazy("Re-enrolment of every photo"))
 
 
 def photos_reenrol_start(*, company: Company, actor: User | None) -> Job:

@@ -140,6 +140,7 @@ def chinese_company():
 def admin_pages(client, company) -> list[str]:
     """Every page of the admin a company owner may open: index, app pages, and per model
     admin its changelist, add and change forms, history, import and export pages."""
+    previews = import_preview_pages(client, company)  # first: its job is then on the jobs pages
     urls = [reverse("admin:index"), reverse("admin:password_change")]
     apps = set()
     for model, model_admin in admin.site._registry.items():
@@ -173,7 +174,40 @@ def admin_pages(client, company) -> list[str]:
     upload = PhotoUpload.objects.for_company(company).first()
     if upload is not None:
         urls.append(reverse("admin:subjects_subject_bulk_preview", args=[upload.pk]))
-    return urls
+    return urls + previews
+
+
+# A file as HR would write it: a changed title, a new person, and rows with errors (a date
+# that does not exist, a job number twice, an employee without one).
+IMPORT_HEADER = "job_number,name,department,title,start_date\n"
+IMPORT_WITH_ERRORS = IMPORT_HEADER + (
+    "E001,林志明,研發部,資深工程師,2024/1/2\nE002,王小明,研發部,工程師,2026/13/40\nE002,陳大文,業務部,,\n,黃小華,,,\n"
+)
+IMPORT_VALID = IMPORT_HEADER + "E001,林志明,研發部,資深工程師,2024/1/2\nE003,張美華,業務部,專員,2025/7/1\n"
+
+
+def import_preview_pages(client, company) -> list[str]:
+    """The import's preview pages: a file with errors (every row, then the errors only), a
+    valid one with its confirm button, and a preview whose import job is running."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts.models import Job, JobState
+    from subjects import imports
+
+    def upload(content: str) -> str:
+        response = client.post(
+            reverse("admin:subjects_subject_import"),
+            {"import_file": SimpleUploadedFile("人員.csv", content.encode("utf-8")), "format": "0", "resource": "0"},
+        )
+        assert response.status_code == 302, response.content.decode()[:2000]
+        return response.url
+
+    with_errors, valid, running = upload(IMPORT_WITH_ERRORS), upload(IMPORT_VALID), upload(IMPORT_VALID)
+    pending = imports.pending_load(running.rstrip("/").rsplit("/", 1)[-1])
+    pending.confirm_job = Job.objects.create(company=company, kind=imports.IMPORT_CONFIRM_KIND, state=JobState.RUNNING,
+                                             done=1, total=2, timeout=600).pk  # fmt: skip
+    imports.pending_save(pending)
+    return [with_errors, f"{with_errors}?show=all", valid, f"{valid}?show=update", running]
 
 
 def test_every_admin_page_of_a_chinese_user_is_chinese(client, chinese_company):

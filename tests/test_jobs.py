@@ -1,5 +1,7 @@
 """Background jobs: inline in the embedded shape, on Redis queues in production."""
 
+import re
+
 import pytest
 from django.db import transaction
 
@@ -474,3 +476,49 @@ def test_two_requests_racing_for_the_same_key_on_postgresql_start_one_job(tenant
     assert outcomes["b"].extra["job"] == outcomes["a"].pk
     assert Job.objects.for_company(tenant_a.company).count() == 1
     assert list(Department.objects.for_company(tenant_a.company).values_list("name", flat=True)) == ["A"]
+
+
+@pytest.mark.parametrize(
+    ("language", "names"),
+    [
+        ("en", ["Import of subjects", "Check of a subject import file", "Re-enrolment of every photo"]),
+        ("zh-hant", ["匯入人員", "檢查人員匯入檔", "重新建檔所有照片"]),
+    ],
+)
+@pytest.mark.django_db
+def test_the_jobs_list_names_each_kind_in_the_users_language(tenant_a, tenant_b, client, language, names):
+    kinds = ["subjects.import", "subjects.import_preview", "photos.reenrol"]
+    jobs = [JobFactory(company=tenant_a.company, kind=kind) for kind in kinds]
+    JobFactory(company=tenant_b.company, kind="tests.theirs")
+    tenant_a.viewer.language = language
+    tenant_a.viewer.save(update_fields=["language"])
+    client.force_login(tenant_a.viewer)
+
+    page = client.get("/admin/accounts/job/").content.decode()
+    for job, name in zip(jobs, names, strict=True):
+        assert f">{name} #{job.pk}</a>" in page
+    # The filter offers the company's kinds by name, never another company's.
+    filter_names = [str(label) for _, label in page_filter_choices(client, "/admin/accounts/job/", "kind")]
+    assert sorted(filter_names) == sorted(names)
+    shown = re.sub(r"<[^>]+>", " ", page)  # the text, not the filter links' addresses
+    assert not any(kind in shown for kind in kinds)
+
+    detail = client.get(f"/admin/accounts/job/{jobs[0].pk}/change/").content.decode()
+    assert f'<div class="readonly">{names[0]}</div>' in detail
+    # The audit log's record of the start names the kind so too.
+    from accounts.services import audit_record
+
+    entry = audit_record(company=tenant_a.company, actor=tenant_a.owner, action="job.start", obj=jobs[0],
+                         changes={"kind": jobs[0].kind})  # fmt: skip
+    logged = client.get(f"/admin/accounts/auditlog/{entry.pk}/change/").content.decode()
+    assert f"：{names[0]}</li>" in logged and "subjects.import<" not in logged
+    # A kind nobody named shows as stored rather than not at all.
+    unnamed = JobFactory(company=tenant_a.company, kind="tests.unnamed")
+    assert f">tests.unnamed #{unnamed.pk}</a>" in client.get("/admin/accounts/job/").content.decode()
+
+
+def page_filter_choices(client, url, parameter):
+    """(value, label) of a changelist filter, as the page's changelist builds them."""
+    response = client.get(url)
+    [spec] = [spec for spec in response.context["cl"].filter_specs if getattr(spec, "parameter_name", "") == parameter]
+    return spec.lookup_choices

@@ -16,6 +16,7 @@ from tests.factories import DepartmentFactory, SubjectFactory
 from tests.subjects.test_admin_import import (
     CHANGELIST,
     confirm,
+    confirm_fields,
     csv_file,
     has_confirm_form,
     kinds,
@@ -91,6 +92,28 @@ def test_a_yes_no_column_refuses_what_is_neither(owner_client, tenant_a):
     header = ["job_number", "name", "archived"]
     response = preview(owner_client, csv_file([["E1", "Yes", "yes"], ["E2", "Maybe", "maybe"]], header=header))
     assert row_errors(response) == {3: {"archived": ["“maybe” is not yes or no: use 1 or 0."]}}
+
+
+def test_a_row_with_an_unreadable_cell_still_names_the_row_it_duplicates(owner_client, tenant_a):
+    header = ["job_number", "name", "email", "start_date"]
+    rows = [
+        ["E1", "Mei", "mei@a.example", "2026-04-03"],
+        ["E1", "Ming", "MEI@a.example", "soon"],  # every problem of the row at once
+        ["E2", "Bad date first", "", "later"],
+        ["E2", "Then a duplicate", "", "2026-04-03"],  # E2 is row 4's, though row 4 is not valid
+    ]
+    response = preview(owner_client, csv_file(rows, header=header))
+    assert row_errors(response) == {
+        3: {
+            "job_number": ["Row 2 of the file has the same job number."],
+            "email": ["Row 2 of the file has the same e-mail address."],
+            "start_date": [f"“soon” is not a date: {DATE_HINT}."],
+        },
+        4: {"start_date": [f"“later” is not a date: {DATE_HINT}."]},
+        5: {"job_number": ["Row 4 of the file has the same job number."]},
+    }
+    page = text(response)
+    assert "Row 2 of the file has the same job number." in page and "“soon” is not a date" in page
 
 
 # --- what the preview shows -------------------------------------------------------------------
@@ -190,6 +213,38 @@ def test_a_big_file_is_checked_and_imported_by_jobs(
     assert done.redirect_chain[-1][0] == CHANGELIST
     assert [str(m) for m in done.context["messages"]] == ["Import finished: 1200 new, 0 updated, 0 unchanged."]
     assert Subject.objects.for_company(tenant_a.company).count() == 1200
+
+
+@pytest.mark.parametrize("size", ["small", "big"])
+@pytest.mark.parametrize("ends", ["imported", "refused"])
+def test_a_small_and_a_big_file_end_on_the_same_result_page(
+    owner_client, tenant_a, settings, django_capture_on_commit_callbacks, size, ends
+):
+    """A small file is imported in the request, a big one in a job: HR sees the same page
+    at the end, the list with what was imported, or the preview saying nothing was."""
+    settings.SUBJECT_IMPORT_INLINE_MAX_BYTES = 0 if size == "big" else 10_000_000
+    settings.JOBS_INLINE = True
+    rows = [["E1", "Mei", "employee", "mei@a.example", "", "", ""], ["E2", "Ming", "employee", "", "", "", ""]]
+    with django_capture_on_commit_callbacks(execute=True):
+        waiting = preview(owner_client, csv_file(rows))
+    preview_url = waiting.redirect_chain[-1][0]
+    action, fields = confirm_fields(owner_client.get(preview_url))
+    if ends == "refused":  # meanwhile someone takes an e-mail of the file
+        SubjectFactory(company=tenant_a.company, job_number="LATE", email="mei@a.example")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert owner_client.post(action, fields).url == preview_url
+    done = owner_client.get(preview_url, follow=True)
+
+    if ends == "imported":
+        assert done.redirect_chain[-1][0] == CHANGELIST
+        assert [str(m) for m in done.context["messages"]] == ["Import finished: 2 new, 0 updated, 0 unchanged."]
+        assert Subject.objects.for_company(tenant_a.company).count() == 2
+    else:
+        assert done.redirect_chain == []
+        assert '<p class="errornote">The file has errors; nothing was imported.</p>' in done.content.decode()
+        assert not has_confirm_form(done)
+        assert Subject.objects.for_company(tenant_a.company).count() == 1
 
 
 def test_while_a_job_runs_the_page_shows_its_progress_and_no_live_button(owner_client, tenant_a, settings):

@@ -79,7 +79,10 @@ def test_hr_checks_an_import_before_confirming(asgi_server, browser, tenant_a, t
     upload(page, asgi_server, tmp_path / "errors.csv")
     # Errors show in their cells, by the spreadsheet's row numbers; no confirm button.
     assert page.locator("tr.invalid").count() == 3
-    assert "03/04/2026" in page.locator("#row-3 td.has-error .cell-errors").inner_text()
+    # Every problem of a row at once: the ambiguous date and the e-mail of row 2.
+    problems = page.locator("#row-3 td.has-error .cell-errors").all_inner_texts()
+    assert len(problems) == 2 and "03/04/2026" in problems[1]
+    assert "Row 2 " in problems[0] or "第 2 列" in problems[0]
     duplicate = page.locator("#row-5 .cell-errors").inner_text()
     assert "Row 2 " in duplicate or "第 2 列" in duplicate  # E100 is first on row 2
     assert page.locator("input[name=confirm]").count() == 0
@@ -110,6 +113,68 @@ def test_hr_checks_an_import_before_confirming(asgi_server, browser, tenant_a, t
     )
     page.locator(".time-zone").first.scroll_into_view_if_needed()
     shoot(page, f"visitor-form-{language}")
+
+
+WIDE_HEADER = (
+    "job_number,name,english_name,subject_type,email,phone,department,title,start_date,visit_start,"
+    "visit_end,host_job_number,purpose,remark,archived\n"
+)
+LONG_REMARK = "到職前請先完成資安訓練並繳交健康檢查報告，門禁卡於報到當日由總務處發放，" * 3
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hant"])
+def test_a_wide_files_preview_keeps_the_row_and_its_result_in_sight(asgi_server, browser, tenant_a, tmp_path, language):
+    """Every column of the export, long remarks included: the table scrolls inside its frame,
+    the row's number, its result and the column headers stay in place, long values wrap."""
+    owner = tenant_a.owner
+    owner.language = language
+    owner.save(update_fields=["language"])
+    SubjectFactory(company=tenant_a.company, job_number="H1", name="林志明", subject_type="employee")
+    rows = "".join(
+        f"E{i},員工{i},Person Number {i},employee,person{i}@a.example,0912-345-{i:03},研發部,資深軟體工程師,"
+        f"2024/1/2,,,,,{LONG_REMARK},0\n"
+        for i in range(30)
+    )
+    rows += ",訪客,Guest,visitor,,,,,,2026/5/2 09:00,2026/5/2 18:00,H1,洽談年度維護合約與新門禁系統導入時程,,0\n"
+    rows += "E0,重複,Again,employee,,,,,soon,,,,,,maybe\n"  # errors in a wide row
+    (tmp_path / "wide.csv").write_text(WIDE_HEADER + rows, encoding="utf-8")
+    page = browser.new_context(
+        viewport={"width": 1366, "height": 800}, locale=language, timezone_id="Asia/Taipei"
+    ).new_page()
+    sign_in(page, asgi_server, "a-owner@a")
+    upload(page, asgi_server, tmp_path / "wide.csv")
+    page.goto(page.url.split("?")[0] + "?show=all")
+    page.wait_for_selector("table.import-preview")
+
+    frame = page.locator(".import-table-wrap")
+    box = frame.bounding_box()
+    assert box["x"] + box["width"] <= 1366  # the page itself does not scroll sideways
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 1366
+    # A long remark wraps inside a column of bounded width.
+    remark = page.locator("#row-2 td").nth(13)
+    assert remark.bounding_box()["width"] < 320 and remark.bounding_box()["height"] > 40
+
+    def left(selector):
+        return page.locator(selector).bounding_box()["x"]
+
+    before = left("#row-2 .row-number"), left("#row-2 .import-type")
+    name_before = left("#row-2 td:nth-child(4)")
+    header_before = page.locator("thead .row-number").bounding_box()["y"]
+    frame.evaluate("(el) => { el.scrollLeft = el.scrollWidth; el.scrollTop = 600; }")
+    page.wait_for_timeout(100)
+    # Scrolled to the last column and down: the row's number and result stay at the left,
+    # the column headers at the top of the frame, while the other columns moved.
+    assert (left("#row-2 .row-number"), left("#row-2 .import-type")) == before
+    assert left("#row-2 td:nth-child(4)") < name_before - 300
+    assert abs(page.locator("thead .row-number").bounding_box()["y"] - header_before) < 2
+    assert page.locator("#row-20 td.import-type").is_visible()
+    shoot(page, f"import-wide-{language}")
+    # The errors of the last row, all of them, in place.
+    page.goto(page.url.split("?")[0] + "?show=errors")
+    problems = page.locator("#row-33 .cell-errors").all_inner_texts()
+    assert len(problems) == 3, problems  # job number twice, the date, the yes/no
+    frame.evaluate("(el) => { el.scrollLeft = el.scrollWidth; }")
+    shoot(page, f"import-wide-errors-{language}")
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hant"])
