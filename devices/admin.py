@@ -40,6 +40,22 @@ class StatusListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class GalleryLagListFilter(admin.SimpleListFilter):
+    """Boxes behind the gallery for longer than the settings allow (what the admin home and
+    the live dashboard count), in SQL."""
+
+    title = _("gallery")
+    parameter_name = "gallery"
+
+    def lookups(self, request, model_admin):
+        return [("lagging", _("lagging"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "lagging":
+            return selectors.only_lagging(queryset)
+        return queryset
+
+
 class PadBoxListFilter(admin.SimpleListFilter):
     """Pads by the box of their screen; the choices are the requester's company's boxes."""
 
@@ -198,6 +214,7 @@ class BoxAdmin(DeviceAdmin):
         "software_version",
         "key_active",
     ]
+    list_filter = [StatusListFilter, GalleryLagListFilter, "location"]
     reported_fields = [*DeviceAdmin.reported_fields, "gallery_cursor", "gallery"]
 
     def get_queryset(self, request):

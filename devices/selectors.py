@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -84,10 +84,21 @@ def gallery_lag(box: Box, *, now: datetime | None = None) -> GalleryLag:
     return GalleryLag(changes=changes, since=since, lagging=lagging)
 
 
+def only_lagging(boxes: QuerySet[Box], *, now: datetime | None = None) -> QuerySet[Box]:
+    """The boxes of `boxes` that `gallery_lag` calls lagging, filtered in SQL (one query for
+    a list of any length)."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.GALLERY_LAG_SECONDS)
+    return (
+        with_gallery_lag(boxes)
+        .filter(last_seen_at__isnull=False, gallery_behind_since__lte=cutoff)
+        .alias(gallery_behind=F("gallery_latest") - F("gallery_cursor"))
+        .filter(gallery_behind__gt=settings.GALLERY_LAG_CHANGES)
+    )
+
+
 def lagging_boxes(*, company: Company, now: datetime | None = None) -> list[Box]:
     """The company's boxes that are lagging, by name."""
-    boxes = with_gallery_lag(Box.objects.for_company(company).order_by("name"))
-    return [box for box in boxes if gallery_lag(box, now=now).lagging]
+    return list(only_lagging(Box.objects.for_company(company).order_by("name"), now=now))
 
 
 def screen_list(*, company: Company | None) -> QuerySet[Screen]:

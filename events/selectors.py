@@ -11,8 +11,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Company
-from devices.models import DEVICE_MODELS, Status, offline_after
-from devices.selectors import lagging_boxes
+from devices.models import DEVICE_MODELS, Box, Status, offline_after
+from devices.selectors import only_lagging
 from events.models import Event, EventKind, UnknownPerson, UnknownSnapshot
 from subjects.models import Photo
 
@@ -108,7 +108,7 @@ def device_counts(*, company: Company) -> dict[str, int]:
 
 def lagging_box_count(*, company: Company) -> int:
     """How many of the company's boxes are lagging behind the gallery (one query)."""
-    return len(lagging_boxes(company=company))
+    return only_lagging(Box.objects.for_company(company)).count()
 
 
 # --- Unknown people and corrections ----------------------------------------------------------

@@ -4,6 +4,7 @@ dashboard; and the periodic compaction that may send a slow box back to 0."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -95,6 +96,30 @@ def test_the_admin_box_list_shows_lagging_boxes(register, client, tenant_a):
     assert "up to date" in page
     detail = client.get(f"/admin/devices/box/{slow.pk}/change/").content.decode()
     assert "device-status-lagging" in detail
+
+
+def test_the_admin_home_counts_the_companys_lagging_boxes_and_links_them(register, client, tenant_a, tenant_b):
+    _, slow_key = register("box", tenant_a, name="Slow box")
+    _, fresh_key = register("box", tenant_a, name="Fresh box")
+    _, theirs_key = register("box", tenant_b, name="Their box")
+    changes(tenant_a, 4, minutes_ago=20)
+    changes(tenant_b, 4, minutes_ago=20)
+    heartbeat(slow_key, 1)
+    heartbeat(fresh_key, 4)
+    heartbeat(theirs_key, 0)  # behind too, but B's
+    client.force_login(tenant_a.viewer)
+
+    home = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert re.search(
+        r'<a class="summary-figure alert" href="/admin/devices/box/\?gallery=lagging">\s*<b>1</b> boxes lagging</a>',
+        home,
+    )
+    listed = client.get("/admin/devices/box/?gallery=lagging")
+    assert [box.name for box in listed.context["cl"].result_list] == ["Slow box"]
+    assert {box.name for box in client.get("/admin/devices/box/").context["cl"].result_list} == {
+        "Fresh box",
+        "Slow box",
+    }
 
 
 def test_the_live_dashboard_counts_lagging_boxes(register, tenant_a, tenant_b):
