@@ -31,12 +31,12 @@ from events.selectors import with_first_photo_id
 from kangaroo import errors
 from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
-from kangaroo.api.images import IMAGE_HELP, Base64ImageField, ImageBodyMixin, ImageUploadMixin, image_request
+from kangaroo.api.images import ImageBodyMixin, ImageUploadMixin, image_operation, image_request
 from kangaroo.api.pagination import CursorPagination, PageNumberPagination
 from kangaroo.api.parsers import ItemsJSONParser
 from kangaroo.api.permissions import face_view_check
 from kangaroo.api.schema import BLANK_IS_ABSENT, AutoSchema
-from kangaroo.api.serializers import StrictFormSerializer, StrictSerializer
+from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError
 from kangaroo.media import media_response
@@ -195,18 +195,6 @@ class RecognizeFields(StrictSerializer):
     )
 
 
-class RecognizeSerializer(RecognizeFields):
-    """A pad's or box's camera frame to recognise, base64-encoded in JSON."""
-
-    image = Base64ImageField(help_text=IMAGE_HELP + " Base64-encoded.")
-
-
-class RecognizeUploadSerializer(StrictFormSerializer, RecognizeFields):
-    """A pad's or box's camera frame to recognise, as the multipart part `image`."""
-
-    image = serializers.FileField(help_text=IMAGE_HELP)
-
-
 class PadSubjectSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -275,21 +263,24 @@ RECOGNIZE_DESCRIPTION = (
     "retry answers the event stored the first time (200, `duplicate` true) without recognising "
     "again. A box names the screen (camera) in `screen_id`."
 )
-RECOGNIZE_ANSWERS = {201: RecognitionAnswerSerializer, 200: RecognitionAnswerSerializer}
+RECOGNIZE = image_operation(
+    "Recognize",
+    RecognizeFields,
+    what="A pad's or box's camera frame to recognise",
+    path="/device/recognize",
+    summary="Recognise a face: the pad's snapshot ({body}) becomes an event",
+    description=RECOGNIZE_DESCRIPTION,
+    responses={201: RecognitionAnswerSerializer, 200: RecognitionAnswerSerializer},
+    tags=["device API"],
+)
 
 
 class RecognizeView(ImageBodyMixin, DeviceView):
     device_kinds = (DeviceKind.PAD, DeviceKind.BOX)
 
-    @extend_schema(
-        tags=["device API"],
-        request=RecognizeSerializer,
-        responses=RECOGNIZE_ANSWERS,
-        summary="Recognise a face: the pad's snapshot (base64 in JSON) becomes an event",
-        description=RECOGNIZE_DESCRIPTION + " The same as multipart: `/device/recognize/upload`.",
-    )
+    @RECOGNIZE.json_schema
     def post(self, request):
-        fields, image = image_request(request, RecognizeFields)
+        fields, image = image_request(request, RECOGNIZE.fields)
         recognition = services.event_recognize(
             device=self.device, image=image, uid=fields.get("uid") or "", screen_id=fields.get("screen_id")
         )
@@ -303,31 +294,13 @@ class RecognizeView(ImageBodyMixin, DeviceView):
 
 
 class RecognizeUploadView(ImageUploadMixin, RecognizeView):
-    @extend_schema(
-        tags=["device API"],
-        request={"multipart/form-data": RecognizeUploadSerializer},
-        responses=RECOGNIZE_ANSWERS,
-        summary="Recognise a face: the pad's snapshot (a multipart file) becomes an event",
-        description=RECOGNIZE_DESCRIPTION + " The same with the image base64-encoded in JSON: `/device/recognize`.",
-    )
+    @RECOGNIZE.upload_schema
     def post(self, request):
         return super().post(request)
 
 
 class VerifyFields(StrictSerializer):
     job_number = serializers.CharField(max_length=40, help_text="Whom the person at the pad says they are.")
-
-
-class VerifySerializer(VerifyFields):
-    """A camera frame and whom the person says they are, the image base64-encoded in JSON."""
-
-    image = Base64ImageField(help_text=IMAGE_HELP + " Base64-encoded.")
-
-
-class VerifyUploadSerializer(StrictFormSerializer, VerifyFields):
-    """A camera frame (the multipart part `image`) and whom the person says they are."""
-
-    image = serializers.FileField(help_text=IMAGE_HELP)
 
 
 class VerificationSerializer(serializers.Serializer):
@@ -346,18 +319,24 @@ VERIFY_DESCRIPTION = (
 )
 
 
+VERIFY = image_operation(
+    "Verify",
+    VerifyFields,
+    what="A camera frame and whom the person says they are",
+    path="/device/verify",
+    summary="Verify a face ({body}): is this the subject with this job number? (1:1)",
+    description=VERIFY_DESCRIPTION,
+    responses={200: VerificationSerializer},
+    tags=["device API"],
+)
+
+
 class VerifyView(ImageBodyMixin, DeviceView):
     device_kinds = (DeviceKind.PAD,)
 
-    @extend_schema(
-        tags=["device API"],
-        request=VerifySerializer,
-        responses={200: VerificationSerializer},
-        summary="Verify a face (base64 in JSON): is this the subject with this job number? (1:1)",
-        description=VERIFY_DESCRIPTION + " The same as multipart: `/device/verify/upload`.",
-    )
+    @VERIFY.json_schema
     def post(self, request):
-        fields, image = image_request(request, VerifyFields)
+        fields, image = image_request(request, VERIFY.fields)
         verification = subject_verify(
             company=self.device.company, actor=request.user, job_number=fields["job_number"], image=image
         )
@@ -380,13 +359,7 @@ class VerifyView(ImageBodyMixin, DeviceView):
 
 
 class VerifyUploadView(ImageUploadMixin, VerifyView):
-    @extend_schema(
-        tags=["device API"],
-        request={"multipart/form-data": VerifyUploadSerializer},
-        responses={200: VerificationSerializer},
-        summary="Verify a face (a multipart file): is this the subject with this job number? (1:1)",
-        description=VERIFY_DESCRIPTION + " The same with the image base64-encoded in JSON: `/device/verify`.",
-    )
+    @VERIFY.upload_schema
     def post(self, request):
         return super().post(request)
 

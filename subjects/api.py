@@ -19,7 +19,7 @@ from kangaroo import errors
 from kangaroo.api.errors import envelope
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
-from kangaroo.api.images import IMAGE_HELP, Base64ImageField, ImageBodyMixin, ImageUploadMixin, image_request
+from kangaroo.api.images import ImageBodyMixin, ImageUploadMixin, image_operation, image_request
 from kangaroo.api.parsers import MultiPartParser
 from kangaroo.api.permissions import face_view_check
 from kangaroo.api.serializers import StrictFormSerializer, StrictSerializer
@@ -622,18 +622,6 @@ class FaceSearchFields(StrictSerializer):
     )
 
 
-class FaceSearchSerializer(FaceSearchFields):
-    """A photo of the face to search for, base64-encoded in JSON."""
-
-    image = Base64ImageField(help_text=IMAGE_HELP + " Base64-encoded.")
-
-
-class FaceSearchUploadSerializer(StrictFormSerializer, FaceSearchFields):
-    """A photo of the face to search for, as the multipart part `image`."""
-
-    image = serializers.FileField(help_text=IMAGE_HELP)
-
-
 class FaceHitSubjectSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -681,18 +669,24 @@ FACE_SEARCH_DESCRIPTION = (
 )
 
 
+FACE_SEARCH = image_operation(
+    "FaceSearch",
+    FaceSearchFields,
+    what="A photo of the face to search for",
+    path="/faces/search",
+    summary="Search by face ({body}): your subjects who look most like the face",
+    description=FACE_SEARCH_DESCRIPTION,
+    responses={200: FaceSearchAnswerSerializer},
+    tags=["subjects"],
+)
+
+
 class FaceSearchView(ImageBodyMixin, APIView):
     """Admins and owners (a search by face is a biometric search; every one is audited)."""
 
-    @extend_schema(
-        tags=["subjects"],
-        request=FaceSearchSerializer,
-        responses={200: FaceSearchAnswerSerializer},
-        summary="Search by face (base64 in JSON): your subjects who look most like the face",
-        description=FACE_SEARCH_DESCRIPTION + " The same as multipart: `/faces/search/upload`.",
-    )
+    @FACE_SEARCH.json_schema
     def post(self, request):
-        fields, image = image_request(request, FaceSearchFields)
+        fields, image = image_request(request, FACE_SEARCH.fields)
         search = face_lookup.subjects_by_face(
             company=request_company(request),
             actor=request.user,
@@ -703,13 +697,7 @@ class FaceSearchView(ImageBodyMixin, APIView):
 
 
 class FaceSearchUploadView(ImageUploadMixin, FaceSearchView):
-    @extend_schema(
-        tags=["subjects"],
-        request={"multipart/form-data": FaceSearchUploadSerializer},
-        responses={200: FaceSearchAnswerSerializer},
-        summary="Search by face (a multipart file): your subjects who look most like the face",
-        description=FACE_SEARCH_DESCRIPTION + " The same with the image base64-encoded in JSON: `/faces/search`.",
-    )
+    @FACE_SEARCH.upload_schema
     def post(self, request):
         return super().post(request)
 

@@ -196,6 +196,30 @@ def test_bodies_are_json_and_only_uploads_take_multipart(schema):
     assert {key for key, media in types.items() if media != {"application/json"}} == uploads
 
 
+@pytest.mark.parametrize(
+    ("path", "component_name", "fields"),
+    [
+        ("/api/v1/device/recognize", "Recognize", {"uid", "screen_id"}),
+        ("/api/v1/device/verify", "Verify", {"job_number"}),
+        ("/api/v1/faces/search", "FaceSearch", {"limit"}),
+    ],
+)
+def test_an_image_operation_takes_the_same_fields_in_both_forms_under_stable_names(
+    schema, path, component_name, fields
+):
+    """Generated clients are built on the component names: they stay as they were."""
+    body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    upload = schema["paths"][f"{path}/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body == {"$ref": f"#/components/schemas/{component_name}Request"}
+    assert upload == {"$ref": f"#/components/schemas/{component_name}UploadRequest"}
+    json_form = component(schema, f"{component_name}Request")
+    multipart_form = component(schema, f"{component_name}UploadRequest")
+    assert set(json_form["properties"]) == set(multipart_form["properties"]) == fields | {"image"}
+    assert json_form["properties"]["image"]["format"] == "byte"
+    assert multipart_form["properties"]["image"]["format"] == "binary"
+    assert json_form["required"] == multipart_form["required"]
+
+
 @pytest.mark.parametrize("format_", ["multipart", "form"])
 def test_a_form_or_multipart_body_to_a_json_operation_answers_415(api, tenant_a, format_):
     subject = SubjectFactory(company=tenant_a.company, title="Engineer")

@@ -6,18 +6,25 @@ Whatever is wrong with the image itself answers `photo_invalid` with a `reason`,
 upload, so the image is handed to the service as sent (`image_request`); the other fields
 are validated as usual. The body is bounded by the view's `max_body_bytes` for both content
 types (`ImageBodyMixin`).
+
+An operation declares its fields and its documentation once (`image_operation`), which gives
+both bodies' serializers and both views' schemas.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils import html
 
 from kangaroo import errors
 from kangaroo.api.parsers import BoundedMultiPartParser, JSONObject, JSONParser
+from kangaroo.api.serializers import StrictFormSerializer
 from kangaroo.errors import KangarooError
 from kangaroo.images import base64_max_chars
 
@@ -67,3 +74,70 @@ class ImageUploadMixin(ImageBodyMixin):
     """The same fields as multipart, the image as the file part `image`."""
 
     parser_classes = [BoundedMultiPartParser]
+
+
+@dataclass(frozen=True)
+class ImageOperation:
+    """The two forms of one operation that takes an image: `json` and `upload` are the
+    serializers of the bodies (documentation: the views read them with `image_request`),
+    `json_schema` and `upload_schema` decorate the two views' `post`."""
+
+    fields: type[serializers.Serializer]
+    json: type[serializers.Serializer]
+    upload: type[serializers.Serializer]
+    json_schema: Any
+    upload_schema: Any
+
+
+def image_operation(
+    name: str,
+    fields: type[serializers.Serializer],
+    *,
+    what: str,
+    path: str,
+    summary: str,
+    description: str,
+    responses: dict,
+    tags: list[str],
+) -> ImageOperation:
+    """An operation at `path` (JSON, the image base64-encoded) and `path/upload` (multipart),
+    whose body is `fields` and `image`; `what` says what the body is, `summary` names the
+    body's form where it has `{body}`.
+
+    The serializers are named `<name>Serializer` and `<name>UploadSerializer`: the schema's
+    component names, which generated clients are built on, come from them.
+    """
+    module = fields.__module__
+    json_body = type(
+        f"{name}Serializer",
+        (fields,),
+        {
+            "__module__": module,
+            "__doc__": f"{what}, the image base64-encoded in JSON.",
+            "image": Base64ImageField(help_text=IMAGE_HELP + " Base64-encoded."),
+        },
+    )
+    upload_body = type(
+        f"{name}UploadSerializer",
+        (StrictFormSerializer, fields),
+        {
+            "__module__": module,
+            "__doc__": f"{what}, the image as the multipart part `image`.",
+            "image": serializers.FileField(help_text=IMAGE_HELP),
+        },
+    )
+    json_schema = extend_schema(
+        tags=tags,
+        request=json_body,
+        responses=responses,
+        summary=summary.format(body="base64 in JSON"),
+        description=f"{description} The same as multipart: `{path}/upload`.",
+    )
+    upload_schema = extend_schema(
+        tags=tags,
+        request={"multipart/form-data": upload_body},
+        responses=responses,
+        summary=summary.format(body="a multipart file"),
+        description=f"{description} The same with the image base64-encoded in JSON: `{path}`.",
+    )
+    return ImageOperation(fields, json_body, upload_body, json_schema, upload_schema)
