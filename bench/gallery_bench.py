@@ -22,9 +22,7 @@ import argparse
 import base64
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -79,6 +77,7 @@ from devices.models import Box  # noqa: E402
 from subjects.gallery import PHOTO_ENROLLED, SUBJECT_CREATED, gallery_append  # noqa: E402
 from subjects.models import Photo, PhotoStatus, Subject  # noqa: E402
 from subjects.selectors import gallery_sequence  # noqa: E402
+from tests.served import Server  # noqa: E402
 
 FEED_LIMIT = 5000
 
@@ -140,50 +139,17 @@ def box_key(company: Company) -> str:
     return device_services.device_key_rotate(company=company, actor=None, device=box)[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": DATABASE_URL,
-            "DEBUG": "false",
-            "SECURE_SSL_REDIRECT": "false",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "PYTHONPATH": str(ROOT),
-        }
-        command = [
-            sys.executable, "-m", "uvicorn", "kangaroo.asgi:application", "--workers", "1",
-            "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "off",
-            "--log-level", "warning", "--no-access-log",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError("uvicorn exited")
-            try:
-                if httpx.get(f"{self.base}/api/v1/device/gallery", timeout=2).status_code == 401:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+def start_server() -> Server:
+    """The app under uvicorn, one worker, DEBUG off (tests/served.py), on the bench's database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "DEBUG": "false",
+        "SECURE_SSL_REDIRECT": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "PYTHONPATH": str(ROOT),
+    }
+    return Server(env, ready_path="/api/v1/device/gallery")
 
 
 def full_sync(base: str, key: str, *, gzip: bool = True) -> dict:
@@ -295,7 +261,7 @@ def main() -> None:
     company = seed(args.faces)
     key = box_key(company)
     connection.close()
-    server = Server()
+    server = start_server()
     try:
         syncs, plain, baselines = [], [], []
         for _ in range(args.rounds):

@@ -23,9 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -69,6 +67,7 @@ from accounts import services as account_services  # noqa: E402
 from accounts.models import Company, Role  # noqa: E402
 from devices import services as device_services  # noqa: E402
 from devices.models import Box, Screen  # noqa: E402
+from tests.served import Server  # noqa: E402
 
 
 def seed() -> tuple[str, int]:
@@ -93,12 +92,6 @@ def seed() -> tuple[str, int]:
     return key, Screen.objects.for_company(company).get(box=box).pk
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # (name, authentication backend, passwords hashed at once): the product as configured by
 # default; the product's backend with the hashing bound lifted (every login hashes at once,
 # as before LOGIN_CONCURRENT_HASHES); Django's ModelBackend, unbounded, as the baseline.
@@ -109,8 +102,7 @@ VARIANTS = [
 ]
 
 
-def start_server(backend: str, hashes: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_server(backend: str, hashes: int) -> Server:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.login_settings",
@@ -123,21 +115,7 @@ def start_server(backend: str, hashes: int) -> tuple[subprocess.Popen, str]:
         "PYTHONPATH": str(ROOT),
         "LOG_LEVEL": "ERROR",
     }
-    command = [
-        sys.executable, "-m", "uvicorn", "kangaroo.asgi:application", "--host", "127.0.0.1",
-        "--port", str(port), "--lifespan", "off", "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/api/v1/device/events", timeout=2)
-            return process, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("uvicorn did not start")
+    return Server(env, ready_path="/api/v1/device/events", quiet=True)
 
 
 async def run(base: str, key: str, screen: int, tag: str) -> dict:
@@ -198,12 +176,11 @@ def main() -> None:
     print(f"{'backend':<10} {'phase':<6} {'posts':>5} {'fail':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     results = {}
     for backend, authentication, hashes in VARIANTS:
-        process, base = start_server(authentication, hashes)
+        server = start_server(authentication, hashes)
         try:
-            result = asyncio.run(run(base, key, screen, f"{backend}-{int(time.time())}"))
+            result = asyncio.run(run(server.base, key, screen, f"{backend}-{int(time.time())}"))
         finally:
-            process.terminate()
-            process.wait(timeout=20)
+            server.stop()
         results[backend] = result
         for phase in ("quiet", "burst"):
             values = result[phase]

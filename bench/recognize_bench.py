@@ -33,9 +33,7 @@ import base64
 import io
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -94,6 +92,7 @@ from events.models import Event  # noqa: E402
 from subjects import face_index  # noqa: E402
 from subjects import services as subject_services  # noqa: E402
 from subjects.models import Photo, PhotoStatus, Subject  # noqa: E402
+from tests.served import Server  # noqa: E402
 
 
 def astronaut() -> Image.Image:
@@ -181,43 +180,10 @@ def seed(count: int) -> tuple[Company, int, str]:
 
 
 # --- the server ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    def __init__(self):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "DEBUG": "false", "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
-        command = [
-            sys.executable, "-m", "uvicorn", "kangaroo.asgi:application", "--workers", "1",
-            "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "off",
-            "--log-level", "warning", "--no-access-log",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError("uvicorn exited")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+def start_server() -> Server:
+    """The app under uvicorn, one worker, DEBUG off (tests/served.py)."""
+    env = {**os.environ, "DEBUG": "false", "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING"}
+    return Server(env, ready_path="/api/v1/device/recognize")
 
 
 def recognize(server: Server, key: str, body: bytes) -> tuple[float, dict]:
@@ -278,7 +244,7 @@ def main() -> None:
     bare = Bare(company)
     print(f"gallery: {len(bare.index):,} faces, index {bare.index.nbytes / 2**20:.1f} MiB in memory")
 
-    server = Server()
+    server = start_server()
     try:
         for n in range(args.warmup):
             body = json.dumps({"image": base64.b64encode(data).decode(), "uid": f"warm-{time.time_ns()}-{n}"}).encode()

@@ -1,11 +1,12 @@
-"""The app served as a client meets it, for the scripts that test it from outside the process:
-the schemathesis fuzzing step (tests/fuzz/run_schemathesis.py) and the generated-client step
-(tests/clients/run_clients.py).
+"""The app served as a client meets it, for the scripts that test or measure it from outside
+the process: the schemathesis fuzzing step (tests/fuzz/run_schemathesis.py), the
+generated-client step (tests/clients/run_clients.py) and the benchmarks under bench/.
 
 `app_on_postgres()` creates a throw-away PostgreSQL database, migrates it and yields the
 environment of a production-shaped server (DEBUG off, its own secret key and media folder,
-no Redis: jobs run inline); `serving()` runs uvicorn with it on a free loopback port until the
-block ends. The database is dropped and the folder removed at the end, whatever happened.
+no Redis: jobs run inline); a `Server` runs uvicorn with an environment on a free loopback
+port until its `stop()`, and `serving()` does so for the length of a block. The
+database is dropped and the folder removed at the end, whatever happened.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -94,27 +96,58 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextmanager
-def serving(env: dict[str, str]) -> Iterator[str]:
-    """The base URL of the app served by uvicorn, up until the block ends."""
-    port = free_port()
-    command = [PYTHON, "-m", "uvicorn", "kangaroo.asgi:application", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning", "--lifespan", "off"]  # fmt: skip
-    server = subprocess.Popen(command, cwd=ROOT, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/schema/", timeout=5).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start") from None
-                time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
+class Server:
+    """`uvicorn kangaroo.asgi:application` on a free loopback port, answering at `base`."""
+
+    def __init__(self, env: dict[str, str], *, app: str = "kangaroo.asgi:application", workers: int = 1,
+                 ready_path: str = "/api/schema/", quiet: bool = False, start_within: float = 60,
+                 extra_args: Sequence[str] = ()) -> None:  # fmt: skip
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        command = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
+                   "--lifespan", "off", "--log-level", "warning", "--no-access-log", *extra_args]  # fmt: skip
+        if workers > 1:  # one worker is uvicorn's default, without a supervising process
+            command += ["--workers", str(workers)]
+        output = subprocess.DEVNULL if quiet else None
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output)
         try:
-            server.wait(timeout=15)
+            self._wait_until_ready(ready_path, start_within)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_ready(self, path: str, seconds: float) -> None:
+        """Until `path` answers below 500 (a 401 or 405 is an answer: the app is up)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError("the server exited while starting")
+            try:
+                urllib.request.urlopen(f"{self.base}{path}", timeout=5).read()
+                return
+            except urllib.error.HTTPError as answer:
+                if answer.code < 500:
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            server.kill()
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def serving(env: dict[str, str], **options) -> Iterator[str]:
+    """The base URL of the app served by uvicorn, up until the block ends."""
+    server = Server(env, **options)
+    try:
+        yield server.base
+    finally:
+        server.stop()
