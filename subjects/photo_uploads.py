@@ -39,7 +39,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.jobs import job_progress, job_start
-from accounts.models import Company, Job, JobState, User
+from accounts.models import Company, Job, JobState, User, job_kind_register
 from accounts.services import audit_record
 from kangaroo import errors
 from kangaroo.errors import KangarooError
@@ -60,7 +60,7 @@ from subjects.services import photos_add_bulk
 
 logger = logging.getLogger(__name__)
 
-JOB_KIND = "photos.bulk_upload"
+JOB_KIND = job_kind_register("photos.bulk_upload", _("Photos from a ZIP archive"))
 JOB_QUEUE = "default"
 # Why a file of an upload is left out, in the preview or when it is stored.
 FILE_ERRORS = [

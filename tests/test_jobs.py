@@ -481,13 +481,21 @@ def test_two_requests_racing_for_the_same_key_on_postgresql_start_one_job(tenant
 @pytest.mark.parametrize(
     ("language", "names"),
     [
-        ("en", ["Import of subjects", "Check of a subject import file", "Re-enrolment of every photo"]),
-        ("zh-hant", ["匯入人員", "檢查人員匯入檔", "重新建檔所有照片"]),
+        (
+            "en",
+            [
+                "Import of subjects",
+                "Check of a subject import file",
+                "Re-enrolment of every photo",
+                "Photos from a ZIP archive",
+            ],
+        ),
+        ("zh-hant", ["匯入人員", "檢查人員匯入檔", "重新建檔所有照片", "從 ZIP 壓縮檔建檔照片"]),
     ],
 )
 @pytest.mark.django_db
 def test_the_jobs_list_names_each_kind_in_the_users_language(tenant_a, tenant_b, client, language, names):
-    kinds = ["subjects.import", "subjects.import_preview", "photos.reenrol"]
+    kinds = ["subjects.import", "subjects.import_preview", "photos.reenrol", "photos.bulk_upload"]
     jobs = [JobFactory(company=tenant_a.company, kind=kind) for kind in kinds]
     JobFactory(company=tenant_b.company, kind="tests.theirs")
     tenant_a.viewer.language = language
