@@ -16,6 +16,7 @@ changes who an event is about and keeps what it said before (`events.corrections
 """
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from devices.models import DeviceKind, Direction
@@ -96,8 +97,9 @@ class Event(TenantModel):
         ]
 
     def __str__(self) -> str:
+        # In the current zone (a company user's: the company's), like every time shown.
         who = self.subject_name or self.get_kind_display()
-        return f"{who} @ {self.happened_at:%Y-%m-%d %H:%M:%S}"
+        return f"{who} @ {timezone.localtime(self.happened_at):%Y-%m-%d %H:%M:%S}"
 
     @property
     def is_anonymous(self) -> bool:
