@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from events.admin import EventResource
 from tests.factories import DepartmentFactory, EventFactory, SubjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,9 @@ def history(tenants, door_a):
         "theirs": EventFactory(company=b.company, happened_at=now),
     }
     return rows
+
+
+EVERY_COLUMN = {f"eventresource_{name}": "on" for name in EventResource.Meta.fields}
 
 
 def ids(response):
@@ -94,14 +98,26 @@ def test_the_admin_changelist_filters_and_costs_the_same_queries_for_any_page(cl
 def test_the_admin_exports_exactly_the_filtered_rows(client, tenant_a, history):
     client.force_login(tenant_a.viewer)
     response = client.post(
-        "/admin/events/event/export/?kind__exact=recognized&q=美玲",
-        {"format": "0", "resource": "0", "eventresource_id": "on"},
+        "/admin/events/event/export/?kind__exact=recognized&q=美玲", {"format": "0", "resource": "0", **EVERY_COLUMN}
     )
     assert response.status_code == 200
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert sorted(int(row["id"]) for row in rows) == sorted([history["mei_in"].pk, history["old"].pk])
     assert {row["name"] for row in rows} == {"陳美玲"}
     assert {row["department"] for row in rows} == {"Sales"}
+
+
+def test_the_export_form_lists_every_column_by_name_and_writes_the_ticked_ones(client, tenant_a, history):
+    client.force_login(tenant_a.viewer)
+    page = client.get("/admin/events/event/export/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    for label in ("Happened at", "Kind", "Name", "Job number", "Department", "Device", "Screen", "Confidence"):
+        assert f"> {label}</label>" in page or f">{label}</label>" in page, label
+    ticked = {"eventresource_happened_at": "on", "eventresource_name": "on", "eventresource_department": "on"}
+    response = client.post("/admin/events/event/export/?kind__exact=recognized&q=美玲",
+                           {"format": "0", "resource": "0", **ticked})  # fmt: skip
+    reader = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
+    assert reader.fieldnames == ["happened_at", "name", "department"]
+    assert {(row["name"], row["department"]) for row in reader} == {("陳美玲", "Sales")}
 
 
 def test_the_admin_event_pages_are_read_only(client, tenant_a, history):
@@ -119,8 +135,19 @@ def test_the_admin_export_writes_times_in_the_companys_zone_with_its_offset(clie
     event = EventFactory(company=tenant_a.company, screen=door_a.entrance,
                          happened_at=datetime(2026, 4, 3, 1, 0, 5, 123456, tzinfo=UTC))  # fmt: skip
     client.force_login(tenant_a.viewer)
-    response = client.post("/admin/events/event/export/", {"format": "0", "resource": "0", "eventresource_id": "on"})
+    response = client.post("/admin/events/event/export/", {"format": "0", "resource": "0", **EVERY_COLUMN})
     [row] = csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
     assert int(row["id"]) == event.pk
     # 09:00 in Taipei, as the admin's list shows it; the offset keeps it one instant.
     assert row["happened_at"] == "2026-04-03T09:00:05+08:00"
+
+
+def test_an_events_page_names_it_by_the_companys_time(client, tenant_a, door_a):
+    from datetime import UTC, datetime
+
+    event = EventFactory(company=tenant_a.company, screen=door_a.entrance, subject=None, kind="stranger",
+                         happened_at=datetime(2026, 4, 3, 1, 0, 5, tzinfo=UTC))  # fmt: skip
+    client.force_login(tenant_a.viewer)
+    page = client.get(f"/admin/events/event/{event.pk}/change/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Stranger @ 2026-04-03 09:00:05" in page  # the title and the breadcrumbs, in Taipei
+    assert "01:00:05" not in page
