@@ -151,3 +151,12 @@ def test_an_events_page_names_it_by_the_companys_time(client, tenant_a, door_a):
     page = client.get(f"/admin/events/event/{event.pk}/change/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Stranger @ 2026-04-03 09:00:05" in page  # the title and the breadcrumbs, in Taipei
     assert "01:00:05" not in page
+
+
+def test_the_admin_events_list_names_the_camera_with_its_direction(client, tenant_a, door_a):
+    EventFactory(company=tenant_a.company, screen=door_a.entrance, direction="in")
+    EventFactory(company=tenant_a.company, screen=door_a.exit, direction="out")
+    client.force_login(tenant_a.viewer)
+    page = client.get("/admin/events/event/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f'<td class="field-where">{door_a.entrance.name} · In</td>' in page
+    assert f'<td class="field-where">{door_a.exit.name} · Out</td>' in page
