@@ -12,8 +12,9 @@ Serves the app on a throw-away PostgreSQL database (tests/served.py), downloads
 - TypeScript: generates the types with openapi-typescript (tests/clients/package.json, locked)
   and type-checks them with tsc.
 
-The generator may skip only operations whose answers are images (`image/jpeg`, fetched as
-bytes: see the README); any other warning fails the run.
+The generator may skip only operations whose answers are files: images (`image/jpeg`) and
+the access export (`application/zip`), fetched as bytes (see the README); any other warning
+fails the run.
 
     CLIENTS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python tests/clients/run_clients.py [--keep DIR]
@@ -64,14 +65,17 @@ def step(message: str) -> None:
 # --- generation ---------------------------------------------------------------------------------
 
 
-def image_only_operations(schema: dict) -> set[tuple[str, str]]:
-    """(METHOD, path) of the operations whose successful answers are all images."""
+FILE_TYPES = ("image/", "application/zip")
+
+
+def file_only_operations(schema: dict) -> set[tuple[str, str]]:
+    """(METHOD, path) of the operations whose successful answers are all files."""
     found = set()
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             ok = [r for status, r in operation.get("responses", {}).items() if status.startswith("2")]
             types = {media for r in ok for media in r.get("content", {})}
-            if types and all(media.startswith("image/") for media in types):
+            if types and all(media.startswith(FILE_TYPES) for media in types):
                 found.add((method.upper(), path))
     return found
 
@@ -85,10 +89,10 @@ def generate_python(schema_file: Path, schema: dict, out: Path) -> None:
     if done.returncode != 0:
         sys.exit(f"clients: openapi-python-client failed:\n{output}")
     skipped = {(m, p) for m, p in re.findall(r"WARNING parsing (\w+) (\S+)", output)}
-    unexpected = skipped - image_only_operations(schema)
+    unexpected = skipped - file_only_operations(schema)
     if unexpected or output.count("WARNING") != len(skipped):
-        sys.exit(f"clients: openapi-python-client warned about more than image answers:\n{output}")
-    step(f"Python client generated ({len(skipped)} image answers left out, as documented)")
+        sys.exit(f"clients: openapi-python-client warned about more than file answers:\n{output}")
+    step(f"Python client generated ({len(skipped)} file answers left out, as documented)")
 
 
 def generate_typescript(schema_file: Path, out: Path) -> None:
