@@ -32,7 +32,8 @@ def _reachable(url: str, default_port: int) -> bool:
 
 
 def redis_test_url() -> str:
-    return settings.REDIS_URL or "redis://127.0.0.1:6379/15"
+    # TEST_REDIS_URL lets two suites run side by side on one Redis without sharing a database.
+    return settings.REDIS_URL or os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _service_problem(marker: str) -> str | None:
