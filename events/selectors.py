@@ -89,12 +89,13 @@ def arrived_today(*, company: Company, screen_ids: list[int] | None) -> list[int
     )
 
 
-def device_counts(*, company: Company) -> dict[str, int]:
-    """How many of the company's devices are online, offline, never seen (from timestamps),
-    and how many of its boxes are lagging behind the gallery."""
+def device_counts_by_kind(*, company: Company) -> dict[str, dict[str, int]]:
+    """Per kind of device (box, screen, pad, TV box), how many of the company's are online,
+    offline and never seen, from their last heartbeat (a query per kind)."""
     online_since = timezone.now() - offline_after()
-    counts = {Status.ONLINE.value: 0, Status.OFFLINE.value: 0, Status.NEVER_SEEN.value: 0}
-    for model in DEVICE_MODELS.values():
+    by_kind = {}
+    for kind, model in DEVICE_MODELS.items():
+        counts = {Status.ONLINE.value: 0, Status.OFFLINE.value: 0, Status.NEVER_SEEN.value: 0}
         for last_seen in model.objects.for_company(company).values_list("last_seen_at", flat=True):
             if last_seen is None:
                 counts[Status.NEVER_SEEN] += 1
@@ -102,6 +103,17 @@ def device_counts(*, company: Company) -> dict[str, int]:
                 counts[Status.ONLINE] += 1
             else:
                 counts[Status.OFFLINE] += 1
+        by_kind[kind] = counts
+    return by_kind
+
+
+def device_counts(*, company: Company) -> dict[str, int]:
+    """How many of the company's devices are online, offline, never seen (from timestamps),
+    and how many of its boxes are lagging behind the gallery."""
+    counts = {Status.ONLINE.value: 0, Status.OFFLINE.value: 0, Status.NEVER_SEEN.value: 0}
+    for kind_counts in device_counts_by_kind(company=company).values():
+        for state, count in kind_counts.items():
+            counts[state] += count
     counts["lagging"] = lagging_box_count(company=company)
     return counts
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -91,6 +92,65 @@ def test_the_admin_home_sums_up_the_day_and_links_the_live_dashboard(client, ten
     assert "<b>0</b> arrived today" in page
     assert 'href="/dashboard/"' in page
     assert '<link rel="icon" href="/static/kangaroo/favicon.svg"' in page
+
+
+def test_the_home_counts_offline_devices_of_every_kind_and_links_each_kinds_offline_list(client, tenant_a, tenant_b):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import BoxFactory, PadFactory, ScreenFactory, TVBoxFactory
+
+    silent, fresh = timezone.now() - timedelta(hours=2), timezone.now()
+    BoxFactory(company=tenant_a.company, name="Lobby box", last_seen_at=silent)
+    BoxFactory(company=tenant_a.company, name="Hall box", last_seen_at=fresh)
+    ScreenFactory(company=tenant_a.company, name="Front door", last_seen_at=silent)
+    ScreenFactory(company=tenant_a.company, name="Back door", last_seen_at=silent)
+    PadFactory(company=tenant_a.company, name="Desk pad", last_seen_at=fresh)
+    TVBoxFactory(company=tenant_a.company, name="Lobby TV")  # never seen: not offline
+    PadFactory(company=tenant_b.company, name="Their pad", last_seen_at=silent)  # B's
+    client.force_login(tenant_a.viewer)
+
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    figure = re.search(r'<div class="summary-figure devices-offline alert">(.*?)</div>', page, re.S).group(1)
+    assert re.search(r"<b>3</b> devices offline", figure)
+    links = dict(re.findall(r'<a href="([^"]+)">([^<]+)</a>', figure))
+    assert links == {
+        "/admin/devices/box/?status=offline": "1 recognition box",
+        "/admin/devices/screen/?status=offline": "2 screens",
+    }
+    listed = {url: {d.name for d in client.get(url).context["cl"].result_list} for url in links}
+    assert listed == {
+        "/admin/devices/box/?status=offline": {"Lobby box"},
+        "/admin/devices/screen/?status=offline": {"Front door", "Back door"},
+    }
+    assert sum(len(names) for names in listed.values()) == 3  # the figure is what the links show
+
+    from django.utils.translation import override
+
+    from devices.models import Screen
+
+    tenant_a.viewer.language = "zh-hant"
+    tenant_a.viewer.save(update_fields=["language"])
+    chinese = client.get("/admin/").content.decode()
+    with override("zh-hant"):
+        assert f'status=offline">2 {Screen._meta.verbose_name_plural}</a>' in chinese
+
+
+def test_with_no_device_offline_the_figure_is_zero_and_links_nowhere(client, tenant_a, tenant_b):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import PadFactory
+
+    PadFactory(company=tenant_b.company, name="Their pad", last_seen_at=timezone.now() - timedelta(hours=2))
+    client.force_login(tenant_a.viewer)
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert re.search(
+        r'<div class="summary-figure devices-offline">\s*<span><b>0</b> devices offline</span>\s*</div>', page
+    )
+    assert "?status=offline" not in page
 
 
 @pytest.mark.browser
