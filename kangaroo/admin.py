@@ -11,11 +11,12 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
+from django.forms.utils import flatatt
 from django.http import Http404
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from import_export.forms import SelectableFieldsExportForm
 
 from kangaroo.errors import KangarooError
@@ -46,13 +47,80 @@ def time_zone_label() -> str:
 lazy_time_zone_label = lazy(time_zone_label, str)
 
 
+def zone_note_messages(company_name: str) -> dict[str, str]:
+    """The note a date-time field shows when the browser's clock is in another zone than the
+    company's, for admin.js to finish with the hour count it measures: ahead or behind,
+    each in the plural forms "one" and "other" (the browser's Intl.PluralRules picks one).
+
+    It replaces Django's "You are N hours ahead of server time": the admin runs in the
+    company's zone, so the time Django calls the server's is the company's."""
+    names = {"company": company_name, "zone": timezone.get_current_timezone_name(), "hours": "%(hours)s"}
+    messages = {}
+    for form, count in (("one", 1), ("other", 2)):
+        messages[f"data-ahead-{form}"] = (
+            ngettext(
+                "Times are in %(company)s's time zone (%(zone)s); your computer is %(hours)s hour ahead.",
+                "Times are in %(company)s's time zone (%(zone)s); your computer is %(hours)s hours ahead.",
+                count,
+            )
+            % names
+        )
+        messages[f"data-behind-{form}"] = (
+            ngettext(
+                "Times are in %(company)s's time zone (%(zone)s); your computer is %(hours)s hour behind.",
+                "Times are in %(company)s's time zone (%(zone)s); your computer is %(hours)s hours behind.",
+                count,
+            )
+            % names
+        )
+    return messages
+
+
 class ZonedSplitDateTime(AdminSplitDateTime):
-    """The admin's date and time inputs followed by the zone the typed time means."""
+    """The admin's date and time inputs followed by the zone the typed time means, and, for
+    a company's user, the note admin.js shows when their computer's clock is in another zone."""
+
+    def __init__(self, attrs=None, *, company_name: str | None = None):
+        super().__init__(attrs)
+        self.company_name = company_name
 
     def render(self, name, value, attrs=None, renderer=None):
-        return format_html(
+        inputs = format_html(
             '{}<span class="time-zone">{}</span>', super().render(name, value, attrs, renderer), time_zone_label()
         )
+        if self.company_name is None:
+            return inputs
+        return format_html('{}<div class="help zone-note" hidden{}></div>', inputs, flatatt(
+            zone_note_messages(self.company_name)))  # fmt: skip
+
+
+def zoned_form(form_class, company):
+    """`form_class` whose date-time fields declared on the form itself (not made from a
+    model field by the admin, which `TenantAdminMixin` already handles) show the zone too.
+    The widgets are swapped on each form's own copy of its fields, never on the class's."""
+
+    class ZonedForm(form_class):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            for field in self.fields.values():
+                widget = field.widget
+                if isinstance(widget, AdminSplitDateTime) and not isinstance(widget, ZonedSplitDateTime):
+                    field.widget = ZonedSplitDateTime(
+                        attrs=widget.attrs, company_name=company.name if company is not None else None
+                    )
+                    field.widget.is_required = widget.is_required
+
+    ZonedForm.__name__ = form_class.__name__
+    return ZonedForm
+
+
+class ZonedInlineMixin:
+    """An inline whose form declares date-time fields of its own: they name the zone too."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = zoned_form(formset.form, admin_company(request))  # the formset class is new per call
+        return formset
 
 
 class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
@@ -133,7 +201,10 @@ class TenantAdminMixin(NotFoundAdminMixin):
         if isinstance(db_field, models.DateTimeField) and isinstance(
             getattr(formfield, "widget", None), AdminSplitDateTime
         ):
-            formfield.widget = ZonedSplitDateTime(attrs=formfield.widget.attrs)
+            company = admin_company(request)
+            formfield.widget = ZonedSplitDateTime(
+                attrs=formfield.widget.attrs, company_name=company.name if company is not None else None
+            )
         return formfield
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -25,6 +25,7 @@ from kangaroo.admin import (
     FacesForBiometricsMixin,
     TenantAdmin,
     TenantImportExportMixin,
+    ZonedInlineMixin,
     add_service_error,
     admin_company,
     adopt,
@@ -186,7 +187,7 @@ class ConsentInlineForm(forms.ModelForm):
         return bool(self.data.get(self.add_prefix("consent_method")))
 
 
-class ConsentInline(admin.TabularInline):
+class ConsentInline(ZonedInlineMixin, admin.TabularInline):
     model = Consent
     fk_name = "subject"
     form = ConsentInlineForm

@@ -41,6 +41,8 @@ ENGLISH_UI_WORDS = [
     "events", "event", "company", "user", "users", "job", "jobs", "key", "light", "dark", "in",
     "out", "both", "entry", "exit", "type", "archived", "active", "the", "of", "and", "to", "by",
     "this", "selected", "items", "results", "total", "page", "previous", "next",
+    "username", "required", "characters", "letters", "digits", "only", "result", "open", "live", "dashboard",
+    "hours", "ahead", "behind", "server", "computer",
 ]  # fmt: skip
 ALLOWED = {"Kangaroo", "English", "CSV", "XLSX", "XLS", "JSON", "TSV", "ODS", "HTML", "YAML", "VIP", "UTC"}
 WORD = re.compile(r"\b(" + "|".join(re.escape(w) for w in ENGLISH_UI_WORDS) + r")\b", re.IGNORECASE)
@@ -165,6 +167,8 @@ def admin_pages(client, company) -> list[str]:
                 continue  # a file, not a page
             urls.append(url)
     urls += [reverse("admin:app_list", args=[app]) for app in sorted(apps)]
+    # A search: its count of results out of the total, and the link that shows them all.
+    urls.append(reverse("admin:subjects_subject_changelist") + "?q=林志明")
     # Pages of their own: the monthly timesheet, and one employee's month in it.
     timesheet = reverse("admin:events_attendanceday_timesheet")
     employee = Subject.objects.for_company(company).filter(subject_type="employee").first()
@@ -232,3 +236,7 @@ def test_the_check_finds_english_words():
     assert english_words('<button>Import</button><p>員工</p><input type="submit" value="Save">') == ["Import", "Save"]
     assert english_words("<script>var all = 1;</script><p>Kangaroo · CSV</p>") == []
     assert english_words('<option value="employee">員工</option><td>employee</td>') == ["employee"]
+    # Words that once slipped through: a search's count and link, the user form's help.
+    assert english_words('<span class="small quiet">1 result (<a href="?">2 total</a>)</span>') == ["result", "total"]
+    assert english_words('<a href="?">Show all</a><label>Username:</label>') == ["Show", "all", "Username"]
+    assert english_words('<div class="help">Required. 150 characters or fewer.</div>') == ["Required", "characters"]

@@ -27,3 +27,37 @@
     selection.addRange(range);
   }
 })();
+
+/* Date-time fields: Django's date-time shortcuts note "You are N hours ahead of server time."
+ * when the browser's clock is in another zone. The admin runs in the company's zone, so the
+ * time it calls the server's is the company's: the field's own note (rendered hidden by
+ * ZonedSplitDateTime, in the user's language) says so instead, with the hours measured here.
+ * A date alone or a time of day alone gets no note: neither is ahead or behind of anything.
+ * Platform staff really do work in the server's zone; their fields keep Django's note. */
+(function () {
+  "use strict";
+  var shortcuts = window.DateTimeShortcuts;
+  if (!shortcuts) return;
+  var djangoNote = shortcuts.addTimezoneWarning;
+  function zoneNoteAfter(field) {
+    for (var node = field.nextElementSibling; node; node = node.nextElementSibling) {
+      if (node.classList.contains("zone-note")) return node;
+    }
+    return null;
+  }
+  shortcuts.addTimezoneWarning = function (input) {
+    var field = input.closest("p.datetime");
+    if (!field) return;
+    var note = zoneNoteAfter(field);
+    if (!note) return djangoNote.call(shortcuts, input);
+    // Seconds the browser's clock is ahead of the company's (DateTimeShortcuts.init sets it).
+    var hours = Number((shortcuts.timezoneOffset / 3600).toFixed(2));
+    if (!hours || !note.hidden) return; // same zone, or the field's other input already noted it
+    var count = Math.abs(hours);
+    var form = new Intl.PluralRules(document.documentElement.lang || "en").select(count);
+    var direction = hours > 0 ? "ahead" : "behind";
+    var message = note.getAttribute("data-" + direction + "-" + form) || note.getAttribute("data-" + direction + "-other");
+    note.textContent = message.replace("%(hours)s", count.toLocaleString(document.documentElement.lang || "en"));
+    note.hidden = false;
+  };
+})();

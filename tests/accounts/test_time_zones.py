@@ -97,7 +97,8 @@ def test_the_admin_form_shows_the_companys_wall_clock_time_and_names_the_zone(cl
 
     assert re.search(r'name="visit_start_1"[^>]*value="09:00:00"', page)
     assert re.search(r'name="visit_end_1"[^>]*value="18:00:00"', page)
-    assert page.count('<span class="time-zone">Time zone: Asia/Taipei (UTC+08:00)</span>') == 2
+    # The visit's start and end, and a new consent's time (its row and the template of more rows).
+    assert page.count('<span class="time-zone">Time zone: Asia/Taipei (UTC+08:00)</span>') == 4
 
 
 def test_another_companys_admin_sees_its_own_zone(client, tenants):
