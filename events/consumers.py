@@ -30,6 +30,13 @@ hears no tick for a while knows its connection is dead and reconnects. The consu
 remembers what it sent, so an event that arrives both live and from the database, or in
 a replay, is sent once.
 
+The sockets of a process hear their company's and screens' groups through the process's
+hub (events.hub): one subscription per group and process, each message taken off the
+layer once and queued to every socket of the group, which sends the frame as the
+publisher encoded it. The lagging boxes figure each tick sends when it changed is read
+once per company and process for all its sockets (`shared_lagging_count`). A client that
+goes away is how a page ends: a frame that finds it gone is no error.
+
 Authentication happens once, when the socket opens, so every socket also joins a group
 per principal it was opened with (events.revocation) and closes with 4410 the moment that
 session logs out, that user is deactivated or changes password, or that TV box's key is
@@ -40,7 +47,6 @@ the database, in case such a message was lost.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from importlib import import_module
@@ -55,6 +61,7 @@ from django.db import InterfaceError, OperationalError
 from devices.models import Screen, TVBox
 from devices.selectors import device_for_key
 from events import selectors
+from events.hub import SharedPush, live_hub
 from events.live import company_group, event_payload, screen_group
 from events.payload import without_faces
 from events.revocation import device_group, session_group, user_group
@@ -78,6 +85,28 @@ SENT_MEMORY = 5000
 # after a later one was already sent still gets this many ticks to be found.
 LOOKBACK_TICKS = 3
 CLOSE_SERVER_ERROR = 1011
+
+
+# company id -> (when it was read, the read), per process: see shared_lagging_count.
+_lagging_reads: dict[int, tuple[float, asyncio.Future]] = {}
+
+
+async def shared_lagging_count(company) -> int:
+    """The company's lagging boxes figure, read once for every socket of this process that
+    asks within half a tick (each socket's tick asks; 100 dashboards made it 20 counts a
+    second), so a change still reaches every page by its next tick."""
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    entry = _lagging_reads.get(company.pk)
+    if (
+        entry is None
+        or now - entry[0] >= settings.LIVE_TICK_SECONDS / 2
+        or entry[1].get_loop() is not loop
+        or (entry[1].done() and (entry[1].cancelled() or entry[1].exception() is not None))
+    ):
+        read = database_sync_to_async(selectors.lagging_box_count)
+        entry = _lagging_reads[company.pk] = (now, asyncio.ensure_future(read(company=company)))
+    return await asyncio.shield(entry[1])
 
 
 def user_may_listen(user) -> bool:
@@ -111,6 +140,9 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.lagging: int | None = None  # the lagging boxes figure the page shows
         self.auth_timer = None
         self.ticker: asyncio.Task | None = None
+        # Messages of the scope's groups, from this process's hub (events.hub), in order.
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.inbox_reader: asyncio.Task | None = None
         self.closing = False
         await self.accept()
         user = self.scope.get("user")
@@ -133,6 +165,21 @@ class EventsConsumer(AsyncStrictJsonConsumer):
                 if len(parts) == 2 and parts[0].lower() == "device":
                     return parts[1]
         return None
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if self.closing and not close:
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except OSError:
+            # The client went away (the server says so with an OSError: uvicorn's
+            # ClientDisconnected) while something was on its way to it. That is how pages
+            # end; its disconnect follows and ends this consumer.
+            self.closing = True
+            logger.debug("A live page's client left before a frame reached it")
+
+    async def send_json(self, content, close=False):
+        await self.send(text_data=await self.encode_json(content), close=close)  # through send above
 
     async def close(self, code=None, reason=None):
         if self.closing:
@@ -198,10 +245,15 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.principal_groups = groups
 
     async def join_scope(self, groups: list[str]):
+        """Joins the scope's groups through the process's hub (events.hub): one
+        subscription per group and process, whatever the number of sockets."""
+        hub = live_hub()
+        if self.inbox_reader is None:
+            self.inbox_reader = asyncio.ensure_future(self.read_inbox())
         for group in set(self.scope_groups) - set(groups):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await hub.leave(group, self)
         for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await hub.join(group, self)
         self.scope_groups = groups
 
     async def disconnect(self, code):
@@ -210,7 +262,12 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             self.auth_timer.cancel()
         if self.ticker is not None:
             self.ticker.cancel()
-        for group in self.scope_groups + self.principal_groups:
+        if self.inbox_reader is not None:
+            self.inbox_reader.cancel()
+        hub = live_hub()
+        for group in self.scope_groups:
+            await hub.leave(group, self)
+        for group in self.principal_groups:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:  # the socket is gone either way; the layer forgets it in time
@@ -241,30 +298,43 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             if len(events) < selectors.REPLAY_LIMIT:
                 return
 
-    # --- messages from the channel layer --------------------------------------------------------
-    async def dispatch(self, message):
-        # Channels hops to a thread to close stale database connections before every
-        # handler; new events, a busy page's most frequent message by far, touch no database
-        # (every handler that does reads through database_sync_to_async, which closes them).
-        if message["type"] == "events.push":
-            await self.events_push(message)
-        else:
-            await super().dispatch(message)
+    # --- messages of the scope's groups, from the hub ----------------------------------------
+    def hub_deliver(self, message):
+        if not self.closing:
+            self.inbox.put_nowait(message)
 
-    async def events_push(self, message):
+    async def read_inbox(self):
+        while not self.closing:
+            message = await self.inbox.get()
+            try:
+                if isinstance(message, SharedPush):
+                    # New events, a busy page's most frequent message by far, touch no
+                    # database: no hop to a thread to close stale connections first.
+                    await self.events_push(message)
+                else:
+                    await self.dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The page reconnects and resumes; a socket that stopped reading its
+                # inbox would fall behind for good.
+                logger.exception("A live message failed; closing the socket so that its page reconnects")
+                await self.close(code=CLOSE_SERVER_ERROR)
+                return
+
+    async def events_push(self, push: SharedPush | dict):
+        if not isinstance(push, SharedPush):  # the layer's message itself, not through the hub
+            push = SharedPush(push)
         self.live_heard = True
         if self.closing:
             return
-        if "frame" not in message:  # from a process not yet upgraded, during a rolling deploy
-            await self.send_events(message["events"])
+        if push.frame is None or any(pk in self.sent_set for pk in push.ids):
+            # Some were sent already (by the catch-up, or a replay): only the others go.
+            await self.send_events(push.events)
             return
-        if not self.faces or any(pk in self.sent_set for pk in message["ids"]):
-            # Some were sent already (by the catch-up, or a replay): only the others go. A
-            # viewer's page gets the cards without their face links, so it decodes the frame.
-            await self.send_events(json.loads(message["frame"])["events"])
-            return
-        self.remember_sent(message["ids"])
-        await self.send(text_data=message["frame"])  # as encoded once for every socket
+        self.remember_sent(push.ids)
+        # As encoded once for every socket; a viewer's page without the face links.
+        await self.send(text_data=push.frame if self.faces else push.faceless_frame)
 
     async def events_stranger_seen(self, message):
         if not self.closing:
@@ -309,6 +379,9 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         except asyncio.CancelledError:
             raise
         except Exception:
+            if self.closing:  # the client left meanwhile: nothing is wrong, nothing to close
+                logger.debug("A live tick ended with its socket", exc_info=True)
+                return
             # The page reconnects and resumes; a silent socket would fall behind for good.
             logger.exception("The live tick failed; closing the socket so that its page reconnects")
             await self.close(code=CLOSE_SERVER_ERROR)
@@ -391,9 +464,8 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         device.company  # noqa: B018 - load it here, in the thread that may touch the database
         return device
 
-    @database_sync_to_async
-    def _lagging(self) -> int:
-        return selectors.lagging_box_count(company=self.company)
+    async def _lagging(self) -> int:
+        return await shared_lagging_count(self.company)
 
     @database_sync_to_async
     def _tvbox_screen_ids(self, tvbox: TVBox) -> list[int]:
