@@ -237,6 +237,8 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             await self.close(code=CLOSE_REVOKED)
             return
         await self.send_hello()
+        # What the groups brought meanwhile waited in the inbox: the page hears `hello` first.
+        self.inbox_reader = asyncio.ensure_future(self.read_inbox())
         self.ticker = asyncio.ensure_future(self.run_ticker())
 
     async def join_principal(self, groups: list[str]):
@@ -248,8 +250,6 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         """Joins the scope's groups through the process's hub (events.hub): one
         subscription per group and process, whatever the number of sockets."""
         hub = live_hub()
-        if self.inbox_reader is None:
-            self.inbox_reader = asyncio.ensure_future(self.read_inbox())
         for group in set(self.scope_groups) - set(groups):
             await hub.leave(group, self)
         for group in groups:

@@ -156,3 +156,27 @@ def test_a_page_that_goes_away_is_no_error(asgi_server, client, tenant_a, settin
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert not loud, [(r.name, r.getMessage()) for r in loud]
     assert any(r.name == "events.consumers" and r.levelno == logging.DEBUG for r in caplog.records)
+
+
+def test_a_page_hears_hello_first_even_when_events_come_while_it_opens(
+    asgi_server, client, tenant_a, door_a, monkeypatch
+):
+    # The socket joins its groups before it reads its hello from the database: what the
+    # groups bring meanwhile waits until the hello is sent.
+    hello = EventsConsumer.__dict__["_hello"]  # reads in a thread (database_sync_to_async)
+    opening = []
+
+    async def slow_hello(self):
+        opening.append(True)
+        await asyncio.sleep(1.0)
+        return await hello.__get__(self, EventsConsumer)()
+
+    monkeypatch.setattr(EventsConsumer, "_hello", slow_hello)
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        wait_until(lambda: opening)
+        posted = post_events(asgi_server, door_a.box_key, [event("early", door_a.entrance)])
+        first = json.loads(socket.recv(timeout=10))
+        assert first["type"] == "hello"
+        later = receive(socket, "events")
+    created = posted["results"][0]["id"]
+    assert created in [e["id"] for e in first["recent"]] + ids(later)
