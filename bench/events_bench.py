@@ -538,11 +538,15 @@ MODES = {
     "product": ("/ws/events/", INGEST_PATH),  # the product, pub/sub layer (the production choice)
     "core": ("/ws/events/", INGEST_PATH),  # the product on channels-redis' default RedisChannelLayer
     "relay": ("/bench/relay/", "/bench/relay/post"),  # a bare Channels consumer through the same Redis
+    # the product's dashboards fed through the same Redis as the product's broadcast feeds
+    # them, without ingest (bench/events_asgi.py): the fan-out side alone, beside the relay
+    "fanout": ("/ws/events/", "/bench/fanout/post"),
     "echo": ("/ws/", INGEST_PATH),  # the echo server (bench/events_echo.py): the clients' own floor
 }
 PROFILE: dict[str, str] = {}  # "dir" and "py_spy", with --profile: each worker's samples while posting
 DASHBOARDS_PER_CLIENT = 50  # per dashboards' process, so that they are not what is measured
-DRAIN_SECONDS = {"product": 12.0, "core": 12.0, "relay": 3.0, "echo": 3.0}  # the product's catch-up is a tick
+# the product's catch-up is a tick; the fan-out's pushes are all live
+DRAIN_SECONDS = {"product": 12.0, "core": 12.0, "relay": 3.0, "echo": 3.0, "fanout": 3.0}
 
 
 def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, seconds: int) -> dict:
@@ -551,7 +555,7 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
     CPU seconds per process over the posting and the drain."""
     ws_path, post_path = MODES[mode]
     ws_url = server.base.replace("http://", "ws://") + ws_path
-    cookie = s.cookie if mode in ("product", "core") else ""
+    cookie = s.cookie if mode in ("product", "core", "fanout") else ""
     clients = []
     for start in range(0, dashboards, DASHBOARDS_PER_CLIENT):
         config = {
@@ -659,7 +663,7 @@ async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int,
     rng = random.Random(f"{mode}-{rate}")
     posts = rate * seconds // LATENCY_BATCH
     interval = LATENCY_BATCH / rate
-    own_ids = mode in ("relay", "echo")
+    own_ids = mode in ("relay", "echo", "fanout")
     headers = {**JSON, "Authorization": f"Device {s.key}"}
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     in_flight = asyncio.Semaphore(64)
@@ -677,7 +681,8 @@ async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int,
                     for i, one in enumerate(batch):
                         one["id"] = n * LATENCY_BATCH + i + 1
                 try:
-                    response = await client.post(path, content=json.dumps({"events": batch}).encode(), headers=headers)
+                    body = {"events": batch} if mode != "fanout" else {"company": s.company.pk, "events": batch}
+                    response = await client.post(path, content=json.dumps(body).encode(), headers=headers)
                     check_batch(response)
                 except (httpx.HTTPError, RuntimeError) as error:  # counted, and the run goes on
                     failed.append(repr(error))
@@ -736,7 +741,7 @@ def curve(s: Seed, points: list[tuple[int, int]], modes: list[str], seconds: int
     workers, same Redis); the echo server and the default layer on their own."""
     results: list[dict] = []
     groups = [
-        ("pubsub", [m for m in modes if m in ("product", "relay")]),
+        ("pubsub", [m for m in modes if m in ("product", "fanout", "relay")]),
         ("core", ["core"] if "core" in modes else []),
     ]
     for layer, layer_modes in groups:
@@ -777,6 +782,13 @@ def print_curve(results: list[dict], seconds: int) -> None:
     for rate, dashboards in sorted({(p["rate"], p["dashboards"]) for p in results}):
         product = by.get(("product", rate, dashboards))
         if product is None:
+            fanout, relay = by.get(("fanout", rate, dashboards)), by.get(("relay", rate, dashboards))
+            if fanout is not None:
+                line = f"{rate:>5}/s x{dashboards:<4} fan-out alone p99 {fanout['p99']:.1f} ms, "
+                line += f"{fanout['server_us_per_delivery']:.0f} us/delivery"
+                if relay is not None:
+                    line += f"; relay p99 {relay['p99']:.1f} ms, {relay['server_us_per_delivery']:.0f} us/delivery"
+                print(line)
             continue
         complete = product["delivered"] == product["expected"] and not product["duplicates"]
         verdict = "pass" if product["p99"] <= GOALS["p99_ms"] and complete else "FAIL"
@@ -790,6 +802,11 @@ def print_curve(results: list[dict], seconds: int) -> None:
             )
             if relay["delivered"] < relay["expected"]:
                 line += " (but the relay itself fell behind: no baseline)"
+        fanout = by.get(("fanout", rate, dashboards))
+        if fanout is not None:
+            line += f"; fan-out alone p99 {fanout['p99']:.1f} ms, {fanout['server_us_per_delivery']:.0f} us/delivery"
+            if relay is not None:
+                line += f" (relay {relay['server_us_per_delivery']:.0f})"
         echo = by.get(("echo", rate, dashboards))
         if echo is not None:
             line += f"; echo p99 {echo['p99']:.1f} ms"
