@@ -37,11 +37,10 @@ from events.payload import event_snapshot_url
 from events.unknown_admin import EventCorrectionAdminMixin
 from kangaroo.admin import (
     ReadOnlyAdminMixin,
+    ReportAdminMixin,
     TenantAdmin,
-    TenantAdminMixin,
     TenantImportExportMixin,
     add_service_error,
-    admin_company,
 )
 from kangaroo.errors import KangarooError
 from kangaroo.spreadsheets import SmartCSV, TextXLSX, escape_formula
@@ -343,7 +342,7 @@ def timesheet_dataset(sheet: list[TimesheetRow]) -> tablib.Dataset:
     return dataset
 
 
-class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
+class AttendanceDayAdmin(ReportAdminMixin, admin.ModelAdmin):
     """The attendance report of the requester's company: filters, a page of rows, and CSV /
     XLSX export of exactly the filtered rows. Every member may read it; nothing is written."""
 
@@ -363,31 +362,11 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
             ),
         ]
 
-    def get_queryset(self, request):
-        return AttendanceDay.objects.none()  # no objects: the rows come from events.attendance
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def _report_company(self, request) -> Company | None:
-        """The requester's company; platform staff (no company) pick one in the form."""
-        company = admin_company(request)
-        if company is None and request.user.is_platform_staff:
-            picked = request.GET.get("company", "")
-            company = Company.objects.filter(pk=picked).first() if picked.isdigit() else None
-        return company
-
     def _filtered(self, request):
         """(company, form, rows or None, (from, to) or None) for the request's filters."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        company = self._report_company(request)
+        company = self.report_company(request)
         data = request.GET.copy()
         if company is not None and not data.get("from") and not data.get("to"):
             data["from"] = data["to"] = company_today(company).isoformat()  # shown in the form
@@ -449,7 +428,7 @@ class AttendanceDayAdmin(TenantAdminMixin, admin.ModelAdmin):
     def _timesheet(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        company = self._report_company(request)
+        company = self.report_company(request)
         data = request.GET.copy()
         if company is not None and not data.get("month"):
             data["month"] = company_today(company).strftime("%Y-%m")  # this month, shown in the form

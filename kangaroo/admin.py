@@ -311,6 +311,26 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class ReportAdminMixin(ReadOnlyAdminMixin, TenantAdminMixin):
+    """The admin of a page that is not a list of rows (a report, an overview): its model
+    exists only so the admin index links to it (no table, no objects), so it has none to
+    list, add, change or delete. Company users read their own company; platform staff (no
+    company) pick one with `?company=<id>`."""
+
+    def get_queryset(self, request):
+        return self.model._default_manager.none()
+
+    def report_company(self, request):
+        """The requester's company; for platform staff the one picked, or None."""
+        company = admin_company(request)
+        if company is None and request.user.is_platform_staff:
+            picked = request.GET.get("company", "")
+            # The company model through the user's field: the base does not import accounts.
+            companies = request.user._meta.get_field("company").related_model._default_manager
+            company = companies.filter(pk=picked).first() if picked.isdigit() else None
+        return company
+
+
 def column_label(resource, field_name: str) -> str:
     """A file column as a person reads it on the export page: the resource's own label
     (`column_labels`), else its model field's translated name; the file's header stays the

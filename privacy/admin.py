@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import AuditLog, Company, Job
-from kangaroo.admin import TenantAdminMixin, admin_company
+from kangaroo.admin import ReportAdminMixin
 from kangaroo.jobs import JobAlreadyQueued
 from privacy import services
 from privacy.purge_api import preview_data
@@ -40,7 +40,7 @@ class RetentionPurge(models.Model):
 
 
 @admin.register(RetentionPurge)
-class RetentionPurgeAdmin(TenantAdminMixin, admin.ModelAdmin):
+class RetentionPurgeAdmin(ReportAdminMixin, admin.ModelAdmin):
     """Every member may read the page; only owners may purge now."""
 
     RUNS_SHOWN = 10
@@ -52,29 +52,10 @@ class RetentionPurgeAdmin(TenantAdminMixin, admin.ModelAdmin):
             path("purge/", self.admin_site.admin_view(require_POST(self.purge_view)), name="{}_{}_purge".format(*info)),
         ]
 
-    def get_queryset(self, request):
-        return RetentionPurge.objects.none()
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def _company(self, request) -> Company | None:
-        company = admin_company(request)
-        if company is None and request.user.is_platform_staff:
-            picked = request.GET.get("company", "")
-            company = Company.objects.filter(pk=picked).first() if picked.isdigit() else None
-        return company
-
     def overview_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        company = self._company(request)
+        company = self.report_company(request)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
