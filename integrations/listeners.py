@@ -10,6 +10,10 @@
   subject as the API shows it (without its photos), `subject.deleted` with its id only.
 - `subjects.domain_signals.photo_enrolled`: `photo.rejected` for the photos the face
   engine refused, with the reason code.
+- `subjects.domain_signals.subject_erased` (inside the erasure's transaction): the person
+  is scrubbed from the bodies the delivery log keeps (`webhook_bodies_scrub`), and from the
+  arrival e-mails' record when they were a host; `consent_withdrawn`: their messages lose
+  the links to the pictures that were deleted.
 - A box's lag is computed, never announced (`devices.selectors.gallery_lag`), so a periodic
   check here (`webhooks_for_lagging_boxes`) sends `device.lagging` when a box starts to lag.
 
@@ -30,10 +34,17 @@ from events.hooks import event_corrected, events_recorded
 from events.models import Event, EventKind
 from events.payload import API_LINKS, event_payload
 from integrations.arrivals import queue_visitor_arrivals
-from integrations.models import WebhookType
-from integrations.services import webhook_endpoints_wanting, webhooks_queue
+from integrations.models import VisitorArrival, WebhookType
+from integrations.services import webhook_bodies_scrub, webhook_endpoints_wanting, webhooks_queue
 from subjects.api import SubjectSerializer
-from subjects.domain_signals import CREATED, DELETED, photo_enrolled, subject_changed
+from subjects.domain_signals import (
+    CREATED,
+    DELETED,
+    consent_withdrawn,
+    photo_enrolled,
+    subject_changed,
+    subject_erased,
+)
 from subjects.models import Photo, PhotoStatus, Subject
 
 EVENT_TYPES = {
@@ -52,6 +63,8 @@ def connect() -> None:
     subject_changed.connect(webhooks_for_subjects, dispatch_uid="integrations.webhooks.subjects")
     photo_enrolled.connect(webhooks_for_rejected_photos, dispatch_uid="integrations.webhooks.photos")
     events_recorded.connect(queue_visitor_arrivals, dispatch_uid="integrations.arrivals.queue")
+    subject_erased.connect(scrub_erased_subjects, dispatch_uid="integrations.privacy.erased")
+    consent_withdrawn.connect(scrub_withdrawn_pictures, dispatch_uid="integrations.privacy.withdrawn")
 
 
 def event_data(company, event: Event) -> dict[str, Any]:
@@ -163,3 +176,17 @@ def webhooks_for_lagging_boxes(*, now=None) -> int:
         webhooks_queue(company=company, messages=[(WebhookType.DEVICE_LAGGING, now, dict(data)) for data in rendered])
         announced += len(new)
     return announced
+
+
+def scrub_erased_subjects(sender, *, company, ids, identifiers, **kwargs) -> None:
+    for pk in ids:
+        texts = identifiers.get(pk, [])
+        webhook_bodies_scrub(company=company, subject_id=pk, identifiers=texts)
+        # The arrival record of a visitor they hosted kept the address it was sent to.
+        if texts:
+            VisitorArrival.objects.for_company(company).filter(host_email__in=texts).update(host_email="")
+
+
+def scrub_withdrawn_pictures(sender, *, company, ids, **kwargs) -> None:
+    for pk in ids:
+        webhook_bodies_scrub(company=company, subject_id=pk, erased=False)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -280,3 +281,68 @@ def webhook_redeliver(*, company: Company, actor: User | None, delivery: Webhook
     )
     _queue_for(delivery.endpoint, [delivery])
     return delivery
+
+
+# --- A person's data in the delivery log -------------------------------------------------------
+
+# Set at the top of a stored body whose person was erased, so the log says why it reads so.
+REDACTED_ERASED = "subject_erased"
+# What of a subject's own message (`subject.created`, `subject.updated`) survives erasure.
+SUBJECT_KEPT_FIELDS = ("id", "subject_type", "created_at", "updated_at")
+
+
+def webhook_bodies_scrub(
+    *, company: Company, subject_id: int, identifiers: Sequence[str] = (), erased: bool = True
+) -> int:
+    """Scrub one subject of `company` from the bodies kept in its delivery log; returns how
+    many rows changed. Each row keeps its status, attempts and times (the log still shows
+    that a message was sent and how it went).
+
+    `erased` (the person's erasure): an event names them no more (`subject` null, as the API
+    shows such an event now), their `subject.*` messages keep only the id, type and times,
+    no image link is left, and a receiver's answer quoting any of `identifiers` (name, job
+    number, e-mail, phone) is dropped. Otherwise (consent withdrawn: the pictures are gone,
+    the person stays) only the links to their photo and snapshots go.
+
+    Found by the id as the compact JSON of `message_body` writes it, then checked parsed, so
+    only this subject's messages change; in the caller's transaction."""
+    mentions = WebhookDelivery.objects.for_company(company).filter(
+        Q(body__contains=f'"id":{subject_id},') | Q(body__contains=f'"id":{subject_id}}}')
+    )
+    texts = [text for text in identifiers if text]
+    changed = []
+    for delivery in mentions.only("pk", "body", "response_excerpt").order_by("pk").iterator(chunk_size=500):
+        try:
+            message = json.loads(delivery.body)
+        except ValueError:
+            continue
+        if not _scrub_message(message, subject_id, erased=erased):
+            continue
+        delivery.body = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        if erased and any(text in delivery.response_excerpt for text in texts):
+            delivery.response_excerpt = ""
+        changed.append(delivery)
+    WebhookDelivery.objects.bulk_update(changed, ["body", "response_excerpt"], batch_size=500)
+    return len(changed)
+
+
+def _scrub_message(message: dict[str, Any], subject_id: int, *, erased: bool) -> bool:
+    """Scrub `message` in place; True when it was about the subject."""
+    data = message.get("data")
+    if not isinstance(data, dict):
+        return False
+    kind = str(message.get("type", ""))
+    person = data.get("subject")
+    if isinstance(person, dict) and person.get("id") == subject_id:  # an event's payload
+        data["snapshot_url"] = None
+        if erased:
+            data["subject"] = None
+        else:
+            person["photo_url"] = None
+    elif erased and kind in (WebhookType.SUBJECT_CREATED, WebhookType.SUBJECT_UPDATED) and data.get("id") == subject_id:
+        message["data"] = {name: data[name] for name in SUBJECT_KEPT_FIELDS if name in data}
+    else:
+        return False
+    if erased:
+        message["redacted"] = REDACTED_ERASED
+    return True

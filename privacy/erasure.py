@@ -5,8 +5,11 @@ Erasure is `subjects.services.subject_delete` (the one way a subject is deleted:
 their embeddings, consents with their signed forms, their events' snapshots and the copies
 unknown people kept, every file after commit, and a tombstone in the gallery change log
 that tells the boxes, all in one transaction) plus what only erasure does: the events lose
-the name and job number they copied, the audit log's entries about the subject lose the
-name they kept, and the erasure itself is audited with who asked for it and why.
+the name and job number they copied, the audit log's entries about the subject (and about
+corrections of their events) lose the name they kept, the bulk photo uploads' records of
+files matched to them lose their name and job number, higher apps scrub their copies
+(`subject_erased`: the webhook delivery log), and the erasure itself is audited with who
+asked for it and why. All in one transaction.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from django.utils.translation import gettext as _
 
 from accounts.models import AuditLog, Company, User
 from accounts.services import audit_record
-from events.models import ERASED_PERSON
+from events.models import ERASED_PERSON, Event, EventCorrection
 from events.services import event_anonymise_subjects
 from kangaroo import errors
 from kangaroo.errors import KangarooError
-from subjects.models import Consent, Photo, Subject
+from subjects.domain_signals import announce_subject_erased
+from subjects.models import Consent, Photo, PhotoUpload, Subject
 from subjects.services import subject_delete
 
 REASON_MAX_LENGTH = 500
@@ -64,8 +68,13 @@ def subject_erase(*, company: Company, actor: User | None, subject: Subject, rea
     pk = subject.pk
     photos = Photo.objects.for_company(company).filter(subject=subject).count()
     consents = Consent.objects.for_company(company).filter(subject=subject).count()
+    identifiers = [getattr(subject, field) for field in ("name", "english_name", "job_number", "email", "phone")]
+    corrected = _corrected_event_ids(company, pk)
     anonymised = event_anonymise_subjects(company=company, subject_ids=[pk])
     subject_delete(company=company, actor=actor, subject=subject)
+    _scrub_correction_entries(company, corrected, subject.name, _erased_repr(pk))
+    _scrub_photo_uploads(company, pk, _erased_repr(pk))
+    announce_subject_erased(company=company, identifiers={pk: [str(text) for text in identifiers if text]})
     # The log keeps that someone was created, changed and deleted, but no longer who.
     entries = AuditLog.objects.for_company(company).filter(
         object_type=ContentType.objects.get_for_model(Subject), object_id=str(pk)
@@ -98,3 +107,40 @@ def _erased_repr(pk: int) -> str:
     # In the server's language: the log keeps text, which is not translated when read.
     with translation.override(None):
         return f"{ERASED_PERSON} #{pk}"
+
+
+def _corrected_event_ids(company: Company, pk: int) -> list[str]:
+    """The events a correction made about the subject or took away from them: the audit
+    entries of those corrections name the event, and an event is named by its person."""
+    corrections = EventCorrection.objects.for_company(company)
+    ids = set(corrections.filter(subject_id=pk).values_list("event_id", flat=True))
+    ids |= set(corrections.filter(original_subject_id=pk).values_list("event_id", flat=True))
+    ids |= set(
+        Event.objects.for_company(company)
+        .filter(subject_id=pk, corrected_at__isnull=False)
+        .values_list("pk", flat=True)
+    )
+    return [str(event_id) for event_id in ids]
+
+
+def _scrub_correction_entries(company: Company, event_ids: list[str], name: str, erased: str) -> None:
+    if not event_ids or not name:
+        return
+    entries = AuditLog.objects.for_company(company).filter(
+        object_type=ContentType.objects.get_for_model(Event), object_id__in=event_ids, object_repr__contains=name
+    )
+    for entry in entries.only("pk", "object_repr"):
+        entry.object_repr = entry.object_repr.replace(name, erased)
+        entry.save(update_fields=["object_repr"])
+
+
+def _scrub_photo_uploads(company: Company, pk: int, erased: str) -> None:
+    """A bulk upload's record names each file (by job number) and the subject it matched."""
+    for upload in PhotoUpload.objects.for_company(company).only("pk", "entries"):
+        if not any(entry.get("subject") == pk for entry in upload.entries):
+            continue
+        upload.entries = [
+            {**entry, "name": erased, "job_number": "", "subject_name": ""} if entry.get("subject") == pk else entry
+            for entry in upload.entries
+        ]
+        upload.save(update_fields=["entries"])

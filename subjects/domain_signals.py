@@ -58,6 +58,7 @@ photo_added = Signal()
 photo_removed = Signal()
 photo_enrolled = Signal()
 consent_withdrawn = Signal()
+subject_erased = Signal()
 
 
 def announce_departments(*, company: Company, action: str, ids: Iterable[int]) -> None:
@@ -101,4 +102,14 @@ def _announce_photos(signal: Signal, *, company: Company, photos: Iterable[tuple
             company=company,
             ids=[photo for photo, _ in pairs],
             subject_ids=[subject for _, subject in pairs],
+        )
+
+
+def announce_subject_erased(*, company: Company, identifiers: dict[int, Sequence[str]]) -> None:
+    if identifiers:
+        subject_erased.send(
+            sender=Subject,
+            company=company,
+            ids=list(identifiers),
+            identifiers={pk: [text for text in texts if text] for pk, texts in identifiers.items()},
         )

@@ -4,6 +4,7 @@ import pytest
 
 from devices import services as device_services
 from tests.devices.conftest import device_client
+from tests.integrations.conftest import receiver  # noqa: F401  a webhook receiver on a loopback port
 
 
 @pytest.fixture
