@@ -229,7 +229,9 @@ def retention_policy_default_text(company: Company) -> str:
         "if you are a visitor; after %(inactive)s days without a visit. Snapshots of people "
         "the cameras do not know are deleted %(stranger)s days after they were last seen. "
         "Records of who passed which door are kept for %(events)s days, the log of who did "
-        "what in this system for %(audit)s days. Your face data is never shown to anyone "
+        "what in this system for %(audit)s days, and a consent form you signed for as long as "
+        "you are enrolled and %(audit)s days after you withdraw your consent. Your face data "
+        "is never shown to anyone "
         "outside %(company)s."
     ) % {
         "company": company.name,

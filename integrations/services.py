@@ -322,7 +322,7 @@ def webhook_bodies_scrub(
         if erased and any(text in delivery.response_excerpt for text in texts):
             delivery.response_excerpt = ""
         changed.append(delivery)
-    WebhookDelivery.objects.bulk_update(changed, ["body", "response_excerpt"], batch_size=500)
+    WebhookDelivery.objects.for_company(company).bulk_update(changed, ["body", "response_excerpt"], batch_size=500)
     return len(changed)
 
 

@@ -15,6 +15,8 @@
 - **Events** are anonymised into `events.models.EventDailyCount` in the transaction that
   deletes them, and each subject's latest sighting is kept (`SubjectLastSeen`) so that the
   inactivity window still reads it.
+- **Signed consent forms** lose their file only (`Consent.evidence` emptied, the file
+  deleted after commit); the consent row stays in the subject's history.
 - **Audit.** Each run that removed something, or that an owner asked for, leaves one entry:
   per rule how many rows, and the windows applied. Counts only, never the data.
 """
@@ -40,7 +42,7 @@ from kangaroo.media import media_delete_on_commit
 from privacy.models import SubjectLastSeen
 from privacy.selectors import PURGE_ACTION, RULES, purge_candidates
 from subjects.domain_signals import announce_photos_removed
-from subjects.models import Photo, Subject
+from subjects.models import Consent, Photo, Subject
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +229,14 @@ def _audit_entries(company: Company, ids: list[int]) -> int:
     return deleted
 
 
+def _consent_evidence(company: Company, ids: list[int]) -> int:
+    consents = Consent.objects.for_company(company).filter(pk__in=ids).exclude(evidence="")
+    names = list(consents.values_list("evidence", flat=True))
+    cleared = consents.update(evidence="")
+    media_delete_on_commit(names)
+    return cleared
+
+
 HANDLERS: dict[str, Callable[[Company, list[int]], int]] = {
     "visitor_photos": _photos,
     "visitor_snapshots": _subject_snapshots,
@@ -236,4 +246,5 @@ HANDLERS: dict[str, Callable[[Company, list[int]], int]] = {
     "inactive_snapshots": _subject_snapshots,
     "events": _events,
     "audit_entries": _audit_entries,
+    "consent_evidence": _consent_evidence,
 }

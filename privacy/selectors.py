@@ -14,6 +14,14 @@ company's windows (`accounts.models.Company.retention_*_days`):
 - `events`: the events of every local day (company time zone) that ended more than
   `retention_event_days` ago; whole days, so each day is counted once for attendance totals.
 - `audit_entries`: audit log entries older than `retention_audit_days`.
+- `consent_evidence`: the signed form of a consent whose subject withdrew (that consent,
+  or a later one) more than `retention_audit_days` ago. A form is the proof that what was
+  collected under it was collected lawfully, so it outlives those biometrics: withdrawal
+  deletes them at once, the form stays as long as the audit log keeps the record of that
+  time. A consent in force, or replaced by a later one the person has not withdrawn, keeps
+  its form while the subject exists (it still covers photos taken under it). The consent
+  row stays (when, how, which policy), only the file goes. Deleting or erasing the subject
+  deletes the forms with it (see the README's privacy section).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from accounts.models import AuditLog, Company
 from events.attendance import local_midnight
 from events.models import Event, EventKind, UnknownPerson
 from privacy.models import SubjectLastSeen
-from subjects.models import Photo, Subject, SubjectType
+from subjects.models import Consent, Photo, Subject, SubjectType
 
 # In the order the purge runs them. The labels name the window they follow.
 RULES = {
@@ -40,6 +48,7 @@ RULES = {
     "inactive_snapshots": _("Event snapshots of subjects not seen"),
     "events": _("Events (kept as anonymous daily counts)"),
     "audit_entries": _("Audit log entries"),
+    "consent_evidence": _("Signed consent forms, after withdrawal"),
 }
 # Which company window each rule follows.
 RULE_WINDOWS = {
@@ -51,6 +60,7 @@ RULE_WINDOWS = {
     "inactive_snapshots": "retention_inactive_days",
     "events": "retention_event_days",
     "audit_entries": "retention_audit_days",
+    "consent_evidence": "retention_audit_days",
 }
 
 
@@ -117,7 +127,17 @@ def purge_candidates(*, company: Company, now: datetime.datetime) -> dict[str, Q
         "inactive_snapshots": _snapshots_of(company, inactive),
         "events": Event.objects.for_company(company).filter(happened_at__lt=cutoffs.events),
         "audit_entries": AuditLog.objects.for_company(company).filter(created_at__lt=cutoffs.audit),
+        "consent_evidence": withdrawn_evidence(company=company, cutoffs=cutoffs),
     }
+
+
+def withdrawn_evidence(*, company: Company, cutoffs: Cutoffs) -> QuerySet[Consent]:
+    """Consents with a signed form whose subject withdrew, at or after the consent was
+    recorded, before the audit cutoff (so every biometric it covered is long gone)."""
+    withdrawal = Consent.objects.for_company(company).filter(
+        subject=OuterRef("subject"), withdrawn_at__lt=cutoffs.audit, withdrawn_at__gte=OuterRef("created_at")
+    )
+    return Consent.objects.for_company(company).exclude(evidence="").filter(Exists(withdrawal))
 
 
 def purge_preview(*, company: Company, now: datetime.datetime) -> dict[str, int]:

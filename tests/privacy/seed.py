@@ -11,10 +11,11 @@ from django.db import transaction
 
 import faces
 from accounts.models import AuditLog, Company
+from accounts.services import retention_policy_current
 from events.models import Event, EventKind, UnknownPerson, UnknownSnapshot
 from kangaroo.media import MediaKind, media_save
 from subjects.domain_signals import announce_photos_enrolled
-from subjects.models import Photo, PhotoStatus, Subject, SubjectType
+from subjects.models import Consent, Photo, PhotoStatus, Subject, SubjectType
 from tests.factories import (
     AuditLogFactory,
     EventFactory,
@@ -38,6 +39,7 @@ class Seeded:
     events: dict[str, Event] = field(default_factory=dict)
     people: dict[str, UnknownPerson] = field(default_factory=dict)
     audit: dict[str, AuditLog] = field(default_factory=dict)
+    consents: dict[str, Consent] = field(default_factory=dict)
     keep: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)
 
@@ -156,7 +158,42 @@ def seed_every_age(company: Company, now: datetime.datetime) -> Seeded:
         entry = AuditLogFactory(company=company, action=f"test.{name}")
         AuditLog.objects.for_company(company).filter(pk=entry.pk).update(created_at=now - days * DAY)
         seeded.audit[name] = entry
+
+    # Signed consent forms: kept while the consent they prove may still cover something,
+    # and for the audit window after the person withdrew.
+    audit_days = company.retention_audit_days
+    withdrew_long_ago = _subject(seeded, "consent-withdrawn-outside", created=long_ago, consent=False)
+    _consent(seeded, "consent-replaced-before-withdrawal", withdrew_long_ago, recorded=long_ago, stays=False,
+             replaced=now - (audit_days + 5) * DAY)  # fmt: skip
+    _consent(seeded, "consent-withdrawn-outside", withdrew_long_ago, recorded=now - (audit_days + 5) * DAY,
+             stays=False, withdrawn=now - (audit_days + 1) * DAY)  # fmt: skip
+    # They consented again since: the new form proves the new collection.
+    _consent(seeded, "consent-given-again", withdrew_long_ago, recorded=now - audit_days * DAY, stays=True)
+    withdrew_lately = _subject(seeded, "consent-withdrawn-inside", created=long_ago, consent=False)
+    _consent(seeded, "consent-withdrawn-inside", withdrew_lately, recorded=long_ago, stays=True,
+             withdrawn=now - (audit_days - 1) * DAY)  # fmt: skip
+    # In force for years: its photos may be years old too.
+    signed = _subject(seeded, "consent-in-force", created=long_ago, consent=False)
+    _consent(seeded, "consent-in-force", signed, recorded=long_ago, stays=True)
     return seeded
+
+
+def _consent(seeded, name, subject, *, recorded, stays: bool, withdrawn=None, replaced=None) -> Consent:
+    company = seeded.company
+    consent = Consent.objects.create(
+        company=company,
+        subject=subject,
+        given_at=recorded,
+        method="paper",
+        policy=retention_policy_current(company=company),
+        evidence=_file(company, MediaKind.CONSENT),
+        withdrawn_at=withdrawn,
+        replaced_at=replaced,
+    )
+    Consent.objects.for_company(company).filter(pk=consent.pk).update(created_at=recorded)
+    (seeded.keep if stays else seeded.gone).add(consent.evidence.name)
+    seeded.consents[name] = consent
+    return consent
 
 
 def remaining(seeded: Seeded) -> dict[str, set]:
@@ -167,6 +204,8 @@ def remaining(seeded: Seeded) -> dict[str, set]:
         "snapshots": set(Event.objects.for_company(company).exclude(snapshot="").values_list("pk", flat=True)),
         "people": set(UnknownPerson.objects.for_company(company).values_list("pk", flat=True)),
         "copies": set(UnknownSnapshot.objects.for_company(company).values_list("image", flat=True)),
+        "evidence": set(Consent.objects.for_company(company).exclude(evidence="").values_list("evidence", flat=True)),
+        "consents": set(Consent.objects.for_company(company).values_list("pk", flat=True)),
         "audit": set(
             AuditLog.objects.for_company(company).filter(action__startswith="test.").values_list("action", flat=True)
         ),

@@ -30,6 +30,7 @@ EXPECTED = {
     "inactive_snapshots": 0,
     "events": 3,
     "audit_entries": 1,
+    "consent_evidence": 2,
 }
 
 
@@ -71,6 +72,13 @@ def test_every_kind_at_every_age_file_by_file(tenants, media_root, box_for, djan
     assert {a.events["visitor-outside"].pk, a.events["stranger-outside"].pk}.isdisjoint(left["snapshots"])
     assert left["people"] == {a.people["stranger-inside"].pk}
     assert left["audit"] == {"test.audit-inside"}
+    # The forms of consents withdrawn within the audit window, given again, or in force stay;
+    # every consent row stays in its subject's history.
+    assert left["evidence"] == {
+        a.consents[name].evidence.name
+        for name in ["consent-given-again", "consent-withdrawn-inside", "consent-in-force"]
+    }
+    assert {consent.pk for consent in a.consents.values()} <= left["consents"]
     # Every subject is still on file: only their biometric data went.
     assert set(a.subjects) == {s.name for s in type(a.subjects["employee-active"]).objects.for_company(company_a)}
 
@@ -91,7 +99,8 @@ def test_every_kind_at_every_age_file_by_file(tenants, media_root, box_for, djan
     # The boxes hear it: the visitor whose visit ended long ago and the unseen photo are gone
     # from the feed; the subjects are still there.
     held, _, _ = sync(box_for(tenant_a))
-    faces = {held[s.pk]["name"]: sorted(face["photo_id"] for face in held[s.pk]["faces"]) for s in a.subjects.values()}
+    enrolled = [s for name, s in a.subjects.items() if not name.startswith("consent-")]  # the rest had no photo
+    faces = {held[s.pk]["name"]: sorted(face["photo_id"] for face in held[s.pk]["faces"]) for s in enrolled}
     assert faces == {
         "visitor-inside": [a.photos["visitor-inside"].pk],
         "visitor-outside": [],
