@@ -105,6 +105,9 @@ class Company(models.Model):
         default=730,
         validators=[MinValueValidator(AUDIT_RETENTION_MIN_DAYS), MaxValueValidator(RECORD_RETENTION_MAX_DAYS)],
     )
+    # Set by the retention purge: every event of a local day before this one is deleted (kept
+    # only as anonymous counts), so attendance shows those days by their counts.
+    events_purged_before = models.DateField(_("events purged before"), null=True, blank=True, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

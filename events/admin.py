@@ -22,6 +22,8 @@ from import_export.formats import base_formats
 from accounts.models import Company
 from events.attendance import (
     AttendanceDays,
+    PurgedDay,
+    PurgedDayTotal,
     TimesheetRow,
     attendance_days,
     attendance_range,
@@ -30,6 +32,7 @@ from events.attendance import (
     month_range,
     monthly_timesheet,
     purged_day_totals,
+    timesheet_purged,
 )
 from events.charts import arrival_charts
 from events.models import Event
@@ -262,9 +265,10 @@ ATTENDANCE_EXPORT_HEADERS = [
 ]
 
 
-def attendance_dataset(rows: AttendanceDays) -> tablib.Dataset:
+def attendance_dataset(rows: AttendanceDays, purged: list[PurgedDayTotal] = ()) -> tablib.Dataset:
     """Every row of `rows` (read in chunks), times in the company's zone, text escaped against
-    spreadsheet formulas."""
+    spreadsheet formulas; then one row per purged day and subject type, its anonymous total
+    marked in the name column (passes in their own)."""
     dataset = tablib.Dataset(headers=[str(header) for header in ATTENDANCE_EXPORT_HEADERS])
     for row in rows:
         dataset.append(
@@ -281,6 +285,10 @@ def attendance_dataset(rows: AttendanceDays) -> tablib.Dataset:
                 _yes_no(row.left_early),
             )
         )
+    for total in purged:
+        marked = gettext("purged (anonymous total): %(people)d person(s) recognised") % {"people": total.people}
+        dataset.append((total.day.isoformat(), marked, "", escape_formula(total.subject_type_label), "", "", "",
+                        str(total.passes), "", ""))  # fmt: skip
     return dataset
 
 
@@ -328,16 +336,36 @@ TIMESHEET_EXPORT_HEADERS = [
 ]
 
 
-def timesheet_dataset(sheet: list[TimesheetRow]) -> tablib.Dataset:
-    """One row per employee and present day, then the employee's month total."""
+def purged_mark(day: PurgedDay) -> str:
+    """How a purged day reads in a timesheet: not a day present, not an absence."""
+    return gettext("purged: %(people)d person-days in total") % {"people": day.people}
+
+
+def timesheet_days(row: TimesheetRow, purged: list[PurgedDay]) -> list[tuple]:
+    """(date, AttendanceRow or None, PurgedDay or None) for each present day and each purged day, in order."""
+    days = [(day.date, day, None) for day in row.days] + [(day.day, None, day) for day in purged]
+    return sorted(days, key=lambda item: item[0])
+
+
+def timesheet_dataset(sheet: list[TimesheetRow], purged: list[PurgedDay] = ()) -> tablib.Dataset:
+    """One row per employee and present day, and per purged day (marked, with the anonymous
+    total of all employees), then the employee's month total."""
     dataset = tablib.Dataset(headers=[str(header) for header in TIMESHEET_EXPORT_HEADERS])
     for row in sheet:
         who = (escape_formula(row.name), escape_formula(row.job_number), escape_formula(row.department))
-        for day in row.days:
+        for date, day, gone in timesheet_days(row, purged):
+            if gone is not None:
+                dataset.append((*who, date.isoformat(), purged_mark(gone), "", "", "", ""))
+                continue
             dataset.append((*who, day.date.isoformat(), _local_time(day.first_in), _local_time(day.last_out),
                             _hours(day.hours) if day.hours is not None else "", _yes_no(day.late),
                             _yes_no(day.left_early)))  # fmt: skip
         total = gettext("month total: %(days)d days present") % {"days": row.days_present}
+        if row.purged_days:
+            total = gettext("month total: %(days)d days present, %(purged)d days purged (not counted)") % {
+                "days": row.days_present,
+                "purged": row.purged_days,
+            }
         dataset.append((*who, total, "", "", _hours(row.hours), str(row.late_count), str(row.left_early_count)))
     return dataset
 
@@ -434,15 +462,16 @@ class AttendanceDayAdmin(ReportAdminMixin, admin.ModelAdmin):
             data["month"] = company_today(company).strftime("%Y-%m")  # this month, shown in the form
         form = TimesheetForm(data, company=company, pick_company=request.user.is_platform_staff)
         if company is None or not form.is_valid():
-            return company, form, None, None
+            return company, form, None, None, []
         month = form.cleaned_data["month"]
         department = form.cleaned_data["department"].pk if form.cleaned_data["department"] else None
         subject = form.cleaned_data["employee"].pk if form.cleaned_data["employee"] else None
         sheet = monthly_timesheet(company=company, month=month, department=department, subject=subject)
-        return company, form, sheet, month
+        return company, form, sheet, month, timesheet_purged(company=company, month=month)
 
     def timesheet_view(self, request):
-        company, form, sheet, month = self._timesheet(request)
+        company, form, sheet, month, purged = self._timesheet(request)
+        single = sheet[0] if sheet is not None and len(sheet) == 1 and form.cleaned_data.get("employee") else None
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -453,7 +482,10 @@ class AttendanceDayAdmin(ReportAdminMixin, admin.ModelAdmin):
             "sheet": sheet,
             "month": month,
             "period": month_range(month) if month else None,
-            "single": sheet[0] if sheet is not None and len(sheet) == 1 and form.cleaned_data.get("employee") else None,
+            "single": single,
+            "single_days": timesheet_days(single, purged) if single is not None else [],
+            "purged": purged,
+            "purged_people": sum(day.people for day in purged),
             "export_formats": list(self.EXPORT_FORMATS),
         }
         return TemplateResponse(request, "events/timesheet.html", context)
@@ -462,13 +494,13 @@ class AttendanceDayAdmin(ReportAdminMixin, admin.ModelAdmin):
         export_format = self.EXPORT_FORMATS.get(request.GET.get("format", ""))
         if export_format is None:
             raise Http404
-        _company, _form, sheet, month = self._timesheet(request)
+        _company, _form, sheet, month, purged = self._timesheet(request)
         if sheet is None:
             query = request.GET.copy()
             query.pop("format", None)
             return HttpResponseRedirect(f"../?{query.urlencode()}")
         file_format = export_format()
-        response = HttpResponse(file_format.export_data(timesheet_dataset(sheet)),
+        response = HttpResponse(file_format.export_data(timesheet_dataset(sheet, purged)),
                                 content_type=file_format.get_content_type())  # fmt: skip
         name = f"timesheet-{month:%Y-%m}.{file_format.get_extension()}"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -478,13 +510,19 @@ class AttendanceDayAdmin(ReportAdminMixin, admin.ModelAdmin):
         export_format = self.EXPORT_FORMATS.get(request.GET.get("format", ""))
         if export_format is None:
             raise Http404
-        rows, period = self._filtered(request)[2:]
+        company, form, rows, period = self._filtered(request)
         if rows is None:  # the report page shows what is wrong with the filters
             query = request.GET.copy()
             query.pop("format", None)
             return HttpResponseRedirect(f"../?{query.urlencode()}")
+        purged = purged_day_totals(
+            company=company,
+            date_from=period[0],
+            date_to=period[1],
+            subject_type=form.cleaned_data.get("subject_type") or None,
+        )
         file_format = export_format()
-        response = HttpResponse(file_format.export_data(attendance_dataset(rows)),
+        response = HttpResponse(file_format.export_data(attendance_dataset(rows, purged)),
                                 content_type=file_format.get_content_type())  # fmt: skip
         name = f"attendance-{period[0].isoformat()}-{period[1].isoformat()}.{file_format.get_extension()}"
         response["Content-Disposition"] = f'attachment; filename="{name}"'

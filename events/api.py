@@ -24,7 +24,7 @@ from devices.device_api import DeviceView
 from devices.models import DeviceKind
 from devices.validators import DEFAULT_GREETINGS
 from events import services, unknown_api
-from events.attendance import attendance_days, attendance_range
+from events.attendance import attendance_days, attendance_range, purged_day_summary
 from events.models import Event, EventKind, snapshot_subject_ref
 from events.payload import EventSerializer
 from events.selectors import with_first_photo_id
@@ -482,6 +482,40 @@ class AttendanceDaySerializer(serializers.Serializer):
     left_early = serializers.BooleanField(allow_null=True, help_text="Last out before the company's work end.")
 
 
+class AttendancePagination(PageNumberPagination):
+    """A page of rows, and on every page the purged days of the whole range."""
+
+    def get_paginated_response(self, data, purged=()):
+        response = super().get_paginated_response(data)
+        response.data["purged_days"] = purged
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["purged_days"] = {
+            "type": "array",
+            "description": "The days of the range whose events the retention purge deleted: no row names anyone "
+            "on them (they are not absences); only these anonymous totals are left.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "date": {"type": "string", "format": "date", "description": "The day, company time zone."},
+                    "people": {
+                        "type": "integer",
+                        "nullable": True,
+                        "description": "Different people recognised that day (person-days), of `subject_type` "
+                        "when given; null when `department`, `job_number` or `q` is given, which anonymous "
+                        "totals cannot be filtered by.",
+                    },
+                    "passes": {"type": "integer", "nullable": True, "description": "Recognised passes; null likewise."},
+                },
+                "required": ["date", "people", "passes"],
+            },
+        }
+        schema["required"] = [*schema.get("required", []), "purged_days"]
+        return schema
+
+
 # Blank means "not given" (the attendance page's form sends every field): see kangaroo.api.schema.
 BLANK = {"extensions": {BLANK_IS_ABSENT: True}}
 
@@ -505,7 +539,7 @@ class AttendanceView(generics.GenericAPIView):
     """Attendance per subject and day of the company's time zone. Every role may read."""
 
     serializer_class = AttendanceDaySerializer
-    pagination_class = PageNumberPagination
+    pagination_class = AttendancePagination
     api_key_scopes = {"read": "events:read"}
     filter_backends = []
 
@@ -518,7 +552,9 @@ class AttendanceView(generics.GenericAPIView):
             "the number of passes, and whether the subject came after the company's `work_start` "
             "(`late`) or left before its `work_end` (`left_early`); null without a pass in / out. "
             "Ordered by day, then name. At most 366 days per request (`attendance_range_too_long`); "
-            "`to` before `from` is a `validation_error` on `to`."
+            "`to` before `from` is a `validation_error` on `to`. Days whose events the retention purge deleted "
+            "have no rows (nobody can be named on them, which does not make them absences): every page lists them "
+            "in `purged_days` with the anonymous totals kept of them."
         ),
         parameters=ATTENDANCE_PARAMETERS,
         responses={
@@ -543,4 +579,17 @@ class AttendanceView(generics.GenericAPIView):
             q=params.get("q"),
         )
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        purged = purged_day_summary(
+            company=company, date_from=date_from, date_to=date_to, subject_type=params.get("subject_type")
+        )
+        # Anonymous totals cannot be narrowed to a department or a person.
+        narrowed = any(params.get(name) for name in ("department", "job_number", "q"))
+        purged_days = [
+            {
+                "date": day.day.isoformat(),
+                "people": None if narrowed else day.people,
+                "passes": None if narrowed else day.passes,
+            }
+            for day in purged
+        ]
+        return self.paginator.get_paginated_response(self.get_serializer(page, many=True).data, purged_days)

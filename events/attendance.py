@@ -6,6 +6,10 @@ so a pass at 00:30 in Taipei belongs to that Taipei day, and a DST change moves 
 the wrong day. Everything is one aggregate query (SQLite and PostgreSQL alike); lateness is
 read from each row's own first in / last out in local wall-clock time.
 
+Days whose events the retention purge deleted (`purged_days`) have no rows per person: only
+anonymous totals are left (`EventDailyCount`), which every report shows for them instead,
+marked as such, never as days nobody came (`purged_day_summary`, `purged_day_totals`).
+
 Who a row is about comes from the subject itself (joined, in the same query), so a row
 reads the subject's current name, job number, type and department, and the filters match
 those; the events' snapshot fields keep the history of each single pass.
@@ -172,6 +176,9 @@ def attendance_days(
         happened_at__gte=local_midnight(date_from, zone),
         happened_at__lt=local_midnight(date_to + datetime.timedelta(days=1), zone),
     )
+    if company.events_purged_before is not None:
+        # A purged day has no rows, even one a stopped run left events of (it is counted whole).
+        events = events.filter(happened_at__gte=local_midnight(company.events_purged_before, zone))
     if department:
         events = events.filter(subject__department_id=department)
     if subject_type:
@@ -306,13 +313,16 @@ def attendance_today(*, company: Company, department: int | None = None) -> Toda
 @dataclass
 class TimesheetRow:
     """One employee's month: days present, hours (first in to last out, summed), and how many
-    days they came late or left early. `days` holds each present day's AttendanceRow."""
+    days they came late or left early. `days` holds each present day's AttendanceRow.
+    `purged_days`: how many days of the month were purged (`purged_days`), known neither as
+    present nor as absent, left out of every figure."""
 
     subject_id: int
     name: str
     job_number: str
     department: str
     days: list[AttendanceRow]
+    purged_days: int = 0
 
     @property
     def days_present(self) -> int:
@@ -337,12 +347,18 @@ def month_range(month: datetime.date) -> tuple[datetime.date, datetime.date]:
     return first, following - datetime.timedelta(days=1)
 
 
+def timesheet_purged(*, company: Company, month: datetime.date) -> list[PurgedDay]:
+    """The purged days of the month with the anonymous totals of employees recognised."""
+    date_from, date_to = month_range(month)
+    return purged_day_summary(company=company, date_from=date_from, date_to=date_to, subject_type=SubjectType.EMPLOYEE)
+
+
 def monthly_timesheet(
     *, company: Company, month: datetime.date, department: int | None = None, subject: int | None = None
 ) -> list[TimesheetRow]:
     """Every active employee of `company` (of `department`, or the one `subject`) for the
     month of `month`, in name order; an employee never seen that month has a row of zeros.
-    Two queries: the employees, and the month's attendance rows."""
+    Queries: the employees, the month's attendance rows, and its purged days."""
     date_from, date_to = month_range(month)
     employees = Subject.objects.for_company(company).filter(subject_type=SubjectType.EMPLOYEE, archived=False)
     if department:
@@ -365,6 +381,9 @@ def monthly_timesheet(
     for day in days:
         if day.subject_id in sheet:
             sheet[day.subject_id].days.append(day)
+    purged = len(purged_days(company=company, date_from=date_from, date_to=date_to))
+    for row in sheet.values():
+        row.purged_days = purged
     return list(sheet.values())
 
 
@@ -401,3 +420,44 @@ def purged_day_totals(
         PurgedDayTotal(day=row.day, subject_type=row.subject_type, people=row.people, passes=row.events)
         for row in counts.order_by("day", "subject_type")
     ]
+
+
+def purged_days(*, company: Company, date_from: datetime.date, date_to: datetime.date) -> list[datetime.date]:
+    """The local days of `date_from`..`date_to` whose events the retention purge deleted, in
+    order: every day, since the company exists, before the day the purge last cut at
+    (`Company.events_purged_before`). A day with no event is one too: no one can tell who
+    came then. A day past the window whose events the next run has still to delete is not:
+    its events still answer per person. No query."""
+    if company.events_purged_before is None:
+        return []
+    first = max(date_from, company.created_at.astimezone(company.zone).date())
+    last = min(date_to, company.events_purged_before - datetime.timedelta(days=1))
+    return [first + datetime.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class PurgedDay:
+    """A purged day (`purged_days`) and what is left of it: how many different people were
+    recognised (person-days) and how many recognised passes, of every type or of one."""
+
+    day: datetime.date
+    people: int
+    passes: int
+
+
+def purged_day_summary(
+    *, company: Company, date_from: datetime.date, date_to: datetime.date, subject_type: str | None = None
+) -> list[PurgedDay]:
+    """Every purged day of the range, with its totals of recognised passes (0 when nothing
+    was counted), of `subject_type` or of all types."""
+    days = purged_days(company=company, date_from=date_from, date_to=date_to)
+    if not days:
+        return []
+    counts = EventDailyCount.objects.for_company(company).filter(day__in=days, kind=EventKind.RECOGNIZED)
+    if subject_type:
+        counts = counts.filter(subject_type=subject_type)
+    totals: dict[datetime.date, list[int]] = {day: [0, 0] for day in days}
+    for day, people, passes in counts.values_list("day", "people", "events"):
+        totals[day][0] += people
+        totals[day][1] += passes
+    return [PurgedDay(day=day, people=people, passes=passes) for day, (people, passes) in totals.items()]

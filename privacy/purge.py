@@ -13,8 +13,9 @@
   batch, so the gallery change log (`subjects.gallery`) tells the boxes in the same
   transaction.
 - **Events** are anonymised into `events.models.EventDailyCount` in the transaction that
-  deletes them, and each subject's latest sighting is kept (`SubjectLastSeen`) so that the
-  inactivity window still reads it.
+  deletes them (and the company records up to which day they are purged,
+  `Company.events_purged_before`, which attendance reads), and each subject's latest
+  sighting is kept (`SubjectLastSeen`) so that the inactivity window still reads it.
 - **Signed consent forms** lose their file only (`Consent.evidence` emptied, the file
   deleted after commit); the consent row stays in the subject's history.
 - **Audit.** Each run that removed something, or that an owner asked for, leaves one entry:
@@ -40,7 +41,7 @@ from events.models import Event, EventDailyCount, UnknownPerson, UnknownSnapshot
 from events.services import event_delete_many
 from kangaroo.media import media_delete_on_commit
 from privacy.models import SubjectLastSeen
-from privacy.selectors import PURGE_ACTION, RULES, purge_candidates
+from privacy.selectors import PURGE_ACTION, RULES, purge_candidates, purge_cutoffs
 from subjects.domain_signals import announce_photos_removed
 from subjects.models import Consent, Photo, Subject
 
@@ -81,6 +82,10 @@ def purge_company(
             return {"skipped": True, "removed": dict.fromkeys(RULES, 0)}
         candidates = purge_candidates(company=company, now=now)
         removed = {rule: _in_batches(candidates[rule], HANDLERS[rule], company) for rule in RULES}
+        # Every day before the events' cut is now purged, with events or not: attendance reads it.
+        cut = purge_cutoffs(company=company, now=now).events.astimezone(company.zone).date()
+        if company.events_purged_before is None or company.events_purged_before < cut:
+            Company.objects.filter(pk=company.pk).update(events_purged_before=cut)
     if any(removed.values()) or trigger != "schedule":
         audit_record(
             company=company,
