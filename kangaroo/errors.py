@@ -211,6 +211,25 @@ ATTENDANCE_RANGE_TOO_LONG = declare(
     "attendance_range_too_long", 400, _("An attendance report covers at most 366 days; choose a shorter range.")
 )
 
+# --- Visits -------------------------------------------------------------------------------
+VISIT_WINDOW_INVALID = declare("visit_window_invalid", 400, _("The visit must end after it starts."))
+VISIT_IN_PAST = declare("visit_in_past", 400, _("The visit has already ended; choose a window in the future."))
+VISIT_CONTACT_REQUIRED = declare(
+    "visit_contact_required", 400, _("Give the visitor's e-mail address or phone number, to send them the invitation.")
+)
+VISIT_EMAIL_NOT_VISITOR = declare(
+    "visit_email_not_visitor",
+    409,
+    _("This e-mail address belongs to an employee or VIP of the company, not a visitor."),
+)
+VISIT_CANCELLED = declare("visit_cancelled", 409, _("This visit is cancelled."))
+VISIT_ENDED = declare("visit_ended", 409, _("This visit has ended."))
+VISIT_NO_EMAIL = declare("visit_no_email", 400, _("This visit has no e-mail address to send the invitation to."))
+VISIT_LINK_INVALID = declare(
+    "visit_link_invalid", 404, _("This link does not work. It may have expired or been replaced by a newer one.")
+)
+VISIT_LINK_THROTTLED = declare("visit_link_throttled", 429, _("Too many requests on this page. Try again later."))
+
 ERROR_CODE_CHOICES = [(error.code, error.code) for error in REGISTRY.values()]
 
 

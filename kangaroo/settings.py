@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "events",
     "integrations",
     "privacy",
+    "visits",
     "kangaroo",  # last: the project's own commands (seed_demo imports every app)
 ]
 
@@ -291,6 +292,14 @@ WEBHOOK_ALLOW_PRIVATE_ADDRESSES = envbool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", Fal
 PORTAL_URL = envstr("PORTAL_URL", "http://127.0.0.1:8000")
 # Sent and failed messages are deleted from the delivery log after this many days.
 WEBHOOK_LOG_DAYS = envint("WEBHOOK_LOG_DAYS", 30, minimum=1)
+
+# --- Visitors' personal links (visits/) ---------------------------------------------------------
+# Requests a visitor's page answers per link and per client address within the window; past
+# either limit it answers 429. A visitor needs a few dozen (the page refreshes while a photo
+# is checked); a guesser trying tokens from one address is stopped by the second limit.
+VISIT_LINK_LIMIT = envint("VISIT_LINK_LIMIT", 120, minimum=1)
+VISIT_LINK_CLIENT_LIMIT = envint("VISIT_LINK_CLIENT_LIMIT", 300, minimum=1)
+VISIT_LINK_WINDOW = envint("VISIT_LINK_WINDOW", 900, minimum=1)
 
 # --- Internationalisation ---------------------------------------------------------------
 LANGUAGE_CODE = envstr("LANGUAGE_CODE", "en")

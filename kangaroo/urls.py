@@ -64,6 +64,7 @@ urlpatterns = [
     path("dashboard/", events_views.dashboard, name="dashboard"),
     # A visitor's host's own e-mail settings, through the signed link in each arrival e-mail.
     path("host-settings/<str:token>/", host_settings_page, name="host-settings"),
+    path("", include("visits.urls")),
     path("tv/", events_views.tv, name="tv"),
     path("live/image/<str:token>", events_views.live_image, name="live-image"),
     # Last: under /api/ every answer is the JSON envelope, an unknown route's too.

@@ -29,6 +29,7 @@ from subjects.models import (
     SubjectType,
 )
 from tests.images import jpeg_bytes
+from visits.models import Visit
 
 PASSWORD = "correct-Horse-battery-9"
 
@@ -374,6 +375,23 @@ class SubjectLastSeenFactory(DjangoModelFactory):
     at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=400))
 
 
+class VisitFactory(DjangoModelFactory):
+    """A visit of today, invited (without the invitation's mail: use `visit_create` for that)."""
+
+    class Meta:
+        model = Visit
+
+    company = factory.SubFactory(CompanyFactory)
+    visitor = factory.SubFactory(
+        SubjectFactory, company=factory.SelfAttribute("..company"), subject_type=SubjectType.VISITOR
+    )
+    visitor_name = factory.SelfAttribute("visitor.name")
+    visitor_email = factory.Sequence(lambda n: f"visitor{n}@example.org")
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
+    ends_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=3))
+    link_token_hash = factory.LazyFunction(lambda: hash_key(secrets.token_urlsafe(32)))
+
+
 # model -> factory, for the tests that walk every tenant model.
 FACTORIES = {
     User: UserFactory,
@@ -404,4 +422,5 @@ FACTORIES = {
     VisitorArrival: VisitorArrivalFactory,
     EventDailyCount: EventDailyCountFactory,
     SubjectLastSeen: SubjectLastSeenFactory,
+    Visit: VisitFactory,
 }

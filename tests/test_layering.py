@@ -1,8 +1,8 @@
 """The layering of ARCHITECTURE.md, enforced: dependencies point down.
 
-Bottom to top: the `kangaroo` base → accounts → subjects → devices → events → integrations, privacy. A module may
-import its own layer and the layers below it; a lower layer that needs to tell a higher one
-something sends a signal or calls a hook. The project's root modules (settings, URL
+Bottom to top: the `kangaroo` base → accounts → subjects → devices → events → integrations,
+privacy, visits. A module may import its own layer and the layers below it; a lower layer
+that needs to tell a higher one something sends a signal or calls a hook. The project's root modules (settings, URL
 configuration, routing, ASGI/WSGI entry points, the demo seed) wire the apps together and
 may import all of them. Imports only for type checking (`if TYPE_CHECKING:`) do not run and
 do not count.
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-LAYERS = ["kangaroo", "accounts", "subjects", "devices", "events", "integrations", "privacy"]
+LAYERS = ["kangaroo", "accounts", "subjects", "devices", "events", "integrations", "privacy", "visits"]
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 ROOT_MODULES = {
     "kangaroo/settings.py",

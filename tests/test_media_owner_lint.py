@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-SCANNED = ["kangaroo", "accounts", "subjects", "devices", "events", "integrations", "privacy", "bench"]
+SCANNED = ["kangaroo", "accounts", "subjects", "devices", "events", "integrations", "privacy", "visits", "bench"]
 OWNERS = {Path("kangaroo/media.py"), Path("kangaroo/management/commands/prepare.py")}
 STORAGE_USE = re.compile(
     r"\bdefault_storage\b|\bstorages\[|\.storage\.(save|delete|open|listdir)\("

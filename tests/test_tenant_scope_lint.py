@@ -15,7 +15,7 @@ from django.conf import settings
 from kangaroo.tenancy import is_tenant_model
 
 ROOT = Path(settings.BASE_DIR)
-SCANNED = ["kangaroo", "accounts", "subjects", "devices", "events", "integrations", "privacy", "bench"]
+SCANNED = ["kangaroo", "accounts", "subjects", "devices", "events", "integrations", "privacy", "visits", "bench"]
 MANAGERS = r"(?:objects|_default_manager|_base_manager)"
 
 

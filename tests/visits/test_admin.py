@@ -1,0 +1,88 @@
+"""Inviting from the admin: owners and admins through the same service, viewers read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.test import TestCase, override_settings
+from django.utils import timezone
+
+from subjects.models import SubjectType
+from tests.factories import SubjectFactory, VisitFactory
+from visits.models import Visit, VisitStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(host, start):
+    local = timezone.localtime(start, host.company.zone)
+    end = local + timedelta(hours=2)
+    return {
+        "visitor_name": "Mei Chen",
+        "visitor_email": "mei@example.org",
+        "visitor_phone": "",
+        "visitor_company": "Acme",
+        "purpose": "Contract review",
+        "host": host.pk,
+        "language": "zh-hant",
+        "starts_at_0": local.strftime("%Y-%m-%d"),
+        "starts_at_1": local.strftime("%H:%M:%S"),
+        "ends_at_0": end.strftime("%Y-%m-%d"),
+        "ends_at_1": end.strftime("%H:%M:%S"),
+    }
+
+
+def test_an_admin_invites_from_the_admin_and_the_visitor_gets_the_mail(tenant_a, client):
+    host = SubjectFactory(company=tenant_a.company, subject_type=SubjectType.EMPLOYEE)
+    client.force_login(tenant_a.admin)
+    start = (timezone.now() + timedelta(days=1)).replace(second=0, microsecond=0)
+
+    with override_settings(JOBS_INLINE=True), TestCase.captureOnCommitCallbacks(execute=True):
+        page = client.post("/admin/visits/visit/add/", form_data(host, start))
+
+    assert page.status_code == 302, page.content.decode()[:2000]
+    visit = Visit.objects.get()
+    assert (visit.company, visit.invited_by, visit.host, visit.language) == (
+        tenant_a.company, tenant_a.admin, host, "zh-hant",
+    )  # fmt: skip
+    assert visit.starts_at == start
+    assert visit.visitor.subject_type == SubjectType.VISITOR
+    assert [m.to for m in mail.outbox] == [["mei@example.org"]]
+
+
+def test_the_admin_form_shows_the_services_refusal_in_place(tenant_a, client):
+    host = SubjectFactory(company=tenant_a.company, subject_type=SubjectType.EMPLOYEE)
+    client.force_login(tenant_a.owner)
+    data = form_data(host, timezone.now() + timedelta(days=1))
+    data["visitor_email"] = host.email  # an employee's address
+
+    page = client.post("/admin/visits/visit/add/", data)
+
+    assert page.status_code == 200
+    assert "belongs to an employee or VIP" in page.content.decode()
+    assert not Visit.objects.exists()
+
+
+def test_a_viewer_reads_visits_but_cannot_invite_or_cancel(tenant_a, client):
+    visit = VisitFactory(company=tenant_a.company)
+    client.force_login(tenant_a.viewer)
+    assert client.get("/admin/visits/visit/").status_code == 200
+    assert client.get("/admin/visits/visit/add/").status_code == 403
+    client.post("/admin/visits/visit/", {"action": "cancel_visits", "_selected_action": [visit.pk]})
+    visit.refresh_from_db()
+    assert visit.status == VisitStatus.INVITED
+
+
+def test_the_cancel_action_cancels_only_the_companys_own_visits(tenants, client):
+    a, b = tenants
+    ours, theirs = VisitFactory(company=a.company), VisitFactory(company=b.company)
+    client.force_login(a.admin)
+
+    client.post("/admin/visits/visit/", {"action": "cancel_visits", "_selected_action": [ours.pk, theirs.pk]})
+
+    ours.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (ours.status, theirs.status) == (VisitStatus.CANCELLED, VisitStatus.INVITED)
+    assert client.get(f"/admin/visits/visit/{theirs.pk}/change/").status_code == 404

@@ -1,0 +1,11 @@
+"""Jobs of visits: take ids, load, call a service."""
+
+from accounts.models import Company
+from visits import services
+
+
+def visit_invitation_send(company_id: int, visit_id: int) -> None:
+    """Queued after commit by `visit_create` and `visit_invitation_resend`."""
+    company = Company.objects.filter(pk=company_id).first()
+    if company is not None:
+        services.visit_invitation_deliver(company=company, visit_id=visit_id)

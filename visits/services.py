@@ -1,0 +1,378 @@
+"""Writes on visits: invite, cancel, re-send, revoke or re-issue the personal link, mark the
+arrival; and what a visitor does through their link (consent, selfie, declining the face
+option), each acting only on the visit the link names and its visitor.
+
+Who may invite: a company user who may write (owners and admins, `User.can_write`).
+Viewers read visits but invite nobody; an invitation sends mail in the company's name and
+creates a person the doors will open for, which is a write like adding a subject.
+
+The visitor's window at the doors (`Subject.visit_start` / `visit_end`) follows their
+visits: it is the window of their next visit that has not ended (or, with none left, ends
+when the last was cancelled), so a visitor invited twice is let in for the earlier visit
+first, and a cancelled visit lets nobody in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Company, User
+from accounts.services import audit_record
+from kangaroo import errors
+from kangaroo.errors import KangarooError
+from kangaroo.jobs import enqueue
+from subjects import services as subject_services
+from subjects.models import Subject, SubjectType
+from visits.models import LANGUAGES, Visit, VisitStatus
+
+# 32 random bytes: 256 bits, far past guessing; URL-safe base64, 43 characters.
+TOKEN_BYTES = 32
+LANGUAGE_CODES = [code for code, _name in LANGUAGES]
+
+
+def visit_token_hash(token: str) -> str:
+    """What is stored of a link token. A fast hash suffices: the token has 256 random bits."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> tuple[str, str]:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return token, visit_token_hash(token)
+
+
+def _field_error(error: errors.ErrorCode, field: str, message=None) -> KangarooError:
+    message = message or error.message
+    return KangarooError(error, message, fields={field: [str(message)]})
+
+
+def visit_may_invite(user) -> bool:
+    """Owners and admins invite (see the module's docstring); viewers do not."""
+    return isinstance(user, User) and user.can_write
+
+
+def _check_actor(company: Company, actor) -> None:
+    if actor is None:
+        return  # the system itself (a command, a job)
+    if not visit_may_invite(actor) or (actor.company_id is not None and actor.company_id != company.pk):
+        raise KangarooError(errors.PERMISSION_DENIED)
+
+
+def _check_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    for field, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if not isinstance(value, datetime) or timezone.is_naive(value):
+            raise _field_error(errors.VALIDATION_ERROR, field, _("Give a date and time with its time zone."))
+    if ends_at <= starts_at:
+        raise _field_error(errors.VISIT_WINDOW_INVALID, "ends_at")
+    if ends_at <= timezone.now():
+        raise _field_error(errors.VISIT_IN_PAST, "ends_at")
+
+
+def _check_host(company: Company, host: Subject | None) -> None:
+    if host is None:
+        return
+    if host.company_id != company.pk:
+        raise errors.related_not_found("host")
+    if host.subject_type != SubjectType.EMPLOYEE or host.archived:
+        raise _field_error(errors.SUBJECT_HOST_INVALID, "host")
+
+
+def _text(value: Any, limit: int) -> str:
+    return str(value or "").strip()[:limit]
+
+
+def _visitor_for(
+    *, company: Company, actor, name: str, email: str, phone: str, host, purpose: str, starts_at, ends_at
+) -> Subject:
+    """The visitor subject of a new visit: the company's visitor with this e-mail address if
+    there is one (a visitor who comes back keeps their face and consent), else a new one."""
+    existing = None
+    if email:
+        existing = Subject.objects.for_company(company).select_for_update().filter(email__iexact=email).first()
+    if existing is not None and existing.subject_type != SubjectType.VISITOR:
+        raise _field_error(errors.VISIT_EMAIL_NOT_VISITOR, "visitor_email")
+    if existing is None:
+        return subject_services.subject_create(
+            company=company,
+            actor=actor,
+            subject_type=SubjectType.VISITOR,
+            name=name,
+            email=email,
+            phone=phone,
+            host=host,
+            purpose=purpose,
+            visit_start=starts_at,
+            visit_end=ends_at,
+        )
+    changes: dict[str, Any] = {"name": name, "host": host, "purpose": purpose, "archived": False}
+    if phone:
+        changes["phone"] = phone
+    return subject_services.subject_update(company=company, actor=actor, subject=existing, **changes)
+
+
+def _visitor_window_sync(*, company: Company, actor, visitor: Subject) -> None:
+    """Set the visitor's window at the doors from their visits (see the module docstring)."""
+    now = timezone.now()
+    visits = Visit.objects.for_company(company).filter(visitor=visitor, status=VisitStatus.INVITED)
+    following = visits.filter(ends_at__gt=now).order_by("starts_at", "id").first()
+    if following is not None:
+        start, end = following.starts_at, following.ends_at
+    else:
+        last = visits.order_by("-ends_at").first()
+        if last is not None:
+            start, end = last.starts_at, last.ends_at
+        else:  # every visit cancelled: the window closes now
+            end = now
+            start = min(visitor.visit_start or now, now)
+    if (visitor.visit_start, visitor.visit_end) != (start, end):
+        subject_services.subject_update(company=company, actor=actor, subject=visitor, visit_start=start, visit_end=end)
+
+
+VISIT_INPUT_FIELDS = (
+    "visitor_name", "visitor_email", "visitor_phone", "visitor_company", "purpose", "host", "language",
+    "starts_at", "ends_at",
+)  # fmt: skip
+
+
+def visit_check(*, company: Company, data: dict[str, Any]) -> dict[str, Any]:
+    """Validate a new visit's fields (`VISIT_INPUT_FIELDS`); returns them normalised (text
+    trimmed). Raises KangarooError naming the field: `validation_error`,
+    `visit_window_invalid`, `visit_in_past`, `visit_contact_required`,
+    `subject_host_invalid`, `visit_email_not_visitor`. Reads only."""
+    checked = {
+        "visitor_name": _text(data.get("visitor_name"), 100),
+        "visitor_email": _text(data.get("visitor_email"), 254),
+        "visitor_phone": _text(data.get("visitor_phone"), 40),
+        "visitor_company": _text(data.get("visitor_company"), 200),
+        "purpose": _text(data.get("purpose"), 200),
+        "host": data.get("host"),
+        "language": data.get("language") or "en",
+        "starts_at": data.get("starts_at"),
+        "ends_at": data.get("ends_at"),
+    }
+    if not checked["visitor_name"]:
+        raise _field_error(errors.VALIDATION_ERROR, "visitor_name", _("A name is required."))
+    email = checked["visitor_email"]
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise _field_error(errors.VALIDATION_ERROR, "visitor_email", _("Enter a valid e-mail address.")) from None
+        holder = Subject.objects.for_company(company).filter(email__iexact=email).values_list("subject_type", flat=True)
+        if any(kind != SubjectType.VISITOR for kind in holder):
+            raise _field_error(errors.VISIT_EMAIL_NOT_VISITOR, "visitor_email")
+    if not email and not checked["visitor_phone"]:
+        raise _field_error(errors.VISIT_CONTACT_REQUIRED, "visitor_email")
+    if checked["language"] not in LANGUAGE_CODES:
+        raise _field_error(errors.VALIDATION_ERROR, "language", _("Unknown language."))
+    _check_window(checked["starts_at"], checked["ends_at"])
+    _check_host(company, checked["host"])
+    return checked
+
+
+@transaction.atomic
+def visit_create(
+    *,
+    company: Company,
+    actor: User | None,
+    visitor_name: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    visitor_email: str = "",
+    visitor_phone: str = "",
+    visitor_company: str = "",
+    purpose: str = "",
+    host: Subject | None = None,
+    language: str = "en",
+    send_invitation: bool = True,
+) -> Visit:
+    """Invite a visitor: the visit, and the visitor subject (created, or the company's
+    visitor with this e-mail address reused) whose window at the doors follows it.
+
+    With an e-mail address the invitation, with its personal link, goes out after commit
+    (a job: `visit_invitation_deliver`); without one, `visit_link_issue` gives a link to
+    hand over. Raises what `visit_check` raises, and `permission_denied` for a viewer;
+    nothing is written then.
+    """
+    _check_actor(company, actor)
+    given = {
+        "visitor_name": visitor_name, "visitor_email": visitor_email, "visitor_phone": visitor_phone,
+        "visitor_company": visitor_company, "purpose": purpose, "host": host, "language": language,
+        "starts_at": starts_at, "ends_at": ends_at,
+    }  # fmt: skip
+    data = visit_check(company=company, data=given)
+    visitor = _visitor_for(
+        company=company,
+        actor=actor,
+        name=data["visitor_name"],
+        email=data["visitor_email"],
+        phone=data["visitor_phone"],
+        host=host,
+        purpose=data["purpose"],
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+    _token, token_hash = _new_token()  # replaced by the invitation's own; no link works before it
+    visit = Visit.objects.create(
+        company=company,
+        visitor=visitor,
+        invited_by=actor if isinstance(actor, User) else None,
+        link_token_hash=token_hash,
+        **data,
+    )
+    _visitor_window_sync(company=company, actor=actor, visitor=visitor)
+    audit_record(
+        company=company,
+        actor=actor,
+        action="visit.create",
+        obj=visit,
+        changes={"visitor": visitor.pk, "host": host.pk if host else None, "starts_at": starts_at, "ends_at": ends_at},
+    )
+    if data["visitor_email"] and send_invitation:
+        _invitation_queue(visit)
+    return visit
+
+
+def _invitation_queue(visit: Visit) -> None:
+    from visits import jobs
+
+    enqueue(jobs.visit_invitation_send, visit.company_id, visit.pk)
+
+
+def _locked(company: Company, visit: Visit) -> Visit:
+    return Visit.objects.for_company(company).select_for_update().get(pk=visit.pk)
+
+
+def _check_open(visit: Visit) -> None:
+    if visit.status == VisitStatus.CANCELLED:
+        raise KangarooError(errors.VISIT_CANCELLED)
+    if visit.ends_at <= timezone.now():
+        raise KangarooError(errors.VISIT_ENDED)
+
+
+@transaction.atomic
+def visit_cancel(*, company: Company, actor: User | None, visit: Visit) -> Visit:
+    """Cancel the visit: its link stops working at once and the visitor's window at the
+    doors no longer covers it. Cancelling a cancelled visit changes nothing; an ended one
+    answers `visit_ended`."""
+    _check_actor(company, actor)
+    visit = _locked(company, visit)
+    if visit.status == VisitStatus.CANCELLED:
+        return visit
+    if visit.ends_at <= timezone.now():
+        raise KangarooError(errors.VISIT_ENDED)
+    visit.status = VisitStatus.CANCELLED
+    visit.save(update_fields=["status", "updated_at"])
+    _visitor_window_sync(company=company, actor=actor, visitor=visit.visitor)
+    audit_record(company=company, actor=actor, action="visit.cancel", obj=visit)
+    return visit
+
+
+@transaction.atomic
+def visit_invitation_resend(*, company: Company, actor: User | None, visit: Visit) -> Visit:
+    """Send the invitation again, with a new link: the old link is dead from this moment
+    (also when it was revoked: the new one works). `visit_cancelled`, `visit_ended`,
+    `visit_no_email` when there is nobody to send it to."""
+    _check_actor(company, actor)
+    visit = _locked(company, visit)
+    _check_open(visit)
+    if not visit.visitor_email:
+        raise KangarooError(errors.VISIT_NO_EMAIL)
+    _token, visit.link_token_hash = _new_token()  # the job issues the one that is mailed
+    visit.link_revoked_at = None
+    visit.save(update_fields=["link_token_hash", "link_revoked_at", "updated_at"])
+    audit_record(company=company, actor=actor, action="visit.invitation_resend", obj=visit)
+    _invitation_queue(visit)
+    return visit
+
+
+@transaction.atomic
+def visit_link_issue(*, company: Company, actor: User | None, visit: Visit) -> str:
+    """A new personal link's token, returned once and never stored (for a visitor without
+    e-mail, to hand over by phone or message); the previous link is dead."""
+    _check_actor(company, actor)
+    visit = _locked(company, visit)
+    _check_open(visit)
+    token, visit.link_token_hash = _new_token()
+    visit.link_revoked_at = None
+    visit.save(update_fields=["link_token_hash", "link_revoked_at", "updated_at"])
+    audit_record(company=company, actor=actor, action="visit.link_issue", obj=visit)
+    return token
+
+
+@transaction.atomic
+def visit_link_revoke(*, company: Company, actor: User | None, visit: Visit) -> Visit:
+    """Kill the visit's personal link (the visit itself stays). Idempotent."""
+    _check_actor(company, actor)
+    visit = _locked(company, visit)
+    if visit.link_revoked_at is None:
+        visit.link_revoked_at = timezone.now()
+        visit.save(update_fields=["link_revoked_at", "updated_at"])
+        audit_record(company=company, actor=actor, action="visit.link_revoke", obj=visit)
+    return visit
+
+
+def visit_mark_arrived(*, visit: Visit, at: datetime) -> bool:
+    """Record that the visitor arrived at `at`; True only for the call that recorded it
+    (one conditional UPDATE: a retried event, a second door or two workers at once record
+    it once, and the first arrival stays)."""
+    marked = (
+        Visit.objects.for_company(visit.company_id)
+        .filter(pk=visit.pk, arrived_at__isnull=True)
+        .update(arrived_at=at, updated_at=timezone.now())
+    )
+    if marked:
+        visit.arrived_at = at
+    return bool(marked)
+
+
+# --- The invitation ---------------------------------------------------------------------------
+
+
+def visit_invitation_deliver(*, company: Company, visit_id: int) -> bool:
+    """Issue the visit's personal link and e-mail the invitation with it; returns whether
+    it was sent. The token exists only in this call and in the mail: the job that runs it
+    carries the visit's id, not the token. Mail and new hash commit together, so a failed
+    send (the job retries) leaves the link as it was. A visit cancelled, ended or without
+    an e-mail address meanwhile is skipped."""
+    from visits.emails import invitation_send
+
+    with transaction.atomic():
+        visit = Visit.objects.for_company(company).select_for_update().filter(pk=visit_id).first()
+        if visit is None or not visit.visitor_email or not visit.link_usable():
+            return False  # gone, cancelled, ended or revoked meanwhile: nothing to send
+        token, visit.link_token_hash = _new_token()
+        visit.invitation_sent_at = timezone.now()
+        visit.save(update_fields=["link_token_hash", "invitation_sent_at", "updated_at"])
+        invitation_send(visit=visit, token=token)
+        audit_record(company=company, actor=None, action="visit.invitation_send", obj=visit)
+    return True
+
+
+# --- The visitor, through their link ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisitorThroughLink:
+    """Who acts when a visitor uses their link: recorded in the consent and the audit log by
+    name (no user, no device)."""
+
+    visit_id: int
+    pk = None
+
+    def get_username(self) -> str:
+        return f"visitor link (visit {self.visit_id})"
+
+
+def _own_visitor(visit: Visit) -> Subject:
+    """The one subject a link may touch: its visit's visitor, looked up through the visit."""
+    return Subject.objects.for_company(visit.company_id).get(pk=visit.visitor_id)
