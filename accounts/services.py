@@ -670,6 +670,12 @@ def _count(key: str, window: int) -> int:
     raise RuntimeError(f"cache refused counting {key}")
 
 
+def rate_count(key: str, window: int) -> int:
+    """Count one more request under `key` (atomically, in the cache: Redis in production);
+    returns the count within `window` seconds of the first. For rate limits of other apps."""
+    return _count(key, window)
+
+
 def _uncount(*keys: str | None) -> None:
     from django.core.cache import cache
 

@@ -8,7 +8,7 @@ import math
 from django.db.models import QuerySet
 
 from accounts.models import Company
-from subjects.models import Photo
+from subjects.models import Photo, SubjectType
 from visits.models import Visit
 from visits.services import TOKEN_BYTES, visit_token_hash
 
@@ -35,6 +35,8 @@ def visit_get_by_token(*, token: str) -> Visit | None:
     if visit is None or not hmac.compare_digest(visit.link_token_hash, wanted):
         return None
     if not visit.link_usable() or not visit.company.is_active:
+        return None
+    if visit.visitor.subject_type != SubjectType.VISITOR or visit.visitor.archived:
         return None
     return visit
 

@@ -30,9 +30,11 @@ from accounts.models import Company, User
 from accounts.services import audit_record
 from kangaroo import errors
 from kangaroo.errors import KangarooError
+from kangaroo.images import normalise_photo
 from kangaroo.jobs import enqueue
 from subjects import services as subject_services
-from subjects.models import Subject, SubjectType
+from subjects.models import Consent, ConsentMethod, Photo, Subject, SubjectType
+from subjects.selectors import consent_in_force
 from visits.models import LANGUAGES, Visit, VisitStatus
 
 # 32 random bytes: 256 bits, far past guessing; URL-safe base64, 43 characters.
@@ -376,3 +378,50 @@ class VisitorThroughLink:
 def _own_visitor(visit: Visit) -> Subject:
     """The one subject a link may touch: its visit's visitor, looked up through the visit."""
     return Subject.objects.for_company(visit.company_id).get(pk=visit.visitor_id)
+
+
+def _own_visitor(visit: Visit, *, lock: bool = False) -> Subject:
+    """The one subject a link may touch: its visit's visitor, reached through the visit."""
+    visitors = Subject.objects.for_company(visit.company_id).filter(subject_type=SubjectType.VISITOR)
+    if lock:
+        visitors = visitors.select_for_update()
+    return visitors.get(pk=visit.visitor_id)
+
+
+def visit_consent_give(*, visit: Visit, policy_version: int) -> Consent:
+    """The visitor agrees, on their page, to the version of the policy they were shown:
+    a consent "on the web" (`consent_policy_outdated` if the policy changed meanwhile)."""
+    return subject_services.consent_record(
+        company=visit.company,
+        actor=VisitorThroughLink(visit.pk),
+        subject=_own_visitor(visit),
+        method=ConsentMethod.WEB,
+        policy_version=policy_version,
+    )
+
+
+def visit_photo_submit(*, visit: Visit, upload) -> Photo:
+    """The visitor's selfie, normalised and enrolled like any photo (the enrolment job runs
+    after commit); it replaces the photos they sent before, so their page reports on the
+    newest. Raises `photo_invalid` (nothing changes then) or `consent_required`."""
+    image = normalise_photo(upload)  # before any lock or write: a bad file costs nothing
+    company, actor = visit.company, VisitorThroughLink(visit.pk)
+    with transaction.atomic():
+        visitor = _own_visitor(visit, lock=True)
+        for photo in Photo.objects.for_company(company).filter(subject=visitor):
+            subject_services.photo_delete(company=company, actor=actor, photo=photo)
+        [result] = subject_services.photos_add_bulk(company=company, actor=actor, photos=[(visitor.pk, image)])
+        if isinstance(result, KangarooError):
+            raise result
+    return result
+
+
+@transaction.atomic
+def visit_face_decline(*, visit: Visit) -> None:
+    """The visitor declines the face option: their consent, if they gave one, is withdrawn,
+    which deletes their photos and tells the boxes to forget their face; reception checks
+    them in."""
+    visitor = _own_visitor(visit, lock=True)
+    if consent_in_force(company=visit.company, subject=visitor) is not None:
+        subject_services.consent_withdraw(company=visit.company, actor=VisitorThroughLink(visit.pk), subject=visitor)
+    audit_record(company=visit.company, actor=VisitorThroughLink(visit.pk), action="visit.face_decline", obj=visit)

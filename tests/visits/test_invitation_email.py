@@ -1,0 +1,72 @@
+"""The invitation e-mail: the visit's language, the company's time, the host's name, the
+address only when the company has one, HTML and text, and a link that works until the
+visit ends."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from subjects.models import SubjectType
+from tests.factories import SubjectFactory
+from tests.visits.helpers import invite, token_in
+from visits.selectors import visit_get_by_token
+
+pytestmark = pytest.mark.django_db
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+
+
+@pytest.fixture
+def host(tenant_a):
+    return SubjectFactory(company=tenant_a.company, name="林志明", subject_type=SubjectType.EMPLOYEE)
+
+
+def next_year(hour: int) -> datetime:
+    return datetime(timezone.now().year + 1, 3, 4, hour, 30, tzinfo=TAIPEI)
+
+
+def test_the_english_invitation_names_the_time_in_the_companys_zone_the_host_and_the_link(tenant_a, host):
+    visit, token = invite(tenant_a, host=host, purpose="Contract review", starts_at=next_year(14),
+                          ends_at=next_year(16))  # fmt: skip
+    [message] = mail.outbox
+    year = visit.starts_at.year
+    assert message.subject == f"Your visit to Company A on {year}-03-04 14:30"
+    assert "林志明 of Company A has invited you." in message.body
+    assert f"{year}-03-04 14:30 – {year}-03-04 16:30 (Asia/Taipei)" in message.body
+    assert "Purpose: Contract review" in message.body
+    assert f"works until {year}-03-04 16:30" in message.body
+    assert "Where" not in message.body  # the company has no address
+    assert f"http://127.0.0.1:8000/visit/{token}/" in message.body
+    [(html, kind)] = message.alternatives
+    assert kind == "text/html" and f'href="http://127.0.0.1:8000/visit/{token}/"' in html
+    assert "林志明 of Company A has invited you." in html and "Where" not in html
+    assert visit_get_by_token(token=token) == visit
+
+
+def test_the_chinese_invitation_is_in_traditional_chinese(tenant_a, host):
+    _visit, token = invite(tenant_a, host=host, language="zh-hant", starts_at=next_year(9), ends_at=next_year(11))
+    [message] = mail.outbox
+    assert message.subject.startswith("您於 ") and "拜訪 Company A" in message.subject
+    assert "Company A 的 林志明 邀請您來訪。" in message.body
+    assert "時間" in message.body and "Asia/Taipei" in message.body
+    assert "僅供您本人使用" in message.alternatives[0][0]
+    assert token_in(message) == token
+
+
+def test_the_address_appears_when_the_company_has_one(tenant_a, host, monkeypatch):
+    from accounts.models import Company
+
+    monkeypatch.setattr(Company, "address", "No. 7, Xinyi Rd, Taipei", raising=False)
+    invite(tenant_a, host=host)
+    [message] = mail.outbox
+    assert "Where: No. 7, Xinyi Rd, Taipei" in message.body
+
+
+def test_a_visit_without_a_host_is_invited_by_the_company(tenant_a):
+    invite(tenant_a, starts_at=timezone.now() + timedelta(hours=2))
+    assert "Company A has invited you." in mail.outbox[0].body
