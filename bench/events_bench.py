@@ -291,8 +291,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-# How the server runs its websockets: uvicorn's defaults, as README's "Running in production"
-# serves them (`--ws-deflate` and `--ws` change them, to compare).
+# How the server runs its websockets: as README's "Running in production" serves them,
+# without per-message compression (`--ws-deflate` and `--ws` change them, to compare).
 WS_OPTIONS: list[str] = []
 
 
@@ -845,7 +845,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=LATENCY_SECONDS, help="posting time per point")
     parser.add_argument("--json", help="also write every live point's figures to this file")
     parser.add_argument(
-        "--ws-deflate", choices=["true", "false"], default="true", help="per-message compression (default: %(default)s)"
+        "--ws-deflate", choices=["true", "false"], default="false", help="per-message compression (default: off)"
     )
     parser.add_argument("--ws", default="auto", help="uvicorn's websocket implementation (default: %(default)s)")
     parser.add_argument("--profile", metavar="DIR", help="record each worker with py-spy while posting, into DIR")

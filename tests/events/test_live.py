@@ -228,3 +228,37 @@ def test_an_event_whose_live_copy_was_lost_comes_from_the_database_while_the_oth
             ticks += message["type"] == "tick"
     assert lost
     assert sorted(received) == sorted(posted)
+
+
+def test_a_catch_up_longer_than_a_page_sends_every_event_once_in_order(
+    asgi_server, client, tenant_a, door_a, settings, monkeypatch
+):
+    # Every live copy is lost (the layer is down): the tick reads the ids in pages of
+    # CATCH_UP_ID_PAGE and loads the unsent events REPLAY_LIMIT at a time.
+    from events import consumers, live, selectors
+
+    settings.LIVE_TICK_SECONDS = 0.3
+    monkeypatch.setattr(consumers, "CATCH_UP_ID_PAGE", 4)
+    monkeypatch.setattr(selectors, "REPLAY_LIMIT", 3)
+
+    async def lose_everything(layer, by_group):
+        return None
+
+    monkeypatch.setattr(live, "_send_to_groups", lose_everything)
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        answer = post_events(asgi_server, door_a.box_key, [event(f"page{n}", door_a.entrance) for n in range(11)])
+        posted = [r["id"] for r in answer["results"]]
+        received = []
+        deadline = time.monotonic() + 15
+        while not set(posted) <= set(received) and time.monotonic() < deadline:
+            message = json.loads(socket.recv(timeout=10))
+            if message["type"] == "events":
+                received += [e["id"] for e in message["events"]]
+        ticks = 0
+        while ticks < 3:  # later ticks read them again and send nothing
+            message = json.loads(socket.recv(timeout=10))
+            if message["type"] == "events":
+                received += [e["id"] for e in message["events"]]
+            ticks += message["type"] == "tick"
+    assert received == posted
