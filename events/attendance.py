@@ -409,17 +409,25 @@ def purged_day_totals(
 ) -> list[PurgedDayTotal]:
     """The anonymous totals kept of the recognised passes of `company` on the local days
     `date_from`..`date_to` whose events retention has deleted (`EventDailyCount`), by day
-    and subject type. Attendance rows (per person) exist only for days still kept; these
-    rows are what the report shows of the others."""
+    and subject type; a purged day nobody was recognised on has one row of zeros without a
+    type. Attendance rows (per person) exist only for days still kept; these rows are what
+    the report shows of the others."""
     counts = EventDailyCount.objects.for_company(company).filter(
         day__gte=date_from, day__lte=date_to, kind=EventKind.RECOGNIZED
     )
     if subject_type:
         counts = counts.filter(subject_type=subject_type)
-    return [
+    totals = [
         PurgedDayTotal(day=row.day, subject_type=row.subject_type, people=row.people, passes=row.events)
         for row in counts.order_by("day", "subject_type")
     ]
+    counted = {total.day for total in totals}
+    empty = [
+        PurgedDayTotal(day=day, subject_type="", people=0, passes=0)
+        for day in purged_days(company=company, date_from=date_from, date_to=date_to)
+        if day not in counted
+    ]
+    return sorted(totals + empty, key=lambda total: (total.day, total.subject_type))
 
 
 def purged_days(*, company: Company, date_from: datetime.date, date_to: datetime.date) -> list[datetime.date]:

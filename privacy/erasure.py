@@ -33,6 +33,8 @@ from subjects.services import subject_delete
 
 REASON_MAX_LENGTH = 500
 # Fields of a subject that identify the person, as the audit log may have copied them.
+# Fields whose values name the person wherever they were copied (webhook bodies, answers).
+NAMING_FIELDS = ("name", "english_name", "job_number", "email", "phone")
 IDENTIFYING_FIELDS = ("name", "english_name", "job_number", "email", "phone", "remark", "title", "start_date")
 
 
@@ -68,11 +70,16 @@ def subject_erase(*, company: Company, actor: User | None, subject: Subject, rea
     pk = subject.pk
     photos = Photo.objects.for_company(company).filter(subject=subject).count()
     consents = Consent.objects.for_company(company).filter(subject=subject).count()
-    identifiers = [getattr(subject, field) for field in ("name", "english_name", "job_number", "email", "phone")]
+    # What names them now, and what named them before (a renamed person is the same person).
+    former = _former_values(company, pk)
+    identifiers = [getattr(subject, field) for field in NAMING_FIELDS] + sorted(
+        {value for values in former.values() for value in values}
+    )
     corrected = _corrected_event_ids(company, pk)
     anonymised = event_anonymise_subjects(company=company, subject_ids=[pk])
     subject_delete(company=company, actor=actor, subject=subject)
-    _scrub_correction_entries(company, corrected, subject.name, _erased_repr(pk))
+    for name in {subject.name, *former["name"]}:
+        _scrub_correction_entries(company, corrected, name, _erased_repr(pk))
     _scrub_photo_uploads(company, pk, _erased_repr(pk))
     announce_subject_erased(company=company, identifiers={pk: [str(text) for text in identifiers if text]})
     # The log keeps that someone was created, changed and deleted, but no longer who.
@@ -121,6 +128,22 @@ def _corrected_event_ids(company: Company, pk: int) -> list[str]:
         .values_list("pk", flat=True)
     )
     return [str(event_id) for event_id in ids]
+
+
+def _former_values(company: Company, pk: int) -> dict[str, set[str]]:
+    """Per naming field, every value the audit log saw the subject have (created with, or
+    changed from and to)."""
+    found: dict[str, set[str]] = {field: set() for field in NAMING_FIELDS}
+    entries = AuditLog.objects.for_company(company).filter(
+        object_type=ContentType.objects.get_for_model(Subject), object_id=str(pk)
+    )
+    for changes in entries.values_list("changes", flat=True):
+        for field in NAMING_FIELDS:
+            value = (changes or {}).get(field)
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str) and text:
+                    found[field].add(text)
+    return found
 
 
 def _scrub_correction_entries(company: Company, event_ids: list[str], name: str, erased: str) -> None:

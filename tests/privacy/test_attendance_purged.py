@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 
 import pytest
 from django.utils import timezone
@@ -127,8 +128,25 @@ def test_the_attendance_export_adds_the_marked_totals_of_purged_days(admin_clien
     assert (first_kept.isoformat(), "Lin", "2") in names and (first_kept.isoformat(), "Wang", "2") in names
     assert ((first_kept - 3 * DAY).isoformat(), "purged (anonymous total): 2 person(s) recognised", "4") in names
     assert ((first_kept - 2 * DAY).isoformat(), "purged (anonymous total): 1 person(s) recognised", "2") in names
+    # Nobody came the day before the cut: it is listed all the same, not left out as if kept.
+    assert ((first_kept - DAY).isoformat(), "purged (anonymous total): 0 person(s) recognised", "0") in names
     # No row names anyone on a purged day.
     assert not [row for row in rows[1:] if row[0] < first_kept.isoformat() and row[1] in ("Lin", "Wang")]
+
+
+def test_the_report_page_lists_every_purged_day_of_the_range(admin_client_for, cut):
+    a, _, _, first_kept, _ = cut
+    html = (
+        admin_client_for(a.viewer)
+        .get(f"/admin/events/attendanceday/?from={first_kept - 2 * DAY}&to={first_kept}", HTTP_ACCEPT_LANGUAGE="en")
+        .content.decode()
+    )
+    table = re.search(r'id="purged_list".*?<tbody>(.*?)</tbody>', html, re.S).group(1)
+    cells = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+    assert cells == [
+        [(first_kept - 2 * DAY).isoformat(), "Employee", "1", "2"],
+        [(first_kept - DAY).isoformat(), "—", "0", "0"],
+    ]
 
 
 def test_the_timesheet_marks_purged_days_and_counts_only_the_kept_ones(admin_client_for, cut):

@@ -183,6 +183,8 @@ def test_erasure_scrubs_correction_entries_photo_uploads_and_host_addresses(
     )
     entry = AuditLog.objects.for_company(a.company).get(action="event.correct")
     assert "林志明" in entry.object_repr
+    # Renamed since: the entry still carries the name the event had then.
+    subject = services.subject_update(company=a.company, actor=a.admin, subject=subject, name="Lin Chih-ming")
     upload = PhotoUpload.objects.create(
         company=a.company,
         file_name="team.zip",
