@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 
 import pytest
 from django.utils import timezone
@@ -124,6 +125,19 @@ def test_the_report_says_records_shows_today_and_the_charts(client, tenant_a):
     assert 'class="today-board"' in text and "D absent" in text
     assert text.count('role="img"') == 2
     assert "<title>0:00 – 1 arrival</title>" in text
+    assert '<span class="count missing">1</span>' in text  # D absent: the count is marked
+
+
+def test_with_everyone_in_the_not_arrived_count_is_not_marked(client, tenant_a, tenant_b):
+    company = tenant_a.company
+    mei = SubjectFactory(company=company, name="A Mei")
+    SubjectFactory(company=tenant_b.company, name="B absent")  # another company's: not missing here
+    passing(company, mei, local_now(company, 0, 5), "in")
+    client.force_login(tenant_a.viewer)
+    text = client.get("/admin/events/attendanceday/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Every employee has arrived." in text
+    assert re.search(r'Not arrived yet <span class="count">0</span>', text)
+    assert "count missing" not in text
 
 
 def test_arrivals_per_hour_count_each_persons_first_pass_in(tenant_a):
