@@ -85,13 +85,17 @@ class ZonedSplitDateTime(AdminSplitDateTime):
         self.company_name = company_name
 
     def render(self, name, value, attrs=None, renderer=None):
-        inputs = format_html(
-            '{}<span class="time-zone">{}</span>', super().render(name, value, attrs, renderer), time_zone_label()
+        # One block: the inputs with the zone beside them, and the note (when there is one)
+        # on its own line below, however narrow the column (a consent's row in a table).
+        note = ""
+        if self.company_name is not None:
+            note = format_html('<div class="zone-note" hidden{}></div>', flatatt(zone_note_messages(self.company_name)))
+        return format_html(
+            '<div class="zoned-datetime">{}<span class="time-zone">{}</span>{}</div>',
+            super().render(name, value, attrs, renderer),
+            time_zone_label(),
+            note,
         )
-        if self.company_name is None:
-            return inputs
-        return format_html('{}<div class="help zone-note" hidden{}></div>', inputs, flatatt(
-            zone_note_messages(self.company_name)))  # fmt: skip
 
 
 def zoned_form(form_class, company):

@@ -39,16 +39,10 @@
   var shortcuts = window.DateTimeShortcuts;
   if (!shortcuts) return;
   var djangoNote = shortcuts.addTimezoneWarning;
-  function zoneNoteAfter(field) {
-    for (var node = field.nextElementSibling; node; node = node.nextElementSibling) {
-      if (node.classList.contains("zone-note")) return node;
-    }
-    return null;
-  }
   shortcuts.addTimezoneWarning = function (input) {
-    var field = input.closest("p.datetime");
-    if (!field) return;
-    var note = zoneNoteAfter(field);
+    if (!input.closest("p.datetime")) return;
+    var block = input.closest(".zoned-datetime");
+    var note = block && block.querySelector(".zone-note");
     if (!note) return djangoNote.call(shortcuts, input);
     // Seconds the browser's clock is ahead of the company's (DateTimeShortcuts.init sets it).
     var hours = Number((shortcuts.timezoneOffset / 3600).toFixed(2));
