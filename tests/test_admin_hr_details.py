@@ -88,7 +88,7 @@ def test_the_admin_home_sums_up_the_day_and_links_the_live_dashboard(client, ten
     client.force_login(tenant_a.viewer)
     page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'class="home-summary"' in page
-    assert "<b>1</b> photos rejected" in page
+    assert "<b>1</b> photo rejected" in page
     assert "<b>0</b> arrived today" in page
     assert 'href="/dashboard/"' in page
     assert '<link rel="icon" href="/static/kangaroo/favicon.svg"' in page
@@ -151,6 +151,13 @@ def test_with_no_device_offline_the_figure_is_zero_and_links_nowhere(client, ten
         r'<div class="summary-figure devices-offline">\s*<span><b>0</b> devices offline</span>\s*</div>', page
     )
     assert "?status=offline" not in page
+
+    from tests.factories import TVBoxFactory
+
+    TVBoxFactory(company=tenant_a.company, name="Lobby TV", last_seen_at=timezone.now() - timedelta(hours=2))
+    page = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<b>1</b> device offline</span>" in page  # one device, in the singular
+    assert '<a href="/admin/devices/tvbox/?status=offline">1 TV box</a>' in page
 
 
 @pytest.mark.browser

@@ -111,7 +111,7 @@ def test_the_admin_home_counts_the_companys_lagging_boxes_and_links_them(registe
 
     home = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert re.search(
-        r'<a class="summary-figure alert" href="/admin/devices/box/\?gallery=lagging">\s*<b>1</b> boxes lagging</a>',
+        r'<a class="summary-figure alert" href="/admin/devices/box/\?gallery=lagging">\s*<b>1</b> box lagging</a>',
         home,
     )
     listed = client.get("/admin/devices/box/?gallery=lagging")
