@@ -149,8 +149,12 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.inbox_reader: asyncio.Task | None = None
         self.closing = False
         await self.accept()
+        # A TV page (?as=tv) is its TV box's, whoever's browser shows it: only its key admits
+        # it, so an admin who opens it while signed in sees the lobby's page (the box's
+        # screens, greetings and cool-down), not their own dashboard under the TV's look.
+        as_tv = parse_qs(self.scope.get("query_string", b"").decode()).get("as") == ["tv"]
         user = self.scope.get("user")
-        if user is not None and user.is_authenticated:
+        if user is not None and user.is_authenticated and not as_tv:
             await self.start_for_user(user)
             return
         key = self._header_device_key()

@@ -343,6 +343,8 @@
     var query = "";
     var screen = new URLSearchParams(location.search).get("screen");
     if (mode === "dashboard" && screen) query = "?screen=" + encodeURIComponent(screen);
+    // The TV answers to its key alone, even in a browser signed in to the admin.
+    if (mode === "tv") query = "?as=tv";
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/events/" + query);
     socket.onopen = function () {

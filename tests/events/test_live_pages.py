@@ -77,6 +77,38 @@ def test_the_tv_greets_a_person_once_per_cool_down_and_the_newest_largest(asgi_s
 
 
 @pytest.mark.browser
+def test_the_tv_page_is_the_tv_boxs_even_in_a_browser_signed_in_to_the_admin(
+    asgi_server, client, browser, tenant_a, door_a
+):
+    """HR opens the TV's link on their own computer to check it: the page is still the TV
+    box's (its screens only, its greetings, its cool-down), not the admin's dashboard."""
+    tv = door_a.tv
+    tv.greeting_employee = "Good morning, {name}"
+    tv.save(update_fields=["greeting_employee"])
+    lin = SubjectFactory(company=tenant_a.company, name="林志明")
+    mei = SubjectFactory(company=tenant_a.company, name="陳美玲")
+    page = signed_in_page(browser, client, asgi_server, tenant_a.owner)
+    page.goto(f"{asgi_server}/tv/#key={door_a.tv_key}")
+    page.wait_for_selector("#connection.live", timeout=10_000)
+    now = timezone.now() - datetime.timedelta(minutes=30)
+    first = post_events(asgi_server, door_a.box_key, [event("s1", door_a.entrance, lin, when=now)])
+    page.wait_for_selector(f'.card[data-event-id="{first["results"][0]["id"]}"]', timeout=5_000)
+    again = post_events(asgi_server, door_a.box_key, [
+        event("s2", door_a.entrance, lin, when=now + datetime.timedelta(minutes=1)),  # inside the cool-down
+        event("s3", door_a.exit, mei, when=now + datetime.timedelta(minutes=2)),  # a camera the TV does not show
+    ])  # fmt: skip
+    later = post_events(
+        asgi_server, door_a.box_key, [event("s4", door_a.entrance, mei, when=now + datetime.timedelta(minutes=3))]
+    )
+    page.wait_for_selector(f'.card[data-event-id="{later["results"][0]["id"]}"]', timeout=5_000)
+    page.wait_for_function(f"() => window.kangarooLive.shownIds().includes({again['results'][0]['id']})", timeout=5_000)
+    assert again["results"][1]["id"] not in page.evaluate("() => window.kangarooLive.shownIds()")
+    names = page.eval_on_selector_all(".card .name", "nodes => nodes.map(n => n.textContent)")
+    assert names == ["陳美玲", "林志明"]
+    assert "Good morning, 林志明" in page.inner_text("body")
+
+
+@pytest.mark.browser
 def test_the_tv_box_cool_down_is_its_own_setting(asgi_server, browser, tenant_a, door_a):
     from devices import services
 
