@@ -35,6 +35,9 @@ class WebhookType(models.TextChoices):
     SUBJECT_UPDATED = "subject.updated", _("A subject was changed")
     SUBJECT_DELETED = "subject.deleted", _("A subject was deleted")
     PHOTO_REJECTED = "photo.rejected", _("A photo was rejected")
+    # Announced by the visits app (`visits.webhooks`), which builds on this one.
+    VISIT_INVITED = "visit.invited", _("A visitor was invited")
+    VISIT_ARRIVED = "visit.arrived", _("A visitor arrived")
 
 
 # Sent by "send a test ping" only; no endpoint subscribes to it.

@@ -36,6 +36,7 @@ from subjects import services as subject_services
 from subjects.models import Consent, ConsentMethod, Photo, Subject, SubjectType
 from subjects.selectors import consent_in_force
 from visits.models import LANGUAGES, Visit, VisitStatus
+from visits.webhooks import visit_webhooks_queue
 
 # 32 random bytes: 256 bits, far past guessing; URL-safe base64, 43 characters.
 TOKEN_BYTES = 32
@@ -126,17 +127,21 @@ def _visitor_window_sync(*, company: Company, actor, visitor: Subject) -> None:
     now = timezone.now()
     visits = Visit.objects.for_company(company).filter(visitor=visitor, status=VisitStatus.INVITED)
     following = visits.filter(ends_at__gt=now).order_by("starts_at", "id").first()
-    if following is not None:
-        start, end = following.starts_at, following.ends_at
-    else:
-        last = visits.order_by("-ends_at").first()
-        if last is not None:
-            start, end = last.starts_at, last.ends_at
-        else:  # every visit cancelled: the window closes now
-            end = now
-            start = min(visitor.visit_start or now, now)
+    expected = following or visits.order_by("-ends_at").first()
+    changes: dict[str, Any] = {}
+    if expected is not None:
+        start, end = expected.starts_at, expected.ends_at
+        # The host and purpose at the doors are the expected visit's too: the host told of the
+        # arrival (`integrations.arrivals`, from the subject) is that visit's host.
+        if (visitor.host_id, visitor.purpose) != (expected.host_id, expected.purpose):
+            changes.update(host=expected.host, purpose=expected.purpose)
+    else:  # every visit cancelled: the window closes now
+        end = now
+        start = min(visitor.visit_start or now, now)
     if (visitor.visit_start, visitor.visit_end) != (start, end):
-        subject_services.subject_update(company=company, actor=actor, subject=visitor, visit_start=start, visit_end=end)
+        changes.update(visit_start=start, visit_end=end)
+    if changes:
+        subject_services.subject_update(company=company, actor=actor, subject=visitor, **changes)
 
 
 VISIT_INPUT_FIELDS = (
@@ -239,6 +244,7 @@ def visit_create(
         obj=visit,
         changes={"visitor": visitor.pk, "host": host.pk if host else None, "starts_at": starts_at, "ends_at": ends_at},
     )
+    visit_webhooks_queue(company=company, kind="invited", visits=[visit])
     if data["visitor_email"] and send_invitation:
         _invitation_queue(visit)
     return visit

@@ -12,6 +12,7 @@ from integrations import api as integrations_api
 from privacy import api as privacy_api
 from privacy import purge_api
 from subjects import api as subjects_api
+from visits import api as visits_api
 
 router = SimpleRouter(trailing_slash=False)
 router.register("users", accounts_api.UserViewSet, basename="user")
@@ -34,6 +35,7 @@ router.register("webhooks", integrations_api.WebhookEndpointViewSet, basename="w
 router.register("api-keys", integrations_api.ApiKeyViewSet, basename="api-key")
 router.register("webhook-deliveries", integrations_api.WebhookDeliveryViewSet, basename="webhook-delivery")
 router.register("unknown-snapshots", unknown_api.UnknownSnapshotViewSet, basename="unknown-snapshot")
+router.register("visits", visits_api.VisitViewSet, basename="visit")
 
 # Called by the devices themselves, with `Authorization: Device <key>` only.
 device_urlpatterns = [

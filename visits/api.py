@@ -1,0 +1,141 @@
+"""Visits over the API: invite, list (by day, host, status), read, cancel, re-send the
+invitation. The same rules as the admin: every role reads, owners and admins invite, cancel
+and re-send (`services.visit_may_invite`); another company's visit answers 404. People only:
+a company API key is refused (`api_key_scope_missing`), since an invitation is sent in the
+name of the person who made it.
+
+The personal link is never in an answer: only its holder, the visitor, has it (from the
+invitation e-mail, or from the admin's "show a new link to hand over").
+"""
+
+from __future__ import annotations
+
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from kangaroo.api.fields import CompanyRelatedField
+from kangaroo.api.filters import IdFilter
+from kangaroo.api.serializers import StrictSerializer
+from kangaroo.api.viewsets import TenantViewSet
+from subjects.models import Subject
+from visits import selectors, services
+from visits.models import LANGUAGES, Visit, VisitStatus
+
+
+class VisitSerializer(serializers.ModelSerializer):
+    """A visit as the API answers it (and as webhooks carry it): no link, no token."""
+
+    host_name = serializers.SerializerMethodField()
+    state = serializers.SerializerMethodField(
+        help_text="`invited`; `photo_ready` (the visitor has a photo the doors recognise); `arrived` "
+        "(`arrived_at`: first recognised at a door within the window); `left`; `cancelled`."
+    )
+
+    class Meta:
+        model = Visit
+        fields = [
+            "id", "visitor", "visitor_name", "visitor_email", "visitor_phone", "visitor_company", "purpose",
+            "host", "host_name", "language", "starts_at", "ends_at", "status", "state", "arrived_at", "left_at",
+            "invitation_sent_at", "link_revoked_at", "invited_by", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_host_name(self, visit) -> str | None:
+        return visit.host.name if visit.host_id else None
+
+    def get_state(self, visit) -> str:
+        return selectors.visit_state(visit)
+
+
+class VisitCreateSerializer(StrictSerializer):
+    visitor_name = serializers.CharField(max_length=100)
+    visitor_email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
+    visitor_phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    visitor_company = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    purpose = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    host = CompanyRelatedField(
+        model=Subject, required=False, allow_null=True, default=None, help_text="An employee of the company."
+    )
+    language = serializers.ChoiceField(
+        choices=LANGUAGES, required=False, default="en", help_text="Of the invitation and the visitor's page."
+    )
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    send_invitation = serializers.BooleanField(
+        required=False, default=True, help_text="E-mail the invitation with the personal link (with an e-mail address)."
+    )
+
+
+class VisitFilter(filters.FilterSet):
+    date = filters.DateFilter(
+        method="on_date", help_text="Visits whose window meets this day, in the company's time zone (YYYY-MM-DD)."
+    )
+    host = IdFilter(field_name="host")
+    status = filters.ChoiceFilter(choices=VisitStatus.choices)
+
+    class Meta:
+        model = Visit
+        fields = ["date", "host", "status"]
+
+    def on_date(self, queryset, name, value):
+        start, end = selectors.company_day_bounds(self.request.user.company, value)
+        return queryset.filter(starts_at__lt=end, ends_at__gt=start)
+
+
+VISIT_EXAMPLE = {
+    "visitor_name": "林怡君",
+    "visitor_email": "yijun.lin@example.com",
+    "visitor_company": "Acme Taiwan",
+    "purpose": "Contract review",
+    "host": 42,
+    "language": "zh-hant",
+    "starts_at": "2026-12-01T10:00:00+08:00",
+    "ends_at": "2026-12-01T12:00:00+08:00",
+}
+
+
+@extend_schema(tags=["visits"])
+class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Visits: a visitor invited to see one of the company's people within a window."""
+
+    model = Visit
+    selector = staticmethod(selectors.visit_list)
+    serializer_class = VisitSerializer
+    filterset_class = VisitFilter
+
+    def scope(self, queryset):
+        return selectors.with_photo_ready(queryset).order_by("-starts_at", "-id")
+
+    def _answer(self, visit: Visit, code: int = status.HTTP_200_OK) -> Response:
+        return Response(VisitSerializer(self.get_queryset().get(pk=visit.pk)).data, status=code)
+
+    @extend_schema(
+        request=VisitCreateSerializer,
+        responses={201: VisitSerializer},
+        summary="Invite a visitor; the invitation goes to their e-mail address",
+        examples=[OpenApiExample("A visitor for the afternoon", value=VISIT_EXAMPLE, request_only=True)],
+    )
+    def create(self, request, *args, **kwargs):
+        form = VisitCreateSerializer(data=request.data, context=self.get_serializer_context())
+        form.is_valid(raise_exception=True)
+        visit = services.visit_create(company=self.company, actor=self.actor, **form.validated_data)
+        return self._answer(visit, status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=VisitSerializer, summary="Cancel the visit: the doors and the link close")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        visit = services.visit_cancel(company=self.company, actor=self.actor, visit=self.get_object())
+        return self._answer(visit)
+
+    @extend_schema(
+        request=None,
+        responses=VisitSerializer,
+        summary="Send the invitation again, with a new link (the previous one stops working)",
+    )
+    @action(detail=True, methods=["post"])
+    def resend(self, request, pk=None):
+        visit = services.visit_invitation_resend(company=self.company, actor=self.actor, visit=self.get_object())
+        return self._answer(visit)

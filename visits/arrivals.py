@@ -1,0 +1,80 @@
+"""A visit is marked arrived when a door first recognises its visitor within its window.
+
+The listener of `events.hooks.events_recorded` (after commit: the events are stored) takes
+the batch's recognitions of visitors (kind `recognized`: a visitor seen outside their window
+is `visitor_outside_window` and marks nothing) and, for each, the visitor's invited visit
+whose window holds the moment of the event. `visit_mark_arrived` is one conditional UPDATE,
+so a retried event, a second door or two workers ingesting at once mark a visit once, and
+only the call that marked it announces `visit.arrived` to the company's webhooks, in the
+same transaction as the mark.
+
+The host's e-mail is not sent here: `integrations.arrivals` already e-mails a visitor's host
+once per visitor and window (a unique row, written with the e-mail), and a visitor's window
+and host at the doors are those of the visit they are expected for (`services`), so that one
+e-mail is the visit's. A second mail path here could only add a second e-mail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.db import transaction
+
+from events.models import Event, EventKind
+from subjects.models import SubjectType
+from visits.models import Visit, VisitStatus
+from visits.services import visit_mark_arrived
+from visits.webhooks import visit_webhooks_queue
+
+logger = logging.getLogger(__name__)
+
+
+def _visitor_recognitions(events: Sequence[Event]) -> list[Event]:
+    found = [
+        event
+        for event in events
+        if event.kind == EventKind.RECOGNIZED and event.subject_type == SubjectType.VISITOR and event.subject_id
+    ]
+    return sorted(found, key=lambda event: (event.happened_at, event.pk))
+
+
+def visits_mark_arrivals(sender, *, company, events: Sequence[Event], **kwargs) -> list[Visit]:
+    """The `events_recorded` listener; returns the visits this batch marked arrived."""
+    recognised = _visitor_recognitions(events)
+    if not recognised:
+        return []
+    candidates = list(
+        Visit.objects.for_company(company)
+        .filter(
+            visitor_id__in={event.subject_id for event in recognised},
+            status=VisitStatus.INVITED,
+            arrived_at__isnull=True,
+            starts_at__lte=recognised[-1].happened_at,
+            ends_at__gte=recognised[0].happened_at,
+        )
+        .order_by("starts_at", "id")
+    )
+    marked: list[Visit] = []
+    for event in recognised:
+        # The same bounds as the door's (`Subject.visit_state`): start and end included.
+        visit = next(
+            (
+                visit
+                for visit in candidates
+                if visit.visitor_id == event.subject_id
+                and visit.arrived_at is None
+                and visit.starts_at <= event.happened_at <= visit.ends_at
+            ),
+            None,
+        )
+        if visit is None:
+            continue
+        visit.company = company
+        with transaction.atomic():
+            if visit_mark_arrived(visit=visit, at=event.happened_at):
+                visit_webhooks_queue(company=company, kind="arrived", visits=[visit])
+                marked.append(visit)
+            else:
+                visit.arrived_at = event.happened_at  # marked meanwhile by another ingest: skip it here
+    return marked
