@@ -63,3 +63,25 @@ def send_event_corrected(*, company: Company, event: Event) -> None:
                 event.pk,
                 exc_info=result,
             )
+
+
+# Panels the apps above add to the live dashboard's side column (the visits app's "expected
+# today"), so the dashboard shows them without importing those apps: each is a callable
+# `(request, company) -> str`, safe HTML rendered on the server, shown in the order registered.
+# A panel that fails is logged and left out; the dashboard still opens.
+dashboard_panels: list = []
+
+
+def dashboard_panel_register(panel) -> None:
+    if panel not in dashboard_panels:
+        dashboard_panels.append(panel)
+
+
+def dashboard_panels_render(request, company: Company) -> list[str]:
+    rendered = []
+    for panel in dashboard_panels:
+        try:
+            rendered.append(panel(request, company))
+        except Exception:
+            logger.exception("The dashboard panel %s failed", getattr(panel, "__qualname__", panel))
+    return rendered

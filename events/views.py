@@ -12,6 +12,7 @@ from accounts.services import audit_biometric_view
 from devices.models import Direction, Status
 from devices.selectors import screen_list
 from events.charts import arrival_charts
+from events.hooks import dashboard_panels_render
 from events.live import LIVE_IMAGE_MAX_AGE, LIVE_IMAGE_SALT
 from events.models import Event, snapshot_subject_ref
 from kangaroo.media import media_response
@@ -66,6 +67,7 @@ def dashboard(request):
             "screen_names": {screen.pk: {"name": screen.name, "direction": screen.direction} for screen in screens},
             "labels": live_labels(),
             "charts": arrival_charts(company=company, today_title=_("Today"), week_title=_("This week")),
+            "panels": dashboard_panels_render(request, company),
         },
     )
 

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from kangaroo.admin import TenantAdmin, add_service_error, admin_company, adopt
 from kangaroo.errors import KangarooError
 from subjects.models import Subject, SubjectType
-from visits import services
+from visits import reception, services
 from visits.emails import visit_link_url
 from visits.models import Visit
 
@@ -43,7 +48,10 @@ class VisitAdminForm(forms.ModelForm):
 @admin.register(Visit)
 class VisitAdmin(TenantAdmin):
     form = VisitAdminForm
-    list_display = ["visitor_name", "visitor_company", "host", "starts_at", "ends_at", "status", "arrived_at"]
+    list_display = [
+        "visitor_name", "visitor_company", "host", "starts_at", "ends_at", "status", "arrived_at", "badge_link",
+    ]  # fmt: skip
+    change_list_template = "admin/visits/visit/change_list.html"
     list_filter = ["status", "host", "starts_at"]
     search_fields = ["visitor_name", "visitor_email", "visitor_company", "purpose"]
     date_hierarchy = "starts_at"
@@ -133,3 +141,64 @@ class VisitAdmin(TenantAdmin):
             % {"visitor": visit.visitor_name, "link": visit_link_url(token)},
             messages.WARNING,
         )
+
+    # --- Reception: the day's expected visitors, badges ------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("today/", self.admin_site.admin_view(self.expected_today_view), name="{}_{}_today".format(*info)),
+            path(
+                "<path:object_id>/badge/", self.admin_site.admin_view(self.badge_view), name="{}_{}_badge".format(*info)
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("badge"))
+    def badge_link(self, visit):
+        url = reverse("admin:visits_visit_badge", args=[visit.pk])
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Print badge"))
+
+    def _reception_company(self, request):
+        company = admin_company(request)
+        if company is None:
+            raise Http404  # platform staff see a company's reception by signing in as its admin
+        return company
+
+    def expected_today_view(self, request):
+        """Today's visits (the company's day) with their state, by host if one is picked."""
+        if not self.has_view_permission(request):
+            raise Http404
+        company = self._reception_company(request)
+        hosts = Subject.objects.for_company(company).filter(subject_type=SubjectType.EMPLOYEE, archived=False)
+        picked = request.GET.get("host", "")
+        host = hosts.filter(pk=picked).first() if picked.isdigit() else None
+        today = timezone.localtime(timezone.now(), company.zone).date()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Expected today"),
+            "company": company,
+            "today": today,
+            "rows": reception.expected_on(company=company, day=today, host_id=host.pk if host else None),
+            "hosts": hosts.filter(pk__in=Visit.objects.for_company(company).values("host_id")).order_by("name"),
+            "host": host,
+        }
+        return render(request, "admin/visits/visit/expected_today.html", context)
+
+    def badge_view(self, request, object_id):
+        """A visit's badge to print: name, company, host, date and the visit's QR code."""
+        visit = self.get_object(request, object_id)  # 404 for another company's
+        if not self.has_view_permission(request, visit):
+            raise Http404
+        zone = visit.company.zone
+        reference = reception.visit_reference(visit)
+        context = {
+            "visit": visit,
+            "company": visit.company,
+            "starts": timezone.localtime(visit.starts_at, zone),
+            "ends": timezone.localtime(visit.ends_at, zone),
+            "reference": reference,
+            "qr": reception.qr_svg(reference),
+        }
+        return render(request, "visits/badge.html", context)

@@ -11,7 +11,7 @@ invitation e-mail, or from the admin's "show a new link to hand over").
 from __future__ import annotations
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -46,6 +46,7 @@ class VisitSerializer(serializers.ModelSerializer):
     def get_host_name(self, visit) -> str | None:
         return visit.host.name if visit.host_id else None
 
+    @extend_schema_field(serializers.ChoiceField(choices=selectors.VisitState.ALL))
     def get_state(self, visit) -> str:
         return selectors.visit_state(visit)
 

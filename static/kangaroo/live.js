@@ -259,6 +259,8 @@
       while (cards.children.length > MAX_CARDS) cards.removeChild(cards.lastChild);
     });
     updateFigures();
+    // Panels of other apps (the dashboard's "expected today") follow the events from here.
+    document.dispatchEvent(new CustomEvent("kangaroo:events", { detail: events }));
   }
 
   function heard() {
