@@ -6,6 +6,7 @@
   if (window.kangarooExpected) return; // the panel's HTML, swapped in, brings this script again
   var REFRESH_MS = 60000;
   var pending = null;
+  var again = null;
 
   function panel() { return document.getElementById("expected-panel"); }
 
@@ -31,9 +32,12 @@
   }
 
   function soon() {
-    // A batch of recognitions refreshes once.
+    // A batch of recognitions refreshes once, and once more a little later: the live message
+    // may come before the server has marked the visit arrived (both follow the same commit).
     clearTimeout(pending);
-    pending = setTimeout(refresh, 300);
+    clearTimeout(again);
+    pending = setTimeout(refresh, 500);
+    again = setTimeout(refresh, 3000);
   }
 
   document.addEventListener("kangaroo:events", function (message) {
