@@ -34,4 +34,6 @@ def periodic_tasks() -> list[Task]:
         Task("privacy.purge", "privacy.jobs.privacy_purge", every=settings.PRIVACY_PURGE_SECONDS),
         # Bulk photo uploads left unconfirmed go with their archives (PHOTO_ZIP_EXPIRES_MINUTES).
         Task("photo_uploads.expire", "subjects.photo_uploads.photo_uploads_expire", every=300),
+        # A visitor whose visit ended moves on to their next visit's window (visits.services).
+        Task("visits.windows", "visits.jobs.visits_windows_follow", every=60),
     ]

@@ -9,3 +9,8 @@ def visit_invitation_send(company_id: int, visit_id: int) -> None:
     company = Company.objects.filter(pk=company_id).first()
     if company is not None:
         services.visit_invitation_deliver(company=company, visit_id=visit_id)
+
+
+def visits_windows_follow() -> int:
+    """Periodic: visitors whose window ended move on to their next visit's."""
+    return services.visits_windows_follow()

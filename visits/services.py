@@ -122,9 +122,9 @@ def _visitor_for(
     return subject_services.subject_update(company=company, actor=actor, subject=existing, **changes)
 
 
-def _visitor_window_sync(*, company: Company, actor, visitor: Subject) -> None:
+def _visitor_window_sync(*, company: Company, actor, visitor: Subject, now: datetime | None = None) -> None:
     """Set the visitor's window at the doors from their visits (see the module docstring)."""
-    now = timezone.now()
+    now = now or timezone.now()
     visits = Visit.objects.for_company(company).filter(visitor=visitor, status=VisitStatus.INVITED)
     following = visits.filter(ends_at__gt=now).order_by("starts_at", "id").first()
     expected = following or visits.order_by("-ends_at").first()
@@ -431,3 +431,31 @@ def visit_face_decline(*, visit: Visit) -> None:
     if consent_in_force(company=visit.company, subject=visitor) is not None:
         subject_services.consent_withdraw(company=visit.company, actor=VisitorThroughLink(visit.pk), subject=visitor)
     audit_record(company=visit.company, actor=VisitorThroughLink(visit.pk), action="visit.face_decline", obj=visit)
+
+
+# --- Windows that move on -----------------------------------------------------------------------
+
+
+def visits_windows_follow(*, now: datetime | None = None) -> int:
+    """Periodic (`visits.windows`): a visitor whose window at the doors has ended while
+    another of their visits is still to come gets that visit's window (and host), as
+    `_visitor_window_sync` would give it; returns how many visitors moved on. Without it a
+    visitor invited twice would be `visitor_outside_window` at their second visit."""
+    now = now or timezone.now()
+    due = (
+        Visit.objects.filter(  # tenant: the sweep serves every company, each visitor in its own
+            status=VisitStatus.INVITED, ends_at__gt=now, visitor__visit_end__lt=now
+        )
+        .values_list("company_id", "visitor_id")
+        .distinct()
+    )
+    moved = 0
+    for company_id, visitor_id in sorted(set(due)):
+        company = Company.objects.get(pk=company_id)  # tenant: the company of the visit above
+        with transaction.atomic():
+            visitor = Subject.objects.for_company(company).select_for_update().filter(pk=visitor_id).first()
+            if visitor is None:
+                continue
+            _visitor_window_sync(company=company, actor=None, visitor=visitor, now=now)
+        moved += 1
+    return moved

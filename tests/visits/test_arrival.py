@@ -164,3 +164,44 @@ def test_two_doors_posting_at_once_mark_the_arrival_once(tenants, door_a, receiv
     assert Visit.objects.for_company(a.company).filter(arrived_at__isnull=False).count() == 1
     assert [verified(secret, r)["type"] for r in receiver.requests] == ["visit.arrived"]
     assert len(mail.outbox) == 1
+
+
+def test_a_visitor_invited_twice_is_let_in_for_the_second_visit_once_the_first_has_ended(tenants, door_a):
+    from tests.factories import VisitFactory
+    from visits.services import visits_windows_follow
+
+    a, b = tenants
+    first_host = employee(a, "First Host", "first@a.example")
+    second_host = employee(a, "Second Host", "second@a.example")
+    now = timezone.now()
+    # As the invitations left them: the doors expect the visitor for the first visit, now over.
+    earlier = {"visit_start": now - timedelta(hours=3), "visit_end": now - timedelta(hours=2)}
+    visitor = SubjectFactory(company=a.company, subject_type=SubjectType.VISITOR, host=first_host, **earlier)
+    first = VisitFactory(
+        company=a.company, visitor=visitor, host=first_host, starts_at=earlier["visit_start"],
+        ends_at=earlier["visit_end"],
+    )  # fmt: skip
+    second = VisitFactory(
+        company=a.company, visitor=visitor, host=second_host, starts_at=now - timedelta(minutes=10),
+        ends_at=now + timedelta(hours=1),
+    )  # fmt: skip
+    theirs = SubjectFactory(company=b.company, subject_type=SubjectType.VISITOR, **earlier)
+    VisitFactory(company=b.company, visitor=theirs, starts_at=earlier["visit_start"], ends_at=earlier["visit_end"])
+    [refused] = post(door_a, [event("too-soon", door_a.entrance, visitor)])
+    assert Event.objects.for_company(a.company).get(pk=refused["id"]).kind == EventKind.VISITOR_OUTSIDE_WINDOW
+    mail.outbox.clear()
+
+    assert visits_windows_follow() == 1
+    assert visits_windows_follow() == 0  # done once; company B's visitor has no visit to move on to
+    visitor.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (visitor.visit_start, visitor.visit_end, visitor.host) == (second.starts_at, second.ends_at, second_host)
+    assert theirs.visit_end == earlier["visit_end"]
+
+    arrival = now - timedelta(seconds=30)
+    post(door_a, [event("second", door_a.entrance, visitor, when=arrival)])
+
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert second.arrived_at == arrival and first.arrived_at is None
+    assert [m.to for m in mail.outbox] == [["second@a.example"]]
