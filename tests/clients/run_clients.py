@@ -4,11 +4,12 @@ Serves the app on a throw-away PostgreSQL database (tests/served.py), downloads
 `/api/schema/`, and then:
 
 - Python: generates a client with openapi-python-client into a temporary folder, imports it
-  and runs a smoke flow through it against the server: log in, create and list subjects,
-  boxes, screens (with camera URLs), pads and TV boxes; as a box, post one event, a batch and
-  a heartbeat; list events and attendance. Every answer must be the documented status and be
-  parsed by the generated models with nothing left over: a field the schema does not list,
-  or a value the model cannot hold, fails the run.
+  and runs a smoke flow through it against the server: log in, create and list subjects;
+  invite, list and cancel a visit; create and list boxes, screens (with camera URLs), pads
+  and TV boxes; as a box, post one event, a batch and a heartbeat; list events and
+  attendance. Every answer must be the documented status and be parsed by the generated
+  models with nothing left over: a field the schema does not list, or a value the model
+  cannot hold, fails the run.
 - TypeScript: generates the types with openapi-typescript (tests/clients/package.json, locked)
   and type-checks them with tsc.
 
@@ -201,6 +202,17 @@ def smoke(base: str) -> int:
                                         visit_end=dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)))  # fmt: skip
     subjects = run("subjects.v1_subjects_list", 200, m.PaginatedSubjectList, client=owner)
     assert {s.id for s in subjects.results} == {employee.id, visitor.id}
+
+    starts = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    visit = run("visits.v1_visits_create", 201, m.Visit, client=owner,
+                body=m.VisitCreateRequest(visitor_name="林怡君", visitor_email="yijun.lin@example.com",
+                                          host=employee.id, starts_at=starts, ends_at=starts + dt.timedelta(hours=2),
+                                          language=m.LanguageEnum.ZH_HANT, send_invitation=False))  # fmt: skip
+    assert visit.state == m.VisitStateEnum.INVITED
+    visits = run("visits.v1_visits_list", 200, m.PaginatedVisitList, client=owner, date=starts.date())
+    assert [v.id for v in visits.results] == [visit.id]
+    cancelled = run("visits.v1_visits_cancel_create", 200, m.Visit, client=owner, id=visit.id)
+    assert cancelled.status == m.VisitStatusEnum.CANCELLED
 
     box = run("devices_boxes.v1_boxes_create", 201, m.BoxCreated, client=owner,
               body=m.BoxRequest(name="Lobby box", max_screens=2))  # fmt: skip
