@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase, override_settings
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -205,3 +206,36 @@ def test_a_visitor_invited_twice_is_let_in_for_the_second_visit_once_the_first_h
     first.refresh_from_db()
     assert second.arrived_at == arrival and first.arrived_at is None
     assert [m.to for m in mail.outbox] == [["second@a.example"]]
+
+
+def test_a_visitor_with_an_enrolled_face_is_recognised_at_the_pad_and_the_visit_arrives(tenants, door_a):
+    from tests.faces import portraits
+    from tests.faces.enrolled import enrol, snapshot_of
+    from visits.selectors import visit_state
+
+    a, b = tenants
+    host = employee(a, "陳經理", "host@a.example")
+    now = timezone.now()
+    # A returning visitor: their face is enrolled; the invitation reuses them by e-mail.
+    eileen = enrol(
+        a, "Eileen Collins", portraits.astronaut(), subject_type=SubjectType.VISITOR, email="eileen@example.org",
+        job_number="V-1", visit_start=now - timedelta(days=9), visit_end=now - timedelta(days=8),
+    )  # fmt: skip
+    enrol(b, "Eileen Collins", portraits.astronaut(), subject_type=SubjectType.VISITOR, job_number="V-1")
+    visit, _ = invite(a, host=host, visitor_name="Eileen Collins", visitor_email="eileen@example.org",
+                      starts_at=now - timedelta(minutes=15))  # fmt: skip
+    assert visit.visitor_id == eileen.pk and visit_state(visit) == "photo_ready"
+    mail.outbox.clear()
+
+    with override_settings(JOBS_INLINE=True), TestCase.captureOnCommitCallbacks(execute=True):
+        answer = door_a.pad_client().post(
+            "/api/v1/device/recognize/upload",
+            {"image": SimpleUploadedFile("frame.jpg", snapshot_of(portraits.astronaut()), content_type="image/jpeg")},
+            format="multipart",
+        )
+
+    assert answer.status_code == 201, answer.content
+    assert (answer.json()["kind"], answer.json()["subject"]["id"]) == ("recognized", eileen.pk)
+    visit.refresh_from_db()
+    assert visit.arrived_at is not None and visit_state(visit) == "arrived"
+    assert [m.to for m in mail.outbox] == [["host@a.example"]]
