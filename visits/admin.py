@@ -171,8 +171,8 @@ class VisitAdmin(TenantAdmin):
             raise Http404
         company = self._reception_company(request)
         hosts = Subject.objects.for_company(company).filter(subject_type=SubjectType.EMPLOYEE, archived=False)
-        picked = request.GET.get("host", "")
-        host = hosts.filter(pk=picked).first() if picked.isdigit() else None
+        picked = reception.id_from_query(request.GET.get("host"))
+        host = hosts.filter(pk=picked).first() if picked else None
         today = timezone.localtime(timezone.now(), company.zone).date()
         context = {
             **self.admin_site.each_context(request),

@@ -14,12 +14,11 @@ from django.views.decorators.http import require_GET
 
 from subjects.models import Subject
 from visits.models import Visit
-from visits.reception import expected_on
+from visits.reception import expected_on, id_from_query
 
 
 def _context(request, company) -> dict:
-    picked = request.GET.get("host", "")
-    host_id = int(picked) if picked.isdigit() and len(picked) < 19 else None
+    host_id = id_from_query(request.GET.get("host"))
     hosts = Subject.objects.for_company(company).filter(
         pk__in=Visit.objects.for_company(company).values("host_id"), archived=False
     )

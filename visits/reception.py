@@ -27,6 +27,12 @@ BADGE_SALT = "visits.badge"
 REFERENCE_PREFIX = "KGV"
 
 
+def id_from_query(text: str | None) -> int | None:
+    """An id typed in a query string (`?host=12`), or None for anything that is not one."""
+    text = text or ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
 def visit_reference(visit: Visit) -> str:
     """The badge's reference of `visit` (see the module docstring)."""
     signer = signing.Signer(salt=BADGE_SALT, sep=":")

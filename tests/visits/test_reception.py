@@ -96,6 +96,9 @@ def test_another_companys_host_filter_shows_nothing_of_theirs(client, tenants, d
     client.force_login(a.admin)
     html = client.get(f"/admin/visits/visit/today/?host={theirs.pk}").content.decode()
     assert len(states(html)) == 5  # an unknown host is no filter: the company's own day
+    for junk in ("²", "9" * 30, "-1", "x"):
+        assert client.get("/admin/visits/visit/today/", {"host": junk}).status_code == 200
+        assert client.get("/dashboard/expected-today/", {"host": junk}).status_code == 200
 
 
 def test_the_dashboard_shows_the_panel_and_its_refresh_answers_the_same(client, tenants, day):
