@@ -311,6 +311,10 @@ class AuditLog(models.Model):
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("when"), auto_now_add=True, db_index=True)
+    # Set on an entry that is written at most once (the hourly record of who saw whose face,
+    # `accounts.services.audit_biometric_view`): unique within the company, so two processes,
+    # or one whose cache was flushed, insert it once and ignore the second (insert-ignore).
+    once_key = models.CharField(_("once key"), max_length=128, null=True, blank=True, editable=False)
 
     objects = AuditLogQuerySet.as_manager()
 
@@ -319,6 +323,11 @@ class AuditLog(models.Model):
         verbose_name_plural = _("audit log")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["company", "-created_at"], name="audit_company_created")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "once_key"], condition=models.Q(once_key__isnull=False), name="audit_once_per_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.actor_repr} {self.action} {self.object_repr}"

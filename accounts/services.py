@@ -83,33 +83,48 @@ def audit_value(value: Any) -> Any:
     return str(value)  # Decimal, UUID, IP addresses, lazy translations: their text
 
 
-# A face seen through a company-checked view is audited at most once per hour per viewer
-# and person: a live page shows the same thumbnail on every card and a list shows dozens,
-# and a row per image would bury the log (and slow every page) without saying more.
+# A face seen through a company-checked view is audited at most once per clock hour per
+# viewer and person: a live page shows the same thumbnail on every card and a list shows
+# dozens, and a row per image would bury the log (and slow every page) without saying more.
 BIOMETRIC_VIEW_WINDOW = 3600
 
 
-def audit_biometric_view(*, request, company_id: int, subject_ref: str, kind: str) -> bool:
-    """Record that the requester saw a face of `subject_ref` (a subject's id, or
-    "unknown:<id>", "stranger" for what names no one): an audit entry `biometrics.view`,
-    unless the same viewer saw the same person within BIOMETRIC_VIEW_WINDOW. The viewer is
-    the signed-in user (or API key), or for a link without one (a TV box's page) the
-    connection: its address and browser. Returns whether an entry was written.
-
-    The window is kept in the cache (shared by every process with Redis), whose `add` is
-    atomic: two thumbnails fetched at once write one entry."""
+def biometric_view_key(*, request, subject_ref: str, now: datetime.datetime | None = None) -> str:
+    """The entry's `once_key`: the viewer, the person and the hour. The viewer is the
+    signed-in user (or API key), or for a link without one (a TV box's page) the connection:
+    its address and browser. Hashed, so the key has a bounded length and names no one."""
     origin = current_origin()
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         who = f"user:{user.get_username()}:{getattr(user, 'pk', '')}"
     else:
-        client = f"{origin.ip_address}|{origin.user_agent}".encode()
-        who = f"client:{hashlib.sha256(client).hexdigest()[:32]}"
-    key = f"kangaroo:biometric-view:{int(company_id)}:{who}:{subject_ref}"
-    if not cache.add(key, 1, timeout=BIOMETRIC_VIEW_WINDOW):
+        who = f"client:{origin.ip_address}|{origin.user_agent}"
+    hour = int((now or timezone.now()).timestamp()) // BIOMETRIC_VIEW_WINDOW
+    viewer = hashlib.sha256(who.encode()).hexdigest()[:32]
+    return f"biometrics.view:{viewer}:{hour}:{subject_ref}"[:128]
+
+
+def audit_biometric_view(*, request, company_id: int, subject_ref: str, kind: str) -> bool:
+    """Record that the requester saw a face of `subject_ref` (a subject's id, or
+    "unknown:<id>", "stranger" for what names no one): an audit entry `biometrics.view`,
+    once per viewer, person and clock hour (`biometric_view_key`).
+
+    The database holds the rule: the entry's `once_key` is unique within the company and is
+    inserted with insert-ignore, so two web processes, a flushed cache, or two thumbnails
+    fetched at once write one entry. The cache only spares the insert: a key it already
+    holds for this hour is not sent to the database again. Returns False when the cache
+    knew the entry was written, True when the insert was sent (it may have been ignored)."""
+    origin = current_origin()
+    user = getattr(request, "user", None)
+    now = timezone.now()
+    once_key = biometric_view_key(request=request, subject_ref=subject_ref, now=now)
+    fast = f"kangaroo:{int(company_id)}:{once_key}"
+    # Kept until the hour is over: a later view falls in the next hour's key anyway.
+    remaining = BIOMETRIC_VIEW_WINDOW - int(now.timestamp()) % BIOMETRIC_VIEW_WINDOW
+    if not cache.add(fast, 1, timeout=remaining):
         return False
     person = user if isinstance(user, User) and user.pk else None
-    AuditLog.objects.create(
+    entry = AuditLog(
         company_id=company_id,
         actor=person,
         actor_repr=user.get_username() if user is not None and user.is_authenticated else "live page",
@@ -119,7 +134,9 @@ def audit_biometric_view(*, request, company_id: int, subject_ref: str, kind: st
         changes={"kind": kind, "subject": subject_ref},
         ip_address=origin.ip_address,
         user_agent=origin.user_agent,
+        once_key=once_key,
     )
+    AuditLog.objects.bulk_create([entry], ignore_conflicts=True)  # tenant: the entry is built with `company_id`
     return True
 
 
