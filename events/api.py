@@ -29,6 +29,7 @@ from events.models import Event, EventKind, snapshot_subject_ref
 from events.payload import EventSerializer
 from events.selectors import with_first_photo_id
 from kangaroo import errors
+from kangaroo.api.disclosure import ImageLinksMixin
 from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
 from kangaroo.api.images import ImageBodyMixin, ImageUploadMixin, image_operation, image_request
@@ -393,8 +394,10 @@ class EventCursorPagination(CursorPagination):
 
 
 @extend_schema(tags=["events"])
-class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class EventViewSet(ImageLinksMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Who passed which door, when. Newest first, cursor-paginated (stable while events arrive)."""
+
+    image_link_actions = frozenset({"list", "retrieve"})
 
     model = Event
     serializer_class = EventSerializer

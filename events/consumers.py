@@ -60,10 +60,9 @@ from django.db import InterfaceError, OperationalError
 
 from devices.models import Screen, TVBox
 from devices.selectors import device_for_key
-from events import selectors
+from events import live, selectors
 from events.hub import SharedPush, live_hub
 from events.live import company_group, event_payload, screen_group
-from events.payload import without_faces
 from events.revocation import device_group, session_group, user_group
 from kangaroo.consumers import (
     CLOSE_REFUSED,
@@ -130,7 +129,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.screen_ids: list[int] | None = None
         self.tvbox: TVBox | None = None
         self.user_id: int | None = None
-        self.faces = True  # a TV box greets with the face; a user's page, as their role allows
+        self.faces = live.GREETING_FACES  # a TV box; a user's page, as their role allows
         self.session_key: str | None = None
         self.scope_groups: list[str] = []
         self.principal_groups: list[str] = []
@@ -205,7 +204,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.company = await self._company_of(user)
         self.user_id = user.pk
         # A viewer's page shows who came, not their face (no "view biometrics").
-        self.faces = bool(user.can_view_biometrics)
+        self.faces = live.faces_for_user(user)
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
         groups = [user_group(user.pk)]
@@ -340,9 +339,13 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             # Some were sent already (by the catch-up, or a replay): only the others go.
             await self.send_events(push.events)
             return
+        if self.faces == live.GREETING_FACES:
+            # A TV box's page: the cards without their snapshot links (`live.shown`).
+            await self.send_events(push.events)
+            return
         self.remember_sent(push.ids)
         # As encoded once for every socket; a viewer's page without the face links.
-        await self.send(text_data=push.frame if self.faces else push.faceless_frame)
+        await self.send(text_data=push.frame if self.faces == live.ALL_FACES else push.faceless_frame)
 
     async def events_stranger_seen(self, message):
         if not self.closing:
@@ -417,7 +420,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         await self.send_json({"type": "events", "events": self.shown(fresh)})
 
     def shown(self, payloads: list[dict]) -> list[dict]:
-        return payloads if self.faces else [without_faces(payload) for payload in payloads]
+        return live.shown(payloads, self.faces)
 
     def remember_sent(self, ids: list[int]):
         for pk in ids:

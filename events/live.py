@@ -79,6 +79,30 @@ class LiveLinks:
 LIVE_LINKS = LiveLinks()
 
 
+# What a live page's socket may show of faces (`EventsConsumer.faces`):
+ALL_FACES = "all"  # a user with "view biometrics" (owners, admins): thumbnails and snapshots
+NO_FACES = "none"  # a viewer: who and where, no face
+# A TV box (a welcome display) is a device with no role. It greets a recognised person with
+# their own enrolment thumbnail, seen by that person as they pass, which is what a welcome
+# card is for; it never gets a snapshot: a camera frame of whoever stood at the door,
+# strangers included, who never agreed to be shown on a lobby screen.
+GREETING_FACES = "greeting"
+
+
+def faces_for_user(user) -> str:
+    return ALL_FACES if user.can_view_biometrics else NO_FACES
+
+
+def shown(payloads: list[dict], faces: str) -> list[dict]:
+    """The cards as a socket showing `faces` may send them: a copy without the links it may
+    not have (the shared message is not changed)."""
+    if faces == ALL_FACES:
+        return payloads
+    if faces == GREETING_FACES:
+        return [{**card, "snapshot_url": None} if card.get("snapshot_url") else card for card in payloads]
+    return [payload.without_faces(card) for card in payloads]
+
+
 def event_payload(event: Event, photo_id: int | None = None) -> dict:
     """The event's one shape (`events.payload`), with live links."""
     return payload.event_payload(event, links=LIVE_LINKS, photo_id=photo_id)

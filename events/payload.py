@@ -3,8 +3,10 @@ the live pages (`events.live`) and the hooks' listeners (webhooks, notifications
 
 Only the image links differ with the audience, so they come from a `links` object:
 `API_LINKS` points at the company-checked API endpoints (a signed-in person or a token
-fetches them); the live pages' links are signed and short-lived (`events.live.LIVE_LINKS`),
-for a TV box that has no user. Every link is built with `reverse`, so it follows the
+fetches them), given only to a request that asked with `?include=images` and may see faces
+(`kangaroo.api.disclosure`); the live pages' links are signed and short-lived
+(`events.live.LIVE_LINKS`), for a TV box that has no user; `NO_LINKS` gives none (webhooks,
+an API answer that did not ask). Every link is built with `reverse`, so it follows the
 deployment's URL prefix.
 
 The subject's thumbnail comes from `event.first_photo_id` (annotated by
@@ -21,6 +23,7 @@ from rest_framework import serializers
 
 from devices.models import DeviceKind, Direction
 from events.models import Event, EventKind
+from kangaroo.api.disclosure import image_links_shown
 from subjects.models import SubjectType
 
 
@@ -32,9 +35,9 @@ def _iso(value, zone) -> str:
 
 
 class EventLinks(Protocol):
-    def snapshot(self, event: Event) -> str: ...
+    def snapshot(self, event: Event) -> str | None: ...
 
-    def photo(self, event: Event, photo_id: int) -> str: ...
+    def photo(self, event: Event, photo_id: int) -> str | None: ...
 
 
 class ApiLinks:
@@ -53,6 +56,19 @@ def event_snapshot_url(event: Event) -> str:
 
 
 API_LINKS = ApiLinks()
+
+
+class NoLinks:
+    """No link to a face: the event says who and where, never shows them."""
+
+    def snapshot(self, event: Event) -> None:
+        return None
+
+    def photo(self, event: Event, photo_id: int) -> None:
+        return None
+
+
+NO_LINKS = NoLinks()
 
 
 def event_payload(event: Event, *, links: EventLinks, photo_id: int | None = None) -> dict[str, Any]:
@@ -97,7 +113,9 @@ class EventSubjectSerializer(serializers.Serializer):
     type = serializers.ChoiceField(read_only=True, choices=SubjectType.choices)
     job_number = serializers.CharField(read_only=True)
     photo_url = serializers.CharField(
-        read_only=True, allow_null=True, help_text="The subject's first photo's thumbnail."
+        read_only=True,
+        allow_null=True,
+        help_text="The subject's first photo's thumbnail; null unless asked for with `?include=images`.",
     )
 
 
@@ -122,7 +140,9 @@ class EventSerializer(serializers.Serializer):
         help_text="When the portal recognised the face (`/device/recognize`): the distance to the closest "
         "enrolled face (under the company's threshold: recognized). Null for events a box recognised.",
     )
-    snapshot_url = serializers.CharField(read_only=True, allow_null=True)
+    snapshot_url = serializers.CharField(
+        read_only=True, allow_null=True, help_text="The event's snapshot; null unless asked for with `?include=images`."
+    )
     unknown_person = serializers.IntegerField(
         read_only=True,
         allow_null=True,
@@ -133,7 +153,7 @@ class EventSerializer(serializers.Serializer):
     )
 
     def to_representation(self, event: Event) -> dict[str, Any]:
-        return event_payload(event, links=self.context.get("links", API_LINKS))
+        return event_payload(event, links=API_LINKS if image_links_shown(self.context) else NO_LINKS)
 
 
 def without_faces(shown: dict[str, Any]) -> dict[str, Any]:

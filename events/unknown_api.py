@@ -24,6 +24,7 @@ from events.unknown_people import (
     unknown_person_ignore,
     unknown_person_merge,
 )
+from kangaroo.api.disclosure import ImageLinksMixin, image_links_shown
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.permissions import face_view_check
 from kangaroo.api.serializers import StrictSerializer
@@ -46,8 +47,9 @@ class UnknownSnapshotSerializer(serializers.ModelSerializer):
         fields = ["id", "quality", "happened_at", "event", "image_url"]
         read_only_fields = fields
 
-    def get_image_url(self, snapshot) -> str:
-        return unknown_snapshot_url(snapshot)
+    def get_image_url(self, snapshot) -> str | None:
+        """Null unless asked for with `?include=images` (owners and admins)."""
+        return unknown_snapshot_url(snapshot) if image_links_shown(self.context) else None
 
 
 class UnknownPersonSerializer(serializers.ModelSerializer):
@@ -121,9 +123,13 @@ class UnknownIgnoreSerializer(StrictSerializer):
 
 
 @extend_schema(tags=["unknown people"])
-class UnknownPersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet):
+class UnknownPersonViewSet(
+    ImageLinksMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet
+):
     """Unknown people of the company, last seen first. Deleting one deletes their snapshots
     (their best ones and their events'); the events stay."""
+
+    image_link_actions = frozenset({"list", "retrieve", "enrol", "add_to_subject", "merge", "ignore"})
 
     model = UnknownPerson
     serializer_class = UnknownPersonSerializer
@@ -165,7 +171,8 @@ class UnknownPersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         subject = unknown_person_enrol(
             company=self.company, actor=self.actor, person=person, snapshot_ids=snapshots, **data
         )
-        return Response(SubjectSerializer(subject).data, status=status.HTTP_201_CREATED)
+        answer = SubjectSerializer(subject, context=self.get_serializer_context())
+        return Response(answer.data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=UnknownAddToSubjectSerializer,
@@ -185,7 +192,7 @@ class UnknownPersonViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
             subject=form.validated_data["subject"],
             snapshot_ids=form.validated_data.get("snapshots"),
         )
-        return Response(SubjectSerializer(subject).data)
+        return Response(SubjectSerializer(subject, context=self.get_serializer_context()).data)
 
     @extend_schema(
         request=UnknownMergeSerializer, responses={200: UnknownPersonSerializer}, summary="Merge into another"

@@ -3,7 +3,7 @@
 - `events.hooks.events_recorded` (after commit): every stored event; its kind names the
   type (`event.recognized`, `event.stranger`, `event.visitor_outside_window`,
   `device.offline`, `device.online`), and `data` is the event in the one shape of
-  `events.payload` (the REST API's `Event`, the live pages' card), with the API's links.
+  `events.payload` (the REST API's `Event`, the live pages' card), without image links.
 - `events.hooks.event_corrected` (after commit): `event.corrected`, the event as it now reads.
 - `subjects.domain_signals.subject_changed` (inside the change's transaction, so the
   messages commit or roll back with it): `subject.created` / `subject.updated` with the
@@ -19,7 +19,10 @@
 
 Nothing is rendered unless an active endpoint of the company wants the type, so companies
 without webhooks pay one small query per announcement. Photos, snapshots and embeddings are
-never in a message: at most a link to the company-checked API endpoint that serves them.
+never in a message, nor links to them: an event's `photo_url` and `snapshot_url` are null
+(`events.payload.NO_LINKS`) and a subject is sent without its photos. A receiver that needs a
+face fetches it through the API, as a user who may see faces, asking for it
+(`?include=images`), and that view is audited; a webhook is not.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from rest_framework import serializers
 from accounts.models import Company
 from events.hooks import event_corrected, events_recorded
 from events.models import Event, EventKind
-from events.payload import API_LINKS, event_payload
+from events.payload import NO_LINKS, event_payload
 from integrations.arrivals import queue_visitor_arrivals
 from integrations.models import VisitorArrival, WebhookType
 from integrations.services import webhook_bodies_scrub, webhook_endpoints_wanting, webhooks_queue
@@ -70,7 +73,7 @@ def connect() -> None:
 def event_data(company, event: Event) -> dict[str, Any]:
     """An event as a webhook's `data`: the one event shape, times in the company's zone."""
     with timezone.override(company.zone):
-        return event_payload(event, links=API_LINKS)
+        return event_payload(event, links=NO_LINKS)
 
 
 def webhooks_for_events(sender, *, company, events, **kwargs) -> None:

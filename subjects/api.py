@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from accounts.api import JobSerializer
 from accounts.services import audit_biometric_view
 from kangaroo import errors
+from kangaroo.api.disclosure import ImageLinksMixin, image_links_shown
 from kangaroo.api.errors import envelope
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
@@ -113,11 +114,13 @@ class PhotoSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    def get_image_url(self, photo) -> str:
-        return reverse("photo-image", args=[photo.pk])
+    def get_image_url(self, photo) -> str | None:
+        """Null unless asked for with `?include=images` (owners and admins)."""
+        return reverse("photo-image", args=[photo.pk]) if image_links_shown(self.context) else None
 
-    def get_thumbnail_url(self, photo) -> str:
-        return reverse("photo-thumbnail", args=[photo.pk])
+    def get_thumbnail_url(self, photo) -> str | None:
+        """Null unless asked for with `?include=images` (owners and admins)."""
+        return reverse("photo-thumbnail", args=[photo.pk]) if image_links_shown(self.context) else None
 
 
 class PhotoUploadSerializer(StrictFormSerializer):
@@ -129,8 +132,10 @@ class PhotoUploadSerializer(StrictFormSerializer):
 
 
 @extend_schema(tags=["photos"])
-class PhotoViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet):
+class PhotoViewSet(ImageLinksMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet):
     """A face photo. Image and thumbnail are served only here, after the company check."""
+
+    image_link_actions = frozenset({"retrieve"})
 
     model = Photo
     serializer_class = PhotoSerializer
@@ -183,7 +188,9 @@ class ConsentSerializer(serializers.ModelSerializer):
     )
     withdrawn_by = serializers.CharField(source="withdrawn_by_repr")
     in_force = serializers.BooleanField(help_text="Neither withdrawn nor replaced by a later consent.")
-    evidence_url = serializers.SerializerMethodField(help_text="The signed form (company-checked), if one was kept.")
+    evidence_url = serializers.SerializerMethodField(
+        help_text="The signed form (company-checked), if one was kept; null unless asked for with `?include=images`."
+    )
 
     class Meta:
         model = Consent
@@ -194,7 +201,9 @@ class ConsentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_evidence_url(self, consent) -> str | None:
-        return reverse("consent-evidence", args=[consent.pk]) if consent.evidence else None
+        if not consent.evidence or not image_links_shown(self.context):
+            return None
+        return reverse("consent-evidence", args=[consent.pk])
 
 
 # A user records consent given on paper or on the web; "pad" is for what a pad recorded.
@@ -228,8 +237,10 @@ CONSENT_RECORD_DESCRIPTION = (
 
 
 @extend_schema(tags=["consents"])
-class ConsentViewSet(mixins.RetrieveModelMixin, TenantViewSet):
+class ConsentViewSet(ImageLinksMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """A consent record, and its evidence file, served only here after the company check."""
+
+    image_link_actions = frozenset({"retrieve"})
 
     model = Consent
     serializer_class = ConsentSerializer
@@ -443,8 +454,14 @@ class ArchiveMissingAnswerSerializer(serializers.Serializer):
 
 
 @extend_schema(tags=["subjects"])
-class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
+class SubjectViewSet(ImageLinksMixin, viewsets.ModelViewSet, TenantViewSet):
     """Employees, visitors and VIPs. Writes go through the subject services."""
+
+    # The answers with photos (their links) or consents (their signed forms' links).
+    image_link_actions = frozenset({
+        "list", "retrieve", "create", "update", "partial_update", "with_photos", "photos", "consents",
+        "consents_upload", "consent_withdraw",
+    })  # fmt: skip
 
     model = Subject
     serializer_class = SubjectSerializer
@@ -469,7 +486,8 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
         serializer = SubjectUploadSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         self.perform_create(serializer)
-        return Response(SubjectSerializer(serializer.instance).data, status=status.HTTP_201_CREATED)
+        answer = SubjectSerializer(serializer.instance, context=self.get_serializer_context())
+        return Response(answer.data, status=status.HTTP_201_CREATED)
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
@@ -508,7 +526,7 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
         subject = self.get_object()
         if request.method == "GET":
             photos = selectors.photo_list(company=self.company, subject=subject)
-            return Response(PhotoSerializer(photos, many=True).data)
+            return Response(PhotoSerializer(photos, many=True, context=self.get_serializer_context()).data)
         form = PhotoUploadSerializer(data=request.data)
         if not form.is_valid() and set(form.errors) != {"image"}:  # an unknown part
             raise serializers.ValidationError(form.errors)
@@ -517,7 +535,9 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
         photo = services.photo_add(
             company=self.company, actor=self.actor, subject=subject, upload=request.FILES.get("image")
         )
-        return Response(PhotoSerializer(photo).data, status=status.HTTP_201_CREATED)
+        return Response(
+            PhotoSerializer(photo, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
         request=SubjectUpsertSerializer,
@@ -578,7 +598,7 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
         subject = self.get_object()
         if request.method == "GET":
             history = selectors.consent_history(company=self.company, subject=subject)
-            return Response(ConsentSerializer(history, many=True).data)
+            return Response(ConsentSerializer(history, many=True, context=self.get_serializer_context()).data)
         return self._record_consent(subject, ConsentRecordSerializer(data=request.data))
 
     @extend_schema(
@@ -596,7 +616,9 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
         consent = services.consent_record(
             company=self.company, actor=self.actor, subject=subject, **form.validated_data
         )
-        return Response(ConsentSerializer(consent).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ConsentSerializer(consent, context=self.get_serializer_context()).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(
         request=None,
@@ -610,7 +632,7 @@ class SubjectViewSet(viewsets.ModelViewSet, TenantViewSet):
     def consent_withdraw(self, request, pk=None):
         subject = self.get_object()
         consent = services.consent_withdraw(company=self.company, actor=self.actor, subject=subject)
-        return Response(ConsentSerializer(consent).data)
+        return Response(ConsentSerializer(consent, context=self.get_serializer_context()).data)
 
 
 # --- Search by face ---------------------------------------------------------------------------
@@ -637,14 +659,17 @@ class FaceHitSerializer(serializers.Serializer):
         help_text="Closer than the company's threshold: recognition would take the face for this subject."
     )
     photo_id = serializers.IntegerField(help_text="The subject's photo closest to the face.")
-    thumbnail_url = serializers.CharField(help_text="That photo's thumbnail (company-checked).")
+    thumbnail_url = serializers.CharField(
+        allow_null=True,
+        help_text="That photo's thumbnail (company-checked); null unless asked for with `?include=images`.",
+    )
 
 
 class FaceSearchAnswerSerializer(serializers.Serializer):
     results = FaceHitSerializer(many=True)
 
 
-def face_hit_data(hit: face_lookup.FaceHit) -> dict:
+def face_hit_data(hit: face_lookup.FaceHit, *, images: bool) -> dict:
     subject = hit.subject
     return {
         "subject": {
@@ -657,7 +682,7 @@ def face_hit_data(hit: face_lookup.FaceHit) -> dict:
         "distance": hit.distance,
         "match": hit.match,
         "photo_id": hit.photo_id,
-        "thumbnail_url": reverse("photo-thumbnail", args=[hit.photo_id]),
+        "thumbnail_url": reverse("photo-thumbnail", args=[hit.photo_id]) if images else None,
     }
 
 
@@ -681,7 +706,7 @@ FACE_SEARCH = image_operation(
 )
 
 
-class FaceSearchView(ImageBodyMixin, APIView):
+class FaceSearchView(ImageLinksMixin, ImageBodyMixin, APIView):
     """Admins and owners (a search by face is a biometric search; every one is audited)."""
 
     @FACE_SEARCH.json_schema
@@ -693,7 +718,9 @@ class FaceSearchView(ImageBodyMixin, APIView):
             image=image,
             k=fields.get("limit") or face_lookup.SEARCH_MAX,
         )
-        return Response(FaceSearchAnswerSerializer({"results": [face_hit_data(hit) for hit in search.hits]}).data)
+        images = image_links_shown({"request": request})
+        hits = [face_hit_data(hit, images=images) for hit in search.hits]
+        return Response(FaceSearchAnswerSerializer({"results": hits}).data)
 
 
 class FaceSearchUploadView(ImageUploadMixin, FaceSearchView):

@@ -6,6 +6,7 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from kangaroo.api.disclosure import INCLUDE_IMAGES_PARAMETER, ImageLinksMixin
 from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.filters import MAX_ID, IdFilter
 from kangaroo.api.serializers import StrictSerializer
@@ -99,6 +100,12 @@ class AutoSchema(openapi.AutoSchema):
             # A read-only choice of a model field that may be blank answers "" (no value yet).
             schema["enum"] = [*schema["enum"], ""]
         return schema
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if isinstance(self.view, ImageLinksMixin) and self.view.answers_image_links():
+            parameters = [*parameters, INCLUDE_IMAGES_PARAMETER]  # image links are opt-in
+        return parameters
 
     def _get_parameters(self):
         parameters = super()._get_parameters()

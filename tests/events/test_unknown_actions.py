@@ -131,9 +131,13 @@ def test_a_viewer_reads_but_does_not_act(api, tenant_a, door_a):
     listed = client.get("/api/v1/unknown-people").json()["results"]
     assert [p["id"] for p in listed] == [person.pk] and listed[0]["screens"] == ["A entrance"]
     # The face itself is for owners and admins ("view biometrics").
-    image = client.get(listed[0]["snapshots"][0]["image_url"])
+    assert listed[0]["snapshots"][0]["image_url"] is None
+    refused = client.get("/api/v1/unknown-people?include=images")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "biometrics_not_permitted")
+    image = client.get(f"/api/v1/unknown-snapshots/{listed[0]['snapshots'][0]['id']}/image")
     assert (image.status_code, image.json()["error"]["code"]) == (403, "biometrics_not_permitted")
-    assert api(tenant_a.admin).get(listed[0]["snapshots"][0]["image_url"])["Content-Type"] == "image/jpeg"
+    shown = api(tenant_a.admin).get("/api/v1/unknown-people?include=images").json()["results"]
+    assert api(tenant_a.admin).get(shown[0]["snapshots"][0]["image_url"])["Content-Type"] == "image/jpeg"
     assert client.post(f"/api/v1/unknown-people/{person.pk}/ignore", {}, format="json").status_code == 403
 
 

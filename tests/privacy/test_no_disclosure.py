@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
+import json
+import time
 from unittest import mock
 
 import pytest
@@ -203,3 +205,62 @@ def test_a_viewers_unknown_people_pages_show_no_faces(admin_client_for, tenant_a
             response = admin_client_for(user).get(page)
             assert response.status_code == 200, (user.role, page)
             assert (image in response.content.decode()) is shown, (user.role, page)
+
+
+def heard_for(socket, seconds: float) -> list[dict]:
+    heard, until = [], time.monotonic() + seconds
+    while (left := until - time.monotonic()) > 0:
+        try:
+            heard.append(json.loads(socket.recv(timeout=left)))
+        except TimeoutError:
+            break
+    return heard
+
+
+def test_a_welcome_display_greets_with_the_thumbnail_and_never_gets_a_snapshot(asgi_server, tenants, door_a, door_b):
+    """A TV box is a device with no role: it shows the greeted person their own enrolment
+    thumbnail and no camera snapshot, of them or of a stranger (README: Welcome displays)."""
+    from websockets.sync.client import connect
+
+    from tests.events.test_live import ws_url
+
+    a, b = tenants
+    subject = SubjectFactory(company=a.company, name="陳美玲")
+    enrol(a, subject)
+    enrol(b, SubjectFactory(company=b.company, name="陳美玲"))
+    snap = base64.b64encode(jpeg_bytes((200, 150))).decode()
+    post_events(asgi_server, door_a.box_key, [event("before", door_a.entrance, subject, snapshot=snap)])
+    with connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}, open_timeout=10) as tv:
+        tv.send(json.dumps({"type": "auth", "key": door_a.tv_key}))
+        [recent] = receive(tv, "hello")["recent"]
+        post_events(
+            asgi_server,
+            door_a.box_key,
+            [event("face2", door_a.entrance, subject, snapshot=snap), event("who", door_a.entrance, snapshot=snap)],
+        )
+        pushed = receive(tv, "events")["events"]
+        post_events(asgi_server, door_b.box_key, [event("b1", door_b.entrance, snapshot=snap)])
+        heard = heard_for(tv, 1.0)
+    assert not [m for m in heard if m["type"] == "events"], "another company's event reached the TV"
+    greeted, stranger = pushed
+    for card in (recent, greeted):
+        assert card["subject"]["name"] == "陳美玲" and card["subject"]["photo_url"].startswith("/live/image/")
+        assert card["snapshot_url"] is None
+    assert (stranger["kind"], stranger["snapshot_url"]) == ("stranger", None)
+    # The thumbnail opens (signed, short-lived) and its viewing is audited for the connection.
+    assert Client().get(greeted["subject"]["photo_url"]).status_code == 200
+    entry = AuditLog.objects.for_company(a.company).get(action="biometrics.view")
+    assert (entry.actor_repr, entry.object_id) == ("live page", str(subject.pk))
+    assert Event.objects.for_company(a.company).filter(kind="stranger").exclude(snapshot="").exists()
+
+
+def test_a_viewers_dashboard_opens_without_face_links_and_an_admins_with_them(asgi_server, client, tenant_a, door_a):
+    subject = SubjectFactory(company=tenant_a.company)
+    enrol(tenant_a, subject)
+    snap = base64.b64encode(jpeg_bytes((200, 150))).decode()
+    post_events(asgi_server, door_a.box_key, [event("open1", door_a.entrance, subject, snapshot=snap)])
+    viewer = UserFactory(company=tenant_a.company, role=Role.VIEWER, is_staff=True)
+    for user, shown in ((viewer, False), (tenant_a.admin, True)):
+        with as_admin(Client(), asgi_server, user) as page:
+            [card] = receive(page, "hello")["recent"]
+        assert bool(card["snapshot_url"]) is shown and bool(card["subject"]["photo_url"]) is shown, user.role

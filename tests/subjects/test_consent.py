@@ -96,7 +96,7 @@ def test_the_signed_form_is_stored_as_a_jpeg_and_served_only_to_its_company(api,
     a, b = tenants
     subject = SubjectFactory(company=a.company, consent=False)
     response = api(a.admin).post(
-        f"/api/v1/subjects/{subject.pk}/consents/upload",
+        f"/api/v1/subjects/{subject.pk}/consents/upload?include=images",
         {"method": "paper", "policy_version": "1", "evidence": SimpleUploadedFile("form.png", jpeg_bytes((300, 400)))},
     )
     assert response.status_code == 201, response.json()

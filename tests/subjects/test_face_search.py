@@ -26,9 +26,9 @@ def people(tenant_a):
     return eileen, grace
 
 
-def search(client, picture_bytes: bytes, **fields):
+def search(client, picture_bytes: bytes, query: str = "?include=images", **fields):
     upload = SimpleUploadedFile("face.jpg", picture_bytes, content_type="image/jpeg")
-    return client.post(f"{URL}/upload", {"image": upload, **fields}, format="multipart")
+    return client.post(f"{URL}/upload{query}", {"image": upload, **fields}, format="multipart")
 
 
 def test_the_right_subject_comes_first_with_a_thumbnail(tenant_a, people, api):
@@ -45,6 +45,12 @@ def test_the_right_subject_comes_first_with_a_thumbnail(tenant_a, people, api):
     assert first["subject"]["job_number"] == "E-0001" and first["subject"]["type"] == "employee"
     thumbnail = client.get(first["thumbnail_url"])
     assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/jpeg"
+    # Not asked for, the thumbnail's link is not given.
+    unasked = search(client, snapshot_of(portraits.astronaut()), query="").json()["results"]
+    assert [(hit["photo_id"], hit["thumbnail_url"]) for hit in unasked] == [
+        (first["photo_id"], None),
+        (second["photo_id"], None),
+    ]
 
 
 def test_base64_json_and_a_limit(tenant_a, people, api):
