@@ -396,7 +396,12 @@ class EventCorrectionAdminMixin:
             "title": gettext("Correct %(event)s") % {"event": event},
             "form": form,
             "can_write": can_write,
-            "snapshot_url": reverse("event-snapshot", args=[event.pk]) if event.snapshot else None,
+            # The snapshot is a face: only for those who may see faces (a viewer reads the page).
+            "snapshot_url": (
+                reverse("event-snapshot", args=[event.pk])
+                if event.snapshot and request.user.can_view_biometrics
+                else None
+            ),
         }
         return TemplateResponse(request, "admin/events/event/correct.html", context, status=status)
 

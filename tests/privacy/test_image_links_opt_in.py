@@ -177,3 +177,56 @@ def test_the_lists_cost_the_same_queries_asked_or_not(api, tenants):
             assert response.status_code == 200
             assert len(queries) == count, (url + query, [q["sql"] for q in queries])
             assert bool(query) == all(image_values(response.json())), url + query
+
+
+def test_the_photo_and_consent_lists_cost_the_same_queries_asked_or_not(api, tenants):
+    a, b = tenants
+    subjects = {}
+    for tenant in (a, b):
+        subjects[tenant.company.pk] = SubjectFactory(company=tenant.company)
+        for _ in range(4):
+            PhotoFactory(company=tenant.company, subject=subjects[tenant.company.pk])
+    client = api(a.admin)
+    for _ in range(3):
+        assert (
+            client.post(
+                f"/api/v1/subjects/{subjects[a.company.pk].pk}/consents/upload",
+                {"method": "paper", "policy_version": "1", "evidence": SimpleUploadedFile("f.jpg", jpeg_bytes())},
+            ).status_code
+            == 201
+        )
+    pk = subjects[a.company.pk].pk
+    expected = {
+        # 1. the user (+company), 2. the subject (+department, consent given at), 3. its photos
+        # (prefetched by the subjects' scope for `usable_photos`), 4. its photos, in order
+        f"/api/v1/subjects/{pk}/photos": 4,
+        # 1. the user (+company), 2. the subject, 3. its photos (the scope's prefetch), 4. its
+        # consents (+policy)
+        f"/api/v1/subjects/{pk}/consents": 4,
+    }
+    for url, count in expected.items():
+        for query in ("", "?include=images"):
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url + query)
+            assert response.status_code == 200
+            assert len(queries) == count, (url + query, [q["sql"] for q in queries])
+            values = image_values(response.json())
+            # 4 photos with 2 links each; 3 signed forms (the factory's consent has none)
+            assert sum(bool(v) for v in values) == (8 if "photos" in url else 3) * bool(query), url + query
+
+
+def test_the_spreadsheet_exports_have_no_image_column(tenants, door_a):
+    """Nothing to opt in to: neither export names a photo, snapshot or face, even for an owner."""
+    from events.admin import EventResource
+    from subjects.resources import EXPORT_COLUMNS, SubjectResource
+
+    a, _ = tenants
+    with_biometrics(a, door_a)
+    post_device_events(door_a, [event("x1", door_a.entrance, snapshot=snapshot())])
+    columns = [column for column, *_ in EXPORT_COLUMNS] + [column for column, _ in EventResource.COLUMNS]
+    assert not [c for c in columns if any(word in c for word in ("photo", "snapshot", "image", "url", "embedding"))]
+    for resource in (SubjectResource(company=a.company, actor=a.owner), EventResource(company=a.company)):
+        exported = resource.export().csv
+        assert exported.count("\n") > 1
+        for word in ("/photos/", "/snapshot", "/thumbnail", "/live/image", "media/"):
+            assert word not in exported, (type(resource).__name__, word)

@@ -170,7 +170,11 @@ def test_a_viewers_event_pages_link_no_snapshot(admin_client_for, tenant_a, door
     seen = post_device_events(door_a, [event("v1", door_a.entrance, snapshot=snapshot())])[0]
     for user, shown in ((tenant_a.viewer, False), (tenant_a.admin, True)):
         client = admin_client_for(user)
-        for page in ("/admin/events/event/", f"/admin/events/event/{seen}/change/"):
+        for page in (
+            "/admin/events/event/",
+            f"/admin/events/event/{seen}/change/",
+            f"/admin/events/event/{seen}/correct/",
+        ):
             html = client.get(page).content.decode()
             assert (f"/api/v1/events/{seen}/snapshot" in html) is shown, (user.role, page)
 
