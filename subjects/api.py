@@ -688,7 +688,8 @@ def face_hit_data(hit: face_lookup.FaceHit, *, images: bool) -> dict:
 
 FACE_SEARCH_DESCRIPTION = (
     "Up to `limit` (10) of your company's subjects, closest first, each with the distance to their "
-    "closest photo and that photo's thumbnail; `match` marks those recognition would take the face "
+    "closest photo and that photo's id (its thumbnail's link with `?include=images`); `match` marks those "
+    "recognition would take the face "
     "for. Only your company's faces are searched. For admins and owners; every search is in the "
     "audit log."
 )
