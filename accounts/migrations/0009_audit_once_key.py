@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_privacy_settings'),
+        ('accounts', '0008_company_events_purged_before'),
         ('contenttypes', '0002_remove_content_type_name'),
     ]
 
