@@ -381,11 +381,6 @@ class VisitorThroughLink:
         return f"visitor link (visit {self.visit_id})"
 
 
-def _own_visitor(visit: Visit) -> Subject:
-    """The one subject a link may touch: its visit's visitor, looked up through the visit."""
-    return Subject.objects.for_company(visit.company_id).get(pk=visit.visitor_id)
-
-
 def _own_visitor(visit: Visit, *, lock: bool = False) -> Subject:
     """The one subject a link may touch: its visit's visitor, reached through the visit."""
     visitors = Subject.objects.for_company(visit.company_id).filter(subject_type=SubjectType.VISITOR)
