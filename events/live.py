@@ -7,7 +7,8 @@ Groups: one per company (admin dashboards) and one per screen (a dashboard showi
 screen, and the TV boxes showing that screen). A batch is sent as one message per group,
 not one per event: a box posting 500 events costs a few publishes, not a thousand. The
 message carries the pages' frame already encoded, so that twenty dashboards cost one
-encoding, not twenty.
+encoding, not twenty. A request does not wait for the publishes: `Publisher` sends them
+from the server's event loop, in order, merging what several requests queued meanwhile.
 
 Images on live pages are addressed by signed, short-lived links issued to a connection
 that has already passed its authentication and company checks (`live_image_url`). A link is
@@ -17,12 +18,16 @@ signature, not one each), which shortens its life by at most that much.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core import signing
@@ -118,35 +123,174 @@ def broadcast(events: list[Event]) -> None:
     device must get its normal answer even when Redis is down; dashboards catch up from
     the database when they reconnect."""
     by_group: dict[str, list[dict]] = defaultdict(list)
-    for event in events:
-        shown = event_payload(event)
-        by_group[company_group(event.company_id)].append(shown)
-        if event.screen_id:
-            by_group[screen_group(event.screen_id)].append(shown)
-    if not by_group:
-        return
     try:
-        # One hop to the event loop for all the groups, not one per group.
-        async_to_sync(_send_to_groups)(get_channel_layer(), by_group)
+        for event in events:
+            shown = event_payload(event)
+            by_group[company_group(event.company_id)].append(shown)
+            if event.screen_id:
+                by_group[screen_group(event.screen_id)].append(shown)
     except Exception:
         logger.exception("Broadcasting %d event(s) failed; dashboards will catch up on reconnect", len(events))
+        return
+    if by_group:
+        PUBLISHER.submit(_Push(dict(by_group)), f"{len(events)} event(s)")
 
 
 async def _send_to_groups(layer, by_group: dict[str, list[dict]]) -> None:
+    """One `events.push` message per group (of at most MESSAGE_MAX_EVENTS events), each
+    event encoded once for all its groups."""
+    encoded: dict[int, str] = {}
     for group, payloads in by_group.items():
-        await layer.group_send(group, events_push_message(payloads))
+        for start in range(0, len(payloads), MESSAGE_MAX_EVENTS):
+            await layer.group_send(group, events_push_message(payloads[start : start + MESSAGE_MAX_EVENTS], encoded))
 
 
-def events_push_message(payloads: list[dict]) -> dict:
+def events_push_message(payloads: list[dict], encoded: dict[int, str] | None = None) -> dict:
     """The channel-layer message of new events: the page's `events` frame, encoded here once
     for every socket of the group in every process (each socket would otherwise encode the
     same events again), and the events' ids, with which a socket checks that it has sent
-    none of them yet (`EventsConsumer.events_push`)."""
+    none of them yet (`EventsConsumer.events_push`). `encoded` keeps each event's text by
+    id, for an event sent to several groups (its company's and its screen's)."""
+    encoded = {} if encoded is None else encoded
+    texts = []
+    for shown in payloads:
+        text = encoded.get(shown["id"])
+        if text is None:
+            text = encoded[shown["id"]] = json.dumps(shown)
+        texts.append(text)
+    # The same text as json.dumps({"type": "events", "events": payloads}) would write.
     return {
         "type": "events.push",
         "ids": [shown["id"] for shown in payloads],
-        "frame": json.dumps({"type": "events", "events": payloads}),
+        "frame": '{"type": "events", "events": [' + ", ".join(texts) + "]}",
     }
+
+
+# A merged message carries at most this many events (a full batch of one post).
+MESSAGE_MAX_EVENTS = 500
+
+
+@dataclass
+class _Push:
+    """New events, by group: consecutive pushes are merged into one message per group."""
+
+    by_group: dict[str, list[dict]]
+
+
+@dataclass
+class _Message:
+    """Any other message, sent as it is to each of `groups`."""
+
+    groups: list[str]
+    message: dict
+
+
+class Publisher:
+    """Hands what a request announces to the channel layer without making the request wait.
+
+    Under the ASGI server a request's synchronous code runs in a worker thread, and the
+    channel layer's connections live on the server's event loop. Waiting there for Redis to
+    answer each publish held the request (and its thread, and the device's connection) for
+    round trips that change nothing in its answer. So a request only queues its messages
+    (`submit`, which never blocks on Redis and never raises), and one task on the server's
+    loop sends them, in the order they were queued. While a send is in flight, what is
+    queued meanwhile waits and goes out merged: under load, many posts' events to one group
+    cost one publish, not one each; when idle, a message goes at once.
+
+    Nothing queued is dropped by the queue. A send that fails (Redis restarting) is logged
+    and its messages are lost, as a synchronous publish's would be: the pages' database
+    catch-up (`EventsConsumer`'s tick) shows those events, and the next sends go through
+    once Redis is back. Only committed events get here (`events_recorded` is sent after
+    commit), so nothing is published for a transaction that rolls back.
+
+    Code running outside the server's loop (a job, a management command, a test without a
+    server) has no loop to hand to: it publishes synchronously, as before.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._queues: dict[asyncio.AbstractEventLoop, list[_Push | _Message]] = {}
+        self._flushing: set[asyncio.AbstractEventLoop] = set()
+
+    def submit(self, entry: _Push | _Message, what: str) -> None:
+        try:
+            loop = _server_loop()
+            if loop is None:
+                async_to_sync(_send_entries)(get_channel_layer(), [entry])
+                return
+            with self._lock:
+                self._queues.setdefault(loop, []).append(entry)
+                if loop in self._flushing:
+                    return  # the running flush takes it next
+                self._flushing.add(loop)
+            loop.call_soon_threadsafe(self._start, loop)
+        except Exception:
+            logger.exception("Broadcasting %s failed; dashboards will catch up", what)
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = loop.create_task(self._flush(loop))
+        _flush_tasks.add(task)  # a task nobody refers to may be collected before it ends
+        task.add_done_callback(_flush_tasks.discard)
+
+    async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._lock:
+                entries = self._queues.pop(loop, [])
+                if not entries:
+                    self._flushing.discard(loop)
+                    return
+            try:
+                await _send_entries(get_channel_layer(), entries)
+            except Exception:
+                count = sum(sum(len(p) for p in e.by_group.values()) for e in entries if isinstance(e, _Push))
+                logger.exception("Broadcasting %d event(s) failed; dashboards will catch up", count)
+
+    async def idle(self) -> None:
+        """Wait until everything queued on the running loop is sent (for tests)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                if loop not in self._flushing:
+                    return
+            await asyncio.sleep(0.001)
+
+
+PUBLISHER = Publisher()
+_flush_tasks: set[asyncio.Task] = set()
+
+
+def _server_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop that runs the caller: its own, or for a worker thread the loop it
+    works for (asgiref's `SyncToAsync` marks its threads with it, as `async_to_sync` reads
+    it), if that is alive; None for plain synchronous code."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    local = SyncToAsync.threadlocal
+    if getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(local, "main_event_loop", None)
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return None
+    return loop
+
+
+async def _send_entries(layer, entries: list[_Push | _Message]) -> None:
+    """Send `entries` in order, consecutive pushes merged per group."""
+    merged: dict[str, list[dict]] = {}
+    for entry in entries:
+        if isinstance(entry, _Push):
+            for group, payloads in entry.by_group.items():
+                merged.setdefault(group, []).extend(payloads)
+            continue
+        if merged:
+            await _send_to_groups(layer, merged)
+            merged = {}
+        for group in entry.groups:
+            await layer.group_send(group, entry.message)
+    if merged:
+        await _send_to_groups(layer, merged)
 
 
 def broadcast_stranger_seen(event: Event, person, seen_today: int) -> None:
@@ -169,12 +313,5 @@ def broadcast_corrected(events: list[Event]) -> None:
 
 def _send(event: Event, message: dict, what: str) -> None:
     groups = [company_group(event.company_id)] + ([screen_group(event.screen_id)] if event.screen_id else [])
-    try:
-        async_to_sync(_send_to_each)(get_channel_layer(), groups, message)
-    except Exception:
-        logger.exception("Broadcasting %s (event %s) failed", what, event.pk)
-
-
-async def _send_to_each(layer, groups: list[str], message: dict) -> None:
-    for group in groups:
-        await layer.group_send(group, message)
+    # Through the same queue as new events, so that it never overtakes the event it is about.
+    PUBLISHER.submit(_Message(groups, message), f"{what} (event {event.pk})")
