@@ -7,10 +7,14 @@ set, websockets of every process share the Redis channel layer).
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kangaroo.settings")
-django_asgi_app = get_asgi_application()  # sets Django up before the routing imports models
+django.setup(set_prefix=False)  # as get_asgi_application does, before the routing imports models
+
+from kangaroo.handlers import OneHopASGIHandler  # noqa: E402
+
+django_asgi_app = OneHopASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

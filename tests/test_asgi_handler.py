@@ -1,0 +1,85 @@
+"""`kangaroo.handlers.OneHopASGIHandler`: a request's middleware and view run in one call to
+one thread of its own, and the threads are kept for the next requests instead of being
+started for each one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from asgiref.testing import ApplicationCommunicator
+from django.http import HttpResponse
+from django.urls import path
+
+from kangaroo.handlers import OneHopASGIHandler
+
+seen: list[tuple[str, threading.Thread]] = []  # (path, thread) of each view call, kept alive
+both_in = threading.Barrier(2, timeout=5)
+
+
+def where(request):
+    seen.append((request.path, threading.current_thread()))
+    return HttpResponse("ok")
+
+
+def meet(request):
+    both_in.wait()  # both requests at once: this deadlocks if they shared a thread
+    return where(request)
+
+
+urlpatterns = [path("where/", where), path("meet/", meet)]
+
+
+async def get(handler, url: str) -> dict:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": url,
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+    }
+    communicator = ApplicationCommunicator(handler, scope)
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(10)
+    body = await communicator.receive_output(10)
+    await communicator.wait(10)
+    return {"status": start["status"], "headers": start["headers"], "body": body["body"]}
+
+
+def test_the_middleware_chain_is_synchronous_and_the_view_runs_off_the_event_loop(settings):
+    settings.ROOT_URLCONF = __name__
+    handler = OneHopASGIHandler()
+    assert not asyncio.iscoroutinefunction(handler._middleware_chain)
+    seen.clear()
+
+    async def two_in_a_row():
+        loop_thread = threading.current_thread()
+        first = await get(handler, "/where/")
+        second = await get(handler, "/where/")
+        return loop_thread, first, second
+
+    loop_thread, first, second = asyncio.run(two_in_a_row())
+    assert first["status"] == second["status"] == 200
+    assert first["body"] == b"ok"
+    # The middleware ran: the security and clickjacking headers are on the answer.
+    assert (b"X-Frame-Options", b"DENY") in first["headers"]
+    (_, thread_1), (_, thread_2) = seen
+    assert thread_1 is not loop_thread
+    assert thread_1 is thread_2  # the same thread served the next request: none started
+
+
+def test_requests_at_the_same_time_each_get_a_thread_of_their_own(settings):
+    settings.ROOT_URLCONF = __name__
+    handler = OneHopASGIHandler()
+    seen.clear()
+
+    async def together():
+        return await asyncio.gather(get(handler, "/meet/"), get(handler, "/meet/"))
+
+    answers = asyncio.run(together())
+    assert [a["status"] for a in answers] == [200, 200]
+    assert len({thread for _, thread in seen}) == 2
