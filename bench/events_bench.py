@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -48,6 +49,7 @@ DASHBOARDS = 20
 LATENCY_RATE = 500  # events/s
 LATENCY_SECONDS = 10
 LATENCY_BATCH = 10  # events per post: 50 posts/s of 10 events, as boxes post
+SENDING_BOXES = 8  # the live curve's posts go round these clients, each with its own connections
 SUBJECTS = 2_000
 SCREENS = 4
 HISTORY = 100_000  # past events of the box in the table before each run
@@ -665,15 +667,25 @@ async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int,
     interval = LATENCY_BATCH / rate
     own_ids = mode in ("relay", "echo", "fanout")
     headers = {**JSON, "Authorization": f"Device {s.key}"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    # Several boxes, each with its own connections, as at a lobby's doors. One client would
+    # send nearly every post over its first connection (httpx reuses the oldest idle one),
+    # so one uvicorn worker served almost all of them while the other idled: the workers
+    # share one listening socket, and a connection stays with the worker that accepted it.
+    per_box = 64 // SENDING_BOXES
+    limits = httpx.Limits(max_connections=per_box, max_keepalive_connections=per_box)
     in_flight = asyncio.Semaphore(64)
     ids: list[int] = []
     failed: list[str] = []
     tag = f"lat-{mode}-{rate}-{time.time_ns()}"
 
-    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        boxes = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60))
+            for _ in range(SENDING_BOXES)
+        ]
 
         async def post(n: int):
+            client = boxes[n % SENDING_BOXES]
             async with in_flight:
                 sent = datetime.now(UTC).isoformat()
                 batch = [item(s, f"{tag}-{n}-{i}", rng, happened_at=sent) for i in range(LATENCY_BATCH)]
