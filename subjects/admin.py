@@ -500,6 +500,7 @@ class SubjectAdmin(FacesForBiometricsMixin, TenantImportExportMixin, ImportExpor
                 company=company, actor=request.user, kind=imports.IMPORT_PREVIEW_KIND,
                 func="subjects.jobs.subject_import_preview", args=(company.pk, request.user.pk, pending.name),
                 key=f"import-preview-{pending.name}", retry=self.IMPORT_RETRY,
+                detach=True,  # thousands of rows: the page shows progress instead of waiting
             )  # fmt: skip
             pending.preview_job = job.pk
             imports.pending_save(pending)
@@ -643,6 +644,7 @@ class SubjectAdmin(FacesForBiometricsMixin, TenantImportExportMixin, ImportExpor
                     company=company, actor=request.user, kind=imports.IMPORT_CONFIRM_KIND,
                     func="subjects.jobs.subject_import_confirm", args=(company.pk, request.user.pk, pending.name),
                     key=f"import-{pending.name}", retry=self.IMPORT_RETRY,
+                    detach=True,  # thousands of rows: the page shows progress instead of waiting
                 )  # fmt: skip
             except KangarooError:  # a double click: the first one's job is already running
                 return HttpResponseRedirect(self._preview_url(pending.name))

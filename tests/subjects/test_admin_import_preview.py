@@ -188,6 +188,7 @@ def test_a_big_file_is_checked_and_imported_by_jobs(
 ):
     settings.SUBJECT_IMPORT_INLINE_MAX_BYTES = 0  # every file counts as big
     settings.JOBS_INLINE = True  # the jobs run at once after commit (the embedded shape)
+    settings.JOBS_INLINE_DETACH = False  # in the request's thread, so the test reads the result
     rows = [[f"E{i}", f"Person {i}", "employee", "", "", "", ""] for i in range(1200)]
 
     with django_capture_on_commit_callbacks(execute=True):  # the job runs once the upload commits
@@ -224,6 +225,7 @@ def test_a_small_and_a_big_file_end_on_the_same_result_page(
     at the end, the list with what was imported, or the preview saying nothing was."""
     settings.SUBJECT_IMPORT_INLINE_MAX_BYTES = 0 if size == "big" else 10_000_000
     settings.JOBS_INLINE = True
+    settings.JOBS_INLINE_DETACH = False  # in the request's thread, so the test reads the result
     rows = [["E1", "Mei", "employee", "mei@a.example", "", "", ""], ["E2", "Ming", "employee", "", "", "", ""]]
     with django_capture_on_commit_callbacks(execute=True):
         waiting = preview(owner_client, csv_file(rows))
@@ -250,6 +252,7 @@ def test_a_small_and_a_big_file_end_on_the_same_result_page(
 def test_while_a_job_runs_the_page_shows_its_progress_and_no_live_button(owner_client, tenant_a, settings):
     settings.SUBJECT_IMPORT_INLINE_MAX_BYTES = 0
     settings.JOBS_INLINE = True
+    settings.JOBS_INLINE_DETACH = False  # in the request's thread, so the test reads the result
     response = preview(owner_client, csv_file([["E1", "Mei", "employee", "", "", "", ""]]))
     name = response.redirect_chain[-1][0].rstrip("/").rsplit("/", 1)[-1]
     job = Job.objects.create(
@@ -285,3 +288,39 @@ def test_an_owner_sets_the_date_order_through_the_api_and_the_import_follows_it(
     confirm(owner_client, preview(owner_client, csv_file([["E1", "Mei", "03/04/2026"]], header=DATES)))
 
     assert subjects_of(tenant_a.company)["E1"].start_date == date(2026, 3, 4)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_shape_checks_a_big_file_in_a_thread_while_the_page_shows_progress(
+    owner_client, tenant_a, settings, monkeypatch
+):
+    """`make run` has no worker: a big file's check runs detached, so the upload answers at
+    once with the progress bar instead of holding the request for thousands of rows."""
+    import threading
+
+    from subjects import jobs as subject_jobs
+
+    settings.SUBJECT_IMPORT_INLINE_MAX_BYTES = 0
+    settings.JOBS_INLINE = True
+    settings.JOBS_INLINE_DETACH = True
+    gate = threading.Event()
+    check = subject_jobs.subject_import_preview
+
+    def held_check(*args, **kwargs):
+        gate.wait(timeout=30)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(subject_jobs, "subject_import_preview", held_check)
+    rows = [[f"E{i}", f"Person {i}", "employee", "", "", "", ""] for i in range(50)]
+
+    waiting = preview(owner_client, csv_file(rows))  # answers while the check is held
+    assert "<progress" in waiting.content.decode()
+    [worker] = [thread for thread in threading.enumerate() if thread.name == "job-run_job"]
+    job = Job.objects.for_company(tenant_a.company).get(kind="subjects.import_preview")
+    assert job.state in (JobState.QUEUED, JobState.RUNNING)
+
+    gate.set()
+    worker.join(timeout=30)
+    job.refresh_from_db()
+    assert (job.state, job.done, job.total) == (JobState.DONE, 50, 50)
+    assert kinds(owner_client.get(waiting.redirect_chain[-1][0])) == ["new"] * 50

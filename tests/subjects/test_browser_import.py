@@ -183,6 +183,7 @@ def test_a_big_files_progress_bar_follows_its_job(asgi_server, browser, tenant_a
 
     settings.SUBJECT_IMPORT_INLINE_MAX_BYTES = 0  # every file goes through jobs
     settings.JOBS_INLINE = True  # which run at once, as in the embedded shape
+    settings.JOBS_INLINE_DETACH = False  # in the request's thread, so the test reads the result
     owner = tenant_a.owner
     owner.language = language
     owner.save(update_fields=["language"])
