@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import translation
@@ -79,8 +80,8 @@ def subject_erase(*, company: Company, actor: User | None, subject: Subject, rea
     anonymised = event_anonymise_subjects(company=company, subject_ids=[pk])
     subject_delete(company=company, actor=actor, subject=subject)
     for name in {subject.name, *former["name"]}:
-        _scrub_correction_entries(company, corrected, name, _erased_repr(pk))
-    _scrub_photo_uploads(company, pk, _erased_repr(pk))
+        _scrub_correction_entries(company, corrected, name, erased_repr(pk))
+    _scrub_photo_uploads(company, pk, erased_repr(pk))
     announce_subject_erased(company=company, identifiers={pk: [str(text) for text in identifiers if text]})
     # The log keeps that someone was created, changed and deleted, but no longer who.
     entries = AuditLog.objects.for_company(company).filter(
@@ -91,7 +92,12 @@ def subject_erase(*, company: Company, actor: User | None, subject: Subject, rea
         if scrubbed != entry.changes:
             entry.changes = scrubbed
             entry.save(update_fields=["changes"])
-    entries.update(object_repr=_erased_repr(pk))
+    entries.update(object_repr=erased_repr(pk))
+    # The admin's own history ("Recent actions") named them too. Its rows carry no company;
+    # a subject's id is unique across companies.
+    LogEntry.objects.filter(  # tenant: this subject's rows, by its global id
+        content_type=ContentType.objects.get_for_model(Subject), object_id=str(pk)
+    ).update(object_repr=erased_repr(pk))
     entry = audit_record(
         company=company,
         actor=actor,
@@ -105,12 +111,13 @@ def subject_erase(*, company: Company, actor: User | None, subject: Subject, rea
         },
     )
     entry.object_type = ContentType.objects.get_for_model(Subject)
-    entry.object_id, entry.object_repr = str(pk), _erased_repr(pk)
+    entry.object_id, entry.object_repr = str(pk), erased_repr(pk)
     entry.save(update_fields=["object_type", "object_id", "object_repr"])
     return Erasure(subject_id=pk, photos=photos, consents=consents, events_anonymised=anonymised)
 
 
-def _erased_repr(pk: int) -> str:
+def erased_repr(pk: int) -> str:
+    """How the logs name an erased person once they are gone."""
     # In the server's language: the log keeps text, which is not translated when read.
     with translation.override(None):
         return f"{ERASED_PERSON} #{pk}"
