@@ -34,6 +34,7 @@ run: $(VENV)/.base
 # The periodic runner (kangaroo/schedule.py: silent devices go offline, abandoned jobs are
 # settled) runs next to the server, and both stop together: on Ctrl-C, when make is
 # killed, or when the server fails to start.
+	export PORTAL_URL=$${PORTAL_URL:-http://127.0.0.1:$(PORT)}; \
 	DEBUG=$${DEBUG:-true} $(PY) manage.py periodic & watcher=$$!; \
 	DEBUG=$${DEBUG:-true} $(VENV)/bin/uvicorn kangaroo.asgi:application --host 127.0.0.1 --port $(PORT) & server=$$!; \
 	trap 'kill $$watcher $$server 2>/dev/null; wait' EXIT INT TERM; \

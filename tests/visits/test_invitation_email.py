@@ -43,6 +43,7 @@ def test_the_english_invitation_names_the_time_in_the_companys_zone_the_host_and
     assert "Where" not in message.body  # the company has no address
     assert f"http://127.0.0.1:8000/visit/{token}/" in message.body
     [(html, kind)] = message.alternatives
+    assert '<html lang="en">' in html
     assert kind == "text/html" and f'href="http://127.0.0.1:8000/visit/{token}/"' in html
     assert "林志明 of Company A has invited you." in html and "Where" not in html
     assert visit_get_by_token(token=token) == visit
@@ -55,6 +56,7 @@ def test_the_chinese_invitation_is_in_traditional_chinese(tenant_a, host):
     assert "Company A 的 林志明 邀請您來訪。" in message.body
     assert "時間" in message.body and "Asia/Taipei" in message.body
     assert "僅供您本人使用" in message.alternatives[0][0]
+    assert '<html lang="zh-hant">' in message.alternatives[0][0]  # mail readers pick fonts and voices by it
     assert token_in(message) == token
 
 
