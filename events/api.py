@@ -31,12 +31,12 @@ from events.selectors import with_first_photo_id
 from kangaroo import errors
 from kangaroo.api.disclosure import ImageLinksMixin
 from kangaroo.api.errors import ErrorEnvelopeSerializer
-from kangaroo.api.filters import MAX_ID, IdFilter, IsoDateTimeFilter
+from kangaroo.api.filters import BLANK_IS_ABSENT, MAX_ID, IdFilter, IsoDateTimeFilter
 from kangaroo.api.images import ImageBodyMixin, ImageUploadMixin, image_operation, image_request
 from kangaroo.api.pagination import CursorPagination, PageNumberPagination
 from kangaroo.api.parsers import ItemsJSONParser
 from kangaroo.api.permissions import face_view_check
-from kangaroo.api.schema import BLANK_IS_ABSENT, AutoSchema
+from kangaroo.api.schema import AutoSchema
 from kangaroo.api.serializers import StrictSerializer
 from kangaroo.api.viewsets import TenantViewSet, request_company
 from kangaroo.errors import KangarooError

@@ -76,6 +76,18 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
                 assert {"409", "413", "415"} <= statuses, (method, path)
 
 
+def test_the_schema_admits_the_blank_value_the_api_takes_as_no_question(schema):
+    asked = 0
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "include":
+                    assert parameter["allowEmptyValue"] is True, path
+                    asked += 1
+                    assert parameter["schema"]["enum"] == ["images"], path
+    assert asked >= 10
+
+
 def test_a_name_already_taken_is_a_conflict_not_a_bad_request(api, tenant_a):
     """A well-formed write that collides with stored data answers 409 with its own code."""
     client = api(tenant_a.owner)

@@ -9,7 +9,8 @@ of the API carries links to them (`image_url`, `thumbnail_url`, `snapshot_url`, 
 - not asked: `null`, for everyone;
 - asked without the permission (a viewer, an API key): 403 `biometrics_not_permitted`,
   before anything is read or written;
-- a value other than `images`: 400 `validation_error` naming `include`.
+- a value other than `images` (exactly; a blank value is no question): 400 `validation_error`
+  naming `include`.
 
 A view opts in with `ImageLinksMixin` and lists its operations that answer such fields in
 `image_link_actions`; `kangaroo.api.schema.AutoSchema` documents the parameter on exactly
@@ -26,6 +27,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
 from kangaroo import errors
+from kangaroo.api.filters import BLANK_IS_ABSENT
 from kangaroo.errors import KangarooError
 
 INCLUDE = "include"
@@ -38,6 +40,7 @@ INCLUDE_IMAGES_PARAMETER = OpenApiParameter(
     OpenApiParameter.QUERY,
     required=False,
     enum=[IMAGES],
+    extensions={BLANK_IS_ABSENT: True},  # `?include=` asks for nothing, as no `include` does
     description=(
         "`images`: answer the links to photos, thumbnails, snapshots and signed forms. Without it those "
         "fields are null. Only for roles that may see faces (owners, admins): anyone else asking gets 403 "
@@ -56,7 +59,7 @@ def images_included(request) -> bool:
     params = getattr(request, "query_params", None)
     if params is None:
         params = getattr(request, "GET", {})
-    value = (params.get(INCLUDE) or "").strip()
+    value = params.get(INCLUDE) or ""
     if not value:
         decided = False
     elif value != IMAGES:

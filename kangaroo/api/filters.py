@@ -21,6 +21,10 @@ def utc_offset_in_range(value: datetime) -> bool:
     return offset is None or abs(offset) <= MAX_UTC_OFFSET
 
 
+# Marks an OpenApiParameter (`extensions={BLANK_IS_ABSENT: True}`) whose blank value means "not
+# given", for query strings built by forms; kangaroo.api.schema turns it into `allowEmptyValue: true`.
+BLANK_IS_ABSENT = "x-blank-is-absent"
+
 # The largest id a bigint primary key can hold: a larger number is bad input, not a query.
 MAX_ID = 2**63 - 1
 

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from kangaroo.api.disclosure import INCLUDE_IMAGES_PARAMETER, ImageLinksMixin
 from kangaroo.api.errors import ErrorEnvelopeSerializer
-from kangaroo.api.filters import MAX_ID, IdFilter
+from kangaroo.api.filters import BLANK_IS_ABSENT, MAX_ID, IdFilter
 from kangaroo.api.serializers import StrictSerializer
 
 # What DRF's TimeField reads ("08:30", "08:30:00", "08:30:00.5") and writes ("08:30:00"):
@@ -17,10 +17,6 @@ TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?$"
 
 # Text without the control characters kangaroo.api.parsers refuses (tab and line breaks allowed).
 TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
-
-# Marks an OpenApiParameter (`extensions={BLANK_IS_ABSENT: True}`) whose blank value means "not
-# given", for query strings built by forms; the schema says `allowEmptyValue: true`.
-BLANK_IS_ABSENT = "x-blank-is-absent"
 
 
 def _plain_text(schema: dict) -> bool:

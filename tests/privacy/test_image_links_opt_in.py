@@ -125,7 +125,9 @@ def test_another_value_is_a_validation_error_and_writes_nothing(api, tenants):
     created = api(a.admin).post("/api/v1/subjects?include=faces", {"name": "林志明"}, format="json")
     assert created.status_code == 400
     assert not Subject.objects.for_company(a.company).exists()
-    # A blank value is no question at all.
+    # The value is taken as written: padded, it is another value.
+    assert api(a.admin).get("/api/v1/subjects?include=%20images").status_code == 400
+    # A blank value is no question at all, as the schema says.
     assert api(a.admin).get("/api/v1/subjects?include=").status_code == 200
 
 
