@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from accounts.models import Company
-from events.unknown_people import unknown_people_purge, unknown_sightings_record
+from events.unknown_people import unknown_sightings_record
 
 
 def unknown_sightings_job(company_id: int, event_ids: list[int]) -> None:
@@ -11,8 +11,3 @@ def unknown_sightings_job(company_id: int, event_ids: list[int]) -> None:
     company = Company.objects.filter(pk=company_id).first()
     if company is not None:  # deleted since: nothing to do
         unknown_sightings_record(company=company, event_ids=event_ids)
-
-
-def unknown_people_purge_job() -> None:
-    """The periodic retention purge of unknown people past UNKNOWN_RETENTION_DAYS."""
-    unknown_people_purge()

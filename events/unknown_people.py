@@ -22,7 +22,6 @@ computed from the events, follows) and the person is deleted.
 
 from __future__ import annotations
 
-import datetime
 import io
 import logging
 from collections.abc import Iterable, Sequence
@@ -30,7 +29,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 import faces
@@ -351,29 +349,3 @@ def unknown_person_detach_event(*, company: Company, event: Event) -> None:
         return
     person.sightings -= 1
     person.save(update_fields=["sightings"])
-
-
-# --- Retention ------------------------------------------------------------------------------------
-
-
-def unknown_people_purge(*, now: datetime.datetime | None = None) -> int:
-    """Delete the unknown people of every company last seen more than UNKNOWN_RETENTION_DAYS
-    ago, with their snapshots; returns how many. The periodic runner calls it."""
-    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.UNKNOWN_RETENTION_DAYS)
-    stale = UnknownPerson.objects.filter(last_seen_at__lt=cutoff)  # tenant: retention runs for every company
-    purged = 0
-    for company_id in stale.values_list("company_id", flat=True).distinct():
-        company = Company.objects.get(pk=company_id)
-        purged += unknown_people_purge_company(company=company, cutoff=cutoff)
-    return purged
-
-
-@transaction.atomic
-def unknown_people_purge_company(*, company: Company, cutoff: datetime.datetime) -> int:
-    _lock(company)
-    stale: QuerySet[UnknownPerson] = UnknownPerson.objects.for_company(company).filter(last_seen_at__lt=cutoff)
-    people = list(stale)
-    for person in people:
-        audit_record(company=company, actor=None, action="unknown_person.purge", obj=person)
-        _delete(company, person)
-    return len(people)

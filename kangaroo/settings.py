@@ -264,12 +264,9 @@ FACE_SNAPSHOT_MAX_BYTES = envint("FACE_SNAPSHOT_MAX_KB", 2048, minimum=16) * 102
 # UNKNOWN_CLUSTER_THRESHOLD (Euclidean, dlib's scale: the same person is typically under 0.5,
 # two people over 0.6), else it starts a new one. Each keeps its UNKNOWN_BEST_SNAPSHOTS best
 # snapshots. The retention purge (privacy.purge) deletes unknown people after each company's
-# stranger window; UNKNOWN_RETENTION_DAYS and UNKNOWN_PURGE_SECONDS only serve
-# `events.unknown_people.unknown_people_purge`, which no schedule runs any more.
+# stranger window.
 UNKNOWN_CLUSTER_THRESHOLD = envfloat("UNKNOWN_CLUSTER_THRESHOLD", 0.5, minimum=0.1, maximum=1.0)
 UNKNOWN_BEST_SNAPSHOTS = envint("UNKNOWN_BEST_SNAPSHOTS", 10, minimum=1)
-UNKNOWN_RETENTION_DAYS = envint("UNKNOWN_RETENTION_DAYS", 30, minimum=1)
-UNKNOWN_PURGE_SECONDS = envint("UNKNOWN_PURGE_SECONDS", 3600, minimum=60)
 
 # --- Retention purge (privacy/purge.py) ---------------------------------------------------------
 # Every PRIVACY_PURGE_SECONDS the periodic runner deletes each company's data past its

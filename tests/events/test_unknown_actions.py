@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
-from django.utils import timezone
 
 import faces
 from accounts.models import AuditLog
@@ -204,20 +201,3 @@ def test_correction_rates_by_screen(tenant_a, door_a):
     )
     rates = {r.screen_name: (r.events, r.corrected, r.per_thousand) for r in correction_rates(company=company)}
     assert rates == {"A entrance": (4, 1, 250.0), "A exit": (1, 0, 0.0)}
-
-
-def test_unknown_people_past_retention_are_purged_with_their_snapshots(settings, tenant_a, door_a, media_root):
-    from events.unknown_people import unknown_people_purge
-
-    company = tenant_a.company
-    old = timezone.now() - datetime.timedelta(days=settings.UNKNOWN_RETENTION_DAYS + 1)
-    post_strangers(door_a, sightings(portraits.astronaut())[:1], "old")
-    UnknownPerson.objects.for_company(company).update(last_seen_at=old)
-    post_strangers(door_a, sightings(portraits.grace_hopper())[:1], "new")
-    assert unknown_people_purge() == 1
-    remaining = the_person(company)
-    assert remaining.events.get().uid == "new0"
-    copies = set(UnknownSnapshot.objects.for_company(company).values_list("image", flat=True))
-    assert media_files(media_root) == copies | set(
-        Event.objects.for_company(company).values_list("snapshot", flat=True)
-    )
