@@ -15,6 +15,7 @@ from django_rq.models import Dashboard as RQDashboard
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import services
+from accounts.audit_words import actor_label, audit_action_label
 from accounts.models import RETENTION_FIELDS, AuditLog, Company, Job, User, job_kind_name
 from accounts.services import RETENTION_POLICY_MAX_CHARS
 from kangaroo import errors
@@ -255,47 +256,6 @@ class UserAdmin(TenantAdminMixin, DjangoUserAdmin):
         services.user_delete(company=request.user.company, actor=request.user, user=obj)
 
 
-# An audit action is "<what>.<verb>"; a person reads it as words. A code not listed here
-# (a new service's) is shown as it is rather than hidden.
-AUDIT_OBJECTS = {
-    "company": _("company"),
-    "user": _("user"),
-    "department": _("department"),
-    "subject": _("subject"),
-    "photo": _("photo"),
-    "box": _("recognition box"),
-    "screen": _("screen"),
-    "pad": _("check-in pad"),
-    "tvbox": _("TV box"),
-    "job": _("job"),
-    "retention_policy": _("retention policy"),
-    "consent": _("consent"),
-}
-AUDIT_VERBS = {
-    "create": _("created"),
-    "update": _("changed"),
-    "delete": _("deleted"),
-    "import": _("imported"),
-    "add": _("added"),
-    "attach": _("moved to another box"),
-    "key_rotate": _("new key issued"),
-    "key_revoke": _("key revoked"),
-    "logout": _("signed out everywhere"),
-    "password_change": _("password changed"),
-    "password_set": _("password set"),
-    "token_reuse": _("a used sign-in token was presented again"),
-    "start": _("started"),
-    "withdraw": _("withdrawn"),
-}
-
-
-def audit_action_label(action: str) -> str:
-    what, _dot, verb = action.partition(".")
-    if what in AUDIT_OBJECTS and verb in AUDIT_VERBS:
-        return f"{str(AUDIT_OBJECTS[what]).capitalize()} · {AUDIT_VERBS[verb]}"
-    return action
-
-
 class AuditActionFilter(admin.SimpleListFilter):
     title = _("action")
     parameter_name = "action"
@@ -312,20 +272,26 @@ class AuditActionFilter(admin.SimpleListFilter):
 class AuditLogAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
     """Read-only: the log is written by services, never edited by hand."""
 
-    list_display = ["created_at", "actor_repr", "action_label", "object_repr", "ip_address"]
+    list_display = ["created_at", "actor_label", "action_label", "object_repr", "ip_address"]
     list_filter = [AuditActionFilter, "created_at"]
     search_fields = ["actor_repr", "action", "object_repr", "object_id"]
     list_select_related = ["object_type"]
     date_hierarchy = "created_at"
 
     def get_readonly_fields(self, request, obj=None):
-        fields = [field.name for field in self.model._meta.fields]
+        # once_key is the log's own bookkeeping (one entry per viewer, subject and hour), not news.
+        fields = [field.name for field in self.model._meta.fields if field.name != "once_key"]
         fields[fields.index("action")] = "action_label"
+        fields[fields.index("actor_repr")] = "actor_label"
         fields[fields.index("changes")] = "changes_list"
         return fields
 
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj)
+
+    @admin.display(description=_("actor name"), ordering="actor_repr")
+    def actor_label(self, entry: AuditLog) -> str:
+        return actor_label(entry.actor_repr)
 
     @admin.display(description=_("action"), ordering="action")
     def action_label(self, entry: AuditLog) -> str:

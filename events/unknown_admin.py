@@ -16,10 +16,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.audit_words import actor_label
 from accounts.services import retention_policy_current
 from events import selectors
 from events.corrections import event_correct
@@ -345,8 +347,9 @@ class EventCorrectionAdminMixin:
         url = reverse("admin:events_event_correct", args=[event.pk])
         done = format_html_join(
             "", "<li>{} · {} → {} ({})</li>",
-            ((c.created_at.strftime("%Y-%m-%d %H:%M"), c.original_subject_name or gettext("stranger"),
-              c.subject_name or gettext("stranger"), c.actor_repr) for c in event.corrections.all()),
+            ((timezone.localtime(c.created_at).strftime("%Y-%m-%d %H:%M"),
+              c.original_subject_name or gettext("stranger"), c.subject_name or gettext("stranger"),
+              actor_label(c.actor_repr)) for c in event.corrections.all()),
         )  # fmt: skip
         return format_html(
             '<a class="button" href="{}">{}</a><ul class="corrections">{}</ul>', url, _("Correct this event"), done

@@ -18,6 +18,7 @@ from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm
 
 import faces
+from accounts.audit_words import actor_label
 from accounts.jobs import job_start
 from accounts.models import Job, JobState
 from accounts.services import retention_policy_current
@@ -222,7 +223,7 @@ class ConsentInline(ZonedInlineMixin, admin.TabularInline):
 
     @admin.display(description=_("recorded by"))
     def recorded_by(self, consent):
-        return consent.recorded_by_repr if consent.pk else ""
+        return actor_label(consent.recorded_by_repr) if consent.pk else ""
 
     @admin.display(description=_("evidence"))
     def evidence_link(self, consent):

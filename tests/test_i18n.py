@@ -136,6 +136,51 @@ def test_every_error_code_has_a_chinese_message():
     assert all(CJK.search(chinese(error.message)) for error in REGISTRY.values())
 
 
+# Every action code the product writes into the audit log: `action="x.y"`, the bulk entries'
+# `("x.y", obj, changes)`, `PURGE_ACTION = "x.y"`, and the devices' `f"{device.kind}.y"`.
+_ACTION_CODE = re.compile(
+    r"""(?:action\s*=\s*|ACTION\s*=\s*|\(\s*(?="[a-z_.]+",\s*\w+,))f?"(\{device\.kind\}|[a-z_]+)\.([a-z_]+)"(?=\s*[,)\n])"""
+)
+_APP_DIRS = ["accounts", "devices", "events", "faces", "integrations", "privacy", "subjects", "visits", "kangaroo"]
+
+
+def written_action_codes() -> set[str]:
+    from devices.models import DeviceKind
+
+    codes = set()
+    for app in _APP_DIRS:
+        for path in (Path(settings.BASE_DIR) / app).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for what, verb in _ACTION_CODE.findall(path.read_text()):
+                kinds = DeviceKind.values if what == "{device.kind}" else [what]
+                codes |= {f"{kind}.{verb}" for kind in kinds}
+    return codes
+
+
+def test_every_audit_action_the_product_writes_reads_as_chinese_words():
+    from accounts.audit_words import audit_action_label
+
+    codes = written_action_codes()
+    assert {"subject.erase", "biometrics.view", "privacy.purge", "photo.add", "tvbox.key_revoke"} <= codes
+    with translation.override("zh-hant"):
+        unlabelled = sorted(code for code in codes if audit_action_label(code) == code)
+        english_left = sorted(code for code in codes if not CJK.search(audit_action_label(code)))
+    assert unlabelled == []
+    assert english_left == []
+
+
+def test_the_products_own_actors_read_as_words_and_users_as_their_names():
+    from accounts.audit_words import actor_label
+
+    with translation.override("zh-hant"):
+        assert CJK.search(actor_label("system"))
+        assert CJK.search(actor_label("live page"))
+        assert "42" in actor_label("visitor link (visit 42)") and CJK.search(actor_label("visitor link (visit 42)"))
+        assert actor_label("system.admin") == "system.admin"
+        assert actor_label("visitor link (visit 42) and more") == "visitor link (visit 42) and more"
+
+
 # --- The API: browser language ------------------------------------------------------------
 
 

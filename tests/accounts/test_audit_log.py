@@ -111,3 +111,35 @@ def test_an_owner_changes_the_working_hours_and_the_log_records_them(api, tenant
     entry = AuditLog.objects.for_company(tenant_a.company).get(action="company.update")
     assert entry.changes["work_start"][1] == "08:30:00"
     assert entry.changes["work_end"][1] == "17:45:00"
+
+
+def test_the_admin_reads_the_log_in_the_users_language(client, tenant_a):
+    """Codes stay codes in the database; the page says them in words, the product's own
+    actors too, and keeps its bookkeeping (the once key) to itself."""
+    from django.utils import translation
+
+    from accounts.audit_words import actor_label, audit_action_label
+
+    company = tenant_a.company
+    erased = audit_record(company=company, actor=None, action="subject.erase")
+    AuditLog.objects.create(
+        company=company, actor_repr="live page", action="biometrics.view", once_key="secret-hour-key"
+    )
+    tenant_a.owner.language = "zh-hant"
+    tenant_a.owner.save(update_fields=["language"])
+    client.force_login(tenant_a.owner)
+    listed = client.get("/admin/accounts/auditlog/").content.decode()
+    detail = client.get(f"/admin/accounts/auditlog/{erased.pk}/change/").content.decode()
+    with translation.override("zh-hant"):
+        words = [actor_label("system"), actor_label("live page"), audit_action_label("subject.erase")]
+        words.append(audit_action_label("biometrics.view"))
+    for word in words:
+        assert word in listed
+    assert ">subject.erase<" not in listed and ">biometrics.view<" not in listed  # links may carry codes
+    assert words[0] in detail and words[2] in detail
+    assert (
+        "secret-hour-key"
+        not in client.get(
+            f"/admin/accounts/auditlog/{AuditLog.objects.get(once_key='secret-hour-key').pk}/change/"
+        ).content.decode()
+    )
