@@ -18,7 +18,14 @@ from integrations.models import (
     WebhookEndpoint,
     WebhookType,
 )
-from kangaroo.admin import ReadOnlyAdminMixin, TenantAdminMixin, add_service_error, admin_company, adopt
+from kangaroo.admin import (
+    AdminsOnlyMixin,
+    ReadOnlyAdminMixin,
+    TenantAdminMixin,
+    add_service_error,
+    admin_company,
+    adopt,
+)
 from kangaroo.errors import KangarooError
 
 
@@ -62,7 +69,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
+class WebhookEndpointAdmin(AdminsOnlyMixin, TenantAdminMixin, admin.ModelAdmin):
     form = WebhookEndpointForm
     list_display = ["__str__", "url", "types", "is_active", "failing_since", "disabled_at"]
     list_filter = ["is_active"]
@@ -119,7 +126,7 @@ class WebhookEndpointAdmin(TenantAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(AdminsOnlyMixin, ReadOnlyAdminMixin, TenantAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at", "event_type", "endpoint", "status", "attempts", "response_status", "duration_ms",
         "last_attempt_at", "next_attempt_at",

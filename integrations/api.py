@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from integrations import api_keys, services
 from integrations.models import ApiKey, ApiScope, DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookType
 from kangaroo.api.filters import IdFilter
-from kangaroo.api.permissions import CanManageUsers
+from kangaroo.api.permissions import CanManageUsers, IsCompanyAdmin
 from kangaroo.api.viewsets import TenantViewSet
 
 
@@ -76,10 +76,12 @@ WEBHOOK_EXAMPLE = {
 
 @extend_schema(tags=["webhooks"])
 class WebhookEndpointViewSet(viewsets.ModelViewSet, TenantViewSet):
-    """Where the company's webhooks go. The secret is in the create and rotate answers only."""
+    """Where the company's webhooks go, for admins and owners only (a URL is often a
+    credential). The secret is in the create and rotate answers only."""
 
     model = WebhookEndpoint
     serializer_class = WebhookEndpointSerializer
+    permission_classes = [IsCompanyAdmin]
     api_key_scopes = {"read": "webhooks:manage", "write": "webhooks:manage"}
 
     def scope(self, queryset):
@@ -144,10 +146,12 @@ class WebhookDeliveryFilter(filters.FilterSet):
 
 @extend_schema(tags=["webhooks"])
 class WebhookDeliveryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
-    """The delivery log: each message, how many attempts, the last answer, the next try."""
+    """The delivery log: each message, how many attempts, the last answer, the next try.
+    Admins and owners only, like the endpoints it names."""
 
     model = WebhookDelivery
     serializer_class = WebhookDeliverySerializer
+    permission_classes = [IsCompanyAdmin]
     filterset_class = WebhookDeliveryFilter
     api_key_scopes = {"read": "webhooks:manage", "write": "webhooks:manage"}
 

@@ -298,6 +298,17 @@ class TenantAdminMixin(NotFoundAdminMixin):
         return self._is_member(request) and request.user.can_write
 
 
+class AdminsOnlyMixin:
+    """Pages for admins and owners only, reads included (before TenantAdminMixin in the bases):
+    settings that hold credentials, such as webhook URLs, are not for viewers."""
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and request.user.can_write
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and request.user.can_write
+
+
 class TenantAdmin(TenantAdminMixin, admin.ModelAdmin):
     pass
 

@@ -58,6 +58,14 @@ class CanManageUsers(IsCompanyUser):
         return request.method in permissions.SAFE_METHODS or request.user.can_manage_users
 
 
+class IsCompanyAdmin(IsCompanyUser):
+    """Admins and owners only, reads included: for settings that hold credentials (a webhook
+    URL often is one: chat and automation services take whoever knows it)."""
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.can_write
+
+
 class IsAuthenticatedUser(permissions.BasePermission):
     """Any signed-in user, whatever the role: for one's own password and logout."""
 

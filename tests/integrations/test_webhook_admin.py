@@ -1,5 +1,5 @@
 """The webhook admin: admins and owners add endpoints (secret shown once), ping, rotate, and
-redeliver from the delivery log; viewers only read; a refused URL is a form error."""
+redeliver from the delivery log; viewers see none of it; a refused URL is a form error."""
 
 from __future__ import annotations
 
@@ -58,15 +58,22 @@ def test_ping_and_redeliver_actions(admin_client_for, tenant_a, receiver, django
     assert "webhook.ping" in page
 
 
-def test_viewers_read_but_neither_add_nor_redeliver(admin_client_for, tenant_a):
+def test_viewers_see_no_webhook_page_and_neither_add_nor_redeliver(admin_client_for, tenant_a):
+    """A webhook URL is often a credential: the pages are for admins and owners."""
     endpoint = WebhookEndpointFactory(company=tenant_a.company)
     failed = WebhookDeliveryFactory(company=tenant_a.company, endpoint=endpoint, status="failed")
     client = admin_client_for(tenant_a.viewer)
-    assert client.get("/admin/integrations/webhookendpoint/").status_code == 200
-    assert client.get("/admin/integrations/webhookendpoint/add/").status_code == 403
+    index = client.get("/admin/").content.decode()
+    assert "/admin/integrations/webhookendpoint/" not in index
+    assert "/admin/integrations/webhookdelivery/" not in index
+    pages = ["webhookendpoint/", f"webhookendpoint/{endpoint.pk}/change/", "webhookendpoint/add/"]
+    pages += ["webhookdelivery/", f"webhookdelivery/{failed.pk}/change/"]
+    for page in pages:
+        assert client.get(f"/admin/integrations/{page}").status_code == 403, page
     client.post("/admin/integrations/webhookdelivery/", {"action": "redeliver", "_selected_action": [failed.pk]})
     failed.refresh_from_db()
     assert failed.status == "failed"
+    assert endpoint.url in admin_client_for(tenant_a.admin).get("/admin/integrations/webhookendpoint/").content.decode()
 
 
 def test_another_companys_endpoint_answers_404_in_the_admin(admin_client_for, tenant_a, tenant_b):

@@ -49,16 +49,25 @@ def test_unknown_types_and_no_types_are_refused(tenant_a, receiver):
     assert not WebhookEndpoint.objects.for_company(tenant_a.company).exists()
 
 
-def test_viewers_read_but_do_not_write_webhooks(tenant_a):
+def test_viewers_neither_read_nor_write_webhooks(tenant_a):
+    """A webhook URL is often a credential (a chat's incoming hook takes whoever knows it):
+    viewers see no endpoint and no delivery (the admin's pages: test_webhook_admin.py)."""
     endpoint = WebhookEndpointFactory(company=tenant_a.company)
     sent = WebhookDeliveryFactory(company=tenant_a.company, endpoint=endpoint)
     client = api_client_for(tenant_a.viewer)
-    assert client.get(f"/api/v1/webhooks/{endpoint.pk}").status_code == 200
-    assert "secret" not in client.get("/api/v1/webhooks").json()["results"][0]
+    for url in ("/api/v1/webhooks", f"/api/v1/webhooks/{endpoint.pk}", "/api/v1/webhook-deliveries",
+                f"/api/v1/webhook-deliveries/{sent.pk}"):  # fmt: skip
+        refused = client.get(url)
+        assert refused.status_code == 403, url
+        assert refused.json()["error"]["code"] == "permission_denied"
+        assert endpoint.url not in refused.content.decode()
     assert create(client, "https://example.com/x").status_code == 403
     assert client.post(f"/api/v1/webhooks/{endpoint.pk}/ping").status_code == 403
     assert client.post(f"/api/v1/webhooks/{endpoint.pk}/rotate-secret").status_code == 403
     assert client.post(f"/api/v1/webhook-deliveries/{sent.pk}/redeliver").status_code == 403
+    admin = api_client_for(tenant_a.admin)
+    assert admin.get(f"/api/v1/webhooks/{endpoint.pk}").status_code == 200
+    assert admin.get("/api/v1/webhook-deliveries").json()["results"][0]["id"] == sent.pk
 
 
 def test_turning_an_endpoint_back_on_forgets_its_failures(tenant_a):
