@@ -8,3 +8,7 @@ class DevicesConfig(AppConfig):
 
     def ready(self):
         from devices import schema  # noqa: F401  registers the OpenAPI auth extension
+        from devices.metrics import fleet_metrics
+        from kangaroo.metrics import scrape_collector_register
+
+        scrape_collector_register("devices", fleet_metrics)

@@ -11,6 +11,7 @@ Three steps: `events.parsing` checks each item and classifies the batch into eve
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,7 @@ from events.parsing import (
     snapshot_max_base64_chars,
 )
 from events.storing import MAX_BATCH, store_events
-from kangaroo import errors
+from kangaroo import errors, metrics
 from kangaroo.errors import KangarooError
 from kangaroo.images import jpeg_of
 from kangaroo.media import media_delete_on_commit
@@ -77,12 +78,25 @@ def _store_parsed(
     for event in created:  # for the welcome cards' thumbnails, as `with_first_photo_id` would
         event.first_photo_id = batch.subjects[event.subject_id].first_photo_id if event.subject_id else None
     events_recorded_on_commit(company=device.company, events=created)
+    _count_ingested(created, results)
 
     ids_by_uid = {r.uid: r.id for r in results if r is not None and r.status == "created"}
     for result in results:
         if result is not None and result.status == "duplicate" and result.id is None:
             result.id = ids_by_uid.get(result.uid)
     return created
+
+
+def _count_ingested(created: list[Event], results: list[ItemResult | None]) -> None:
+    """Metrics of what devices posted, once it is committed (a rolled back batch stored nothing)."""
+    tally = Counter(("created", event.kind) for event in created)
+    tally.update((result.status, "") for result in results if result is not None and result.status != "created")
+
+    def count() -> None:
+        for (status, kind), number in tally.items():
+            metrics.EVENTS_INGESTED.labels(status=status, kind=kind).inc(number)
+
+    transaction.on_commit(count, robust=True)
 
 
 @dataclass(frozen=True)

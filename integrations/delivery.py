@@ -40,6 +40,7 @@ from accounts.models import Company
 from accounts.services import audit_record
 from integrations import outbound, signing
 from integrations.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from kangaroo import metrics
 from kangaroo.jobs import enqueue
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ def deliver(*, company_id: int, endpoint_id: int, ids: list[int], now: datetime 
             counts[outcome] += 1
             if answer_missing and outcome == "retrying":
                 unreachable_until = next_at
+    for outcome, number in counts.items():
+        metrics.WEBHOOK_DELIVERIES.labels(outcome=outcome).inc(number)
     return dict(counts)
 
 
@@ -183,6 +186,7 @@ def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, now: datetime) -> boo
         changes={"failing_since": endpoint.failing_since},
     )
     enqueue(jobs.webhook_disabled_notify, endpoint.company_id, endpoint.pk)
+    transaction.on_commit(metrics.WEBHOOK_ENDPOINTS_DISABLED.inc, robust=True)
     logger.warning("Webhook endpoint %s of company %s disabled after a day of failures", endpoint.pk, company.pk)
     return True
 

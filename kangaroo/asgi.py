@@ -21,6 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from kangaroo.consumers import SameOriginValidator  # noqa: E402
+from kangaroo.metrics import WebsocketClientsMiddleware  # noqa: E402
 from kangaroo.routing import websocket_urlpatterns  # noqa: E402
 
 # Every view, serializer and library is imported now rather than on the first request, then
@@ -36,6 +37,8 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         # A browser's Origin must be exactly ours (scheme, host and port); see
         # kangaroo.consumers.origin_allowed. Devices send none and use their key.
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": WebsocketClientsMiddleware(
+            SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -89,6 +89,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics, answered before host checks and the HTTPS redirect
+    # (probes and scrapers address a process directly over HTTP); see kangaroo/ops.py.
+    "kangaroo.ops.OpsEndpointsMiddleware",
+    "kangaroo.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "kangaroo.csp.ContentSecurityPolicyMiddleware",
     "kangaroo.context.RequestContextMiddleware",
@@ -440,6 +444,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Operations: /readyz and /metrics (kangaroo/ops.py, kangaroo/metrics.py) ------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it does not exist.
+# Each /readyz probe (database, Redis, queues) and each Redis read of a scrape gives up after
+# READYZ_TIMEOUT_SECONDS. With several processes, PROMETHEUS_MULTIPROC_DIR (read by
+# prometheus-client itself) must be set for all of them: see the README's operations part.
+METRICS_TOKEN = envsecret("METRICS_TOKEN") or ""
+READYZ_TIMEOUT_SECONDS = envfloat("READYZ_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 
 # --- Logging ----------------------------------------------------------------------------
 LOGGING = {

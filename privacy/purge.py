@@ -39,6 +39,7 @@ from accounts.models import RETENTION_FIELDS, AuditLog, Company, User
 from accounts.services import audit_record
 from events.models import Event, EventDailyCount, UnknownPerson, UnknownSnapshot
 from events.services import event_delete_many
+from kangaroo import metrics
 from kangaroo.media import media_delete_on_commit
 from privacy.models import SubjectLastSeen
 from privacy.selectors import PURGE_ACTION, RULES, purge_candidates, purge_cutoffs
@@ -98,6 +99,9 @@ def purge_company(
                 "as_of": now,
             },
         )
+    for rule, number in removed.items():
+        if number:
+            metrics.PURGED.labels(rule=rule).inc(number)
     return {"skipped": False, "removed": removed}
 
 

@@ -23,7 +23,7 @@ import faces
 from accounts.jobs import job_start
 from accounts.models import Company, Job, User, job_kind_register
 from accounts.services import audit_record, audit_record_many, retention_policy_current
-from kangaroo import errors
+from kangaroo import errors, metrics
 from kangaroo.errors import KangarooError
 from kangaroo.images import NormalisedImage, jpeg_of, normalise_photo, open_photo, photo_invalid
 from kangaroo.jobs import DEFAULT_TIMEOUT
@@ -569,6 +569,8 @@ def photo_enrol(*, company: Company, photo_id: int) -> Photo | None:
         _record_enrolment(photo, enrolment, duplicate)
         photo.save(update_fields=ENROLMENT_FIELDS)
         announce_photos_enrolled(company=company, photos=[(photo.pk, photo.subject_id)])
+        outcome = metrics.ENROLMENTS.labels(outcome=photo.status, reason=photo.reason)
+        transaction.on_commit(outcome.inc, robust=True)
     return photo
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 from django.utils import timezone
+from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from accounts.models import AuditLog
@@ -196,10 +197,15 @@ def test_an_endpoint_failing_for_a_day_is_disabled_and_owners_are_emailed(
     pending = WebhookDelivery.objects.for_company(tenant_a.company).get()
 
     mail.outbox.clear()
+    disabled_before = REGISTRY.get_sample_value("kangaroo_webhook_endpoints_disabled_total")
+    failed_before = REGISTRY.get_sample_value("kangaroo_webhook_deliveries_total", {"outcome": "failed"}) or 0
     with django_capture_on_commit_callbacks(execute=True):
         delivery.deliver_due(now=endpoint.failing_since + timedelta(hours=24, minutes=1))
     endpoint.refresh_from_db()
     assert not endpoint.is_active and endpoint.disabled_at is not None
+    # /metrics counts it (the alert KangarooWebhookEndpointDisabled reads this counter).
+    assert REGISTRY.get_sample_value("kangaroo_webhook_endpoints_disabled_total") == disabled_before + 1
+    assert REGISTRY.get_sample_value("kangaroo_webhook_deliveries_total", {"outcome": "failed"}) == failed_before + 1
     pending.refresh_from_db()
     assert pending.status == DeliveryStatus.FAILED
     [message] = mail.outbox

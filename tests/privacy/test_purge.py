@@ -7,6 +7,7 @@ import datetime
 
 import pytest
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from accounts.models import AuditLog
 from events.attendance import attendance_days
@@ -57,9 +58,13 @@ def test_every_kind_at_every_age_file_by_file(tenants, media_root, box_for, djan
 
     # The preview counts what the purge then removes, by the same selectors.
     assert purge_preview(company=company_a, now=now) == EXPECTED
+    purged_before = {rule: REGISTRY.get_sample_value("kangaroo_purged_total", {"rule": rule}) or 0 for rule in RULES}
     with django_capture_on_commit_callbacks(execute=True):
         result = purge_company(company=company_a, now=now)
     assert result == {"skipped": False, "removed": EXPECTED}
+    # /metrics counts the rows by rule (kangaroo_purged_total).
+    purged = {rule: REGISTRY.get_sample_value("kangaroo_purged_total", {"rule": rule}) or 0 for rule in RULES}
+    assert {rule: purged[rule] - purged_before[rule] for rule in RULES} == EXPECTED
 
     # File by file: what was inside its window is on disk, nothing else of company A.
     assert disk(media_root, company_a) == a.keep
