@@ -21,6 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from kangaroo.consumers import SameOriginValidator  # noqa: E402
+from kangaroo.logs import WebsocketRequestId  # noqa: E402
 from kangaroo.metrics import WebsocketClientsMiddleware  # noqa: E402
 from kangaroo.routing import websocket_urlpatterns  # noqa: E402
 
@@ -36,9 +37,10 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # A browser's Origin must be exactly ours (scheme, host and port); see
-        # kangaroo.consumers.origin_allowed. Devices send none and use their key.
-        "websocket": WebsocketClientsMiddleware(
-            SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        # kangaroo.consumers.origin_allowed. Devices send none and use their key. Each
+        # connection's log lines carry an id of its own (kangaroo.logs).
+        "websocket": WebsocketRequestId(
+            WebsocketClientsMiddleware(SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))))
         ),
     }
 )

@@ -27,6 +27,11 @@ Every job has, in both shapes:
   Company jobs with a progress record (`accounts.jobs.job_start`) are also de-duplicated
   by a unique index, which holds under any race.
 
+A job runs under the id of the request that queued it (kangaroo/logs.py): inline it is
+still the request's own, in a detached thread it is set there, and on a worker it travels
+in the job's `meta` and the worker (`kangaroo.worker`) sets it while the job runs. Its log lines
+name the request that caused them.
+
 A worker killed outright (SIGKILL, a lost machine) leaves its job in RQ's started
 registry, neither retried nor failed. `reconcile_abandoned`, run by the periodic runner,
 retries such a job (if it has retries left) or fails it, once its worker has stopped
@@ -46,7 +51,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from kangaroo import errors
+from kangaroo import errors, logs
 from kangaroo.errors import KangarooError
 
 logger = logging.getLogger(__name__)
@@ -56,6 +61,8 @@ DEFAULT_TIMEOUT = 600
 # RQ's states in which a job still counts as "queued or running" for de-duplication.
 ACTIVE_STATUSES = frozenset({"queued", "started", "scheduled", "deferred"})
 ENDED_BADLY_STATUSES = frozenset({"failed", "stopped", "canceled"})
+# The key of a queued job's `meta` that holds the id of the request that queued it.
+REQUEST_ID_META = "request_id"
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,7 @@ def enqueue(
     request that queued it answers at once (`JOBS_INLINE_DETACH`; see `_run_detached`)."""
     if job_id and not settings.JOBS_INLINE and job_status(job_id, queue=queue) in ACTIVE_STATUSES:
         raise JobAlreadyQueued(job_id=job_id)
+    request_id = logs.current_request_id()
 
     def dispatch() -> None:
         if settings.JOBS_INLINE:
@@ -124,10 +132,14 @@ def enqueue(
                 later.append((func, args, kwargs, retry))
             elif detach and settings.JOBS_INLINE_DETACH:
                 threading.Thread(
-                    target=_run_detached, args=(func, args, kwargs, retry), name=f"job-{func.__name__}", daemon=True
+                    target=_run_detached,
+                    args=(func, args, kwargs, retry, request_id),
+                    name=f"job-{func.__name__}",
+                    daemon=True,
                 ).start()
             else:
-                _run_inline(func, args, kwargs, retry)
+                with logs.bound(request_id):
+                    _run_inline(func, args, kwargs, retry)
             return
         from rq import Retry as RQRetry
 
@@ -138,6 +150,9 @@ def enqueue(
             job_id=job_id,
             timeout=timeout,
             retry=RQRetry(max=retry.max, interval=retry.waits()) if retry.max else None,
+            # RQ's own lines name a job by its description, which by default shows its arguments.
+            description=f"{func.__module__}.{func.__qualname__}",
+            meta={REQUEST_ID_META: request_id} if request_id else None,
         )
 
     transaction.on_commit(dispatch)
@@ -165,7 +180,7 @@ def _run_inline(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Retr
 _DETACHED_QUEUE: contextvars.ContextVar[list | None] = contextvars.ContextVar("detached_queue", default=None)
 
 
-def _run_detached(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Retry) -> None:
+def _run_detached(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Retry, request_id: str | None) -> None:
     """A detached job in the embedded shape, in a thread of the server's process. The jobs
     it queues (a stored photo's enrolment) run after it, in order, as a worker would take
     them from the queue: run inside it, they would count in its time and hold its progress.
@@ -176,9 +191,10 @@ def _run_detached(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Re
     later: list = []
     token = _DETACHED_QUEUE.set(later)
     try:
-        _run_inline(func, args, kwargs, retry)
-        while later:
-            _run_inline(*later.pop(0))
+        with logs.bound(request_id):  # a new thread starts without the request's context
+            _run_inline(func, args, kwargs, retry)
+            while later:
+                _run_inline(*later.pop(0))
     finally:
         _DETACHED_QUEUE.reset(token)
         connections.close_all()  # this thread's own connections (or their pool's)

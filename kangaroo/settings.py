@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from kangaroo.env import envbool, envfloat, envint, envlist, envsecret, envstorage, envstr
+from kangaroo.logs import LOG_FORMATS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var")))
@@ -91,7 +92,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz, /readyz and /metrics, answered before host checks and the HTTPS redirect
     # (probes and scrapers address a process directly over HTTP); see kangaroo/ops.py.
+    # They have no request id and no access line: probes every few seconds would drown it.
     "kangaroo.ops.OpsEndpointsMiddleware",
+    # Next, so that every other answer (a redirect to HTTPS, a static file) carries its
+    # request id and has its access line.
+    "kangaroo.logs.RequestIdMiddleware",
     "kangaroo.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "kangaroo.csp.ContentSecurityPolicyMiddleware",
@@ -165,6 +170,8 @@ JOBS_INLINE_DETACH = True
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 600},
 }
+# RQ's worker, running each job under the id of the request that queued it (kangaroo/worker.py).
+RQ = {"WORKER_CLASS": "kangaroo.worker.Worker"}
 
 if REDIS_URL:
     # Pub/sub layer: one Redis round trip per message instead of the list-polling of the
@@ -419,8 +426,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Kangaroo API",
     "DESCRIPTION": (
         "Face-recognition access control and attendance. Every error answers "
-        '`{"error": {"code": ..., "message": ..., "fields": {...}}}` with a code from the '
-        "`ErrorCode` enum. Authenticate with `Authorization: Bearer <access token>` from "
+        '`{"error": {"code": ..., "message": ..., "fields": {...}, "request_id": ...}}` with a code from the '
+        "`ErrorCode` enum; `request_id` is also every answer's `X-Request-ID` header (a proxy may set it on the "
+        "request). Authenticate with `Authorization: Bearer <access token>` from "
         "`/api/v1/auth/token`, or with a company API key (`Bearer kgr_api_...`, scoped; see `/api/v1/api-keys`)."
     ),
     "VERSION": "1.0.0",
@@ -454,11 +462,35 @@ METRICS_TOKEN = envsecret("METRICS_TOKEN") or ""
 READYZ_TIMEOUT_SECONDS = envfloat("READYZ_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 
 # --- Logging ----------------------------------------------------------------------------
+# kangaroo/logs.py: every line carries its request's id. "plain" reads well in a terminal
+# (the embedded shape); "json" writes one object per line for a log collector.
+LOG_FORMAT = envstr("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"line": {"()": LOG_FORMATS[LOG_FORMAT]}},
+    "filters": {
+        "context": {"()": "kangaroo.logs.ContextFilter"},
+        "secret_paths": {"()": "kangaroo.logs.SecretPathFilter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["context"]},
+        "discard": {"class": "logging.NullHandler"},
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},  # its debug lines are every query with its parameters
+        # Django's own console handler writes the plain shape whatever LOG_FORMAT says: its
+        # lines go to the root's handler like everyone's.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"filters": ["secret_paths"]},
+        "django.security.csrf": {"filters": ["secret_paths"]},
+        # uvicorn's own lines in the same shape; its access log is off: RequestIdMiddleware
+        # writes one line per request, with the request's id, the requester and the duration.
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": ["discard"], "propagate": False},
+        "PIL": {"level": "INFO"},  # its debug lines describe the chunks of every image decoded
+    },
 }

@@ -17,7 +17,7 @@ from accounts.api import JobSerializer
 from accounts.services import audit_biometric_view
 from kangaroo import errors
 from kangaroo.api.disclosure import ImageLinksMixin, image_links_shown
-from kangaroo.api.errors import envelope
+from kangaroo.api.errors import error_body
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
 from kangaroo.api.images import ImageBodyMixin, ImageUploadMixin, image_operation, image_request
@@ -562,13 +562,13 @@ class SubjectViewSet(ImageLinksMixin, viewsets.ModelViewSet, TenantViewSet):
                 fields.setdefault("job_number", [str(_("A job number is required."))])
             return result | {
                 "status": "error",
-                "error": envelope("validation_error", errors.VALIDATION_ERROR.message, fields)["error"],
+                "error": error_body("validation_error", errors.VALIDATION_ERROR.message, fields),
             }
         data = dict(form.validated_data)
         try:
             subject, status_ = services.subject_upsert(company=self.company, actor=self.actor, **data)
         except KangarooError as exc:
-            return result | {"status": "error", "error": envelope(exc.code, exc.message, exc.fields)["error"]}
+            return result | {"status": "error", "error": error_body(exc.code, exc.message, exc.fields)}
         return result | {"status": status_, "id": subject.pk}
 
     @extend_schema(

@@ -1,5 +1,6 @@
 """A job as real ones are written: takes ids, loads, calls a service."""
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -12,6 +13,12 @@ from subjects.services import department_create
 def create_department_job(company_id: int, name: str) -> None:
     company = Company.objects.get(pk=company_id)
     department_create(company=company, actor=None, name=name)
+
+
+def logged_department_job(company_id: int, name: str) -> None:
+    """Creates the department and says so in the log, as a job's lines would."""
+    logging.getLogger("tests.jobs").info("creating department %s", name)
+    create_department_job(company_id, name)
 
 
 def count_attempt(path: str) -> int:

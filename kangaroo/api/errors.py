@@ -1,4 +1,4 @@
-"""The one error envelope of the API: {"error": {"code", "message", "fields"}}."""
+"""The one error envelope of the API: {"error": {"code", "message", "fields", "request_id"}}."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from kangaroo import errors
 from kangaroo.errors import ERROR_CODE_CHOICES, REGISTRY, ErrorCode, KangarooError
+from kangaroo.logs import current_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,17 @@ _BY_CLASS: list[tuple[type[Exception], ErrorCode]] = [
 ]
 
 
-def envelope(code: str, message: Any, fields: dict | None = None, **extra: Any) -> dict:
+def error_body(code: str, message: Any, fields: dict | None = None, **extra: Any) -> dict:
+    """An error as the envelope holds it; also one item's error in a batch's answer."""
     body = {"code": code, "message": str(message), "fields": fields or {}}
     body.update(extra)
-    return {"error": body}
+    return body
+
+
+def envelope(code: str, message: Any, fields: dict | None = None, **extra: Any) -> dict:
+    # The request's id, as the X-Request-ID header answers it: a client that reports the
+    # error quotes it, and it finds the request's lines in the server's logs.
+    return {"error": error_body(code, message, fields, **extra) | {"request_id": current_request_id() or ""}}
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -184,6 +192,9 @@ class ErrorBodySerializer(serializers.Serializer):
     fields = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()),
         help_text="Messages per input field (dotted paths for nested input).",
+    )
+    request_id = serializers.CharField(
+        help_text="The request's id, as the `X-Request-ID` answer header gives it: quote it when reporting an error."
     )
 
 

@@ -9,6 +9,7 @@ from django.core import mail
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from tests.conftest import answer_without_request_id
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +81,7 @@ def test_the_admin_add_form_checks_the_username_inside_the_company_only(admin_cl
 def test_a_plain_username_does_not_sign_a_company_user_in(tenant_a):
     plain, unknown = token_login("a-owner", PASSWORD), token_login("nobody-at-all", PASSWORD)
     assert plain.status_code == unknown.status_code == 401
-    assert plain.json() == unknown.json()
+    assert answer_without_request_id(plain) == answer_without_request_id(unknown)
     assert token_login("a-owner@a", PASSWORD).status_code == 200
     assert token_login("A-Owner@A", PASSWORD).status_code == 200  # names and slugs ignore case
 
