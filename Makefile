@@ -69,12 +69,8 @@ watch: $(VENV)/.base
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
 
-# Benchmarks on this machine's PostgreSQL and Redis; each prints its figures beside a
-# baseline measured in the same run (see bench/README.md).
+# Every benchmark on this machine's PostgreSQL and Redis, then one table of their figures
+# beside baselines measured in the same run (see bench/README.md, "Latest table").
+# BENCH_ARGS go to bench/run_all.py: make bench BENCH_ARGS=--quick for small sizes.
 bench: $(VENV)/.dev
-	$(PY) bench/subjects_bench.py
-	$(PY) bench/faces_bench.py
-	$(PY) bench/recognize_bench.py
-	$(PY) bench/gallery_bench.py
-	$(PY) bench/events_bench.py
-	$(PY) bench/login_bench.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)

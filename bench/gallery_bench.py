@@ -27,7 +27,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,9 +42,10 @@ import logging  # noqa: E402
 import django  # noqa: E402
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
-import psycopg  # noqa: E402
 from isal import igzip  # noqa: E402
-from psycopg import sql  # noqa: E402
+
+from bench.database import ensure_database  # noqa: E402
+from bench.report import ABSOLUTE, LOWER, record  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
 
@@ -53,16 +53,6 @@ MODEL = "dlib-resnet-v1"
 DIM = 128
 GOAL_SECONDS = 10.0
 GOAL_RATIO = 2.0
-
-
-def ensure_database(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
 
 
 ensure_database(DATABASE_URL)
@@ -285,7 +275,13 @@ def main() -> None:
         f"  <= {GOAL_SECONDS:.0f} s: {'pass' if feed <= GOAL_SECONDS else 'FAIL'};"
         f" <= {GOAL_RATIO:.0f} x: {'pass' if ratio <= GOAL_RATIO else 'FAIL'}"
     )
+    name = f"full sync of {args.faces:,} faces, gzip"
+    baseline = "one plain query + JSON"
+    record(name, feed, "s", better=LOWER, goal=GOAL_RATIO, baseline=baseline, baseline_value=base)
+    record(name, feed, "s", better=LOWER, goal=GOAL_SECONDS, goal_on=ABSOLUTE, baseline=baseline, baseline_value=base)
     unzipped = statistics.median(s["seconds"] for s in plain)
+    record(f"full sync of {args.faces:,} faces, no gzip", unzipped, "s", better=LOWER, baseline=baseline,
+           baseline_value=base)  # fmt: skip
     print(f"{'feed, the same without gzip':<52}{unzipped:>9.2f}{unzipped / base:>8.2f}")
     print(f"{'baseline: one plain query + JSON, in process':<52}{base:>9.2f}{1:>8.2f}")
     print(

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,6 +39,9 @@ import django  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
+from bench.database import ensure_database  # noqa: E402
+from bench.report import LOWER, record  # noqa: E402
+
 BIG = 100_000
 OTHERS = 5_000
 DEPARTMENTS = 50
@@ -47,16 +49,6 @@ SURNAMES = "陳林黃張李王吳劉蔡楊許鄭謝郭洪曾邱廖賴周"
 GIVEN = ["志明", "春嬌", "淑芬", "美玲", "家豪", "冠宇", "雅婷", "怡君", "承恩", "宥廷"]
 LATIN = ["Amy", "Ben", "Chloe", "David", "Emma", "Frank", "Grace", "Henry", "Ivy", "Jack"]
 FAMILY = ["Lin", "Chen", "Wang", "Huang", "Smith", "Garcia", "Tanaka", "Nguyen"]
-
-
-def ensure_database(url: str) -> None:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    server = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
 
 
 ensure_database(BENCH_DATABASE_URL)
@@ -74,6 +66,11 @@ from accounts.models import Company, Role, User  # noqa: E402
 from kangaroo.spreadsheets import SmartCSV  # noqa: E402
 from subjects.models import Department, Photo, PhotoStatus, Subject, SubjectType  # noqa: E402
 from subjects.resources import SubjectResource  # noqa: E402
+
+# The admin's CSV export of 100,000 subjects: at most 6 times PostgreSQL's COPY of the same
+# columns and rows, a ratio a shared, busy machine can still judge (the 1.5 s it replaces
+# needed a quiet one). The other goals are on the seconds themselves, as bench/README.md gives them.
+GOAL_CSV_TO_COPY = 6.0
 
 CHANGELIST = "/admin/subjects/subject/"
 EXPORT = "/admin/subjects/subject/export/"
@@ -349,16 +346,32 @@ class Table:
     def __init__(self):
         self.rows: list[tuple] = []
 
-    def add(self, item, seconds, baseline_name=None, baseline=None, goal=None, note=""):
+    def add(self, item, seconds, baseline_name=None, baseline=None, goal=None, note="", ratio_goal=None):
+        """A row, and its figure for bench/run_all.py's table. `goal` is on the seconds
+        (absolute), `ratio_goal` on seconds / baseline."""
+        figure = record(
+            item,
+            seconds,
+            "s",
+            better=LOWER,
+            goal=ratio_goal if ratio_goal is not None else goal,
+            goal_on="ratio" if ratio_goal is not None else "absolute",
+            baseline=baseline_name,
+            baseline_value=baseline,
+            note=note,
+        )
         ratio = f"{seconds / baseline:.2f}" if baseline else "—"
-        verdict = "—" if goal is None else ("pass" if seconds <= goal else "FAIL")
+        verdict = "—" if figure.passed is None else ("pass" if figure.passed else "FAIL")
+        goal_text = f"≤ {goal:g} s" if goal else "—"
+        if ratio_goal is not None:
+            goal_text = f"≤ {ratio_goal:g} × baseline"
         row = (
             item,
             f"{seconds:.2f}",
             baseline_name or "—",
             f"{baseline:.2f}" if baseline else "—",
             ratio,
-            f"≤ {goal:g} s" if goal else "—",
+            goal_text,
             verdict,
             note,
         )
@@ -398,8 +411,11 @@ def main() -> None:
     copy_s, copied = timed(lambda: copy_export(big), runs)
     assert copied.count(b"\n") - 1 >= BIG
     default_csv_s, _ = timed(lambda: default_export(big, "csv"), 1)
-    table.add("admin export CSV 100k", csv_s, "PostgreSQL COPY", copy_s, 1.5, f"{len(content) / 1e6:.1f} MB")
-    table.add("admin export CSV 100k", csv_s, "default ModelResource", default_csv_s, 1.5)
+    table.add(
+        "admin export CSV 100k", csv_s, "PostgreSQL COPY", copy_s, note=f"{len(content) / 1e6:.1f} MB",
+        ratio_goal=GOAL_CSV_TO_COPY,
+    )  # fmt: skip
+    table.add("admin export CSV 100k", csv_s, "default ModelResource", default_csv_s)
 
     xlsx_s, book = timed(lambda: admin_export(client, 1), 1 if args.quick else 2)
     table.add("admin export XLSX 100k", xlsx_s, "admin CSV export", csv_s, 10, f"{len(book) / 1e6:.1f} MB")
