@@ -73,7 +73,9 @@ from subjects.resources import SubjectResource  # noqa: E402
 GOAL_CSV_TO_COPY = 6.0
 
 CHANGELIST = "/admin/subjects/subject/"
-EXPORT = "/admin/subjects/subject/export/"
+# Everyone, archived people too: the changelist hides them unless asked, and COPY, the
+# baseline, reads every row of the company.
+EXPORT = "/admin/subjects/subject/export/?archived__exact=all"
 
 
 # --- seeding --------------------------------------------------------------------------------------
