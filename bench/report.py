@@ -140,7 +140,7 @@ class BenchRun:
 
 def number(value: float) -> str:
     size = abs(value)
-    if size >= 1000:
+    if size >= 1000 or float(value).is_integer():
         return f"{value:,.0f}"
     if size >= 10:
         return f"{value:.1f}"
@@ -181,7 +181,7 @@ def figure_row(bench: str, figure: Figure) -> tuple[str, ...]:
         f"{number(figure.value)} {figure.unit}",
         goal_text(figure),
         baseline,
-        "—" if ratio is None else f"{ratio:.2f}",
+        "—" if ratio is None else number(ratio),
         result_text(figure),
         figure.note,
     )

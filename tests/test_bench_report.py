@@ -76,12 +76,23 @@ def test_a_figure_without_a_goal_is_shown_but_not_judged():
     assert info.passed is None
     assert report.figure_row("events_bench", info)[3:] == (
         "—",
-        "DRF ModelViewSet 198.0 events/s",
-        "29.21",
+        "DRF ModelViewSet 198 events/s",
+        "29.2",
         "—",
         "",
     )
     assert report.all_passed([BenchRun("events_bench", 0, 1.0, [info])])
+
+
+def test_numbers_keep_their_digits_at_every_size():
+    assert [report.number(v) for v in (0.0, 0.042, 0.35, 24.0, 56.54, 1893.7)] == [
+        "0",
+        "0.042",
+        "0.35",
+        "24",
+        "56.5",
+        "1,894",
+    ]
 
 
 def test_a_ratio_goal_must_name_its_baseline_and_a_direction():
