@@ -40,7 +40,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from bench.database import ensure_database  # noqa: E402
-from bench.report import LOWER, record  # noqa: E402
+from bench.report import ABSOLUTE, LOWER, RATIO, record  # noqa: E402
 
 BIG = 100_000
 OTHERS = 5_000
@@ -357,7 +357,7 @@ class Table:
             "s",
             better=LOWER,
             goal=ratio_goal if ratio_goal is not None else goal,
-            goal_on="ratio" if ratio_goal is not None else "absolute",
+            goal_on=RATIO if ratio_goal is not None else ABSOLUTE,
             baseline=baseline_name,
             baseline_value=baseline,
             note=note,
