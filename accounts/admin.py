@@ -1,6 +1,7 @@
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -10,30 +11,61 @@ from django.core.exceptions import FieldDoesNotExist
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django_rq.models import Dashboard as RQDashboard
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import services
 from accounts.audit_words import actor_label, audit_action_label
-from accounts.models import RETENTION_FIELDS, AuditLog, Company, Job, User, job_kind_name
+from accounts.models import RETENTION_FIELDS, AuditLog, Company, Job, User, job_kind_name, normalise_language
 from accounts.services import RETENTION_POLICY_MAX_CHARS
 from kangaroo import errors
 from kangaroo.admin import NotFoundAdminMixin, ReadOnlyAdminMixin, TenantAdminMixin, add_service_error
 from kangaroo.errors import KangarooError
 
 
-class CompanyForm(forms.ModelForm):
-    """The company's settings, with its retention policy's text: saving a changed text
-    makes it the policy's next version."""
+def _policy_field_name(language: str) -> str:
+    """The form field of the policy's text in `language`, unless that is the main one
+    (which `retention_policy` holds)."""
+    return "retention_policy_" + normalise_language(language).replace("-", "_")
 
-    retention_policy = forms.CharField(
+
+POLICY_TEXT_FIELDS = {normalise_language(code): _policy_field_name(code) for code, _name in settings.LANGUAGES}
+
+
+def _html_lang(language: str) -> str:
+    """A language code as HTML's `lang` writes it (zh-hant is zh-Hant)."""
+    base, _dash, script = language.partition("-")
+    return f"{base}-{script.title()}" if len(script) == 4 else language
+
+
+def _policy_textarea(language: str = "", **kwargs) -> forms.CharField:
+    # `lang` tells the browser (spelling, fonts, screen readers) which language the text is in.
+    attrs = {"rows": 8, **({"lang": _html_lang(language)} if language else {})}
+    return forms.CharField(
+        widget=forms.Textarea(attrs=attrs), max_length=RETENTION_POLICY_MAX_CHARS, required=False, **kwargs
+    )
+
+
+class CompanyForm(forms.ModelForm):
+    """The company's settings, with its retention policy's text in each language: saving a
+    change of any of them (or of the main language) makes the policy's next version.
+
+    `retention_policy` holds the text in the main language; each other language has its
+    own field (the admin drops the main language's, see `CompanyAdmin.get_form`)."""
+
+    retention_policy_language = forms.ChoiceField(
+        label=_("Main language of the policy"),
+        choices=settings.LANGUAGES,
+        required=False,
+        help_text=_("Its text is shown to people whose language the policy has no text in."),
+    )
+    retention_policy = _policy_textarea(
         label=_("retention policy"),
-        widget=forms.Textarea(attrs={"rows": 8}),
-        max_length=RETENTION_POLICY_MAX_CHARS,
         help_text=_(
-            "What people are shown when they are asked for consent. Each saved change becomes a new "
-            "version; a consent names the version the person agreed to."
+            "What people are shown when they are asked for consent. Each saved change, in any language, becomes a "
+            "new version; a consent names the version and the language the person read it in."
         ),
     )
 
@@ -43,11 +75,58 @@ class CompanyForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["retention_policy"].initial = services.retention_policy_current(company=self.instance).text
+        self.policy_change: dict | None = None
+        if not self.instance.pk or "retention_policy" not in self.fields:
+            return
+        self.policy = services.retention_policy_current(company=self.instance)
+        self.fields["retention_policy_language"].initial = self.policy.language
+        self.fields["retention_policy"].initial = self.policy.text
+        self.fields["retention_policy"].widget.attrs["lang"] = _html_lang(self.policy.language)
+        self.fields["retention_policy"].label = format_lazy(
+            _("Retention policy in {language}"), language=self.policy.text_for(self.policy.language).language_name
+        )
+        for code, field in POLICY_TEXT_FIELDS.items():
+            if field in self.fields:
+                self.fields[field].initial = self.policy.translations.get(code, "")
+
+    def clean(self):
+        cleaned = super().clean()
+        names = ["retention_policy_language", "retention_policy", *POLICY_TEXT_FIELDS.values()]
+        if not self.instance.pk or not any(name in self.changed_data for name in names):
+            return cleaned
+        texts = {self.policy.language: cleaned.get("retention_policy", "")}
+        texts |= {code: cleaned.get(field, "") for code, field in POLICY_TEXT_FIELDS.items() if field in self.fields}
+        change = {"texts": texts, "language": cleaned.get("retention_policy_language") or None}
+        try:
+            services.retention_policy_texts_check(current=self.policy, **change)
+        except KangarooError as exc:
+            add_service_error(self, exc, field="retention_policy")
+        else:
+            self.policy_change = change
+        return cleaned
 
 
-PRIVACY_FIELDS = ("consent_required", *RETENTION_FIELDS, "retention_policy", "retention_policy_version")
+def _declare_policy_text_fields() -> None:
+    """A text field for each language, declared after the class because the languages
+    come from settings."""
+    for (code, name), field in zip(settings.LANGUAGES, POLICY_TEXT_FIELDS.values(), strict=True):
+        CompanyForm.base_fields[field] = CompanyForm.declared_fields[field] = _policy_textarea(
+            normalise_language(code),
+            label=format_lazy(_("Retention policy in {language}"), language=name),
+            help_text=_(
+                "Left empty, people reading in this language are shown the text in the main language, "
+                "with a note that the policy is only available in it."
+            ),
+        )
+
+
+_declare_policy_text_fields()
+
+
+PRIVACY_FIELDS = (
+    "consent_required", *RETENTION_FIELDS, "retention_policy_version", "retention_policy_language",
+    "retention_policy", *POLICY_TEXT_FIELDS.values(),
+)  # fmt: skip
 
 
 @admin.register(Company)
@@ -69,7 +148,10 @@ class CompanyAdmin(NotFoundAdminMixin, admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         if obj is None:  # a new company starts from the policy written from its windows
-            form.base_fields.pop("retention_policy", None)
+            for name in ("retention_policy_language", "retention_policy", *POLICY_TEXT_FIELDS.values()):
+                form.base_fields.pop(name, None)
+        else:  # the main language's text is `retention_policy`
+            form.base_fields.pop(POLICY_TEXT_FIELDS[services.retention_policy_current(company=obj).language], None)
         return form
 
     def get_readonly_fields(self, request, obj=None):
@@ -112,23 +194,33 @@ class CompanyAdmin(NotFoundAdminMixin, admin.ModelAdmin):
         return request.user.is_platform_staff
 
     def save_model(self, request, obj, form, change):
-        policy = form.cleaned_data["retention_policy"] if "retention_policy" in form.changed_data else None
+        policy = form.policy_change or {}
         if change and not request.user.is_platform_staff:
             data = {
                 name: form.cleaned_data[name] for name in services.COMPANY_EDITABLE_FIELDS if name in form.changed_data
             }
-            services.company_update(company=request.user.company, actor=request.user, retention_policy=policy, **data)
+            services.company_update(
+                company=request.user.company,
+                actor=request.user,
+                retention_policy_texts=policy.get("texts"),
+                retention_policy_language=policy.get("language"),
+                **data,
+            )
             return
         super().save_model(request, obj, form, change)
-        if policy is not None:
-            services.retention_policy_set(company=obj, actor=request.user, text=policy)
+        if policy:
+            services.retention_policy_set(company=obj, actor=request.user, **policy)
         action = "company.update" if change else "company.create"
         services.audit_record(
             company=obj,
             actor=request.user,
             action=action,
             obj=obj,
-            changes={name: form.cleaned_data.get(name) for name in form.changed_data if name != "retention_policy"},
+            changes={
+                name: form.cleaned_data.get(name)
+                for name in form.changed_data
+                if not name.startswith("retention_policy")
+            },
         )
 
 

@@ -1,5 +1,6 @@
 """Accounts API: tokens, the signed-in user, the company, its users, its audit log and its jobs."""
 
+from django.conf import settings
 from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -138,13 +139,35 @@ class PasswordChangeView(APIView):
 # --- The signed-in user and their company ---------------------------------------------------
 
 
+POLICY_LANGUAGE_CODES = ", ".join(f"`{code}`" for code, _name in settings.LANGUAGES)
+
+
 class CompanySerializer(serializers.ModelSerializer):
     retention_policy = serializers.CharField(
         source="current_policy.text",
         required=False,
         max_length=services.RETENTION_POLICY_MAX_CHARS,
-        help_text="The retention policy people are shown when asked for consent. A changed text becomes the next "
-        "version.",
+        help_text="The retention policy people are shown when asked for consent, in its main language "
+        "(`retention_policy_language`). A changed text becomes the next version.",
+    )
+    retention_policy_language = serializers.CharField(
+        source="current_policy.language",
+        required=False,
+        max_length=20,
+        help_text=f"The policy's main language ({POLICY_LANGUAGE_CODES}): its text is shown to a reader whose "
+        "language has none. Changing it needs a text in that language (400 `retention_policy_main_text_missing`); "
+        "a language the product does not have is 400 `retention_policy_language_unknown`. A change becomes the "
+        "next version.",
+    )
+    retention_policy_texts = serializers.DictField(
+        source="current_policy.texts",
+        required=False,
+        child=serializers.CharField(allow_blank=True, max_length=services.RETENTION_POLICY_MAX_CHARS),
+        help_text=f"The policy's text in each language it is written in, by language code ({POLICY_LANGUAGE_CODES}),"
+        " the main one included. Written, it changes the languages it names and keeps the others: an empty text "
+        "takes a language's text away (its readers are then shown the main text); the main language's cannot be "
+        "taken away (400 `retention_policy_main_text_missing`). A change of any text becomes the next version, "
+        "one number for all its languages.",
     )
     retention_policy_version = serializers.IntegerField(
         source="current_policy.version", read_only=True, help_text="What a consent must name (`policy_version`)."
@@ -158,8 +181,8 @@ class CompanySerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "slug", "time_zone", "work_start", "work_end", "date_order", "face_match_threshold",
             "consent_required", "retention_visitor_days", "retention_stranger_days", "retention_event_days",
-            "retention_inactive_days", "retention_audit_days", "retention_policy", "retention_policy_version",
-            "retention_policy_date", "created_at",
+            "retention_inactive_days", "retention_audit_days", "retention_policy", "retention_policy_language",
+            "retention_policy_texts", "retention_policy_version", "retention_policy_date", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "slug", "created_at"]
 
@@ -245,26 +268,40 @@ class CompanyView(APIView):
         data = CompanySerializer(request.user.company, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        policy = values.pop("current_policy", {}).get("text")
+        policy = values.pop("current_policy", {})
         company = services.company_update(
-            company=request.user.company, actor=request.user, retention_policy=policy, **values
+            company=request.user.company,
+            actor=request.user,
+            retention_policy=policy.get("text"),
+            retention_policy_texts=policy.get("texts"),
+            retention_policy_language=policy.get("language"),
+            **values,
         )
         return Response(CompanySerializer(company).data)
 
 
 class RetentionPolicySerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by_repr", help_text="Who saved this version.")
+    text = serializers.CharField(read_only=True, help_text="The text in the main language (`language`).")
+    language = serializers.CharField(read_only=True, help_text=f"The main language ({POLICY_LANGUAGE_CODES}).")
+    texts = serializers.DictField(
+        read_only=True,
+        child=serializers.CharField(),
+        help_text="The version's text in each language it was written in, by language code, the main one included: "
+        "a consent's words are `texts[policy_language]`.",
+    )
 
     class Meta:
         model = RetentionPolicy
-        fields = ["id", "version", "text", "created_by", "created_at"]
+        fields = ["id", "version", "text", "language", "texts", "created_by", "created_at"]
         read_only_fields = fields
 
 
 @extend_schema(tags=["me"])
 class RetentionPolicyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
-    """Every version of the company's retention policy, the latest (current) first, so the
-    words behind any consent can be read. Owners change it through `PATCH /company`."""
+    """Every version of the company's retention policy, the latest (current) first, with its
+    text in each language, so the words behind any consent can be read. Owners change it
+    through `PATCH /company`."""
 
     model = RetentionPolicy
     serializer_class = RetentionPolicySerializer

@@ -1,6 +1,8 @@
 import datetime
 import zoneinfo
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.contrib.contenttypes.models import ContentType
@@ -124,14 +126,46 @@ class Company(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
+@dataclass(frozen=True)
+class PolicyText:
+    """The words of a policy version a reader is shown: in `language`, which is the
+    reader's own unless `fallback` (the version has no text in it: its main text is shown)."""
+
+    language: str
+    text: str
+    fallback: bool = False
+
+    @property
+    def language_name(self) -> str:
+        """The language's name, in the active language."""
+        return str(dict(settings.LANGUAGES).get(self.language, self.language))
+
+
+def normalise_language(language: str | None) -> str:
+    """A language code as the policy keys its texts ("zh-Hant" and "zh-hant" are one)."""
+    return (language or "").strip().lower()
+
+
 class RetentionPolicy(TenantModel):
     """One version of the company's retention policy: the text people are shown when they
     are asked for consent. Versions are never edited nor deleted: each saved change of the
     text is a new version, numbered 1, 2, ... per company, so a consent names the words the
-    person agreed to. The company's current policy is its highest version."""
+    person agreed to. The company's current policy is its highest version.
+
+    A version has its words in each of the product's languages it was written in: the main
+    text (`text`, in `language`, always present) and `translations` for the others. One
+    number covers them all, so a consent names the version and the language it was shown in.
+    They live in the version's own row because a version is written once and always read
+    whole: whoever reads a version (a consent's evidence, the export, a pad) has every
+    language with it, and adding a language to the product needs no migration."""
 
     version = models.PositiveIntegerField(_("version"))
     text = models.TextField(_("text"))
+    language = models.CharField(
+        _("main language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    # {language code: text} for the languages other than `language` that have a text.
+    translations = models.JSONField(_("translations"), default=dict, blank=True)
     created_by = models.ForeignKey(
         "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("by")
     )
@@ -148,6 +182,21 @@ class RetentionPolicy(TenantModel):
 
     def __str__(self) -> str:
         return str(_("Version %(version)s") % {"version": self.version})
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Every text of this version by language, the main one first."""
+        return {self.language: self.text, **{code: text for code, text in self.translations.items() if text}}
+
+    def text_for(self, language: str | None) -> PolicyText:
+        """What a reader of `language` is shown: the text in it, else the main text."""
+        language = normalise_language(language)
+        if language == self.language:
+            return PolicyText(self.language, self.text)
+        translated = self.translations.get(language)
+        if translated:
+            return PolicyText(language, translated)
+        return PolicyText(self.language, self.text, fallback=True)
 
 
 class Role(models.TextChoices):

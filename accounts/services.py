@@ -9,10 +9,11 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
@@ -20,11 +21,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.db.models.fields.files import FieldFile
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.duration import duration_iso_string
 from django.utils.translation import gettext
 
-from accounts.models import RETENTION_FIELDS, AuditLog, Company, RetentionPolicy, Role, User
+from accounts.models import RETENTION_FIELDS, AuditLog, Company, RetentionPolicy, Role, User, normalise_language
 from kangaroo import errors
 from kangaroo.context import current_origin
 from kangaroo.errors import KangarooError
@@ -211,10 +212,17 @@ COMPANY_EDITABLE_FIELDS = (
 
 @transaction.atomic
 def company_update(
-    *, company: Company, actor: User | None, retention_policy: str | None = None, **data: Any
+    *,
+    company: Company,
+    actor: User | None,
+    retention_policy: str | None = None,
+    retention_policy_texts: Mapping[str, str] | None = None,
+    retention_policy_language: str | None = None,
+    **data: Any,
 ) -> Company:
-    """Change the company's settings (owners); `retention_policy`, a new text of the policy,
-    becomes its next version (see `retention_policy_set`)."""
+    """Change the company's settings (owners); a changed retention policy (its main text,
+    its texts by language, its main language) becomes its next version (see
+    `retention_policy_set`)."""
     unknown = set(data) - set(COMPANY_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"company_update does not change {sorted(unknown)}")
@@ -225,8 +233,14 @@ def company_update(
     if changes:
         company.save(update_fields=list(changes))
         audit_record(company=company, actor=actor, action="company.update", obj=company, changes=changes)
-    if retention_policy is not None:
-        retention_policy_set(company=company, actor=actor, text=retention_policy)
+    if (retention_policy, retention_policy_texts, retention_policy_language) != (None, None, None):
+        retention_policy_set(
+            company=company,
+            actor=actor,
+            text=retention_policy,
+            texts=retention_policy_texts,
+            language=retention_policy_language,
+        )
     return company
 
 
@@ -236,37 +250,49 @@ def company_update(
 RETENTION_POLICY_MAX_CHARS = 20000
 
 
-def retention_policy_default_text(company: Company) -> str:
-    """A company's first policy, written from its retention windows, in the active language:
-    a starting point its owner edits into their own words."""
-    return gettext(
-        "%(company)s uses face recognition at its doors. With your consent, it keeps your face "
-        "photos and the face templates computed from them while you are enrolled, and deletes "
-        "them: at once when you withdraw your consent; %(visitor)s days after your visit ends, "
-        "if you are a visitor; after %(inactive)s days without a visit. Snapshots of people "
-        "the cameras do not know are deleted %(stranger)s days after they were last seen. "
-        "Records of who passed which door are kept for %(events)s days, the log of who did "
-        "what in this system for %(audit)s days, and a consent form you signed for as long as "
-        "you are enrolled and %(audit)s days after you withdraw your consent. Your face data "
-        "is never shown to anyone "
-        "outside %(company)s."
-    ) % {
-        "company": company.name,
-        "visitor": company.retention_visitor_days,
-        "inactive": company.retention_inactive_days,
-        "stranger": company.retention_stranger_days,
-        "events": company.retention_event_days,
-        "audit": company.retention_audit_days,
-    }
+def retention_policy_default_text(company: Company, language: str | None = None) -> str:
+    """A company's first policy, written from its retention windows, in `language` (the
+    active one when left out): a starting point its owner edits into their own words."""
+    with translation.override(language) if language else contextlib.nullcontext():
+        return gettext(
+            "%(company)s uses face recognition at its doors. With your consent, it keeps your face "
+            "photos and the face templates computed from them while you are enrolled, and deletes "
+            "them: at once when you withdraw your consent; %(visitor)s days after your visit ends, "
+            "if you are a visitor; after %(inactive)s days without a visit. Snapshots of people "
+            "the cameras do not know are deleted %(stranger)s days after they were last seen. "
+            "Records of who passed which door are kept for %(events)s days, the log of who did "
+            "what in this system for %(audit)s days, and a consent form you signed for as long as "
+            "you are enrolled and %(audit)s days after you withdraw your consent. Your face data "
+            "is never shown to anyone "
+            "outside %(company)s."
+        ) % {
+            "company": company.name,
+            "visitor": company.retention_visitor_days,
+            "inactive": company.retention_inactive_days,
+            "stranger": company.retention_stranger_days,
+            "events": company.retention_event_days,
+            "audit": company.retention_audit_days,
+        }
 
 
 def _actor_repr(actor) -> str:
     return actor.get_username() if actor is not None else "system"
 
 
+def _first_policy(company: Company) -> RetentionPolicy:
+    """Version 1: the default text in every language of the product, the site's language
+    the main one."""
+    main = normalise_language(settings.LANGUAGE_CODE)
+    texts = {
+        normalise_language(code): retention_policy_default_text(company, code) for code, _name in settings.LANGUAGES
+    }
+    main_text = texts.pop(main, None) or retention_policy_default_text(company, main)
+    return RetentionPolicy(company=company, version=1, text=main_text, language=main, translations=texts)
+
+
 def retention_policy_current(*, company: Company) -> RetentionPolicy:
     """The company's current retention policy (its highest version). A company that has
-    none yet gets version 1, written from its retention windows."""
+    none yet gets version 1, written from its retention windows in every language."""
     policies = RetentionPolicy.objects.for_company(company)
     current = policies.first()
     if current is not None:
@@ -274,36 +300,108 @@ def retention_policy_current(*, company: Company) -> RetentionPolicy:
     with transaction.atomic():
         # Two first readers racing: the unique version makes one insert a no-op.
         RetentionPolicy.objects.bulk_create(  # tenant: the company's own first version
-            [RetentionPolicy(company=company, version=1, text=retention_policy_default_text(company))],
+            [_first_policy(company)],
             ignore_conflicts=True,
         )
     return policies.first()
 
 
-@transaction.atomic
-def retention_policy_set(*, company: Company, actor: User | None, text: str) -> RetentionPolicy:
-    """Save the policy's text: a text that differs from the current one becomes the next
-    version (audited); the same text changes nothing. Raises `validation_error` for an
-    empty text."""
-    text = (text or "").replace("\r\n", "\n").strip()  # a browser's textarea sends CRLF
-    if not text:
+def retention_policy_language_check(language: str | None, *, field: str) -> str:
+    """`language` as the policy keys it; `retention_policy_language_unknown` on `field`
+    for a language that is not one of the product's."""
+    code = normalise_language(language)
+    if code not in {normalise_language(known) for known, _name in settings.LANGUAGES}:
         raise KangarooError(
-            errors.VALIDATION_ERROR, fields={"retention_policy": [gettext("The retention policy cannot be empty.")]}
+            errors.RETENTION_POLICY_LANGUAGE_UNKNOWN,
+            fields={field: [str(errors.RETENTION_POLICY_LANGUAGE_UNKNOWN.message)]},
         )
+    return code
+
+
+def _policy_text(text: str | None) -> str:
+    return (text or "").replace("\r\n", "\n").strip()  # a browser's textarea sends CRLF
+
+
+def retention_policy_texts_check(
+    *,
+    current: RetentionPolicy,
+    text: str | None = None,
+    texts: Mapping[str, str] | None = None,
+    language: str | None = None,
+) -> tuple[str, dict[str, str]]:
+    """The main language and the texts by language that a change makes of `current`,
+    checked, without writing anything. `texts` changes the languages it names (an empty
+    text removes that language's); `language` makes another language the main one;
+    `text` is the new text in the main language. Raises `validation_error` for an empty
+    `text`, `retention_policy_language_unknown`, or `retention_policy_main_text_missing`
+    when the main language would be left without a text."""
+    new_texts = dict(current.texts)
+    for code, value in (texts or {}).items():
+        code = retention_policy_language_check(code, field="retention_policy_texts")
+        value = _policy_text(value)
+        if len(value) > RETENTION_POLICY_MAX_CHARS:
+            raise KangarooError(
+                errors.VALIDATION_ERROR,
+                fields={"retention_policy_texts": [gettext("A text of the policy is too long.")]},
+            )
+        if value:
+            new_texts[code] = value
+        else:
+            new_texts.pop(code, None)
+    main = (
+        current.language
+        if language is None
+        else retention_policy_language_check(language, field="retention_policy_language")
+    )
+    if text is not None:
+        text = _policy_text(text)
+        if not text:
+            raise KangarooError(
+                errors.VALIDATION_ERROR, fields={"retention_policy": [gettext("The retention policy cannot be empty.")]}
+            )
+        new_texts[main] = text
+    if main not in new_texts:
+        raise KangarooError(
+            errors.RETENTION_POLICY_MAIN_TEXT_MISSING,
+            fields={"retention_policy": [str(errors.RETENTION_POLICY_MAIN_TEXT_MISSING.message)]},
+        )
+    return main, new_texts
+
+
+@transaction.atomic
+def retention_policy_set(
+    *,
+    company: Company,
+    actor: User | None,
+    text: str | None = None,
+    texts: Mapping[str, str] | None = None,
+    language: str | None = None,
+) -> RetentionPolicy:
+    """Save the policy's texts (see `retention_policy_texts_check` for what `text`, `texts`
+    and `language` change and the errors raised): a change of any text, in any language,
+    or of the main language becomes the next version (audited); no change changes nothing."""
     # The company's row orders two owners saving at once: versions are numbered one by one.
     Company.objects.select_for_update().filter(pk=company.pk).first()  # tenant: the company itself
     current = retention_policy_current(company=company)
-    if current.text == text:
+    main, new_texts = retention_policy_texts_check(current=current, text=text, texts=texts, language=language)
+    if (main, new_texts) == (current.language, current.texts):
         return current
+    main_text = new_texts.pop(main)
     policy = RetentionPolicy.objects.create(
         company=company,
         version=current.version + 1,
-        text=text,
+        text=main_text,
+        language=main,
+        translations=new_texts,
         created_by=actor if isinstance(actor, User) and actor.pk else None,
         created_by_repr=_actor_repr(actor),
     )
     audit_record(
-        company=company, actor=actor, action="retention_policy.create", obj=policy, changes={"version": policy.version}
+        company=company,
+        actor=actor,
+        action="retention_policy.create",
+        obj=policy,
+        changes={"version": policy.version, "language": main, "languages": sorted(policy.texts)},
     )
     return policy
 

@@ -520,7 +520,7 @@ class HeartbeatView(DeviceView):
 
 class PadRetentionPolicySerializer(serializers.Serializer):
     version = serializers.IntegerField(help_text="Send it as `policy_version` with a consent (`/device/consent`).")
-    text = serializers.CharField()
+    text = serializers.CharField(help_text="The text in the main language (`retention_policy_language`).")
 
 
 class PadConfigSerializer(serializers.ModelSerializer):
@@ -532,22 +532,44 @@ class PadConfigSerializer(serializers.ModelSerializer):
     retention_policy = serializers.SerializerMethodField(
         help_text="The company's current retention policy: what a person is shown before consenting on the pad."
     )
+    retention_policy_language = serializers.SerializerMethodField(
+        help_text="The policy's main language: show its text to a person whose language has none in "
+        "`retention_policy_texts`."
+    )
+    retention_policy_texts = serializers.SerializerMethodField(
+        help_text="The current version's text in each language it is written in, by language code (`en`, "
+        "`zh-hant`), the main one included. Show the person the text in their language, else the main one, and "
+        "send the language of the text shown as `policy_language` with the consent."
+    )
 
     class Meta:
         model = Pad
         fields = [
             "id", "name", "screen_id", "location", "mode", "welcome_text", "heartbeat_every", "consent_required",
-            "retention_policy",
+            "retention_policy", "retention_policy_language", "retention_policy_texts",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_heartbeat_every(self, pad) -> int:
         return heartbeat_every()
 
+    def _policy(self, pad):
+        # One read of the current version for the three fields that show it.
+        if getattr(self, "_current_policy", None) is None:
+            self._current_policy = retention_policy_current(company=pad.company)
+        return self._current_policy
+
     @extend_schema_field(PadRetentionPolicySerializer)
     def get_retention_policy(self, pad) -> dict:
-        policy = retention_policy_current(company=pad.company)
+        policy = self._policy(pad)
         return {"version": policy.version, "text": policy.text}
+
+    def get_retention_policy_language(self, pad) -> str:
+        return self._policy(pad).language
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_retention_policy_texts(self, pad) -> dict:
+        return self._policy(pad).texts
 
 
 class PadLocationSerializer(StrictSerializer):
@@ -574,6 +596,12 @@ class PadConsentSerializer(StrictSerializer):
         help_text="The version of the retention policy the pad showed (`retention_policy.version` of "
         "`/device/pad/config`).",
     )
+    policy_language = serializers.CharField(
+        required=False,
+        max_length=20,
+        help_text="The language of the policy's text the pad showed (a key of `retention_policy_texts`); the main "
+        "language when left out. One the product does not have is 400 `retention_policy_language_unknown`.",
+    )
 
 
 class PadConsentSubjectSerializer(serializers.Serializer):
@@ -588,6 +616,7 @@ class PadConsentAnswerSerializer(serializers.Serializer):
     given_at = serializers.DateTimeField()
     method = serializers.CharField(help_text="Always `pad`.")
     policy_version = serializers.IntegerField()
+    policy_language = serializers.CharField(help_text="The language of the text the person agreed to.")
 
 
 class PadConsentView(DeviceView):
@@ -599,7 +628,10 @@ class PadConsentView(DeviceView):
         responses={201: PadConsentAnswerSerializer},
         summary="A person consents on the pad to the retention policy it showed",
         description="Recorded as given now, on this pad (`pad`), for the subject of the pad's company with this "
-        "job number. An unknown job number (or another company's) answers 404 `not_found`; a policy version that "
+        "job number, naming the version and the language of the text shown (`policy_language`: the main language "
+        "when left out, or when the version has no text in the one named). An unknown job number (or another "
+        "company's) answers 404 `not_found`; a language the product does not have 400 "
+        "`retention_policy_language_unknown`; a policy version that "
         "is not the current one 409 `consent_policy_outdated` with `current_version`: show the current text "
         "(`/device/pad/config`) and ask again. Audited.",
     )
@@ -614,6 +646,7 @@ class PadConsentView(DeviceView):
             subject=subject,
             method=ConsentMethod.PAD,
             policy_version=data.validated_data["policy_version"],
+            policy_language=data.validated_data.get("policy_language"),
         )
         answer = {
             "id": consent.pk,
@@ -621,6 +654,7 @@ class PadConsentView(DeviceView):
             "given_at": consent.given_at,
             "method": consent.method,
             "policy_version": consent.policy.version,
+            "policy_language": consent.policy_language,
         }
         return Response(PadConsentAnswerSerializer(answer).data, status=status.HTTP_201_CREATED)
 

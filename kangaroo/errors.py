@@ -146,6 +146,17 @@ CONSENT_POLICY_OUTDATED = declare(
     ),
 )
 
+RETENTION_POLICY_LANGUAGE_UNKNOWN = declare(
+    "retention_policy_language_unknown",
+    400,
+    _("This is not one of the product's languages: en (English) or zh-hant (Traditional Chinese)."),
+)
+RETENTION_POLICY_MAIN_TEXT_MISSING = declare(
+    "retention_policy_main_text_missing",
+    400,
+    _("The retention policy needs a text in its main language: the text shown when a reader's language has none."),
+)
+
 # --- Devices ------------------------------------------------------------------------------
 DEVICE_NAME_TAKEN = declare(
     "device_name_taken", 409, _("A device of this kind with this name already exists in your company.")

@@ -190,7 +190,9 @@ def _consent(archive: zipfile.ZipFile, consent: Consent, zone) -> dict[str, Any]
         "given_at": _time(consent.given_at, zone),
         "method": consent.method,
         "policy_version": consent.policy.version,
-        "policy_text": consent.policy.text,
+        # The words the person agreed to: the version's text in the language they were shown.
+        "policy_language": consent.policy_language,
+        "policy_text": consent.policy.text_for(consent.policy_language).text,
         "recorded_by": consent.recorded_by_repr,
         "recorded_at": _time(consent.created_at, zone),
         "evidence": path if stored else None,

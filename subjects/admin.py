@@ -219,7 +219,9 @@ class ConsentInline(ZonedInlineMixin, admin.TabularInline):
 
     @admin.display(description=_("policy version"))
     def policy_version(self, consent):
-        return consent.policy.version if consent.pk else _("the current one")
+        if not consent.pk:
+            return _("the current one")
+        return f"{consent.policy.version} ({consent.get_policy_language_display()})"
 
     @admin.display(description=_("recorded by"))
     def recorded_by(self, consent):

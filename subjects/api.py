@@ -183,6 +183,10 @@ class ConsentSerializer(serializers.ModelSerializer):
     policy_version = serializers.IntegerField(
         source="policy.version", help_text="The version of the company's retention policy consented to."
     )
+    policy_language = serializers.CharField(
+        help_text="The language of the policy's text the person was shown: the words they agreed to are that "
+        "version's `texts[policy_language]` (`/retention-policies`)."
+    )
     recorded_by = serializers.CharField(
         source="recorded_by_repr", help_text="The user (login name) or the pad (`pad:<name>`) that recorded it."
     )
@@ -195,8 +199,8 @@ class ConsentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Consent
         fields = [
-            "id", "subject", "given_at", "method", "policy_version", "recorded_by", "evidence_url", "in_force",
-            "withdrawn_at", "withdrawn_by", "replaced_at", "created_at",
+            "id", "subject", "given_at", "method", "policy_version", "policy_language", "recorded_by", "evidence_url",
+            "in_force", "withdrawn_at", "withdrawn_by", "replaced_at", "created_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -217,6 +221,12 @@ class ConsentRecordSerializer(StrictSerializer):
         max_value=2**31 - 1,
         help_text="The version of the retention policy the person was shown: it must be the current one "
         "(`GET /api/v1/company`), else 409 `consent_policy_outdated`.",
+    )
+    policy_language = serializers.CharField(
+        required=False,
+        max_length=20,
+        help_text="The language of the policy's text the person was shown (`en`, `zh-hant`); the main language "
+        "when left out. One the product does not have is 400 `retention_policy_language_unknown`.",
     )
     given_at = serializers.DateTimeField(required=False, help_text="When it was given; now when left out.")
 
@@ -330,6 +340,13 @@ class SubjectUploadSerializer(StrictFormSerializer, SubjectSerializer):
         required=False,
         help_text="With `consent_method`: the version of the retention policy the person was shown (the current one).",
     )
+    consent_policy_language = serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=20,
+        help_text="With `consent_method`: the language of the policy's text the person was shown (`en`, `zh-hant`); "
+        "the main language when left out.",
+    )
     consent_given_at = serializers.DateTimeField(
         write_only=True, required=False, help_text="With `consent_method`: when it was given; now when left out."
     )
@@ -339,8 +356,8 @@ class SubjectUploadSerializer(StrictFormSerializer, SubjectSerializer):
 
     class Meta(SubjectSerializer.Meta):
         fields = [
-            *SubjectSerializer.Meta.fields, "upload", "consent_method", "consent_policy_version", "consent_given_at",
-            "consent_evidence",
+            *SubjectSerializer.Meta.fields, "upload", "consent_method", "consent_policy_version",
+            "consent_policy_language", "consent_given_at", "consent_evidence",
         ]  # fmt: skip
 
     def validate(self, attrs):
@@ -353,13 +370,16 @@ class SubjectUploadSerializer(StrictFormSerializer, SubjectSerializer):
             attrs["consent"] = services.ConsentGiven(
                 method=consent["consent_method"],
                 policy_version=consent["consent_policy_version"],
+                policy_language=consent.get("consent_policy_language"),
                 given_at=consent.get("consent_given_at"),
                 evidence=consent.get("consent_evidence"),
             )
         return attrs
 
 
-CONSENT_PARTS = ("consent_method", "consent_policy_version", "consent_given_at", "consent_evidence")
+CONSENT_PARTS = (
+    "consent_method", "consent_policy_version", "consent_policy_language", "consent_given_at", "consent_evidence",
+)  # fmt: skip
 
 
 def _required_with_consent() -> str:

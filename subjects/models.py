@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.validators import validate_email
 from django.db import models
 from django.db.models.functions import Lower
@@ -208,7 +209,7 @@ IN_FORCE = models.Q(withdrawn_at__isnull=True, replaced_at__isnull=True)
 
 class Consent(TenantModel):
     """A subject's consent to the collection of their biometric data, as recorded: when,
-    how, to which version of the company's retention policy, recorded by whom (a user, or
+    how, to which version of the company's retention policy in which language, recorded by whom (a user, or
     the pad the person agreed on), with an optional evidence file (a signed form, stored
     and served through `kangaroo.media` like photos).
 
@@ -223,6 +224,11 @@ class Consent(TenantModel):
     # RESTRICT: a policy version a consent names is never deleted, except with its company.
     policy = models.ForeignKey(
         "accounts.RetentionPolicy", on_delete=models.RESTRICT, related_name="+", verbose_name=_("policy version")
+    )
+    # The language of the policy's text the person was shown: with the version, the words
+    # they agreed to (`policy.text_for(policy_language)`).
+    policy_language = models.CharField(
+        _("policy language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
     recorded_by = models.ForeignKey(
         "accounts.User",

@@ -22,7 +22,12 @@ from django.utils.translation import gettext_lazy
 import faces
 from accounts.jobs import job_start
 from accounts.models import Company, Job, User, job_kind_register
-from accounts.services import audit_record, audit_record_many, retention_policy_current
+from accounts.services import (
+    audit_record,
+    audit_record_many,
+    retention_policy_current,
+    retention_policy_language_check,
+)
 from kangaroo import errors, metrics
 from kangaroo.errors import KangarooError
 from kangaroo.images import NormalisedImage, jpeg_of, normalise_photo, open_photo, photo_invalid
@@ -233,6 +238,7 @@ class ConsentGiven:
     policy_version: int
     given_at: datetime | None = None
     evidence: Any = None
+    policy_language: str | None = None
 
 
 @transaction.atomic
@@ -267,6 +273,7 @@ def subject_create(
                 subject=subject,
                 method=consent.method,
                 policy_version=consent.policy_version,
+                policy_language=consent.policy_language,
                 given_at=consent.given_at,
                 evidence=consent.evidence,
                 written=written,
@@ -692,6 +699,7 @@ def consent_record(
     subject: Subject,
     method: str,
     policy_version: int,
+    policy_language: str | None = None,
     given_at: datetime | None = None,
     evidence=None,
     written: list[str] | None = None,
@@ -700,13 +708,18 @@ def consent_record(
 
     `policy_version` is the version the person was shown: another than the current one
     answers `consent_policy_outdated` (with `current_version`), since they agreed to words
-    that are no longer the policy. `actor` is a user or a pad's principal. `evidence`, an
+    that are no longer the policy. `policy_language` is the language they read it in (the
+    main language when left out; `retention_policy_language_unknown` for one the product
+    does not have): the consent records the language of the text they were shown, the
+    main one when the version has no text in theirs. `actor` is a user or a pad's principal. `evidence`, an
     uploaded image of the signed form, is normalised and stored like a photo. A consent in
     force is replaced (it stays in the history). Audited. `written`: the list of the
     caller's `media_written` block, when the consent is part of a larger write.
     """
     if method not in ConsentMethod.values:
         raise _field_error(errors.VALIDATION_ERROR, "method", _("Unknown way of giving consent."))
+    if policy_language is not None:
+        policy_language = retention_policy_language_check(policy_language, field="policy_language")
     now = timezone.now()
     given_at = given_at or now
     if given_at > now + CONSENT_CLOCK_SKEW:
@@ -733,6 +746,7 @@ def consent_record(
             given_at=given_at,
             method=method,
             policy=policy,
+            policy_language=policy.text_for(policy_language or policy.language).language,
             recorded_by=by["user"],
             recorded_by_device=by["device"],
             recorded_by_repr=by["repr"],
@@ -751,6 +765,7 @@ def consent_record(
                 "subject": subject.pk,
                 "method": method,
                 "policy_version": policy.version,
+                "policy_language": consent.policy_language,
                 "given_at": given_at,
                 "evidence": bool(consent.evidence),
                 "replaces": replaced.pk if replaced is not None else None,

@@ -54,15 +54,25 @@ class VisibleText(HTMLParser):
 
     # Code is quoted, not interface: a file's column names, a URL's form. `bdi` isolates data
     # inside a sentence, such as the salt and hash of a password (random letters like "iN").
+    # An element that declares another language than Chinese (`lang="en"`) holds data written
+    # in it, such as the retention policy's English text an owner edits: not interface.
     SKIP = {"script", "style", "template", "code", "bdi"}
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
     def __init__(self):
         super().__init__()
         self.parts: list[str] = []
         self.skipping = 0
+        self.foreign: list = []  # [tag, depth] of the element in another language being read
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if self.foreign:
+            self.foreign[1] += tag == self.foreign[0]
+            return
+        if attrs.get("lang") and not attrs["lang"].lower().startswith("zh") and tag not in self.VOID:
+            self.foreign = [tag, 1]
+            return
         if tag in self.SKIP:
             self.skipping += 1
         if tag == "input" and attrs.get("type") in ("submit", "button", "reset") and attrs.get("value"):
@@ -72,11 +82,16 @@ class VisibleText(HTMLParser):
                 self.parts.append(attrs[name])
 
     def handle_endtag(self, tag):
+        if self.foreign:
+            self.foreign[1] -= tag == self.foreign[0]
+            if not self.foreign[1]:
+                self.foreign = []
+            return
         if tag in self.SKIP and self.skipping:
             self.skipping -= 1
 
     def handle_data(self, data):
-        if not self.skipping:
+        if not self.skipping and not self.foreign:
             self.parts.append(data)
 
 
@@ -240,3 +255,6 @@ def test_the_check_finds_english_words():
     assert english_words('<span class="small quiet">1 result (<a href="?">2 total</a>)</span>') == ["result", "total"]
     assert english_words('<a href="?">Show all</a><label>Username:</label>') == ["Show", "all", "Username"]
     assert english_words('<div class="help">Required. 150 characters or fewer.</div>') == ["Required", "characters"]
+    # Data declared English (the policy's English text) is not interface; what follows it is.
+    assert english_words('<textarea lang="en">Photos of the visitor</textarea><p>Save</p>') == ["Save"]
+    assert english_words('<div lang="en"><div>all</div>photos</div><input lang="en"><p>Filter</p>') == ["Filter"]

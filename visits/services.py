@@ -389,15 +389,17 @@ def _own_visitor(visit: Visit, *, lock: bool = False) -> Subject:
     return visitors.get(pk=visit.visitor_id)
 
 
-def visit_consent_give(*, visit: Visit, policy_version: int) -> Consent:
-    """The visitor agrees, on their page, to the version of the policy they were shown:
-    a consent "on the web" (`consent_policy_outdated` if the policy changed meanwhile)."""
+def visit_consent_give(*, visit: Visit, policy_version: int, policy_language: str | None = None) -> Consent:
+    """The visitor agrees, on their page, to the version of the policy they were shown, in
+    the language of the text shown: a consent "on the web" (`consent_policy_outdated` if
+    the policy changed meanwhile)."""
     return subject_services.consent_record(
         company=visit.company,
         actor=VisitorThroughLink(visit.pk),
         subject=_own_visitor(visit),
         method=ConsentMethod.WEB,
         policy_version=policy_version,
+        policy_language=policy_language,
     )
 
 

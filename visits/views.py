@@ -51,6 +51,7 @@ def photo_advice(reason: str) -> str:
 class ConsentForm(forms.Form):
     agree = forms.BooleanField(required=True)
     policy_version = forms.IntegerField(min_value=1)
+    policy_language = forms.CharField(max_length=20, required=False)  # the language of the text shown
 
 
 class PhotoForm(forms.Form):
@@ -122,7 +123,11 @@ def _act(request, visit) -> dict | str:
             form = ConsentForm(request.POST)
             if not form.is_valid():
                 return str(_("Tick the box to agree, or choose to check in at reception."))
-            services.visit_consent_give(visit=visit, policy_version=form.cleaned_data["policy_version"])
+            services.visit_consent_give(
+                visit=visit,
+                policy_version=form.cleaned_data["policy_version"],
+                policy_language=form.cleaned_data["policy_language"] or None,
+            )
             return {}
         if action == "photo":
             form = PhotoForm(request.POST, request.FILES)
@@ -164,6 +169,7 @@ def _render(request, visit, language: str, problem: str):
         "starts": timezone.localtime(visit.starts_at),
         "ends": timezone.localtime(visit.ends_at),
         "policy": policy,
+        "policy_text": policy.text_for(language),
         "state": state,
         "declined": request.GET.get("declined") == "1" and consent is None,
         "advice": photo_advice(photo.reason) if state == "rejected" else "",

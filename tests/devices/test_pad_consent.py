@@ -90,3 +90,29 @@ def test_only_pads_collect_consent_and_bodies_are_strict(tenant_a, register, dev
     assert refused.status_code == 400 and "method" in refused.json()["error"]["fields"]
     assert consent(device_api(pad_key), "E-1", "1").status_code == 400  # a string is no version
     assert not Consent.objects.for_company(tenant_a.company).exists()
+
+
+def test_the_pad_gets_every_language_s_text_and_the_consent_names_the_one_shown(tenants, register, device_api):
+    a, b = tenants
+    _, key = register("pad", a)
+    SubjectFactory(company=a.company, consent=False, job_number="E-8")
+    retention_policy_set(company=a.company, actor=a.owner, texts={"en": "Our policy.", "zh-hant": "我們的政策。"})
+    retention_policy_set(company=b.company, actor=b.owner, texts={"zh-hant": "乙公司的政策。"})
+    config = device_api(key).get("/api/v1/device/pad/config").json()
+    assert config["retention_policy"] == {"version": 2, "text": "Our policy."}
+    assert config["retention_policy_language"] == "en"
+    assert config["retention_policy_texts"] == {"en": "Our policy.", "zh-hant": "我們的政策。"}
+
+    refused = consent(device_api(key), "E-8", 2, policy_language="klingon")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "retention_policy_language_unknown"
+    assert "policy_language" in refused.json()["error"]["fields"]
+    assert not Consent.objects.for_company(a.company).exists()
+
+    answer = consent(device_api(key), "E-8", 2, policy_language="zh-hant")
+    assert answer.status_code == 201, answer.json()
+    assert (answer.json()["policy_version"], answer.json()["policy_language"]) == (2, "zh-hant")
+    recorded = Consent.objects.for_company(a.company).get()
+    assert recorded.policy.text_for(recorded.policy_language).text == "我們的政策。"
+    entry = AuditLog.objects.for_company(a.company).get(action="consent.create")
+    assert entry.changes["policy_language"] == "zh-hant"

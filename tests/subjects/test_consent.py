@@ -241,3 +241,34 @@ def test_the_admin_refuses_a_photo_without_consent_and_takes_one_with_the_consen
     assert Photo.objects.for_company(tenant_a.company).filter(subject=subject).count() == 1
     page = client.get(url).content.decode()
     assert "In force" in page and "Withdraw" in page
+
+
+def test_the_consent_names_the_version_and_the_language_the_person_read(api, tenant_a):
+    retention_policy_set(company=tenant_a.company, actor=tenant_a.owner, texts={"zh-hant": ""})
+    retention_policy_set(company=tenant_a.company, actor=tenant_a.owner, texts={"zh-hant": "中文條文。"})
+    client = api(tenant_a.admin)
+    reader = SubjectFactory(company=tenant_a.company, consent=False)
+    body = record(client, reader, policy_version=3, policy_language="zh-hant").json()
+    assert (body["policy_version"], body["policy_language"]) == (3, "zh-hant")
+    # Left out: the main language; a language the version has no text in: the main text was shown.
+    assert record(client, reader, policy_version=3).json()["policy_language"] == "en"
+    history = api(tenant_a.viewer).get(f"/api/v1/subjects/{reader.pk}/consents").json()
+    assert [(c["policy_version"], c["policy_language"]) for c in history] == [(3, "en"), (3, "zh-hant")]
+
+    created = client.post(
+        "/api/v1/subjects/with-photos",
+        {
+            "name": "陳美玲",
+            "job_number": "E-900",
+            "consent_method": "paper",
+            "consent_policy_version": 3,
+            "consent_policy_language": "zh-Hant",
+        },
+        format="multipart",
+    )
+    assert created.status_code == 201, created.json()
+    consent = Consent.objects.for_company(tenant_a.company).get(subject_id=created.json()["id"])
+    assert (consent.policy.version, consent.policy_language) == (3, "zh-hant")
+
+    refused = record(client, reader, policy_version=3, policy_language="fr")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (400, "retention_policy_language_unknown")
