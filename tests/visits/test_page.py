@@ -154,8 +154,46 @@ def test_without_ticking_the_box_nothing_is_recorded(tenant_a, invited, client):
 def test_the_page_is_in_the_visits_language_with_a_switch(tenant_a, host, client):
     _visit, token = invite(tenant_a, host=host, language="zh-hant")
     text = page_text(client.get(url(token)))
-    assert "您拜訪" in text and '<a href="?lang=en"' in text
-    assert "Your visit to" in page_text(client.get(url(token) + "?lang=en"))
+    assert "<h1>您將拜訪 Company A</h1>" in text and '<a href="?lang=en"' in text
+    assert "<h1>Your visit to Company A</h1>" in page_text(client.get(url(token) + "?lang=en"))
+
+
+def decline_button(text: str) -> str:
+    return re.search(r'<form method="post" class="decline">.*?<button[^>]*>(.*?)</button>', text, re.S)[1]
+
+
+@pytest.mark.parametrize(
+    ("language", "without_photo", "with_photo", "selfie"),
+    [
+        (
+            "en",
+            "I prefer not to use my face: reception will check me in",
+            "I prefer not to use my face: delete my photo, reception will check me in",
+            "Take a selfie",
+        ),
+        (
+            "zh-hant",
+            "我不想使用臉部辨識，請櫃檯為我報到",
+            "我不想使用臉部辨識：請刪除我的照片，由櫃檯為我報到",
+            "拍一張自拍照",
+        ),
+    ],
+)
+def test_deleting_a_photo_is_offered_only_once_there_is_one_and_the_selfie_is_named_once(
+    tenant_a, invited, client, language, without_photo, with_photo, selfie
+):
+    _visit, token = invited
+    consent(client, token)
+    before = page_text(client.get(url(token) + f"?lang={language}"))
+    assert decline_button(before) == without_photo
+    assert "刪除" not in before and "delete" not in before.lower()
+    # The step's heading and the camera's button no longer say the same words one above the other.
+    assert before.count(selfie) == 1
+
+    post_at_commit(client, url(token), {"action": "photo", "photo": upload_of(portraits.landscape())})  # rejected
+    assert decline_button(page_text(client.get(url(token) + f"?lang={language}"))) == with_photo
+    post_at_commit(client, url(token), {"action": "photo", "selfie": upload_of(portraits.grace_hopper())})
+    assert decline_button(page_text(client.get(url(token) + f"?lang={language}"))) == with_photo
 
 
 # --- Abuse --------------------------------------------------------------------------------
