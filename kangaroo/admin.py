@@ -128,15 +128,21 @@ class ZonedInlineMixin:
 
 
 class TenantRelatedFieldListFilter(admin.RelatedFieldListFilter):
-    """A related-field filter whose choices come from the requester's company only."""
+    """A related-field filter whose choices come from the requester's company only, and
+    only those the relation allows (its `limit_choices_to`, as Django's own filter and the
+    form's choices apply it): a visit's host filter lists employees, not visitors."""
 
     def field_choices(self, field, request, model_admin):
         related = field.related_model
         if not is_tenant_model(related):
             return super().field_choices(field, request, model_admin)
         ordering = self.field_admin_ordering(field, request, model_admin) or related._meta.ordering or ["pk"]
-        rows = scope_for_admin(related._default_manager.all(), request).order_by(*ordering)
-        return [(row.pk, str(row)) for row in rows]
+        rows = scope_for_admin(related._default_manager.all(), request)
+        # A forward relation's own rule; a reverse one (no Field) has none of its own.
+        allowed = field.get_limit_choices_to() if isinstance(field, models.Field) else None
+        if allowed:
+            rows = rows.complex_filter(allowed)
+        return [(row.pk, str(row)) for row in rows.order_by(*ordering)]
 
 
 def add_service_error(form, exc: KangarooError, field: str | None = None) -> None:

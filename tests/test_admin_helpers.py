@@ -55,3 +55,33 @@ def test_adopt_makes_the_unsaved_object_the_saved_row(tenant_a):
     assert obj.pk == saved.pk
     assert not obj._state.adding
     assert obj._state.db == "default"
+
+
+@pytest.mark.django_db
+def test_a_relation_filter_lists_only_the_companys_rows_the_relation_allows(tenants, rf):
+    """Every relation filter of a tenant admin applies the relation's `limit_choices_to`, as
+    its form does: a host filter over `Subject.host` lists employees, never a visitor or VIP."""
+    from django.contrib import admin as django_admin
+
+    from kangaroo.admin import TenantRelatedFieldListFilter
+    from subjects.models import Subject, SubjectType
+    from tests.factories import SubjectFactory
+
+    a, b = tenants
+    employee = SubjectFactory(company=a.company, subject_type=SubjectType.EMPLOYEE)
+    SubjectFactory(company=a.company, subject_type=SubjectType.VISITOR)
+    SubjectFactory(company=a.company, subject_type=SubjectType.VIP)
+    SubjectFactory(company=b.company, subject_type=SubjectType.EMPLOYEE)
+    request = rf.get("/")
+    request.user = a.admin
+    model_admin = django_admin.site._registry[Subject]
+    host_filter = TenantRelatedFieldListFilter.__new__(TenantRelatedFieldListFilter)
+
+    choices = host_filter.field_choices(Subject._meta.get_field("host"), request, model_admin)
+
+    assert [pk for pk, _label in choices] == [employee.pk]
+    # A relation without a rule of its own lists every row of the company.
+    department = host_filter.field_choices(Subject._meta.get_field("department"), request, model_admin)
+    assert {pk for pk, _label in department} == set(
+        Department.objects.for_company(a.company).values_list("pk", flat=True)
+    )

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from kangaroo.tenancy import TenantModel
+from subjects.models import SubjectType
 
 LANGUAGES = [("en", "English"), ("zh-hant", "繁體中文")]
 
@@ -40,6 +41,9 @@ class Visit(TenantModel):
         blank=True,
         related_name="hosted_visits",
         verbose_name=_("host"),
+        # Every list of hosts offered (the admin's form and filters) holds employees only;
+        # `services.visit_check` refuses anyone else from any path.
+        limit_choices_to={"subject_type": SubjectType.EMPLOYEE},
     )
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -86,3 +86,30 @@ def test_the_cancel_action_cancels_only_the_companys_own_visits(tenants, client)
     theirs.refresh_from_db()
     assert (ours.status, theirs.status) == (VisitStatus.CANCELLED, VisitStatus.INVITED)
     assert client.get(f"/admin/visits/visit/{theirs.pk}/change/").status_code == 404
+
+
+def test_the_host_filter_and_the_host_choices_list_employees_only(tenants, client):
+    a, b = tenants
+    host = SubjectFactory(company=a.company, name="Employee Host", subject_type=SubjectType.EMPLOYEE)
+    visitor = SubjectFactory(company=a.company, name="Some Visitor", subject_type=SubjectType.VISITOR)
+    vip = SubjectFactory(company=a.company, name="Some VIP", subject_type=SubjectType.VIP)
+    SubjectFactory(company=b.company, name="Their Employee", subject_type=SubjectType.EMPLOYEE)
+    VisitFactory(company=a.company, visitor=visitor, visitor_name="Some Visitor", host=host)
+    client.force_login(a.admin)
+
+    listing = client.get("/admin/visits/visit/").content.decode()
+    host_filter = listing[listing.index('id="changelist-filter"') :]
+    assert f"host__id__exact={host.pk}" in host_filter
+    for other in (visitor, vip):
+        assert f"host__id__exact={other.pk}" not in host_filter
+    assert "Their Employee" not in host_filter
+
+    form = client.get("/admin/visits/visit/add/").content.decode()
+    choices = form[form.index('name="host"') : form.index("</select>", form.index('name="host"'))]
+    assert f'value="{host.pk}"' in choices
+    assert f'value="{visitor.pk}"' not in choices and f'value="{vip.pk}"' not in choices
+    # A visitor's id posted anyway is refused in place, with the service's code.
+    data = form_data(host, timezone.now() + timedelta(days=1)) | {"host": visitor.pk}
+    page = client.post("/admin/visits/visit/add/", data)
+    assert page.status_code == 200 and not Visit.objects.filter(visitor_name="Mei Chen").exists()
+    assert page.context["adminform"].form.errors.as_data()["host"][0].code == "invalid_choice"

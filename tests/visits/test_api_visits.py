@@ -215,3 +215,14 @@ def test_the_list_costs_the_same_queries_for_5_or_50_visits(api, tenant_a):
     # user (+company), count, page of visits (+visitor, host, invited_by, photo_ready subquery)
     few, many = count_for(5), count_for(50)
     assert few == many == 3
+
+
+@pytest.mark.parametrize("kind", [SubjectType.VISITOR, SubjectType.VIP])
+def test_a_visitor_or_vip_is_no_host_with_the_same_code_as_the_subjects_api(api, tenant_a, kind):
+    not_an_employee = SubjectFactory(company=tenant_a.company, subject_type=kind)
+
+    answer = post(api(tenant_a.admin), "/api/v1/visits", body(not_an_employee))
+
+    assert answer.status_code == 400
+    assert code_of(answer) == "subject_host_invalid" and "host" in answer.json()["error"]["fields"]
+    assert not Visit.objects.exists() and mail.outbox == []
