@@ -80,15 +80,20 @@ class ZonedSplitDateTime(AdminSplitDateTime):
     """The admin's date and time inputs followed by the zone the typed time means, and, for
     a company's user, the note admin.js shows when their computer's clock is in another zone."""
 
-    def __init__(self, attrs=None, *, company_name: str | None = None):
+    def __init__(self, attrs=None, *, company_name: str | None = None, zone_note: bool = True):
         super().__init__(attrs)
         self.company_name = company_name
+        # False: another field of the form carries the note (`TenantAdminMixin.zone_note_fields`),
+        # and this one shows none, not even Django's own.
+        self.zone_note = zone_note
 
     def render(self, name, value, attrs=None, renderer=None):
         # One block: the inputs with the zone beside them, and the note (when there is one)
         # on its own line below, however narrow the column (a consent's row in a table).
         note = ""
-        if self.company_name is not None:
+        if not self.zone_note:
+            note = format_html('<div class="zone-note-elsewhere" hidden></div>')
+        elif self.company_name is not None:
             note = format_html('<div class="zone-note" hidden{}></div>', flatatt(zone_note_messages(self.company_name)))
         return format_html(
             '<div class="zoned-datetime">{}<span class="time-zone">{}</span>{}</div>',
@@ -203,6 +208,11 @@ class NotFoundAdminMixin:
 class TenantAdminMixin(NotFoundAdminMixin):
     """Role-aware, company-scoped admin. Viewers read; admins and owners write."""
 
+    # The date-time fields under which the note of a computer in another zone appears; None:
+    # under each. Every field renders its own note, so two fields one above the other (a
+    # visit's start and end) would say the same sentence twice: such an admin names the first.
+    zone_note_fields: tuple[str, ...] | None = None
+
     def get_queryset(self, request):
         return scope_for_admin(super().get_queryset(request), request)
 
@@ -213,7 +223,9 @@ class TenantAdminMixin(NotFoundAdminMixin):
         ):
             company = admin_company(request)
             formfield.widget = ZonedSplitDateTime(
-                attrs=formfield.widget.attrs, company_name=company.name if company is not None else None
+                attrs=formfield.widget.attrs,
+                company_name=company.name if company is not None else None,
+                zone_note=self.zone_note_fields is None or db_field.name in self.zone_note_fields,
             )
         return formfield
 

@@ -57,6 +57,7 @@ class VisitAdmin(TenantAdmin):
     date_hierarchy = "starts_at"
     list_select_related = ["host"]
     actions = ["cancel_visits", "resend_invitations", "revoke_links", "issue_link"]
+    zone_note_fields = ("starts_at",)  # the end sits right below it, in the same zone
     readonly_on_change = [
         *services.VISIT_INPUT_FIELDS, "visitor", "status", "invited_by", "arrived_at", "left_at",
         "invitation_sent_at", "link_revoked_at", "created_at",

@@ -42,6 +42,7 @@
   shortcuts.addTimezoneWarning = function (input) {
     if (!input.closest("p.datetime")) return;
     var block = input.closest(".zoned-datetime");
+    if (block && block.querySelector(".zone-note-elsewhere")) return; // another field of the form says it
     var note = block && block.querySelector(".zone-note");
     if (!note) return djangoNote.call(shortcuts, input);
     // Seconds the browser's clock is ahead of the company's (DateTimeShortcuts.init sets it).

@@ -113,3 +113,12 @@ def test_the_host_filter_and_the_host_choices_list_employees_only(tenants, clien
     page = client.post("/admin/visits/visit/add/", data)
     assert page.status_code == 200 and not Visit.objects.filter(visitor_name="Mei Chen").exists()
     assert page.context["adminform"].form.errors.as_data()["host"][0].code == "invalid_choice"
+
+
+def test_the_zone_note_is_under_the_start_only_while_both_fields_name_their_zone(tenant_a, client):
+    client.force_login(tenant_a.admin)
+    html = client.get("/admin/visits/visit/add/").content.decode()
+    start, end = html.index('name="starts_at_0"'), html.index('name="ends_at_0"')
+    assert html.count('class="zone-note"') == 1
+    assert start < html.index('class="zone-note"') < end
+    assert html.count('class="time-zone"') == 2  # each field still says which zone a typed time means
