@@ -38,6 +38,7 @@ class WebhookType(models.TextChoices):
     # Announced by the visits app (`visits.webhooks`), which builds on this one.
     VISIT_INVITED = "visit.invited", _("A visitor was invited")
     VISIT_ARRIVED = "visit.arrived", _("A visitor arrived")
+    VISIT_LEFT = "visit.left", _("A visitor left")
 
 
 # Sent by "send a test ping" only; no endpoint subscribes to it.

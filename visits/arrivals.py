@@ -1,4 +1,6 @@
-"""A visit is marked arrived when a door first recognises its visitor within its window.
+"""A visit is marked arrived when a door first recognises its visitor within its window, and
+left when, after that, a camera that looks at people going out (`Direction.OUT`) recognises
+them.
 
 The listener of `events.hooks.events_recorded` (after commit: the events are stored) takes
 the batch's recognitions of visitors (kind `recognized`: a visitor seen outside their window
@@ -7,6 +9,13 @@ whose window holds the moment of the event. `visit_mark_arrived` is one conditio
 so a retried event, a second door or two workers ingesting at once mark a visit once, and
 only the call that marked it announces `visit.arrived` to the company's webhooks, in the
 same transaction as the mark.
+
+A departure is the first recognition at an exit after the arrival (an exit at the arrival's
+own moment marks only the arrival), of the visitor's latest arrived visit that has not
+ended its stay: also after the window (the event is then `visitor_outside_window`, and the
+visitor still leaves). `visit_mark_left` is one conditional UPDATE as well and announces
+`visit.left`. A camera that sees both ways says nothing of leaving; reception marks a
+departure there by hand (admin, same service).
 
 The host's e-mail is not sent here: `integrations.arrivals` already e-mails a visitor's host
 once per visitor and window (a unique row, written with the e-mail), and a visitor's window
@@ -21,10 +30,11 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
+from devices.models import Direction
 from events.models import Event, EventKind
 from subjects.models import SubjectType
 from visits.models import Visit, VisitStatus
-from visits.services import visit_mark_arrived
+from visits.services import visit_mark_arrived, visit_mark_left
 from visits.webhooks import visit_webhooks_queue
 
 logger = logging.getLogger(__name__)
@@ -39,8 +49,67 @@ def _visitor_recognitions(events: Sequence[Event]) -> list[Event]:
     return sorted(found, key=lambda event: (event.happened_at, event.pk))
 
 
+# A visitor recognised going out after their window is still a visitor going out.
+DEPARTURE_KINDS = (EventKind.RECOGNIZED, EventKind.VISITOR_OUTSIDE_WINDOW)
+
+
+def _visitor_departures(events: Sequence[Event]) -> list[Event]:
+    found = [
+        event
+        for event in events
+        if event.kind in DEPARTURE_KINDS
+        and event.subject_type == SubjectType.VISITOR
+        and event.subject_id
+        and event.direction == Direction.OUT
+    ]
+    return sorted(found, key=lambda event: (event.happened_at, event.pk))
+
+
 def visits_mark_arrivals(sender, *, company, events: Sequence[Event], **kwargs) -> list[Visit]:
-    """The `events_recorded` listener; returns the visits this batch marked arrived."""
+    """The `events_recorded` listener: arrivals, then departures (an exit seen in the same
+    batch after the entrance marks both); returns the visits this batch marked arrived."""
+    marked = _mark_arrivals(company, events)
+    _mark_departures(company, events)
+    return marked
+
+
+def _mark_departures(company, events: Sequence[Event]) -> list[Visit]:
+    departures = _visitor_departures(events)
+    if not departures:
+        return []
+    candidates = list(
+        Visit.objects.for_company(company)
+        .filter(
+            visitor_id__in={event.subject_id for event in departures},
+            status=VisitStatus.INVITED,
+            arrived_at__lt=departures[-1].happened_at,
+            left_at__isnull=True,
+        )
+        .order_by("-arrived_at", "-id")
+    )
+    left: list[Visit] = []
+    for event in departures:
+        visit = next(
+            (
+                visit
+                for visit in candidates
+                if visit.visitor_id == event.subject_id
+                and visit.left_at is None
+                and visit.arrived_at < event.happened_at
+            ),
+            None,
+        )
+        if visit is None:
+            continue
+        visit.company = company
+        if visit_mark_left(company=company, actor=None, visit=visit, at=event.happened_at):
+            left.append(visit)
+        else:
+            visit.left_at = event.happened_at  # marked meanwhile (another ingest, reception): skip it here
+    return left
+
+
+def _mark_arrivals(company, events: Sequence[Event]) -> list[Visit]:
     recognised = _visitor_recognitions(events)
     if not recognised:
         return []

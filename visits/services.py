@@ -1,5 +1,5 @@
 """Writes on visits: invite, cancel, re-send, revoke or re-issue the personal link, mark the
-arrival; and what a visitor does through their link (consent, selfie, declining the face
+arrival and the departure; and what a visitor does through their link (consent, selfie, declining the face
 option), each acting only on the visit the link names and its visitor.
 
 Who may invite: a company user who may write (owners and admins, `User.can_write`).
@@ -340,6 +340,38 @@ def visit_mark_arrived(*, visit: Visit, at: datetime) -> bool:
     )
     if marked:
         visit.arrived_at = at
+    return bool(marked)
+
+
+def visit_mark_left(*, company: Company, actor: User | None, visit: Visit, at: datetime | None = None) -> bool:
+    """Record that the visitor left at `at` (now by default); True only for the call that
+    recorded it (one conditional UPDATE, as for the arrival: a retried event, a second exit
+    or reception's click after the door's record it once, and the first departure stays).
+
+    From the doors (`arrivals`, no actor): a recognition at an exit after the arrival, so
+    `at` must come after `arrived_at`; like the arrival, the door's event is its record.
+    By reception (a user who may write): also a visitor who was never recognised (one who
+    declined the face option and was checked in at the desk); audited with who did it.
+    Reception is told why nothing happened: `visit_cancelled`, `visit_not_started` (not begun
+    and nobody arrived), `permission_denied` for a viewer; a door's event just marks nothing."""
+    _check_actor(company, actor)
+    at = at or timezone.now()
+    due = Visit.objects.for_company(company).filter(pk=visit.pk, status=VisitStatus.INVITED, left_at__isnull=True)
+    with transaction.atomic():
+        if actor is None:
+            due = due.filter(arrived_at__lt=at)  # a door's event only ends a stay it saw begin
+        else:
+            current = _locked(company, visit)
+            if current.status == VisitStatus.CANCELLED:
+                raise KangarooError(errors.VISIT_CANCELLED)
+            if current.arrived_at is None and at < current.starts_at:
+                raise KangarooError(errors.VISIT_NOT_STARTED)
+        marked = due.update(left_at=at, updated_at=timezone.now())
+        if marked:
+            visit.left_at = at
+            if actor is not None:
+                audit_record(company=company, actor=actor, action="visit.mark_left", obj=visit, changes={"left_at": at})
+            visit_webhooks_queue(company=company, kind="left", visits=[visit])
     return bool(marked)
 
 

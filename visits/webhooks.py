@@ -1,4 +1,4 @@
-"""`visit.invited` and `visit.arrived` for the company's webhooks (the types are declared
+"""`visit.invited`, `visit.arrived` and `visit.left` for the company's webhooks (the types are declared
 with the others, in `integrations.models.WebhookType`). `data` is the visit as the API shows
 it (`api.VisitSerializer`): names, contact, host, window and state, never the personal link,
 a photo or a face. Queued inside the caller's transaction, so a message commits or rolls
@@ -15,7 +15,7 @@ from integrations.models import WebhookType
 from integrations.services import webhook_endpoints_wanting, webhooks_queue
 from visits.models import Visit
 
-TYPES = {"invited": WebhookType.VISIT_INVITED, "arrived": WebhookType.VISIT_ARRIVED}
+TYPES = {"invited": WebhookType.VISIT_INVITED, "arrived": WebhookType.VISIT_ARRIVED, "left": WebhookType.VISIT_LEFT}
 
 
 def visit_webhooks_queue(*, company: Company, kind: str, visits: Sequence[Visit]) -> int:

@@ -1,0 +1,130 @@
+"""A visit is marked left when an exit camera recognises its visitor after the arrival, or
+when reception marks it by hand; `visit.left` goes to the webhooks once; Expected today and
+the dashboard panel show "Left at hh:mm" in the company's time zone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import AuditLog
+from devices import services as device_services
+from events.models import Event, EventKind
+from integrations import services as webhook_services
+from subjects.models import SubjectType
+from tests.events.conftest import event
+from tests.factories import SubjectFactory
+from tests.visits.helpers import invite
+from tests.visits.test_arrival import post, verified
+from visits import services
+from visits.models import Visit
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _jobs_inline(settings):
+    settings.JOBS_INLINE = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the test receiver listens on loopback
+    settings.WEBHOOK_TIMEOUT_SECONDS = 2
+
+
+def visiting(tenant, minutes_ago=30, **fields):
+    host = SubjectFactory(company=tenant.company, name="Host", subject_type=SubjectType.EMPLOYEE)
+    visit, _ = invite(tenant, host=host, starts_at=timezone.now() - timedelta(minutes=minutes_ago), **fields)
+    return visit
+
+
+def test_the_first_exit_after_the_arrival_marks_the_visit_left_once(tenants, door_a):
+    a, _b = tenants
+    visit = visiting(a)
+    now = timezone.now()
+    arrived, out, again = now - timedelta(minutes=20), now - timedelta(minutes=5), now - timedelta(minutes=1)
+
+    post(door_a, [event("in", door_a.entrance, visit.visitor, when=arrived)])
+    post(door_a, [event("out", door_a.exit, visit.visitor, when=out)])
+    post(door_a, [event("out", door_a.exit, visit.visitor, when=out)])  # the same event, retried
+    post(door_a, [event("out-again", door_a.exit, visit.visitor, when=again)])
+
+    visit.refresh_from_db()
+    assert (visit.arrived_at, visit.left_at) == (arrived, out)
+    assert services.visit_mark_left(company=a.company, actor=a.admin, visit=visit) is False  # already left
+
+
+def test_an_exit_before_any_arrival_or_at_a_two_way_camera_marks_nothing(tenants, door_a):
+    a, _b = tenants
+    visit = visiting(a)
+    both, _ = device_services.screen_create(
+        company=a.company, actor=a.admin, name="Lobby", camera_url="rtsp://cam:secret@10.0.0.7/both",
+        direction="both", box=door_a.box,
+    )  # fmt: skip
+    now = timezone.now()
+
+    # Seen first at the exit: that is the arrival, not yet a departure.
+    post(door_a, [event("first", door_a.exit, visit.visitor, when=now - timedelta(minutes=10))])
+    visit.refresh_from_db()
+    assert visit.arrived_at == now - timedelta(minutes=10) and visit.left_at is None
+    # A camera that sees both ways says nothing of leaving.
+    post(door_a, [event("lobby", both, visit.visitor, when=now - timedelta(minutes=5))])
+    visit.refresh_from_db()
+    assert visit.left_at is None
+
+
+def test_an_entrance_and_an_exit_in_one_batch_mark_both(tenants, door_a):
+    a, _b = tenants
+    visit = visiting(a)
+    inside, out = timezone.now() - timedelta(minutes=10), timezone.now() - timedelta(minutes=1)
+
+    post(
+        door_a,
+        [event("out", door_a.exit, visit.visitor, when=out), event("in", door_a.entrance, visit.visitor, when=inside)],
+    )
+
+    visit.refresh_from_db()
+    assert (visit.arrived_at, visit.left_at) == (inside, out)
+
+
+def test_a_visitor_who_stays_past_the_window_is_still_seen_leaving(tenants, door_a):
+    a, _b = tenants
+    visit = visiting(a)
+    post(door_a, [event("in", door_a.entrance, visit.visitor, when=timezone.now() - timedelta(minutes=20))])
+    ended = timezone.now() - timedelta(minutes=5)
+    Visit.objects.for_company(a.company).filter(pk=visit.pk).update(ends_at=ended)
+    type(visit.visitor).objects.for_company(a.company).filter(pk=visit.visitor_id).update(visit_end=ended)
+
+    [result] = post(door_a, [event("late-out", door_a.exit, visit.visitor)])
+
+    assert Event.objects.for_company(a.company).get(pk=result["id"]).kind == EventKind.VISITOR_OUTSIDE_WINDOW
+    visit.refresh_from_db()
+    assert ended < visit.left_at <= timezone.now()
+
+
+def test_a_cancelled_visit_and_another_companys_visitor_are_never_marked_left(tenants, door_a, door_b):
+    a, b = tenants
+    cancelled = visiting(a)
+    post(door_a, [event("in", door_a.entrance, cancelled.visitor, when=timezone.now() - timedelta(minutes=9))])
+    services.visit_cancel(company=a.company, actor=a.admin, visit=cancelled)
+    theirs = visiting(b)
+    post(door_b, [event("b-in", door_b.entrance, theirs.visitor, when=timezone.now() - timedelta(minutes=9))])
+
+    post(door_a, [event("out", door_a.exit, cancelled.visitor), event("b-out", door_a.exit, theirs.visitor)])
+
+    assert Visit.objects.filter(left_at__isnull=False).count() == 0  # tenant: both companies, none marked
+
+
+def test_webhooks_hear_the_departure_once(tenants, door_a, receiver):
+    a, _b = tenants
+    _endpoint, secret = webhook_services.webhook_endpoint_create(
+        company=a.company, actor=a.admin, url=receiver.url, event_types=["visit.left"]
+    )
+    visit = visiting(a)
+    post(door_a, [event("in", door_a.entrance, visit.visitor, when=timezone.now() - timedelta(minutes=9))])
+    post(door_a, [event("out", door_a.exit, visit.visitor)])
+    services.visit_mark_left(company=a.company, actor=a.admin, visit=visit)  # reception, too late: nothing new
+
+    [payload] = [verified(secret, request) for request in receiver.requests]
+    assert payload["type"] == "visit.left"
+    assert (payload["data"]["id"], payload["data"]["state"]) == (visit.pk, "left")
+    assert payload["data"]["left_at"].endswith("+08:00")  # the company's zone
