@@ -30,8 +30,10 @@ class VisitSerializer(serializers.ModelSerializer):
 
     host_name = serializers.SerializerMethodField()
     state = serializers.SerializerMethodField(
-        help_text="`invited`; `photo_ready` (the visitor has a photo the doors recognise); `arrived` "
-        "(`arrived_at`: first recognised at a door within the window); `left`; `cancelled`."
+        help_text="`invited`; `photo_ready` (the visitor has a photo the doors recognise); `face_declined` "
+        "(`face_declined_at`: the visitor chose no photo on their page, reception checks them in); `arrived` "
+        "(`arrived_at`: first recognised at a door within the window); `left` (`left_at`: recognised at an "
+        "exit after arriving, or marked by reception); `cancelled`."
     )
 
     class Meta:
@@ -39,7 +41,7 @@ class VisitSerializer(serializers.ModelSerializer):
         fields = [
             "id", "visitor", "visitor_name", "visitor_email", "visitor_phone", "visitor_company", "purpose",
             "host", "host_name", "language", "starts_at", "ends_at", "status", "state", "arrived_at", "left_at",
-            "invitation_sent_at", "link_revoked_at", "invited_by", "created_at", "updated_at",
+            "face_declined_at", "invitation_sent_at", "link_revoked_at", "invited_by", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 

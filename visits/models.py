@@ -64,6 +64,9 @@ class Visit(TenantModel):
     status = models.CharField(_("status"), max_length=10, choices=VisitStatus.choices, default=VisitStatus.INVITED)
     arrived_at = models.DateTimeField(_("arrived at"), null=True, blank=True)
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
+    # Set when the visitor declines the face option on their page (reception checks them in),
+    # cleared when they agree after all: reception needs to know not to wait for a photo.
+    face_declined_at = models.DateTimeField(_("face option declined at"), null=True, blank=True)
     link_token_hash = models.CharField(_("link token hash"), max_length=64, unique=True, editable=False)
     link_revoked_at = models.DateTimeField(_("link revoked at"), null=True, blank=True)
     invitation_sent_at = models.DateTimeField(_("invitation sent at"), null=True, blank=True)

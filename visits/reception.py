@@ -71,6 +71,7 @@ def state_label(visit: Visit, zone) -> str:
     return {
         VisitState.INVITED: _("Invited"),
         VisitState.PHOTO_READY: _("Photo ready"),
+        VisitState.FACE_DECLINED: _("No photo — reception checks in"),
         VisitState.CANCELLED: _("Cancelled"),
     }[state]
 

@@ -56,11 +56,12 @@ class VisitState:
 
     INVITED = "invited"
     PHOTO_READY = "photo_ready"  # the visitor has a photo the doors recognise
+    FACE_DECLINED = "face_declined"  # the visitor chose no photo: reception checks them in
     ARRIVED = "arrived"
     LEFT = "left"
     CANCELLED = "cancelled"
 
-    ALL = (INVITED, PHOTO_READY, ARRIVED, LEFT, CANCELLED)
+    ALL = (INVITED, PHOTO_READY, FACE_DECLINED, ARRIVED, LEFT, CANCELLED)
 
 
 def with_photo_ready(queryset: QuerySet[Visit]) -> QuerySet[Visit]:
@@ -87,7 +88,9 @@ def visit_state(visit: Visit) -> str:
             .filter(subject_id=visit.visitor_id, status=PhotoStatus.OK)
             .exists()
         )
-    return VisitState.PHOTO_READY if ready else VisitState.INVITED
+    if ready:
+        return VisitState.PHOTO_READY
+    return VisitState.FACE_DECLINED if visit.face_declined_at is not None else VisitState.INVITED
 
 
 def company_day_bounds(company: Company, day: date) -> tuple[datetime, datetime]:

@@ -425,14 +425,21 @@ def visit_consent_give(*, visit: Visit, policy_version: int, policy_language: st
     """The visitor agrees, on their page, to the version of the policy they were shown, in
     the language of the text shown: a consent "on the web" (`consent_policy_outdated` if
     the policy changed meanwhile)."""
-    return subject_services.consent_record(
-        company=visit.company,
-        actor=VisitorThroughLink(visit.pk),
-        subject=_own_visitor(visit),
-        method=ConsentMethod.WEB,
-        policy_version=policy_version,
-        policy_language=policy_language,
-    )
+    with transaction.atomic():
+        consent = subject_services.consent_record(
+            company=visit.company,
+            actor=VisitorThroughLink(visit.pk),
+            subject=_own_visitor(visit),
+            method=ConsentMethod.WEB,
+            policy_version=policy_version,
+            policy_language=policy_language,
+        )
+        # They changed their mind: reception waits for their photo again.
+        Visit.objects.for_company(visit.company_id).filter(pk=visit.pk, face_declined_at__isnull=False).update(
+            face_declined_at=None, updated_at=timezone.now()
+        )
+        visit.face_declined_at = None
+    return consent
 
 
 def visit_photo_submit(*, visit: Visit, upload) -> Photo:
@@ -455,10 +462,16 @@ def visit_photo_submit(*, visit: Visit, upload) -> Photo:
 def visit_face_decline(*, visit: Visit) -> None:
     """The visitor declines the face option: their consent, if they gave one, is withdrawn,
     which deletes their photos and tells the boxes to forget their face; reception checks
-    them in."""
+    them in, and sees so in their list (`VisitState.FACE_DECLINED`)."""
     visitor = _own_visitor(visit, lock=True)
     if consent_in_force(company=visit.company, subject=visitor) is not None:
         subject_services.consent_withdraw(company=visit.company, actor=VisitorThroughLink(visit.pk), subject=visitor)
+    # The first refusal is the one kept (a second click changes nothing reception sees).
+    now = timezone.now()
+    Visit.objects.for_company(visit.company_id).filter(pk=visit.pk, face_declined_at__isnull=True).update(
+        face_declined_at=now, updated_at=now
+    )
+    visit.face_declined_at = visit.face_declined_at or now
     audit_record(company=visit.company, actor=VisitorThroughLink(visit.pk), action="visit.face_decline", obj=visit)
 
 

@@ -226,3 +226,16 @@ def test_a_visitor_or_vip_is_no_host_with_the_same_code_as_the_subjects_api(api,
     assert answer.status_code == 400
     assert code_of(answer) == "subject_host_invalid" and "host" in answer.json()["error"]["fields"]
     assert not Visit.objects.exists() and mail.outbox == []
+
+
+def test_the_schema_names_every_state_a_visit_can_be_in(client):
+    from visits.selectors import VisitState
+
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    state = schema["components"]["schemas"]["Visit"]["properties"]["state"]
+    described = state.get("description", "")
+    enum = state.get("enum") or next(
+        schema["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]["enum"] for ref in state.get("allOf", [])
+    )
+    assert set(enum) == set(VisitState.ALL) and "face_declined" in enum
+    assert "`face_declined`" in described and "`left`" in described

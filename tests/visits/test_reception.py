@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 import segno
+from django.test import Client
 from django.utils import timezone
 
 from subjects.models import SubjectType
@@ -147,3 +148,34 @@ def test_the_badge_prints_name_company_host_date_and_the_visits_qr_code(client, 
     theirs = VisitFactory(company=b.company)
     assert client.get(f"/admin/visits/visit/{theirs.pk}/badge/").status_code == 404
     assert f"/admin/visits/visit/{visit.pk}/badge/" in client.get("/admin/visits/visit/").content.decode()
+
+
+def test_a_visitor_who_declines_the_face_option_shows_so_to_reception_until_they_agree_after_all(client, tenant_a, api):
+    from tests.visits.helpers import invite
+
+    visit, token = invite(tenant_a, visitor_name="Fay Declines", starts_at=timezone.now() + timedelta(minutes=30))
+    visitor_page = Client()
+    visitor_page.post(f"/visit/{token}/", {"action": "decline"})
+    visitor_page.post(f"/visit/{token}/", {"action": "decline"})  # twice: the first moment stays
+    visit.refresh_from_db()
+    first = visit.face_declined_at
+    assert first is not None
+
+    client.force_login(tenant_a.viewer)
+    for page in ("/admin/visits/visit/today/", "/dashboard/expected-today/"):
+        html = client.get(page).content.decode()
+        assert f'data-visit="{visit.pk}" data-state="face_declined"' in html, page
+        assert "No photo — reception checks in" in html, page
+    answer = api(tenant_a.viewer).get(f"/api/v1/visits/{visit.pk}").json()
+    assert answer["state"] == "face_declined" and answer["face_declined_at"] is not None
+    visit.refresh_from_db()
+    assert visit.face_declined_at == first
+    tenant_a.viewer.language = "zh-hant"
+    tenant_a.viewer.save(update_fields=["language"])
+    assert "不使用照片，由櫃檯報到" in client.get("/admin/visits/visit/today/").content.decode()
+
+    # They change their mind and agree: reception waits for their photo again.
+    visitor_page.post(f"/visit/{token}/", {"action": "consent", "agree": "1", "policy_version": "1"})
+    visit.refresh_from_db()
+    assert visit.face_declined_at is None
+    assert api(tenant_a.viewer).get(f"/api/v1/visits/{visit.pk}").json()["state"] == "invited"
