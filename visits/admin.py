@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -19,7 +19,7 @@ from kangaroo.errors import KangarooError
 from subjects.models import Subject, SubjectType
 from visits import reception, services
 from visits.emails import visit_link_url
-from visits.models import Visit
+from visits.models import Visit, visit_language
 
 
 class VisitAdminForm(forms.ModelForm):
@@ -79,6 +79,13 @@ class VisitAdmin(TenantAdmin):
             hosts = Subject.objects.for_company(company) if company else Subject.objects.none()
             kwargs["queryset"] = hosts.filter(subject_type=SubjectType.EMPLOYEE, archived=False)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        # The invitation in the inviting admin's language unless they pick another: a
+        # Chinese-speaking reception mostly invites Chinese-speaking visitors.
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("language", visit_language(translation.get_language()))
+        return initial
 
     def has_add_permission(self, request):
         # Invitations are made inside a company (platform staff have none to invite to).

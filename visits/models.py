@@ -23,6 +23,12 @@ from subjects.models import SubjectType
 LANGUAGES = [("en", "English"), ("zh-hant", "繁體中文")]
 
 
+def visit_language(code: str | None) -> str:
+    """The visit language for a Django language code: Chinese (any script the portal may be
+    asked for, `zh-hant`, `zh-tw`) is Traditional Chinese, anything else English."""
+    return "zh-hant" if (code or "").lower().startswith("zh") else "en"
+
+
 class VisitStatus(models.TextChoices):
     INVITED = "invited", _("Invited")
     CANCELLED = "cancelled", _("Cancelled")

@@ -122,3 +122,22 @@ def test_the_zone_note_is_under_the_start_only_while_both_fields_name_their_zone
     assert html.count('class="zone-note"') == 1
     assert start < html.index('class="zone-note"') < end
     assert html.count('class="time-zone"') == 2  # each field still says which zone a typed time means
+
+
+@pytest.mark.parametrize(("language", "expected"), [("en", "en"), ("zh-hant", "zh-hant")])
+def test_the_add_form_starts_in_the_admins_language(tenant_a, client, language, expected):
+    tenant_a.admin.language = language
+    tenant_a.admin.save(update_fields=["language"])
+    client.force_login(tenant_a.admin)
+    form = client.get("/admin/visits/visit/add/").context["adminform"].form
+    assert form.initial["language"] == expected
+    assert f'<option value="{expected}" selected>' in client.get("/admin/visits/visit/add/").content.decode()
+
+
+def test_the_add_form_follows_the_browser_when_the_admin_has_no_setting(tenant_a, client):
+    assert tenant_a.admin.language == ""
+    client.force_login(tenant_a.admin)
+    page = client.get("/admin/visits/visit/add/", HTTP_ACCEPT_LANGUAGE="zh-TW,zh;q=0.9")
+    assert page.context["adminform"].form.initial["language"] == "zh-hant"
+    page = client.get("/admin/visits/visit/add/", HTTP_ACCEPT_LANGUAGE="en")
+    assert page.context["adminform"].form.initial["language"] == "en"
