@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -20,6 +22,7 @@ from subjects.models import Subject, SubjectType
 from visits import reception, services
 from visits.emails import visit_link_url
 from visits.models import Visit, visit_language
+from visits.selectors import visit_state, with_photo_ready
 
 
 class VisitAdminForm(forms.ModelForm):
@@ -48,20 +51,25 @@ class VisitAdminForm(forms.ModelForm):
 @admin.register(Visit)
 class VisitAdmin(TenantAdmin):
     form = VisitAdminForm
-    list_display = [
-        "visitor_name", "visitor_company", "host", "starts_at", "ends_at", "status", "arrived_at", "badge_link",
-    ]  # fmt: skip
+    # Fits 1366 px beside the menu and the filters: the visitor's company under their name,
+    # the window in one column, the state (with the arrival or departure time) in words.
+    list_display = ["visitor_and_company", "host_name", "window", "state", "badge_link"]
+    list_display_links = ["visitor_and_company"]
     change_list_template = "admin/visits/visit/change_list.html"
+    change_form_template = "admin/visits/visit/change_form.html"
     list_filter = ["status", "host", "starts_at"]
     search_fields = ["visitor_name", "visitor_email", "visitor_company", "purpose"]
     date_hierarchy = "starts_at"
-    list_select_related = ["host"]
+    list_select_related = ["host", "company"]
     actions = ["cancel_visits", "resend_invitations", "revoke_links", "issue_link"]
     zone_note_fields = ("starts_at",)  # the end sits right below it, in the same zone
     readonly_on_change = [
-        *services.VISIT_INPUT_FIELDS, "visitor", "status", "invited_by", "arrived_at", "left_at",
+        *services.VISIT_INPUT_FIELDS, "visitor", "state", "invited_by", "arrived_at", "left_at", "face_declined_at",
         "invitation_sent_at", "link_revoked_at", "created_at",
     ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return with_photo_ready(super().get_queryset(request))
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_on_change if obj is not None else []
@@ -79,6 +87,13 @@ class VisitAdmin(TenantAdmin):
             hosts = Subject.objects.for_company(company) if company else Subject.objects.none()
             kwargs["queryset"] = hosts.filter(subject_type=SubjectType.EMPLOYEE, archived=False)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        visit = self.get_object(request, unquote(object_id))  # 404 for another company's
+        extra_context = dict(extra_context or {})
+        if reception.badge_printable(visit):
+            extra_context["badge_url"] = reverse("admin:visits_visit_badge", args=[visit.pk])
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_changeform_initial_data(self, request):
         # The invitation in the inviting admin's language unless they pick another: a
@@ -162,8 +177,40 @@ class VisitAdmin(TenantAdmin):
             *super().get_urls(),
         ]
 
+    @admin.display(description=_("visitor"), ordering="visitor_name")
+    def visitor_and_company(self, visit):
+        if not visit.visitor_company:
+            return visit.visitor_name
+        return format_html('{}<br><small class="visitor-company">{}</small>', visit.visitor_name, visit.visitor_company)
+
+    @admin.display(description=_("host"), ordering="host__name")
+    def host_name(self, visit):
+        return visit.host.name if visit.host_id else "—"
+
+    @admin.display(description=_("when"), ordering="starts_at")
+    def window(self, visit):
+        """The window in the company's time zone, the end's date only when it is another day."""
+        starts, ends = (timezone.localtime(moment, visit.company.zone) for moment in (visit.starts_at, visit.ends_at))
+        end_format = "H:i" if ends.date() == starts.date() else "Y-m-d H:i"
+        # Each moment on one line; a narrow column breaks the window at its dash only.
+        return format_html(
+            '<span class="moment">{}</span>–<wbr><span class="moment">{}</span>',
+            date_format(starts, "Y-m-d H:i"),
+            date_format(ends, end_format),
+        )
+
+    @admin.display(description=_("state"))
+    def state(self, visit):
+        return format_html(
+            '<span class="visit-state state-{}">{}</span>',
+            visit_state(visit),
+            reception.state_label(visit, visit.company.zone),
+        )
+
     @admin.display(description=_("badge"))
     def badge_link(self, visit):
+        if not reception.badge_printable(visit):
+            return "—"  # a cancelled visit has no badge (its visitor is not let in)
         url = reverse("admin:visits_visit_badge", args=[visit.pk])
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, _("Print badge"))
 
@@ -196,9 +243,12 @@ class VisitAdmin(TenantAdmin):
 
     def badge_view(self, request, object_id):
         """A visit's badge to print: name, company, host, date and the visit's QR code."""
-        visit = self.get_object(request, object_id)  # 404 for another company's
+        visit = self.get_object(request, unquote(object_id))  # 404 for another company's
         if not self.has_view_permission(request, visit):
             raise Http404
+        if not reception.badge_printable(visit):
+            # A page of its own (the badge opens in a new tab): the reason, not an error.
+            return render(request, "visits/badge_refused.html", {"visit": visit}, status=409)
         zone = visit.company.zone
         reference = reception.visit_reference(visit)
         context = {

@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from accounts.models import Company
-from visits.models import Visit
+from visits.models import Visit, VisitStatus
 from visits.selectors import VisitState, visit_state, visits_on_day
 
 BADGE_SALT = "visits.badge"
@@ -61,6 +61,12 @@ def qr_svg(data: str) -> SafeString:
     return mark_safe(code.svg_inline(scale=4, border=2, omitsize=True))  # noqa: S308
 
 
+def badge_printable(visit: Visit) -> bool:
+    """Whether reception may print the visit's badge: not for a cancelled visit, whose
+    visitor the doors no longer expect."""
+    return visit.status != VisitStatus.CANCELLED
+
+
 def state_label(visit: Visit, zone) -> str:
     """The state in words, with the time for an arrival or a departure (company's zone)."""
     state = visit_state(visit)
@@ -83,20 +89,26 @@ class ExpectedVisit:
     state_label: str
     starts: datetime
     ends: datetime
+    badge_printable: bool
 
 
 def expected_on(*, company: Company, day: date | None = None, host_id: int | None = None) -> list[ExpectedVisit]:
     """The visits of `day` (today by default, in the company's time zone), earliest first, each
     with its state; one query."""
     zone = company.zone
-    day = day or timezone.localtime(timezone.now(), zone).date()
-    return [
-        ExpectedVisit(
-            visit=visit,
-            state=visit_state(visit),
-            state_label=state_label(visit, zone),
-            starts=timezone.localtime(visit.starts_at, zone),
-            ends=timezone.localtime(visit.ends_at, zone),
+    now = timezone.now()
+    day = day or timezone.localtime(now, zone).date()
+    rows = []
+    for visit in visits_on_day(company=company, day=day, host_id=host_id):
+        state = visit_state(visit)
+        rows.append(
+            ExpectedVisit(
+                visit=visit,
+                state=state,
+                state_label=state_label(visit, zone),
+                starts=timezone.localtime(visit.starts_at, zone),
+                ends=timezone.localtime(visit.ends_at, zone),
+                badge_printable=badge_printable(visit),
+            )
         )
-        for visit in visits_on_day(company=company, day=day, host_id=host_id)
-    ]
+    return rows

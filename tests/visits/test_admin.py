@@ -141,3 +141,37 @@ def test_the_add_form_follows_the_browser_when_the_admin_has_no_setting(tenant_a
     assert page.context["adminform"].form.initial["language"] == "zh-hant"
     page = client.get("/admin/visits/visit/add/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.context["adminform"].form.initial["language"] == "en"
+
+
+def test_the_list_shows_the_state_in_words_and_no_badge_for_a_cancelled_visit(tenant_a, client):
+    company = tenant_a.company
+    start = timezone.now() + timedelta(hours=1)
+    open_visit = VisitFactory(company=company, visitor_name="Open Visit", starts_at=start, visitor_company="Acme")
+    cancelled = VisitFactory(company=company, visitor_name="Called Off", starts_at=start, status=VisitStatus.CANCELLED)
+    declined = VisitFactory(company=company, visitor_name="No Face", starts_at=start, face_declined_at=timezone.now())
+    client.force_login(tenant_a.viewer)
+
+    html = client.get("/admin/visits/visit/").content.decode()
+
+    assert f"/admin/visits/visit/{open_visit.pk}/badge/" in html
+    assert f"/admin/visits/visit/{cancelled.pk}/badge/" not in html
+    assert '<span class="visit-state state-face_declined">No photo — reception checks in</span>' in html
+    assert '<span class="visit-state state-cancelled">Cancelled</span>' in html
+    assert "Open Visit<br><small" in html and ">Acme</small>" in html
+    # The visit's own page: the state, and "Print badge" only for a visit that is not cancelled.
+    page = client.get(f"/admin/visits/visit/{declined.pk}/change/").content.decode()
+    assert "No photo — reception checks in" in page and f"/admin/visits/visit/{declined.pk}/badge/" in page
+    page = client.get(f"/admin/visits/visit/{cancelled.pk}/change/").content.decode()
+    assert "Cancelled" in page and "/badge/" not in page
+
+
+def test_a_cancelled_visits_badge_address_says_why_there_is_none(tenant_a, client):
+    cancelled = VisitFactory(company=tenant_a.company, visitor_name="Called Off", status=VisitStatus.CANCELLED)
+    client.force_login(tenant_a.viewer)
+    page = client.get(f"/admin/visits/visit/{cancelled.pk}/badge/")
+    assert page.status_code == 409
+    html = page.content.decode()
+    assert "No badge for a cancelled visit" in html and "Called Off" in html and "<svg" not in html
+    tenant_a.viewer.language = "zh-hant"
+    tenant_a.viewer.save(update_fields=["language"])
+    assert "已取消的來訪不列印識別證" in client.get(f"/admin/visits/visit/{cancelled.pk}/badge/").content.decode()

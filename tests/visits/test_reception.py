@@ -179,3 +179,10 @@ def test_a_visitor_who_declines_the_face_option_shows_so_to_reception_until_they
     visit.refresh_from_db()
     assert visit.face_declined_at is None
     assert api(tenant_a.viewer).get(f"/api/v1/visits/{visit.pk}").json()["state"] == "invited"
+
+
+def test_a_cancelled_visit_offers_no_badge_in_expected_today(client, tenant_a, day):
+    client.force_login(tenant_a.admin)
+    html = client.get("/admin/visits/visit/today/").content.decode()
+    assert f"/admin/visits/visit/{day['cancelled'].pk}/badge/" not in html
+    assert f"/admin/visits/visit/{day['arrived'].pk}/badge/" in html
