@@ -59,6 +59,7 @@ AUDIT_VERBS = {
     "link_issue": _("new personal link issued"),
     "link_revoke": _("personal link revoked"),
     "logout": _("signed out everywhere"),
+    "mark_left": _("visitor marked as left"),
     "merge": _("merged"),
     "password_change": _("password changed"),
     "password_set": _("password set"),

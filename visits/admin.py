@@ -7,7 +7,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.http import Http404
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils import timezone, translation
@@ -61,7 +62,7 @@ class VisitAdmin(TenantAdmin):
     search_fields = ["visitor_name", "visitor_email", "visitor_company", "purpose"]
     date_hierarchy = "starts_at"
     list_select_related = ["host", "company"]
-    actions = ["cancel_visits", "resend_invitations", "revoke_links", "issue_link"]
+    actions = ["cancel_visits", "resend_invitations", "revoke_links", "issue_link", "mark_left"]
     zone_note_fields = ("starts_at",)  # the end sits right below it, in the same zone
     readonly_on_change = [
         *services.VISIT_INPUT_FIELDS, "visitor", "state", "invited_by", "arrived_at", "left_at", "face_declined_at",
@@ -165,12 +166,24 @@ class VisitAdmin(TenantAdmin):
             messages.WARNING,
         )
 
+    @admin.action(description=_("Mark the visitor as left"), permissions=["change"])
+    def mark_left(self, request, queryset):
+        done = self._each(request, queryset, services.visit_mark_left)
+        if done:
+            words = ngettext("%d visitor marked as left.", "%d visitors marked as left.", done)
+            self.message_user(request, words % done)
+
     # --- Reception: the day's expected visitors, badges ------------------------------------------
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("today/", self.admin_site.admin_view(self.expected_today_view), name="{}_{}_today".format(*info)),
+            path(
+                "<path:object_id>/left/",
+                self.admin_site.admin_view(self.mark_left_view),
+                name="{}_{}_left".format(*info),
+            ),
             path(
                 "<path:object_id>/badge/", self.admin_site.admin_view(self.badge_view), name="{}_{}_badge".format(*info)
             ),
@@ -238,8 +251,25 @@ class VisitAdmin(TenantAdmin):
             "rows": reception.expected_on(company=company, day=today, host_id=host.pk if host else None),
             "hosts": hosts.filter(pk__in=Visit.objects.for_company(company).values("host_id")).order_by("name"),
             "host": host,
+            "may_change": self.has_change_permission(request),
         }
         return render(request, "admin/visits/visit/expected_today.html", context)
+
+    def mark_left_view(self, request, object_id):
+        """Expected today's "Left" button: the visitor went out where no camera saw them."""
+        visit = self.get_object(request, unquote(object_id))  # 404 for another company's, whatever the method
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request, visit):
+            raise PermissionDenied
+        try:
+            if services.visit_mark_left(company=visit.company, actor=request.user, visit=visit):
+                self.message_user(request, _("%(visitor)s marked as left.") % {"visitor": visit.visitor_name})
+        except KangarooError as exc:
+            self.message_user(request, f"{visit.visitor_name}: {exc.message}", messages.ERROR)
+        back = reverse("admin:visits_visit_today")
+        host = reception.id_from_query(request.POST.get("host"))
+        return HttpResponseRedirect(f"{back}?host={host}" if host else back)
 
     def badge_view(self, request, object_id):
         """A visit's badge to print: name, company, host, date and the visit's QR code."""

@@ -90,6 +90,7 @@ class ExpectedVisit:
     starts: datetime
     ends: datetime
     badge_printable: bool
+    may_mark_left: bool  # reception may mark the departure by hand (`visit_mark_left`)
 
 
 def expected_on(*, company: Company, day: date | None = None, host_id: int | None = None) -> list[ExpectedVisit]:
@@ -109,6 +110,8 @@ def expected_on(*, company: Company, day: date | None = None, host_id: int | Non
                 starts=timezone.localtime(visit.starts_at, zone),
                 ends=timezone.localtime(visit.ends_at, zone),
                 badge_printable=badge_printable(visit),
+                may_mark_left=state not in (VisitState.LEFT, VisitState.CANCELLED)
+                and (visit.arrived_at is not None or visit.starts_at <= now),
             )
         )
     return rows

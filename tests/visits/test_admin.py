@@ -115,15 +115,6 @@ def test_the_host_filter_and_the_host_choices_list_employees_only(tenants, clien
     assert page.context["adminform"].form.errors.as_data()["host"][0].code == "invalid_choice"
 
 
-def test_the_zone_note_is_under_the_start_only_while_both_fields_name_their_zone(tenant_a, client):
-    client.force_login(tenant_a.admin)
-    html = client.get("/admin/visits/visit/add/").content.decode()
-    start, end = html.index('name="starts_at_0"'), html.index('name="ends_at_0"')
-    assert html.count('class="zone-note"') == 1
-    assert start < html.index('class="zone-note"') < end
-    assert html.count('class="time-zone"') == 2  # each field still says which zone a typed time means
-
-
 @pytest.mark.parametrize(("language", "expected"), [("en", "en"), ("zh-hant", "zh-hant")])
 def test_the_add_form_starts_in_the_admins_language(tenant_a, client, language, expected):
     tenant_a.admin.language = language
@@ -141,6 +132,15 @@ def test_the_add_form_follows_the_browser_when_the_admin_has_no_setting(tenant_a
     assert page.context["adminform"].form.initial["language"] == "zh-hant"
     page = client.get("/admin/visits/visit/add/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.context["adminform"].form.initial["language"] == "en"
+
+
+def test_the_zone_note_is_under_the_start_only_while_both_fields_name_their_zone(tenant_a, client):
+    client.force_login(tenant_a.admin)
+    html = client.get("/admin/visits/visit/add/").content.decode()
+    start, end = html.index('name="starts_at_0"'), html.index('name="ends_at_0"')
+    assert html.count('class="zone-note"') == 1
+    assert start < html.index('class="zone-note"') < end
+    assert html.count('class="time-zone"') == 2  # each field still says which zone a typed time means
 
 
 def test_the_list_shows_the_state_in_words_and_no_badge_for_a_cancelled_visit(tenant_a, client):

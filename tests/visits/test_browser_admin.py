@@ -77,3 +77,22 @@ def test_the_add_form_names_the_zone_once_and_starts_in_the_admins_language(asgi
     assert notes == [WORDS[language]["note"].format(company=tenant_a.company.name)]
     assert page.locator("#id_language").input_value() == language
     shoot(page, f"visit-add-{language}")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hant"])
+def test_reception_marks_a_visitor_left_from_expected_today(asgi_server, browser, tenant_a, language):
+    host = SubjectFactory(company=tenant_a.company, name="林志明", subject_type=SubjectType.EMPLOYEE)
+    visit, _ = invite(tenant_a, host=host, visitor_name="林怡君", starts_at=timezone.now() - timedelta(minutes=30))
+    page = admin_page(browser, asgi_server, tenant_a.admin, language)
+    page.goto(f"{asgi_server}/admin/visits/visit/today/")
+    row = page.locator(f'#expected_today tr[data-visit="{visit.pk}"]')
+
+    row.get_by_role("button", name=WORDS[language]["leave"]).click()
+
+    page.wait_for_selector(f'#expected_today tr[data-visit="{visit.pk}"][data-state="left"]')
+    visit.refresh_from_db()
+    hhmm = timezone.localtime(visit.left_at, tenant_a.company.zone).strftime("%H:%M")
+    words = WORDS[language]["left"]
+    assert (f"{words}{hhmm}" if language == "en" else f"{hhmm}{words}") in row.inner_text()
+    assert row.get_by_role("button").count() == 0
+    shoot(page, f"visit-expected-today-{language}")

@@ -128,3 +128,56 @@ def test_webhooks_hear_the_departure_once(tenants, door_a, receiver):
     assert payload["type"] == "visit.left"
     assert (payload["data"]["id"], payload["data"]["state"]) == (visit.pk, "left")
     assert payload["data"]["left_at"].endswith("+08:00")  # the company's zone
+
+
+def test_reception_marks_a_visitor_left_by_hand_audited_and_shown_in_the_companys_time(tenants, client):
+    a, b = tenants
+    declined = visiting(a)  # never recognised: checked in at the desk
+    theirs = visiting(b)
+    client.force_login(a.admin)
+
+    answer = client.post(f"/admin/visits/visit/{declined.pk}/left/")
+
+    assert answer.status_code == 302 and answer["Location"] == "/admin/visits/visit/today/"
+    declined.refresh_from_db()
+    assert declined.left_at is not None and declined.arrived_at is None
+    entry = AuditLog.objects.for_company(a.company).get(action="visit.mark_left")
+    assert (entry.actor, entry.object_id) == (a.admin, str(declined.pk))
+    hhmm = timezone.localtime(declined.left_at, a.company.zone).strftime("%H:%M")
+    assert f"Left at {hhmm}" in client.get("/admin/visits/visit/today/").content.decode()
+    assert f"Left at {hhmm}" in client.get("/dashboard/expected-today/").content.decode()
+    # Another company's visit answers 404 and stays as it was; a GET changes nothing.
+    assert client.post(f"/admin/visits/visit/{theirs.pk}/left/").status_code == 404
+    assert client.get(f"/admin/visits/visit/{declined.pk}/left/").status_code == 405
+    theirs.refresh_from_db()
+    assert theirs.left_at is None
+
+
+def test_the_admin_action_marks_left_and_says_why_it_cannot(tenants, client):
+    a, _b = tenants
+    here = visiting(a)
+    later = visiting(a, minutes_ago=-60, visitor_email="later@example.org")  # starts in an hour
+    cancelled = visiting(a, visitor_email="c@example.org")
+    services.visit_cancel(company=a.company, actor=a.admin, visit=cancelled)
+    client.force_login(a.admin)
+
+    page = client.post(
+        "/admin/visits/visit/",
+        {"action": "mark_left", "_selected_action": [here.pk, later.pk, cancelled.pk]},
+        follow=True,
+    )
+
+    html = page.content.decode()
+    assert "1 visitor marked as left." in html
+    assert "This visit has not started yet." in html and "This visit is cancelled." in html
+    assert [v.left_at is not None for v in (here, later, cancelled) if not v.refresh_from_db()] == [True, False, False]
+
+
+def test_a_viewer_sees_no_left_button_and_may_not_mark(tenants, client):
+    a, _b = tenants
+    visit = visiting(a)
+    client.force_login(a.viewer)
+    assert "/left/" not in client.get("/admin/visits/visit/today/").content.decode()
+    assert client.post(f"/admin/visits/visit/{visit.pk}/left/").status_code == 403
+    visit.refresh_from_db()
+    assert visit.left_at is None
