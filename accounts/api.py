@@ -179,10 +179,11 @@ class CompanySerializer(serializers.ModelSerializer):
     class Meta:
         model = Company
         fields = [
-            "id", "name", "slug", "time_zone", "work_start", "work_end", "date_order", "face_match_threshold",
-            "consent_required", "retention_visitor_days", "retention_stranger_days", "retention_event_days",
-            "retention_inactive_days", "retention_audit_days", "retention_policy", "retention_policy_language",
-            "retention_policy_texts", "retention_policy_version", "retention_policy_date", "created_at",
+            "id", "name", "slug", "time_zone", "address", "work_start", "work_end", "date_order",
+            "face_match_threshold", "consent_required", "retention_visitor_days", "retention_stranger_days",
+            "retention_event_days", "retention_inactive_days", "retention_audit_days", "retention_policy",
+            "retention_policy_language", "retention_policy_texts", "retention_policy_version", "retention_policy_date",
+            "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "slug", "created_at"]
 

@@ -51,6 +51,13 @@ class Company(models.Model):
     name = models.CharField(_("name"), max_length=200)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Taipei", validators=[validate_time_zone])
+    # Where visitors come: in their invitation, on their personal page and on their badge.
+    address = models.TextField(
+        _("address for visitors"),
+        max_length=500,
+        blank=True,
+        help_text=_("Where visitors come, as their invitation shows it: street, building, floor, reception."),
+    )
     # Attendance: arriving after work_start is late, leaving before work_end is early.
     work_start = models.TimeField(_("work starts"), default=datetime.time(9, 0))
     work_end = models.TimeField(_("work ends"), default=datetime.time(18, 0))

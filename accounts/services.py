@@ -205,7 +205,8 @@ def company_create(*, name: str, slug: str, time_zone: str = "Asia/Taipei", acto
 
 
 COMPANY_EDITABLE_FIELDS = (
-    "name", "time_zone", "work_start", "work_end", "date_order", "face_match_threshold", "consent_required",
+    "name", "time_zone", "address", "work_start", "work_end", "date_order", "face_match_threshold",
+    "consent_required",
     *RETENTION_FIELDS,
 )  # fmt: skip
 

@@ -23,8 +23,7 @@ def invitation_context(*, visit: Visit, token: str) -> dict:
     return {
         "visit": visit,
         "company": company,
-        # The company's address when it has one (the model may gain it; none is shown until then).
-        "address": (getattr(company, "address", "") or "").strip(),
+        "address": company.address.strip(),
         "host_name": host.name if host is not None else "",
         "starts": timezone.localtime(visit.starts_at, company.zone),
         "ends": timezone.localtime(visit.ends_at, company.zone),

@@ -1,5 +1,5 @@
 """The invitation e-mail: the visit's language, the company's time, the host's name, the
-address only when the company has one, HTML and text, and a link that works until the
+address the owner set (when there is one), HTML and text, and a link that works until the
 visit ends."""
 
 from __future__ import annotations
@@ -60,13 +60,25 @@ def test_the_chinese_invitation_is_in_traditional_chinese(tenant_a, host):
     assert token_in(message) == token
 
 
-def test_the_address_appears_when_the_company_has_one(tenant_a, host, monkeypatch):
-    from accounts.models import Company
-
-    monkeypatch.setattr(Company, "address", "No. 7, Xinyi Rd, Taipei", raising=False)
+def test_the_address_the_owner_sets_appears_in_the_invitation_and_on_the_page(api, client, tenant_a, tenant_b, host):
+    """Where to come: set once in the company's settings, shown to every visitor."""
+    address = "台北市信義區信義路五段 7 號 35 樓\nReception on the left"
+    answer = api(tenant_a.owner).patch("/api/v1/company", {"address": address}, format="json")
+    assert (answer.status_code, answer.json()["address"]) == (200, address)
+    assert api(tenant_b.owner).get("/api/v1/company").json()["address"] == ""
     invite(tenant_a, host=host)
     [message] = mail.outbox
-    assert "Where: No. 7, Xinyi Rd, Taipei" in message.body
+    assert "Where: 台北市信義區信義路五段 7 號 35 樓\nReception on the left" in message.body
+    html = message.alternatives[0][0]
+    assert "台北市信義區信義路五段 7 號 35 樓<br>Reception on the left" in html
+    page = client.get(f"/visit/{token_in(message)}/").content.decode()
+    assert "台北市信義區信義路五段 7 號 35 樓<br>Reception on the left" in page
+
+
+def test_only_owners_set_the_address_and_it_has_a_bound(api, tenant_a):
+    assert api(tenant_a.admin).patch("/api/v1/company", {"address": "x"}, format="json").status_code == 403
+    refused = api(tenant_a.owner).patch("/api/v1/company", {"address": "x" * 501}, format="json")
+    assert (refused.status_code, list(refused.json()["error"]["fields"])) == (400, ["address"])
 
 
 def test_a_visit_without_a_host_is_invited_by_the_company(tenant_a):

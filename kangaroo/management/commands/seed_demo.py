@@ -27,6 +27,8 @@ DEMO = [
     ("Demo Company", "demo", "Asia/Taipei", "demo-owner", ["Engineering", "Sales", "Front desk"]),
     ("Other Company", "other", "Europe/London", "other-owner", ["Research", "Operations"]),
 ]
+# Where the demo company's visitors come (their invitation shows it).
+DEMO_ADDRESS = "No. 7, Section 5, Xinyi Road, Taipei 110, 35th floor\n台北市信義區信義路五段 7 號 35 樓"
 
 
 class Command(BaseCommand):
@@ -38,6 +40,8 @@ class Command(BaseCommand):
             company = Company.objects.filter(slug=slug).first()
             if company is None:
                 company = services.company_create(name=name, slug=slug, time_zone=zone)
+                if slug == "demo":
+                    services.company_update(company=company, actor=None, address=DEMO_ADDRESS)
             if not User.objects.for_company(company).filter(username=username).exists():
                 services.user_create(
                     company=company,
