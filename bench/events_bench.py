@@ -289,6 +289,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# Where the server's code comes from: this checkout, or another one (`--server-root`, to
+# measure two versions of the code against the same seed, one after the other).
+SERVER_ROOT: list[Path] = []
+
 # How the server runs its websockets: as README's "Running in production" serves them,
 # without per-message compression (`--ws-deflate` and `--ws` change them, to compare).
 WS_OPTIONS: list[str] = []
@@ -300,6 +304,7 @@ class Server:
 
     def __init__(self, s: Seed | None, layer: str = "pubsub", app: str = "bench.events_asgi:application", workers=2):
         self.port = free_port()
+        root = SERVER_ROOT[0] if SERVER_ROOT else ROOT
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
@@ -309,7 +314,7 @@ class Server:
             "DATABASE_URL": DATABASE_URL,
             "REDIS_URL": REDIS_URL,
             "DEBUG": "false",
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(root),
             "LOG_LEVEL": "WARNING",  # channels_redis logs each over-capacity group_send at INFO
         }
         command = [
@@ -317,7 +322,7 @@ class Server:
             "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "off",
             "--log-level", "warning", "--no-access-log", *WS_OPTIONS,
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        self.process = subprocess.Popen(command, cwd=root, env=env)
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:
@@ -718,6 +723,56 @@ async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int,
     return ids, elapsed
 
 
+def cpu_per_post(s: Seed, posts: int, repeats: int) -> list[float]:
+    """Worker CPU per post of LATENCY_BATCH events: one uvicorn worker, no dashboards, `posts`
+    posts SENDING_BOXES at a time, `repeats` times after a warm-up; the worker's CPU time
+    (from /proc, so other load on the machine does not count) divided by the posts. With
+    `--profile`, each measurement is also recorded with py-spy `--gil` (only the samples that
+    hold the interpreter: CPU, not waiting)."""
+    server = Server(s, "pubsub", workers=1)
+    headers = {**JSON, "Authorization": f"Device {s.key}"}
+    figures = []
+    try:
+        [worker] = server.workers()
+
+        def bodies(tag: str, count: int) -> list[bytes]:
+            rng = random.Random(tag)
+            sent = datetime.now(UTC).isoformat()
+            return [
+                json.dumps({"events": [item(s, f"{tag}-{n}-{i}", rng, sent) for i in range(LATENCY_BATCH)]}).encode()
+                for n in range(count)
+            ]
+
+        asyncio.run(post_all(server.base, INGEST_PATH, bodies(f"cpu-warm-{time.time_ns()}", 100), headers,
+                             SENDING_BOXES, 60, check_batch))  # fmt: skip
+        for r in range(repeats):
+            batch = bodies(f"cpu-{r}-{time.time_ns()}", posts)
+            profiler = None
+            if PROFILE:
+                out = Path(PROFILE["dir"]) / f"cpu-per-post-{r}-{worker}.txt"
+                profiler = subprocess.Popen(
+                    [PROFILE["py_spy"], "record", "--gil", "-p", str(worker), "-f", "raw", "-r", "200",
+                     "--nonblocking", "-o", str(out)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                time.sleep(1)  # py-spy attached
+            before = cpu_seconds(worker)
+            created, _elapsed = asyncio.run(
+                post_all(server.base, INGEST_PATH, batch, headers, SENDING_BOXES, 300, check_batch)
+            )
+            spent = cpu_seconds(worker) - before
+            if profiler is not None:
+                profiler.send_signal(2)  # SIGINT: py-spy writes what it has
+                profiler.wait(timeout=60)
+            if created != posts * LATENCY_BATCH:
+                raise RuntimeError(f"{created} events created of {posts * LATENCY_BATCH}")
+            figures.append(spent / posts * 1000)
+            print(f"cpu per post of {LATENCY_BATCH}: {figures[-1]:.2f} ms ({posts} posts, {spent:.2f} s)", flush=True)
+    finally:
+        server.stop()
+    return figures
+
+
 CURVE = [(100, 20), (250, 20), (500, 20), (1000, 20), (500, 100)]
 
 
@@ -871,7 +926,17 @@ def main() -> None:
     parser.add_argument("--ws", default="auto", help="uvicorn's websocket implementation (default: %(default)s)")
     parser.add_argument("--profile", metavar="DIR", help="record each worker with py-spy while posting, into DIR")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy to record with (default: %(default)s)")
+    parser.add_argument(
+        "--cpu-per-post",
+        type=int,
+        metavar="POSTS",
+        help="only measure one worker's CPU per post of 10 events, over POSTS posts (see --repeats)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="measurements with --cpu-per-post")
+    parser.add_argument("--server-root", help="serve the code of this checkout instead of this one's")
     args = parser.parse_args()
+    if args.server_root:
+        SERVER_ROOT[:] = [Path(args.server_root).resolve()]
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
         PROFILE.update(dir=args.profile, py_spy=args.py_spy)
@@ -885,6 +950,11 @@ def main() -> None:
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     s = seed()
     print(f"company {s.company.pk}: box {s.box.pk}, screens {s.screens}, {len(s.subjects)} subjects")
+    if args.cpu_per_post:
+        figures_ms = cpu_per_post(s, args.cpu_per_post, args.repeats)
+        print(f"median {median(figures_ms):.2f} ms of worker CPU per post of {LATENCY_BATCH} "
+              f"({SERVER_ROOT[0] if SERVER_ROOT else ROOT})")  # fmt: skip
+        return
     figures: dict[str, list[float]] = {k: [] for k in ("batched", "copy", "drf", "single", "bare")}
 
     if args.rounds > 0:
