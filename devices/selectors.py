@@ -18,6 +18,7 @@ from accounts.models import Company
 from devices import keys
 from devices.models import DEVICE_MODELS, Box, Device, Pad, Screen, Status, TVBox, offline_after
 from kangaroo import errors
+from kangaroo.compiled import CompiledQuery
 from kangaroo.errors import KangarooError
 from subjects.models import GalleryChange, GalleryCounter
 
@@ -120,6 +121,20 @@ def box_screen_count(*, box: Box, excluding: Screen | None = None) -> int:
     return attached.count()
 
 
+def _device_by_prefix(model: type[Device]) -> CompiledQuery:
+    # Every device request asks this, so its SQL is compiled once (`kangaroo.compiled`); the
+    # row is still read on every request, so a revoked key stops at once in every process.
+    return CompiledQuery(
+        model,
+        lambda company_id, prefix: (
+            model.objects.for_company(company_id).select_related("company").filter(key_prefix=prefix).order_by("pk")[:1]
+        ),
+    )
+
+
+_DEVICE_BY_PREFIX = {model: _device_by_prefix(model) for model in DEVICE_MODELS.values()}
+
+
 def device_for_key(key: str) -> Device:
     """The device `key` belongs to, with its company; raises `device_key_invalid` or
     `device_key_revoked`.
@@ -131,9 +146,8 @@ def device_for_key(key: str) -> Device:
     model = DEVICE_MODELS.get(parsed.kind) if parsed else None
     if model is None:
         raise KangarooError(errors.DEVICE_KEY_INVALID)
-    device = (
-        model.objects.for_company(parsed.company_id).select_related("company").filter(key_prefix=parsed.prefix).first()
-    )
+    found = _DEVICE_BY_PREFIX[model](parsed.company_id, parsed.prefix)
+    device = found[0] if found else None
     if device is None or not device.key_hash or not keys.key_matches(key, device.key_hash):
         raise KangarooError(errors.DEVICE_KEY_INVALID)
     if device.key_revoked_at is not None:

@@ -25,6 +25,7 @@ from events.models import Event, EventKind
 from kangaroo import errors
 from kangaroo.api.filters import MAX_ID, utc_offset_in_range
 from kangaroo.api.parsers import CONTROL_CHARACTER_MESSAGE, text_problem
+from kangaroo.compiled import CompiledQuery
 from kangaroo.errors import KangarooError
 from subjects.models import Subject, SubjectType
 from subjects.selectors import with_first_photo
@@ -174,7 +175,7 @@ def _screens_for(device: Device, screen_ids: set[int]) -> dict[int, Screen]:
     """The screens this device may report for: a box its own cameras, a pad its screen."""
     if isinstance(device, Pad):
         return {device.screen_id: device.screen} if device.screen_id else {}
-    screens = Screen.objects.for_company(device.company).filter(pk__in=screen_ids, box_id=device.pk).order_by()
+    screens = _BOX_SCREENS(device.company_id, list(screen_ids), device.pk)
     return {screen.pk: screen for screen in screens}
 
 
@@ -184,13 +185,25 @@ def _subjects_for(company, subject_ids: set[int]) -> dict[int, Subject]:
     without one), for the welcome cards' thumbnails."""
     if not subject_ids:
         return {}
-    subjects = with_first_photo(
-        Subject.objects.for_company(company)
+    return {subject.pk: subject for subject in _SUBJECTS(company.pk, list(subject_ids))}
+
+
+# Both run for every post, so their SQL is compiled once per process (`kangaroo.compiled`).
+_BOX_SCREENS = CompiledQuery(
+    Screen,
+    lambda company_id, screen_ids, box_id: (
+        Screen.objects.for_company(company_id).filter(pk__in=screen_ids, box_id=box_id).order_by()
+    ),
+)
+_SUBJECTS = CompiledQuery(
+    Subject,
+    lambda company_id, subject_ids: with_first_photo(
+        Subject.objects.for_company(company_id)
         .filter(pk__in=subject_ids)
         .order_by()  # by primary key, not by walking the company's name index
         .only("company_id", "name", "subject_type", "job_number", "visit_start", "visit_end")
-    )
-    return {subject.pk: subject for subject in subjects}
+    ),
+)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from integrations.models import (
     WebhookType,
 )
 from kangaroo import errors
+from kangaroo.compiled import CompiledQuery
 from kangaroo.errors import KangarooError
 from kangaroo.jobs import NO_RETRY, enqueue
 
@@ -212,8 +213,15 @@ def webhook_endpoints_wanting(*, company: Company | int, event_types: Iterable[s
     types = set(event_types)
     if not types:
         return []
-    endpoints = WebhookEndpoint.objects.for_company(company).filter(is_active=True).order_by("id")
+    endpoints = _ACTIVE_ENDPOINTS(company if isinstance(company, int) else company.pk)
     return [endpoint for endpoint in endpoints if types & set(endpoint.event_types or [])]
+
+
+# Read for every event post (`listeners.webhooks_for_events`): compiled once (`kangaroo.compiled`).
+_ACTIVE_ENDPOINTS = CompiledQuery(
+    WebhookEndpoint,
+    lambda company_id: WebhookEndpoint.objects.for_company(company_id).filter(is_active=True).order_by("id"),
+)
 
 
 @transaction.atomic

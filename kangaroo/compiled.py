@@ -1,0 +1,144 @@
+"""Queries of a fixed shape, compiled to SQL once per process rather than on every request.
+
+Django builds a queryset and compiles its SQL each time it runs. For the small indexed
+lookups that a request makes every time (the device key of every device request, the
+subjects and screens of every event post), that is several times the database's own work:
+on a post of ten events, most of the worker's CPU for those queries went to building and
+compiling them. `CompiledQuery` builds its queryset once per database and shape with
+placeholder arguments, keeps the SQL and what Django's `ModelIterable` needs to turn rows
+into instances, and afterwards only puts the real arguments in place.
+
+The queryset is the one the ORM would run (scoped with `for_company` like any other), so the
+SQL, the rows and the instances (with `select_related` objects and annotations) are the
+same. A shape whose placeholders do not all come out as parameters of the SQL (a value
+the ORM wrote into the SQL text) is refused with ValueError the first time it is built,
+never run with the wrong values.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections, router
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
+
+# An `__in` list longer than this runs through the ORM as usual: each length is a shape of
+# its own, and a long list costs far more in the database than its compilation.
+MAX_LIST_ARGUMENT = 64
+
+_INT_BASE = 7_340_000_000_000_000_000  # placeholders: far above any id, below a bigint's limit
+
+
+@dataclass(frozen=True)
+class _Shape:
+    query: Any  # the compiled `Query`, for a fresh compiler per run
+    sql: str
+    params: tuple  # the compiled parameters; placeholders' slots are filled per run
+    slots: tuple[tuple[int, int, int | None], ...]  # (param position, argument, list index or None)
+    select: Any
+    klass_info: dict
+    annotation_col_map: dict
+    col_count: int
+    init_list: list[str]
+    fields: tuple[int, int]
+
+
+class CompiledQuery:
+    """`build(*arguments)` returns the queryset; each argument is an int, a str, or a list of
+    ints (for `__in`). Calling the `CompiledQuery` with real arguments returns the model
+    instances that `list(build(*arguments))` would."""
+
+    def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
+        self.model = model
+        self._build = build
+        self._shapes: dict[tuple, _Shape] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, *arguments: Any) -> list[Model]:
+        arguments = tuple(list(dict.fromkeys(a)) if isinstance(a, (list, tuple, set)) else a for a in arguments)
+        lists = [a for a in arguments if isinstance(a, list)]
+        if any(not a for a in lists):
+            return []  # `__in` an empty list matches nothing (the ORM would not query either)
+        if any(len(a) > MAX_LIST_ARGUMENT for a in lists):
+            return list(self._build(*arguments))
+        alias = router.db_for_read(self.model)
+        key = (alias, *(len(a) if isinstance(a, list) else type(a) for a in arguments))
+        shape = self._shapes.get(key)
+        if shape is None:
+            with self._lock:
+                shape = self._shapes.get(key) or self._compile(alias, arguments)
+                self._shapes[key] = shape
+        return self._run(alias, shape, arguments)
+
+    def _compile(self, alias: str, arguments: Sequence[Any]) -> _Shape:
+        counter = itertools.count(1)
+        where: dict[Any, tuple[int, int | None]] = {}
+
+        def placeholder(value: Any, index: int, item: int | None) -> Any:
+            number = next(counter)
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise ValueError(f"CompiledQuery: argument {index} must be an int, a str or a list of ints")
+            stand_in = _INT_BASE + number if isinstance(value, int) else f"compiled-query-argument-{number}"
+            where[stand_in] = (index, item)
+            return stand_in
+
+        stand_ins = [
+            [placeholder(v, index, n) for n, v in enumerate(a)] if isinstance(a, list) else placeholder(a, index, None)
+            for index, a in enumerate(arguments)
+        ]
+        queryset = self._build(*stand_ins)
+        compiler = queryset.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        slots = tuple((position, *where[p]) for position, p in enumerate(params) if _hashable(p) and p in where)
+        found = {(index, item) for _, index, item in slots}
+        if found != set(where.values()) or len(slots) != len(where):
+            raise ValueError("CompiledQuery: each argument must appear once among the SQL's parameters")
+        select, klass_info = compiler.select, compiler.klass_info
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        return _Shape(
+            query=queryset.query,
+            sql=sql,
+            params=tuple(params),
+            slots=slots,
+            select=select,
+            klass_info=klass_info,
+            annotation_col_map=compiler.annotation_col_map,
+            col_count=compiler.col_count,
+            init_list=[f[0].target.attname for f in select[start:end]],
+            fields=(start, end),
+        )
+
+    def _run(self, alias: str, shape: _Shape, arguments: Sequence[Any]) -> list[Model]:
+        params = list(shape.params)
+        for position, index, item in shape.slots:
+            params[position] = arguments[index] if item is None else arguments[index][item]
+        with connections[alias].cursor() as cursor:
+            cursor.execute(shape.sql, params)
+            rows = cursor.fetchall()
+        if not rows:
+            return []
+        # A compiler of this thread's connection converts the values (dates on SQLite, say).
+        compiler = shape.query.get_compiler(using=alias)
+        compiler.select, compiler.klass_info = shape.select, shape.klass_info
+        compiler.annotation_col_map, compiler.col_count = shape.annotation_col_map, shape.col_count
+        model = shape.klass_info["model"]
+        start, end = shape.fields
+        populators = get_related_populators(shape.klass_info, shape.select, alias)
+        found = []
+        for row in compiler.results_iter(results=[rows]):
+            obj = model.from_db(alias, shape.init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            for name, position in shape.annotation_col_map.items():
+                setattr(obj, name, row[position])
+            found.append(obj)
+        return found
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, (int, str))
