@@ -202,8 +202,20 @@ def _run_detached(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Re
 
 def get_queue(name: str = "default"):
     import django_rq
+    from django_rq.settings import QUEUES
 
-    return django_rq.get_queue(name)
+    # django-rq makes a new queue with a new Redis client, and its own connection pool, each
+    # time it is asked: every job queued from a request opened (and dropped) a connection to
+    # Redis and asked the server's version again. One queue per settings and process reuses
+    # its pool's connections.
+    key = (name, repr(sorted(QUEUES[name].items())))
+    queue = _QUEUES.get(key)
+    if queue is None:
+        queue = _QUEUES.setdefault(key, django_rq.get_queue(name))
+    return queue
+
+
+_QUEUES: dict[tuple[str, str], Any] = {}
 
 
 def job_status(job_id: str, *, queue: str = "default") -> str | None:

@@ -57,6 +57,28 @@ def test_with_redis_jobs_wait_in_the_queue_for_a_worker(tenant_a, settings):
     queue.empty()
 
 
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_queued_jobs_reuse_one_redis_connection_per_process(tenant_a, settings, monkeypatch):
+    from redis.connection import Connection
+
+    from kangaroo.jobs import get_queue
+
+    settings.JOBS_INLINE = False
+    settings.RQ_QUEUES = {"default": {"URL": redis_test_url(), "DEFAULT_TIMEOUT": 60}}
+    queue = get_queue("default")
+    queue.empty()
+    connects = []
+    real_connect = Connection._connect
+    monkeypatch.setattr(Connection, "_connect", lambda self: connects.append(self) or real_connect(self))
+    for n in range(5):
+        enqueue(create_department_job, tenant_a.company.pk, f"Queued {n}")
+    assert queue.count == 5
+    assert len(connects) <= 1  # each job queued opened a connection of its own before
+    assert get_queue("default").connection is queue.connection
+    queue.empty()
+
+
 # --- Recorded company jobs: retries, progress, de-duplication -----------------------------
 
 
