@@ -3,7 +3,7 @@
 One bulk insert per batch, with each item's snapshot file saved first (and deleted again if
 the transaction does not commit). On PostgreSQL a batch of COPY_MIN_ROWS or more is inserted
 with COPY (its ids drawn from the table's sequence first), several times cheaper than an
-INSERT of the same rows; a smaller one (a single event) with one INSERT ... RETURNING.
+INSERT of the same rows; a smaller one with one INSERT ... RETURNING.
 """
 
 from __future__ import annotations
@@ -90,14 +90,16 @@ def _needs_transaction(to_create: list[tuple[ParsedItem, Event]], connection) ->
 def _insert(connection, events: list[Event]) -> list[Event]:
     """Insert `events` and set their ids, like bulk_create, which it is off PostgreSQL. A single
     row outside a transaction is saved alone (bulk_create would open one); on PostgreSQL,
-    COPY_MIN_ROWS or more go by COPY. A uid already stored raises
-    IntegrityError either way."""
+    COPY_MIN_ROWS or more go by COPY, fewer by one INSERT of arrays. A uid already stored
+    raises IntegrityError either way."""
     if len(events) == 1 and not connection.in_atomic_block:
         events[0].save(force_insert=True)  # one INSERT in autocommit, no transaction around it
         return events
     fast = connection.vendor == "postgresql" and _COPY_COLUMNS is not None
-    if not fast or len(events) < COPY_MIN_ROWS:
+    if not fast:
         return Event.objects.bulk_create(events, batch_size=MAX_BATCH)  # tenant: the caller built them with company
+    if len(events) < COPY_MIN_ROWS:
+        return _insert_unnest(connection, events)
     quote = connection.ops.quote_name
     table, pk_column = Event._meta.db_table, Event._meta.pk.column
     with connection.cursor() as cursor:
@@ -114,6 +116,37 @@ def _insert(connection, events: list[Event]) -> list[Event]:
     for pk, event in zip(ids, events, strict=True):
         _stored(event, pk, connection)
     return events
+
+
+def _insert_unnest(connection, events: list[Event]) -> list[Event]:
+    """One INSERT ... SELECT FROM UNNEST(one array per column) ... RETURNING id: what
+    bulk_create sends on PostgreSQL, but its SQL, the same for any number of rows, is
+    written once per process instead of compiled on every post (a third of the storing's
+    CPU for a post of ten events)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_unnest_sql(connection), [[get(event) for event in events] for _, get in _COPY_COLUMNS])
+        ids = [row[0] for row in cursor.fetchall()]
+    for pk, event in zip(ids, events, strict=True):  # rows come back in the order of the arrays
+        _stored(event, pk, connection)
+    return events
+
+
+_UNNEST_SQL: dict[str, str] = {}  # by database alias
+
+
+def _unnest_sql(connection) -> str:
+    sql = _UNNEST_SQL.get(connection.alias)
+    if sql is None:
+        fields = {f.column: f for f in Event._meta.concrete_fields}
+        quote = connection.ops.quote_name
+        table, pk = quote(Event._meta.db_table), quote(Event._meta.pk.column)
+        columns = ", ".join(quote(column) for column, _ in _COPY_COLUMNS)
+        # Without the length (varchar, not varchar(64)): the arrays' type, as bulk_create casts them.
+        arrays = ", ".join(f"(%s)::{fields[c].db_type(connection).split('(')[0]}[]" for c, _ in _COPY_COLUMNS)
+        # Names and types from the model's metadata, quoted; the values are parameters.
+        sql = f"INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({arrays}) RETURNING {table}.{pk}"  # noqa: S608
+        _UNNEST_SQL[connection.alias] = sql
+    return sql
 
 
 def _stored(event: Event, pk: int, connection) -> Event:

@@ -214,3 +214,29 @@ def test_a_single_retry_in_autocommit_answers_duplicate(tenant_a, door_a):
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == {"uid": "auto", "status": "duplicate", "id": first.json()["id"]}
     assert Event.objects.for_company(tenant_a.company).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_uid_stored_meanwhile_makes_a_batch_answer_duplicate_for_it(tenant_a, door_a, monkeypatch):
+    """A retry racing the first post: the uid is stored after the batch looked its uids up
+    and before it inserts. The insert meets the unique index, nothing of the batch is kept,
+    and the second pass answers that item `duplicate` with the stored id."""
+    from events import parsing
+
+    first = post_batch(door_a, [event("raced", door_a.entrance)]).json()["results"][0]["id"]
+    real_classify = parsing.classify
+    calls = []
+
+    def classify_missing_the_race(**kwargs):
+        calls.append(kwargs["look_up_uids"])
+        if len(calls) == 1:
+            kwargs["look_up_uids"] = False  # as if the lookup ran before the racing insert
+        return real_classify(**kwargs)
+
+    monkeypatch.setattr("events.services.classify", classify_missing_the_race)
+    items = [event("raced", door_a.entrance), *(event(f"new{n}", door_a.exit) for n in range(3))]
+    body = post_batch(door_a, items).json()
+    assert len(calls) == 2
+    assert [r["status"] for r in body["results"]] == ["duplicate", "created", "created", "created"]
+    assert body["results"][0]["id"] == first
+    assert Event.objects.for_company(tenant_a.company).count() == 4
