@@ -21,6 +21,7 @@ import itertools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections, router
@@ -32,6 +33,7 @@ from django.db.models.query import get_related_populators
 MAX_LIST_ARGUMENT = 64
 
 _INT_BASE = 7_340_000_000_000_000_000  # placeholders: far above any id, below a bigint's limit
+_DATETIME_BASE = datetime(1901, 2, 3, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ class _Shape:
 
 
 class CompiledQuery:
-    """`build(*arguments)` returns the queryset; each argument is an int, a str, or a list of
-    ints (for `__in`). Calling the `CompiledQuery` with real arguments returns the model
+    """`build(*arguments)` returns the queryset; each argument is an int, a str, an aware
+    datetime, or a list of ints (for `__in`). Calling the `CompiledQuery` with real arguments returns the model
     instances that `list(build(*arguments))` would."""
 
     def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
@@ -81,11 +83,20 @@ class CompiledQuery:
 
         def placeholder(value: Any, index: int, item: int | None) -> Any:
             number = next(counter)
+            if isinstance(value, datetime):
+                if value.tzinfo is None:
+                    raise ValueError(f"CompiledQuery: argument {index} must be an aware datetime")
+                stand_in = _DATETIME_BASE + timedelta(microseconds=number)
+                # As the ORM writes a datetime parameter (text on SQLite, as it is on PostgreSQL).
+                where[connection.ops.adapt_datetimefield_value(stand_in)] = (index, item)
+                return stand_in
             if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise ValueError(f"CompiledQuery: argument {index} must be an int, a str or a list of ints")
+                raise ValueError(f"CompiledQuery: argument {index} must be an int, a str, a datetime or a list of ints")
             stand_in = _INT_BASE + number if isinstance(value, int) else f"compiled-query-argument-{number}"
             where[stand_in] = (index, item)
             return stand_in
+
+        connection = connections[alias]
 
         stand_ins = [
             [placeholder(v, index, n) for n, v in enumerate(a)] if isinstance(a, list) else placeholder(a, index, None)
@@ -114,10 +125,12 @@ class CompiledQuery:
         )
 
     def _run(self, alias: str, shape: _Shape, arguments: Sequence[Any]) -> list[Model]:
+        connection = connections[alias]
         params = list(shape.params)
         for position, index, item in shape.slots:
-            params[position] = arguments[index] if item is None else arguments[index][item]
-        with connections[alias].cursor() as cursor:
+            value = arguments[index] if item is None else arguments[index][item]
+            params[position] = connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+        with connection.cursor() as cursor:
             cursor.execute(shape.sql, params)
             rows = cursor.fetchall()
         if not rows:
@@ -141,4 +154,4 @@ class CompiledQuery:
 
 
 def _hashable(value: Any) -> bool:
-    return isinstance(value, (int, str))
+    return isinstance(value, (int, str, datetime))

@@ -72,3 +72,20 @@ def test_an_argument_written_into_the_sql_is_refused(tenants):
     inlined = CompiledQuery(Subject, lambda name: Subject.objects.for_company(a.company).alias(n=Value(name)))
     with pytest.raises(ValueError):
         inlined("Ann")
+
+
+@pytest.mark.django_db
+def test_a_datetime_argument(tenants):
+    a, _ = tenants
+    start = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+    early = SubjectFactory(company=a.company, subject_type=SubjectType.VISITOR, visit_start=start)
+    SubjectFactory(company=a.company, subject_type=SubjectType.VISITOR, visit_start=start.replace(hour=9))
+    query = CompiledQuery(
+        Subject, lambda company_id, until: Subject.objects.for_company(company_id).filter(visit_start__lte=until)
+    )
+    assert [s.pk for s in query(a.company.pk, start)] == [early.pk]
+    assert query(a.company.pk, start.replace(hour=1, minute=29)) == []
+    with pytest.raises(ValueError):
+        CompiledQuery(Subject, lambda until: Subject.objects.for_company(a.company).filter(visit_start__lte=until))(
+            datetime(2026, 3, 2)  # naive: refused, as the ORM would warn
+        )

@@ -32,6 +32,7 @@ from django.db import transaction
 
 from devices.models import Direction
 from events.models import Event, EventKind
+from kangaroo.compiled import CompiledQuery
 from subjects.models import SubjectType
 from visits.models import Visit, VisitStatus
 from visits.services import visit_mark_arrived, visit_mark_left
@@ -65,6 +66,31 @@ def _visitor_departures(events: Sequence[Event]) -> list[Event]:
     return sorted(found, key=lambda event: (event.happened_at, event.pk))
 
 
+# Asked for every event post that recognises a visitor: compiled once (`kangaroo.compiled`).
+_ARRIVAL_CANDIDATES = CompiledQuery(
+    Visit,
+    lambda company_id, visitor_ids, last, first: (
+        Visit.objects.for_company(company_id)
+        .filter(
+            visitor_id__in=visitor_ids,
+            status=VisitStatus.INVITED,
+            arrived_at__isnull=True,
+            starts_at__lte=last,
+            ends_at__gte=first,
+        )
+        .order_by("starts_at", "id")
+    ),
+)
+_DEPARTURE_CANDIDATES = CompiledQuery(
+    Visit,
+    lambda company_id, visitor_ids, last: (
+        Visit.objects.for_company(company_id)
+        .filter(visitor_id__in=visitor_ids, status=VisitStatus.INVITED, arrived_at__lt=last, left_at__isnull=True)
+        .order_by("-arrived_at", "-id")
+    ),
+)
+
+
 def visits_mark_arrivals(sender, *, company, events: Sequence[Event], **kwargs) -> list[Visit]:
     """The `events_recorded` listener: arrivals, then departures (an exit seen in the same
     batch after the entrance marks both); returns the visits this batch marked arrived."""
@@ -77,15 +103,8 @@ def _mark_departures(company, events: Sequence[Event]) -> list[Visit]:
     departures = _visitor_departures(events)
     if not departures:
         return []
-    candidates = list(
-        Visit.objects.for_company(company)
-        .filter(
-            visitor_id__in={event.subject_id for event in departures},
-            status=VisitStatus.INVITED,
-            arrived_at__lt=departures[-1].happened_at,
-            left_at__isnull=True,
-        )
-        .order_by("-arrived_at", "-id")
+    candidates = _DEPARTURE_CANDIDATES(
+        company.pk, list({event.subject_id for event in departures}), departures[-1].happened_at
     )
     left: list[Visit] = []
     for event in departures:
@@ -113,16 +132,11 @@ def _mark_arrivals(company, events: Sequence[Event]) -> list[Visit]:
     recognised = _visitor_recognitions(events)
     if not recognised:
         return []
-    candidates = list(
-        Visit.objects.for_company(company)
-        .filter(
-            visitor_id__in={event.subject_id for event in recognised},
-            status=VisitStatus.INVITED,
-            arrived_at__isnull=True,
-            starts_at__lte=recognised[-1].happened_at,
-            ends_at__gte=recognised[0].happened_at,
-        )
-        .order_by("starts_at", "id")
+    candidates = _ARRIVAL_CANDIDATES(
+        company.pk,
+        list({event.subject_id for event in recognised}),
+        recognised[-1].happened_at,
+        recognised[0].happened_at,
     )
     marked: list[Visit] = []
     for event in recognised:
