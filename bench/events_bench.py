@@ -3,6 +3,7 @@ PostgreSQL and Redis, each next to a baseline measured in the same run.
 
     .venv/bin/python bench/events_bench.py             # the whole run, about 12 minutes
     .venv/bin/python bench/events_bench.py --rounds 0 --points 1000x20 --modes product,relay
+    .venv/bin/python bench/events_bench.py --cpu-per-post 800    # one worker's CPU per post of 10
 
 Runs on its own PostgreSQL database (BENCH_EVENTS_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/kangaroo_bench_events), created and migrated if missing,
