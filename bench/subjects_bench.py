@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/subjects_bench.py            # the whole run, about 4 minutes
     .venv/bin/python bench/subjects_bench.py --quick    # one run per item, no 100k import
+    .venv/bin/python bench/subjects_bench.py --export-only --runs 5   # the exports only
 
 Runs on its own PostgreSQL database (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/kangaroo_bench), created and migrated if missing and
@@ -211,7 +212,7 @@ def copy_export(company: Company) -> bytes:
     """PostgreSQL writing the same columns of the same rows as CSV, with nothing in between."""
     query = """
         COPY (
-            SELECT s.job_number, s.name, s.subject_type, s.email, s.phone, d.name, s.title,
+            SELECT s.job_number, s.name, s.english_name, s.subject_type, s.email, s.phone, d.name, s.title,
                    s.start_date, s.visit_start, s.visit_end, h.job_number, s.purpose, s.remark, s.archived
             FROM subjects_subject s
             LEFT JOIN subjects_department d ON d.id = s.department_id
@@ -392,8 +393,11 @@ class Table:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one run per item and no 100,000-row import")
+    parser.add_argument("--export-only", action="store_true", help="the export items only, then the table")
+    parser.add_argument("--runs", type=int, help="runs of the CSV export and its COPY (default 3, 1 with --quick)")
     args = parser.parse_args()
     runs = 1 if args.quick else 3
+    export_runs = args.runs or runs
 
     started = time.monotonic()
     call_command("migrate", verbosity=0, interactive=False)
@@ -407,10 +411,10 @@ def main() -> None:
     print(f"\nPostgreSQL {connection.pg_version}, {os.cpu_count()} CPUs; {BIG:,} subjects in one company\n")
 
     # Export: the admin's export view, all columns, of the changelist's (here unfiltered) rows.
-    csv_s, content = timed(lambda: admin_export(client, 0), runs)
+    csv_s, content = timed(lambda: admin_export(client, 0), export_runs)
     rows = content.count(b"\n") - 1
     assert rows >= BIG, rows
-    copy_s, copied = timed(lambda: copy_export(big), runs)
+    copy_s, copied = timed(lambda: copy_export(big), export_runs)
     assert copied.count(b"\n") - 1 >= BIG
     default_csv_s, _ = timed(lambda: default_export(big, "csv"), 1)
     table.add(
@@ -421,6 +425,9 @@ def main() -> None:
 
     xlsx_s, book = timed(lambda: admin_export(client, 1), 1 if args.quick else 2)
     table.add("admin export XLSX 100k", xlsx_s, "admin CSV export", csv_s, 10, f"{len(book) / 1e6:.1f} MB")
+    if args.export_only:
+        finish(table, started)
+        return
 
     # Import: SubjectResource (full validation) vs the library's defaults, same file.
     ten_k = import_file(10_000, random.Random(7))
@@ -465,6 +472,10 @@ def main() -> None:
     ms, queries = page(api, "/api/v1/subjects", 5 if not args.quick else 2, Authorization=f"Bearer {token}")
     table.add(f"API list: {len(queries)} queries", ms / 1000, None, None, None, f"{ms:.0f} ms")
 
+    finish(table, started)
+
+
+def finish(table: Table, started: float) -> None:
     table.print()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nwhole run: {time.monotonic() - started:.0f} s; load average at the end {load} on {os.cpu_count()} CPUs")
