@@ -16,6 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext
 from import_export.forms import SelectableFieldsExportForm
 
@@ -92,7 +93,7 @@ class ZonedSplitDateTime(AdminSplitDateTime):
         # on its own line below, however narrow the column (a consent's row in a table).
         note = ""
         if not self.zone_note:
-            note = format_html('<div class="zone-note-elsewhere" hidden></div>')
+            note = mark_safe('<div class="zone-note-elsewhere" hidden></div>')
         elif self.company_name is not None:
             note = format_html('<div class="zone-note" hidden{}></div>', flatatt(zone_note_messages(self.company_name)))
         return format_html(
