@@ -42,6 +42,7 @@ AUDIT_VERBS = {
     "add_to_subject": _("added to a subject"),
     "attach": _("moved to another box"),
     "cancel": _("cancelled"),
+    "check_in": _("visitor checked in at reception"),
     "confirm": _("confirmed"),
     "correct": _("corrected"),
     "create": _("created"),

@@ -3,10 +3,12 @@
 When a visitor is recognised within their visit window (an event of kind `recognized`: one
 outside the window is `visitor_outside_window` and sends nothing), a job e-mails their host:
 the visitor's name, where (the device and screen) and when, in the company's time zone and
-the host's language. Once per visit: a `VisitorArrival` row per visitor and window, under a
-unique constraint, is written in the same transaction as the e-mail is sent, so a retried
-event, a second door, or two workers at once never send it twice, and a failed send leaves
-no row (the job's retry tries again).
+the host's language. A visitor whom reception checks in by hand is announced the same way,
+"checked in at reception" (`host_tell_checked_in`, called from `visits`, the app above).
+Once per visit: a `VisitorArrival` row per visitor and window, under a unique constraint, is
+written in the same transaction as the e-mail is sent, so a retried event, a second door,
+reception after a door (or a door after reception), or two workers at once never send it
+twice, and a failed send leaves no row (the job's retry tries again).
 
 Hosts are employees, mostly without a login; each e-mail carries a signed link to the host's
 own settings (`HostSettings`: on or off, and the language), which never expires and works only
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core import signing
@@ -51,10 +54,17 @@ def queue_visitor_arrivals(sender, *, company, events: Sequence[Event], **kwargs
             enqueue(jobs.visitor_arrivals_notify, company.pk, ids)
 
 
+def window_key(start: datetime | None, end: datetime | None) -> str:
+    """A visit as the arrival record names it: its window, in UTC, so that a door's
+    recognition (the visitor's window at the doors) and reception's check-in (the visit's own
+    window) name the same visit alike."""
+    start_text = start.astimezone(UTC).isoformat() if start else ""
+    end_text = end.astimezone(UTC).isoformat() if end else ""
+    return f"{start_text}/{end_text}"
+
+
 def visit_key(visitor: Subject) -> str:
-    start = visitor.visit_start.isoformat() if visitor.visit_start else ""
-    end = visitor.visit_end.isoformat() if visitor.visit_end else ""
-    return f"{start}/{end}"
+    return window_key(visitor.visit_start, visitor.visit_end)
 
 
 def host_settings_token(host: Subject) -> str:
@@ -124,21 +134,51 @@ def _notify_one(company: Company, event: Event) -> int:
         return 0
     if visitor.visit_state(event.happened_at) not in (None, "current"):
         return 0  # corrected or re-windowed since: not within this visit
+    place = event.screen.location if event.screen and event.screen.location else event.device_name
+    return _tell_once(
+        company, visitor, host, visit=visit_key(visitor), event=event, when=event.happened_at, place=place,
+        purpose=visitor.purpose,
+    )  # fmt: skip
+
+
+def host_tell_checked_in(
+    *,
+    company: Company,
+    visitor: Subject,
+    host: Subject | None,
+    window: tuple[datetime, datetime],
+    at: datetime,
+    purpose: str,
+) -> int:
+    """E-mail `host` that reception checked `visitor` in by hand at `at`, for the visit of
+    `window`; returns 1 if sent. The same once-per-visit record as a door's recognition: a
+    host told by the door is not told again by reception, nor the other way round."""
+    if host is None or not host.email or host.archived or host.company_id != company.pk:
+        return 0
+    return _tell_once(
+        company, visitor, host, visit=window_key(*window), event=None, when=at, place=None, purpose=purpose
+    )
+
+
+def _tell_once(
+    company: Company, visitor: Subject, host: Subject, *, visit: str, event: Event | None, when, place, purpose: str
+) -> int:
     preference = host_settings_of(host)
     if not preference.arrival_emails:
         return 0
     try:
         with transaction.atomic():
             VisitorArrival.objects.create(
-                company=company, visitor=visitor, visit=visit_key(visitor), event=event, host_email=host.email
+                company=company, visitor=visitor, visit=visit, event=event, host_email=host.email
             )
-            _send(company, event, visitor, host, preference)
+            _send(company, visitor, host, preference, when=when, place=place, purpose=purpose)
     except IntegrityError:
         return 0  # this visit's host has been told already
     return 1
 
 
-def _send(company: Company, event: Event, visitor: Subject, host: Subject, preference: HostSettings) -> None:
+def _send(company: Company, visitor: Subject, host: Subject, preference: HostSettings, *, when, place, purpose) -> None:
+    """`place` is where a door saw the visitor; None when reception checked them in."""
     language = host_language(host, preference)
     link = settings.PORTAL_URL.rstrip("/") + reverse("host-settings", args=[host_settings_token(host)])
     with translation.override(language), timezone.override(company.zone):
@@ -146,9 +186,10 @@ def _send(company: Company, event: Event, visitor: Subject, host: Subject, prefe
             "company": company,
             "visitor": visitor,
             "host": host,
-            "event": event,
-            "place": event.screen.location if event.screen and event.screen.location else event.device_name,
-            "when": timezone.localtime(event.happened_at),
+            "place": place,
+            "by_reception": place is None,
+            "purpose": purpose,
+            "when": timezone.localtime(when),
             "settings_url": link,
         }
         subject = render_to_string("integrations/email/visitor_arrived_subject.txt", context).strip()

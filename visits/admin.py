@@ -1,5 +1,6 @@
 """Visits in the admin: owners and admins invite (the same `visit_create` as everywhere),
-cancel, re-send the invitation, revoke the link or issue one to hand over; viewers read.
+cancel, re-send the invitation, revoke the link or issue one to hand over, and at reception
+check visitors in and mark them left; viewers read.
 A visit is not edited after it is made: cancel it and invite again."""
 
 from __future__ import annotations
@@ -62,11 +63,11 @@ class VisitAdmin(TenantAdmin):
     search_fields = ["visitor_name", "visitor_email", "visitor_company", "purpose"]
     date_hierarchy = "starts_at"
     list_select_related = ["host", "company"]
-    actions = ["cancel_visits", "resend_invitations", "revoke_links", "issue_link", "mark_left"]
+    actions = ["cancel_visits", "resend_invitations", "revoke_links", "issue_link", "check_in", "mark_left"]
     zone_note_fields = ("starts_at",)  # the end sits right below it, in the same zone
     readonly_on_change = [
-        *services.VISIT_INPUT_FIELDS, "visitor", "state", "invited_by", "arrived_at", "left_at", "face_declined_at",
-        "invitation_sent_at", "link_revoked_at", "created_at",
+        *services.VISIT_INPUT_FIELDS, "visitor", "state", "invited_by", "arrived_at", "arrived_via", "left_at",
+        "face_declined_at", "invitation_sent_at", "link_revoked_at", "created_at",
     ]  # fmt: skip
 
     def get_queryset(self, request):
@@ -166,6 +167,13 @@ class VisitAdmin(TenantAdmin):
             messages.WARNING,
         )
 
+    @admin.action(description=_("Check the visitor in (reception)"), permissions=["change"])
+    def check_in(self, request, queryset):
+        done = self._each(request, queryset, services.visit_check_in)
+        if done:
+            words = ngettext("%d visitor checked in.", "%d visitors checked in.", done)
+            self.message_user(request, words % done)
+
     @admin.action(description=_("Mark the visitor as left"), permissions=["change"])
     def mark_left(self, request, queryset):
         done = self._each(request, queryset, services.visit_mark_left)
@@ -179,6 +187,11 @@ class VisitAdmin(TenantAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("today/", self.admin_site.admin_view(self.expected_today_view), name="{}_{}_today".format(*info)),
+            path(
+                "<path:object_id>/check-in/",
+                self.admin_site.admin_view(self.check_in_view),
+                name="{}_{}_check_in".format(*info),
+            ),
             path(
                 "<path:object_id>/left/",
                 self.admin_site.admin_view(self.mark_left_view),
@@ -255,16 +268,27 @@ class VisitAdmin(TenantAdmin):
         }
         return render(request, "admin/visits/visit/expected_today.html", context)
 
+    def check_in_view(self, request, object_id):
+        """Expected today's "Check in" button: the visitor is at the desk (no photo, or no door
+        recognised them)."""
+        done = _("%(visitor)s checked in.")
+        return self._reception_button(request, object_id, services.visit_check_in, done)
+
     def mark_left_view(self, request, object_id):
         """Expected today's "Left" button: the visitor went out where no camera saw them."""
+        return self._reception_button(request, object_id, services.visit_mark_left, _("%(visitor)s marked as left."))
+
+    def _reception_button(self, request, object_id, service, done):
+        """A button of Expected today: POST only, by those who may change visits; back to the
+        list (with its host filter), saying what happened or why not."""
         visit = self.get_object(request, unquote(object_id))  # 404 for another company's, whatever the method
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request, visit):
             raise PermissionDenied
         try:
-            if services.visit_mark_left(company=visit.company, actor=request.user, visit=visit):
-                self.message_user(request, _("%(visitor)s marked as left.") % {"visitor": visit.visitor_name})
+            if service(company=visit.company, actor=request.user, visit=visit):
+                self.message_user(request, done % {"visitor": visit.visitor_name})
         except KangarooError as exc:
             self.message_user(request, f"{visit.visitor_name}: {exc.message}", messages.ERROR)
         back = reverse("admin:visits_visit_today")

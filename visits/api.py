@@ -1,6 +1,7 @@
 """Visits over the API: invite, list (by day, host, status), read, cancel, re-send the
-invitation. The same rules as the admin: every role reads, owners and admins invite, cancel
-and re-send (`services.visit_may_invite`); another company's visit answers 404. People only:
+invitation, check the visitor in and mark them left at reception. The same rules as the
+admin: every role reads, owners and admins invite, cancel, re-send, check in and mark left
+(`services.visit_may_invite`); another company's visit answers 404. People only:
 a company API key is refused (`api_key_scope_missing`), since an invitation is sent in the
 name of the person who made it.
 
@@ -11,11 +12,12 @@ invitation e-mail, or from the admin's "show a new link to hand over").
 from __future__ import annotations
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from kangaroo.api.errors import ErrorEnvelopeSerializer
 from kangaroo.api.fields import CompanyRelatedField
 from kangaroo.api.filters import IdFilter
 from kangaroo.api.serializers import StrictSerializer
@@ -32,18 +34,25 @@ class VisitSerializer(serializers.ModelSerializer):
     state = serializers.SerializerMethodField(
         help_text="`invited`; `photo_ready` (the visitor has a photo the doors recognise); `face_declined` "
         "(`face_declined_at`: the visitor chose no photo on their page, reception checks them in); `arrived` "
-        "(`arrived_at`: first recognised at a door within the window); `left` (`left_at`: recognised at an "
-        "exit after arriving, or marked by reception); `cancelled`."
+        "(`arrived_at`: first recognised at a door within the window, or checked in by reception; `arrived_via` "
+        "says which); `left` (`left_at`: recognised at an exit after arriving, or marked by reception); `cancelled`."
     )
 
     class Meta:
         model = Visit
         fields = [
             "id", "visitor", "visitor_name", "visitor_email", "visitor_phone", "visitor_company", "purpose",
-            "host", "host_name", "language", "starts_at", "ends_at", "status", "state", "arrived_at", "left_at",
-            "face_declined_at", "invitation_sent_at", "link_revoked_at", "invited_by", "created_at", "updated_at",
+            "host", "host_name", "language", "starts_at", "ends_at", "status", "state", "arrived_at", "arrived_via",
+            "left_at", "face_declined_at", "invitation_sent_at", "link_revoked_at", "invited_by", "created_at",
+            "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+        extra_kwargs = {
+            "arrived_via": {
+                "help_text": "How the arrival was recorded: `door` (recognised at a door) or `reception` (checked "
+                "in by hand); blank before the visitor arrives."
+            }
+        }
 
     def get_host_name(self, visit) -> str | None:
         return visit.host.name if visit.host_id else None
@@ -141,4 +150,48 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     @action(detail=True, methods=["post"])
     def resend(self, request, pk=None):
         visit = services.visit_invitation_resend(company=self.company, actor=self.actor, visit=self.get_object())
+        return self._answer(visit)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: VisitSerializer,
+            403: OpenApiResponse(ErrorEnvelopeSerializer, description="`permission_denied`: viewers only read"),
+            404: OpenApiResponse(ErrorEnvelopeSerializer, description="`not_found`: no such visit in the company"),
+            409: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="`visit_cancelled`; `visit_not_started` (the visit's day, in the company's time zone, "
+                "has not come); `visit_ended`",
+            ),
+        },
+        summary="Check the visitor in at reception, now",
+        description="Marks the visit arrived now, by reception (`arrived_via`: `reception`; audited as "
+        "`visit.check_in`): `visit.arrived` goes to the webhooks and the host gets the arrival e-mail, each once "
+        "per visit. A visit already arrived (at a door, or checked in before) answers as it is, unchanged.",
+    )
+    @action(detail=True, methods=["post"], url_path="check-in")
+    def check_in(self, request, pk=None):
+        visit = self.get_object()
+        services.visit_check_in(company=self.company, actor=self.actor, visit=visit)
+        return self._answer(visit)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: VisitSerializer,
+            403: OpenApiResponse(ErrorEnvelopeSerializer, description="`permission_denied`: viewers only read"),
+            404: OpenApiResponse(ErrorEnvelopeSerializer, description="`not_found`: no such visit in the company"),
+            409: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="`visit_cancelled`; `visit_not_started` (not begun, and the visitor has not arrived)",
+            ),
+        },
+        summary="Mark the visitor as left, now",
+        description="Marks the visit left now, by reception (audited as `visit.mark_left`): `visit.left` goes to "
+        "the webhooks once. A visit already left answers as it is, unchanged.",
+    )
+    @action(detail=True, methods=["post"], url_path="mark-left")
+    def mark_left(self, request, pk=None):
+        visit = self.get_object()
+        services.visit_mark_left(company=self.company, actor=self.actor, visit=visit)
         return self._answer(visit)

@@ -8,7 +8,8 @@ is `visitor_outside_window` and marks nothing) and, for each, the visitor's invi
 whose window holds the moment of the event. `visit_mark_arrived` is one conditional UPDATE,
 so a retried event, a second door or two workers ingesting at once mark a visit once, and
 only the call that marked it announces `visit.arrived` to the company's webhooks, in the
-same transaction as the mark.
+same transaction as the mark. Reception's check-in by hand (`services.visit_check_in`) goes
+through the same UPDATE, so a door after the desk, or the desk after a door, marks nothing more.
 
 A departure is the first recognition at an exit after the arrival (an exit at the arrival's
 own moment marks only the arrival), of the visitor's latest arrived visit that has not
@@ -20,7 +21,8 @@ departure there by hand (admin, same service).
 The host's e-mail is not sent here: `integrations.arrivals` already e-mails a visitor's host
 once per visitor and window (a unique row, written with the e-mail), and a visitor's window
 and host at the doors are those of the visit they are expected for (`services`), so that one
-e-mail is the visit's. A second mail path here could only add a second e-mail.
+e-mail is the visit's. A second mail path here could only add a second e-mail. Reception's
+check-in, which no door sees, writes the same row through `integrations.arrivals.host_tell_checked_in`.
 """
 
 from __future__ import annotations
@@ -28,15 +30,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from django.db import transaction
-
 from devices.models import Direction
 from events.models import Event, EventKind
 from kangaroo.compiled import CompiledQuery
 from subjects.models import SubjectType
 from visits.models import Visit, VisitStatus
 from visits.services import visit_mark_arrived, visit_mark_left
-from visits.webhooks import visit_webhooks_queue
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +153,8 @@ def _mark_arrivals(company, events: Sequence[Event]) -> list[Visit]:
         if visit is None:
             continue
         visit.company = company
-        with transaction.atomic():
-            if visit_mark_arrived(visit=visit, at=event.happened_at):
-                visit_webhooks_queue(company=company, kind="arrived", visits=[visit])
-                marked.append(visit)
-            else:
-                visit.arrived_at = event.happened_at  # marked meanwhile by another ingest: skip it here
+        if visit_mark_arrived(visit=visit, at=event.happened_at):
+            marked.append(visit)
+        else:
+            visit.arrived_at = event.happened_at  # marked meanwhile (another ingest, reception): skip it here
     return marked

@@ -34,6 +34,11 @@ class VisitStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+class ArrivedVia(models.TextChoices):
+    DOOR = "door", _("recognised at a door")
+    RECEPTION = "reception", _("checked in at reception")
+
+
 class Visit(TenantModel):
     # CASCADE: erasing the visitor (privacy) takes their visits, which hold their name and
     # contact details, along; the audit log keeps that there was a visit.
@@ -69,6 +74,9 @@ class Visit(TenantModel):
     ends_at = models.DateTimeField(_("ends at"))
     status = models.CharField(_("status"), max_length=10, choices=VisitStatus.choices, default=VisitStatus.INVITED)
     arrived_at = models.DateTimeField(_("arrived at"), null=True, blank=True)
+    # How the arrival was recorded: a door's recognition, or reception's check-in by hand
+    # (who did it is in the audit log, `visit.check_in`). Blank until the visitor arrives.
+    arrived_via = models.CharField(_("arrived via"), max_length=10, choices=ArrivedVia.choices, blank=True)
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
     # Set when the visitor declines the face option on their page (reception checks them in),
     # cleared when they agree after all: reception needs to know not to wait for a photo.

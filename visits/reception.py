@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from accounts.models import Company
-from visits.models import Visit, VisitStatus
+from visits.models import ArrivedVia, Visit, VisitStatus
 from visits.selectors import VisitState, visit_state, visits_on_day
 
 BADGE_SALT = "visits.badge"
@@ -71,7 +71,10 @@ def state_label(visit: Visit, zone) -> str:
     """The state in words, with the time for an arrival or a departure (company's zone)."""
     state = visit_state(visit)
     if state == VisitState.ARRIVED:
-        return _("Arrived at %(time)s") % {"time": time_format(timezone.localtime(visit.arrived_at, zone), "H:i")}
+        arrived = {"time": time_format(timezone.localtime(visit.arrived_at, zone), "H:i")}
+        if visit.arrived_via == ArrivedVia.RECEPTION:
+            return _("Checked in at %(time)s") % arrived
+        return _("Arrived at %(time)s") % arrived
     if state == VisitState.LEFT:
         return _("Left at %(time)s") % {"time": time_format(timezone.localtime(visit.left_at, zone), "H:i")}
     return {
@@ -90,6 +93,7 @@ class ExpectedVisit:
     starts: datetime
     ends: datetime
     badge_printable: bool
+    may_check_in: bool  # reception may check the visitor in by hand (`visit_check_in`)
     may_mark_left: bool  # reception may mark the departure by hand (`visit_mark_left`)
 
 
@@ -110,6 +114,9 @@ def expected_on(*, company: Company, day: date | None = None, host_id: int | Non
                 starts=timezone.localtime(visit.starts_at, zone),
                 ends=timezone.localtime(visit.ends_at, zone),
                 badge_printable=badge_printable(visit),
+                # Today's list holds only visits whose day has come: open until the visit ends.
+                may_check_in=state not in (VisitState.ARRIVED, VisitState.LEFT, VisitState.CANCELLED)
+                and now <= visit.ends_at,
                 may_mark_left=state not in (VisitState.LEFT, VisitState.CANCELLED)
                 and (visit.arrived_at is not None or visit.starts_at <= now),
             )

@@ -1,6 +1,7 @@
 """Writes on visits: invite, cancel, re-send, revoke or re-issue the personal link, mark the
-arrival and the departure; and what a visitor does through their link (consent, selfie, declining the face
-option), each acting only on the visit the link names and its visitor.
+arrival (a door's, or reception's check-in by hand) and the departure; and what a visitor
+does through their link (consent, selfie, declining the face option), each acting only on
+the visit the link names and its visitor.
 
 Who may invite: a company user who may write (owners and admins, `User.can_write`).
 Viewers read visits but invite nobody; an invitation sends mail in the company's name and
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -28,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Company, User
 from accounts.services import audit_record
+from integrations.arrivals import host_tell_checked_in
 from kangaroo import errors
 from kangaroo.errors import KangarooError
 from kangaroo.images import normalise_photo
@@ -35,7 +37,7 @@ from kangaroo.jobs import enqueue
 from subjects import services as subject_services
 from subjects.models import Consent, ConsentMethod, Photo, Subject, SubjectType
 from subjects.selectors import consent_in_force
-from visits.models import LANGUAGES, Visit, VisitStatus
+from visits.models import LANGUAGES, ArrivedVia, Visit, VisitStatus
 from visits.webhooks import visit_webhooks_queue
 
 # 32 random bytes: 256 bits, far past guessing; URL-safe base64, 43 characters.
@@ -329,18 +331,83 @@ def visit_link_revoke(*, company: Company, actor: User | None, visit: Visit) -> 
     return visit
 
 
-def visit_mark_arrived(*, visit: Visit, at: datetime) -> bool:
-    """Record that the visitor arrived at `at`; True only for the call that recorded it
-    (one conditional UPDATE: a retried event, a second door or two workers at once record
-    it once, and the first arrival stays)."""
-    marked = (
-        Visit.objects.for_company(visit.company_id)
-        .filter(pk=visit.pk, arrived_at__isnull=True)
-        .update(arrived_at=at, updated_at=timezone.now())
-    )
-    if marked:
-        visit.arrived_at = at
+def visit_mark_arrived(*, visit: Visit, at: datetime, via: str = ArrivedVia.DOOR) -> bool:
+    """Record that the visitor arrived at `at` (`via` a door, or reception); True only for the
+    call that recorded it (one conditional UPDATE: a retried event, a second door, reception's
+    click or two workers at once record it once, and the first arrival stays). That call, and
+    only it, announces `visit.arrived` to the webhooks, in the same transaction."""
+    with transaction.atomic():
+        marked = (
+            Visit.objects.for_company(visit.company_id)
+            .filter(pk=visit.pk, arrived_at__isnull=True)
+            .update(arrived_at=at, arrived_via=via, updated_at=timezone.now())
+        )
+        if marked:
+            visit.arrived_at, visit.arrived_via = at, via
+            visit_webhooks_queue(company=visit.company, kind="arrived", visits=[visit])
     return bool(marked)
+
+
+@transaction.atomic
+def visit_check_in(*, company: Company, actor: User | None, visit: Visit) -> bool:
+    """Reception checks the visitor in by hand, now: a visitor who declined the face option,
+    or one no door recognised. True only for the call that recorded the arrival; a visit
+    already arrived (by a door, or a second click) answers False and nothing is marked,
+    audited, announced or e-mailed again. The arrival is the one a door would record
+    (`arrived_via` "reception", `visit.arrived` to the webhooks once), audited with who did it
+    (`visit.check_in`), and the host is e-mailed once per visit, as for a door's recognition
+    (`integrations.arrivals`, after commit).
+
+    Reception may check a visitor in from the start of the visit's day in the company's time
+    zone (someone early at the desk) until the visit ends. Refused, nothing written:
+    `permission_denied` (a viewer, another company's user), `not_found` (another company's
+    visit), `visit_cancelled`, `visit_not_started` (the visit's day has not come), `visit_ended`."""
+    _check_actor(company, actor)
+    current = Visit.objects.for_company(company).select_for_update().filter(pk=visit.pk).first()
+    if current is None:
+        raise KangarooError(errors.NOT_FOUND)  # another company's visit: as if there were none
+    if current.status == VisitStatus.CANCELLED:
+        raise KangarooError(errors.VISIT_CANCELLED)
+    if current.arrived_at is not None:
+        visit.arrived_at, visit.arrived_via = current.arrived_at, current.arrived_via
+        return False
+    now = timezone.now()
+    day_begins = datetime.combine(timezone.localtime(current.starts_at, company.zone).date(), time.min, company.zone)
+    if now < day_begins:
+        raise KangarooError(errors.VISIT_NOT_STARTED)
+    if now > current.ends_at:  # the door's bounds: the end itself is still within the visit
+        raise KangarooError(errors.VISIT_ENDED)
+    current.company = company
+    if not visit_mark_arrived(visit=current, at=now, via=ArrivedVia.RECEPTION):
+        return False
+    visit.arrived_at, visit.arrived_via = current.arrived_at, current.arrived_via
+    audit_record(company=company, actor=actor, action="visit.check_in", obj=current, changes={"arrived_at": now})
+    from visits import jobs
+
+    enqueue(jobs.visit_check_in_notify, company.pk, current.pk)
+    return True
+
+
+def visit_check_in_host_tell(*, company: Company, visit_id: int) -> int:
+    """E-mail the host of a visit reception checked in (the job `visit_check_in_notify`);
+    returns how many e-mails were sent: 0 or 1. Once per visit, shared with the doors'
+    e-mail (`integrations.arrivals`); a visit no longer checked in by reception sends nothing."""
+    visit = (
+        Visit.objects.for_company(company)
+        .select_related("visitor", "host")
+        .filter(pk=visit_id, status=VisitStatus.INVITED, arrived_via=ArrivedVia.RECEPTION)
+        .first()
+    )
+    if visit is None or visit.arrived_at is None:
+        return 0
+    return host_tell_checked_in(
+        company=company,
+        visitor=visit.visitor,
+        host=visit.host,
+        window=(visit.starts_at, visit.ends_at),
+        at=visit.arrived_at,
+        purpose=visit.purpose,
+    )
 
 
 def visit_mark_left(*, company: Company, actor: User | None, visit: Visit, at: datetime | None = None) -> bool:

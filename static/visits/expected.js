@@ -7,6 +7,9 @@
   var REFRESH_MS = 60000;
   var pending = null;
   var again = null;
+  // Only the answer to the latest request is shown: an automatic refresh sent before the host
+  // was changed may answer after the one the change sent, and must not undo the choice.
+  var latest = 0;
 
   function panel() { return document.getElementById("expected-panel"); }
 
@@ -19,10 +22,11 @@
     var current = panel();
     if (!current) return;
     var url = current.dataset.refreshUrl + "?host=" + encodeURIComponent(host());
+    var request = ++latest;
     fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (answer) { return answer.ok ? answer.text() : null; })
       .then(function (html) {
-        if (!html) return;
+        if (!html || request !== latest) return;
         var holder = document.createElement("div");
         holder.innerHTML = html;
         var fresh = holder.querySelector("#expected-panel");

@@ -130,3 +130,34 @@ def test_one_companys_visit_never_mails_anothers_host(
     post(door_b, [event("x", door_b.entrance, visitor)], django_capture_on_commit_callbacks)
     assert mail.outbox == []
     assert not VisitorArrival.objects.for_company(tenant_b.company).exists()
+
+
+def test_reception_checking_in_shares_the_once_per_visit_email_with_the_doors(
+    tenant_a, tenant_b, door_a, visit, django_capture_on_commit_callbacks
+):
+    from zoneinfo import ZoneInfo
+
+    from integrations.arrivals import host_tell_checked_in
+
+    host, visitor = visit
+    UserFactory(company=tenant_a.company, email="host@a.example", language="zh-hant")
+    # The visit's own window, written in another zone than the doors' copy: the same visit.
+    taipei = ZoneInfo("Asia/Taipei")
+    window = (visitor.visit_start.astimezone(taipei), visitor.visit_end.astimezone(taipei))
+    at = timezone.now()
+    mail.outbox.clear()
+
+    told = {"company": tenant_a.company, "visitor": visitor, "host": host, "window": window, "at": at}
+    told["purpose"] = "Interview"
+    assert host_tell_checked_in(**told) == 1
+    assert host_tell_checked_in(**told) == 0
+    # Another company's host is never told of this company's visitor.
+    their_host = SubjectFactory(company=tenant_b.company, email="host@b.example")
+    assert host_tell_checked_in(**{**told, "host": their_host}) == 0
+    post(door_a, [event("v1", door_a.entrance, visitor)], django_capture_on_commit_callbacks)
+
+    [message] = mail.outbox
+    local = timezone.localtime(at, tenant_a.company.zone).strftime("%Y-%m-%d %H:%M")
+    assert message.to == ["host@a.example"] and "抵達" in message.body
+    assert f"{local}（Asia/Taipei）於櫃檯報到" in message.body and "Interview" in message.body
+    assert VisitorArrival.objects.for_company(tenant_a.company).get().event is None

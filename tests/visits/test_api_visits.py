@@ -239,3 +239,80 @@ def test_the_schema_names_every_state_a_visit_can_be_in(client):
     )
     assert set(enum) == set(VisitState.ALL) and "face_declined" in enum
     assert "`face_declined`" in described and "`left`" in described
+
+
+def test_reception_checks_in_and_marks_left_over_the_api_once_each(api, tenant_a, host):
+    from integrations.models import VisitorArrival
+
+    host.email = "host@a.example"
+    host.save(update_fields=["email"])
+    client = api(tenant_a.admin)
+    created = post(client, "/api/v1/visits", body(host, starts_at=(timezone.now() - timedelta(minutes=5)).isoformat()))
+    visit_id = created.json()["id"]
+    mail.outbox.clear()
+
+    checked_in = post(client, f"/api/v1/visits/{visit_id}/check-in")
+    again = post(api(tenant_a.owner), f"/api/v1/visits/{visit_id}/check-in")
+
+    assert checked_in.status_code == 200, checked_in.content
+    data = checked_in.json()
+    assert (data["state"], data["arrived_via"]) == ("arrived", "reception")
+    assert data["arrived_at"].endswith("+08:00")  # the company's zone
+    assert again.status_code == 200 and again.json()["arrived_at"] == data["arrived_at"]
+    assert [m.to for m in mail.outbox] == [["host@a.example"]]
+    assert VisitorArrival.objects.for_company(tenant_a.company).count() == 1
+    assert AuditLog.objects.filter(action="visit.check_in", object_id=str(visit_id)).count() == 1
+
+    left = post(client, f"/api/v1/visits/{visit_id}/mark-left")
+    assert left.status_code == 200, left.content
+    assert (left.json()["state"], left.json()["arrived_at"]) == ("left", data["arrived_at"])
+    assert post(client, f"/api/v1/visits/{visit_id}/mark-left").json()["left_at"] == left.json()["left_at"]
+    assert AuditLog.objects.filter(action="visit.mark_left", object_id=str(visit_id)).count() == 1
+
+
+def test_check_in_and_mark_left_follow_the_tenant_and_role_rules_with_their_codes(api, tenants):
+    a, b = tenants
+    theirs = VisitFactory(company=b.company, starts_at=timezone.now() - timedelta(minutes=5))
+    mine = VisitFactory(company=a.company, starts_at=timezone.now() - timedelta(minutes=5))
+    tomorrow = timezone.now() + timedelta(days=2)
+    not_yet = VisitFactory(company=a.company, starts_at=tomorrow, ends_at=tomorrow + timedelta(hours=1))
+    cancelled = VisitFactory(company=a.company, status=VisitStatus.CANCELLED)
+    client = api(a.owner)
+
+    for action in ("check-in", "mark-left"):
+        answer = post(client, f"/api/v1/visits/{theirs.pk}/{action}")
+        assert (answer.status_code, code_of(answer)) == (404, "not_found")
+        answer = post(api(a.viewer), f"/api/v1/visits/{mine.pk}/{action}")
+        assert (answer.status_code, code_of(answer)) == (403, "permission_denied")
+        answer = post(client, f"/api/v1/visits/{cancelled.pk}/{action}")
+        assert (answer.status_code, code_of(answer)) == (409, "visit_cancelled")
+        answer = post(client, f"/api/v1/visits/{not_yet.pk}/{action}")
+        assert (answer.status_code, code_of(answer)) == (409, "visit_not_started")
+    _key, text = api_keys.api_key_create(
+        company=a.company, actor=a.owner, name="HR", scopes=["subjects:read", "subjects:write"]
+    )
+    keyed = api_client_for(None)
+    keyed.credentials(HTTP_AUTHORIZATION=f"Bearer {text}")
+    assert code_of(post(keyed, f"/api/v1/visits/{mine.pk}/check-in")) == "api_key_scope_missing"
+
+    assert not Visit.objects.filter(arrived_at__isnull=False).exists()  # tenant: neither company
+    assert not Visit.objects.filter(left_at__isnull=False).exists()  # tenant: neither company
+    assert mail.outbox == []
+
+
+def test_the_schema_documents_check_in_and_mark_left_with_their_error_codes(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    check_in = schema["paths"]["/api/v1/visits/{id}/check-in"]["post"]
+    mark_left = schema["paths"]["/api/v1/visits/{id}/mark-left"]["post"]
+    for operation, codes in (
+        (check_in, ["visit_cancelled", "visit_not_started", "visit_ended"]),
+        (mark_left, ["visit_cancelled", "visit_not_started"]),
+    ):
+        assert "requestBody" not in operation
+        assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Visit")
+        assert all(f"`{code}`" in operation["responses"]["409"]["description"] for code in codes)
+        assert "`permission_denied`" in operation["responses"]["403"]["description"]
+        assert "`not_found`" in operation["responses"]["404"]["description"]
+    arrived_via = schema["components"]["schemas"]["Visit"]["properties"]["arrived_via"]
+    enums = [schema["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]["enum"] for ref in arrived_via["oneOf"]]
+    assert sorted(value for enum in enums for value in enum) == ["", "door", "reception"]

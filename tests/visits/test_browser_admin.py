@@ -1,7 +1,7 @@
 """The visits admin in a real Chromium at 1366 × 768, in English and Traditional Chinese: the
 list fits the screen beside the menu and the filters (no sideways scrolling, long names and
 companies wrap), the add form says once which zone its times are in, and Expected today
-marks a visitor left. Screenshots go to KANGAROO_SCREENSHOTS when it is set."""
+checks a visitor in and marks a visitor left. Screenshots go to KANGAROO_SCREENSHOTS when it is set."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 WORDS = {
     "en": {"note": "Times are in {company}'s time zone (Asia/Taipei); your computer is 8 hours behind.",
-           "leave": "Mark as left", "left": "Left at "},
+           "leave": "Mark as left", "left": "Left at ", "declined": "No photo — reception checks in",
+           "check_in": "Check in", "checked_in": "Checked in at "},
     "zh-hant": {"note": "時間以 {company} 的時區（Asia/Taipei）為準；您的電腦比它慢 8 小時。",
-                "leave": "標記為已離開", "left": " 已離開"},
+                "leave": "標記為已離開", "left": " 已離開", "declined": "不使用照片，由櫃檯報到",
+                "check_in": "報到", "checked_in": " 已報到"},
 }  # fmt: skip
 
 
@@ -96,3 +98,39 @@ def test_reception_marks_a_visitor_left_from_expected_today(asgi_server, browser
     assert (f"{words}{hhmm}" if language == "en" else f"{hhmm}{words}") in row.inner_text()
     assert row.get_by_role("button").count() == 0
     shoot(page, f"visit-expected-today-{language}")
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hant"])
+def test_reception_checks_a_visitor_without_photo_in_from_expected_today(
+    asgi_server, browser, tenant_a, language, settings
+):
+    from integrations.models import VisitorArrival
+    from visits.models import ArrivedVia
+
+    settings.JOBS_INLINE = True  # the host's e-mail is sent by the server as it answers the click
+
+    host = SubjectFactory(
+        company=tenant_a.company, name="林志明", email="host@a.example", subject_type=SubjectType.EMPLOYEE
+    )
+    visit, _ = invite(tenant_a, host=host, visitor_name="林怡君", starts_at=timezone.now() - timedelta(minutes=5))
+    services.visit_face_decline(visit=visit)
+    page = admin_page(browser, asgi_server, tenant_a.admin, language)
+    page.goto(f"{asgi_server}/admin/visits/visit/today/")
+    row = page.locator(f'#expected_today tr[data-visit="{visit.pk}"]')
+    words = WORDS[language]
+    assert words["declined"] in row.inner_text()
+    shoot(page, f"visit-expected-today-to-check-in-{language}")
+
+    row.get_by_role("button", name=words["check_in"], exact=True).click()
+
+    page.wait_for_selector(f'#expected_today tr[data-visit="{visit.pk}"][data-state="arrived"]')
+    visit.refresh_from_db()
+    assert visit.arrived_via == ArrivedVia.RECEPTION
+    hhmm = timezone.localtime(visit.arrived_at, tenant_a.company.zone).strftime("%H:%M")
+    said = words["checked_in"]
+    assert (f"{said}{hhmm}" if language == "en" else f"{hhmm}{said}") in row.inner_text()
+    # Checked in once: no second button; the departure is still reception's to mark.
+    assert row.get_by_role("button", name=words["check_in"], exact=True).count() == 0
+    assert row.get_by_role("button", name=words["leave"]).count() == 1
+    assert VisitorArrival.objects.for_company(tenant_a.company).count() == 1  # the host was told, once
+    shoot(page, f"visit-expected-today-check-in-{language}")
