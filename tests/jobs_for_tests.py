@@ -62,3 +62,10 @@ def periodic_count() -> int:
 def periodic_fail() -> None:
     PERIODIC_RUNS.append("fail")
     raise RuntimeError("the task broke")
+
+
+def touch_after(seconds: float, started: str, done: str) -> None:
+    """Marks `started`, works `seconds`, then marks `done`: a job to be caught mid-run."""
+    Path(started).touch()
+    time.sleep(seconds)
+    Path(done).touch()
