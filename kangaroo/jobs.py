@@ -32,6 +32,11 @@ still the request's own, in a detached thread it is set there, and on a worker i
 in the job's `meta` and the worker (`kangaroo.worker`) sets it while the job runs. Its log lines
 name the request that caused them.
 
+A job queued while Redis cannot be reached (a restart, a failover) runs in the queuing
+process instead, in a thread of its own one after another, with a warning: a recognised
+visitor's arrival or a stranger's sighting announced then is not lost. A job with an id
+still fails then, as its id could not be checked.
+
 A worker killed outright (SIGKILL, a lost machine) leaves its job in RQ's started
 registry, neither retried nor failed. `reconcile_abandoned`, run by the periodic runner,
 retries such a job (if it has retries left) or fails it, once its worker has stopped
@@ -45,6 +50,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,19 +147,27 @@ def enqueue(
                 with logs.bound(request_id):
                     _run_inline(func, args, kwargs, retry)
             return
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
         from rq import Retry as RQRetry
 
-        get_queue(queue).enqueue_call(
-            func,
-            args=args,
-            kwargs=kwargs,
-            job_id=job_id,
-            timeout=timeout,
-            retry=RQRetry(max=retry.max, interval=retry.waits()) if retry.max else None,
-            # RQ's own lines name a job by its description, which by default shows its arguments.
-            description=f"{func.__module__}.{func.__qualname__}",
-            meta={REQUEST_ID_META: request_id} if request_id else None,
-        )
+        try:
+            get_queue(queue).enqueue_call(
+                func,
+                args=args,
+                kwargs=kwargs,
+                job_id=job_id,
+                timeout=timeout,
+                retry=RQRetry(max=retry.max, interval=retry.waits()) if retry.max else None,
+                # RQ's own lines name a job by its description, which by default shows its arguments.
+                description=f"{func.__module__}.{func.__qualname__}",
+                meta={REQUEST_ID_META: request_id} if request_id else None,
+            )
+        except (RedisConnectionError, RedisTimeoutError) as problem:
+            if job_id:
+                raise
+            logger.warning("Redis cannot be reached (%s): job %s runs in this process", problem, func.__name__)
+            _outage_runner().submit(_run_detached, func, args, kwargs, retry, request_id)
 
     transaction.on_commit(dispatch)
 
@@ -174,6 +188,20 @@ def _run_inline(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Retr
                 logger.exception("Inline job %s failed", name)
         finally:
             _RETRIES_LEFT.reset(token)
+
+
+_OUTAGE_RUNNER: ThreadPoolExecutor | None = None
+_OUTAGE_RUNNER_LOCK = threading.Lock()
+
+
+def _outage_runner() -> ThreadPoolExecutor:
+    """One thread per process for the jobs queued while Redis is away: they wait their turn
+    rather than each taking a thread (and a database connection) of their own."""
+    global _OUTAGE_RUNNER
+    with _OUTAGE_RUNNER_LOCK:
+        if _OUTAGE_RUNNER is None:
+            _OUTAGE_RUNNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-outage")
+        return _OUTAGE_RUNNER
 
 
 # Inside a detached job: the jobs it queues, to run after it in its thread.
