@@ -14,8 +14,16 @@ Messages from the server: `hello` (who is listening, today's figures, the latest
 `unknown_person`, `seen_today`, `ignored`), `event_corrected` (`events`: corrected
 events in their new shape, whose cards the page replaces; `arrived_today` afresh) and, to
 admins' pages, `devices` (`lagging`: the number of boxes behind the gallery, when it changed).
-Messages from a client: `auth`, `resume` (`{"type": "resume", "after": <last id seen>}`:
-everything after it, from the database, in order) and `ping` (answered by `pong`).
+Messages from a client: `auth`, `resume` (`{"type": "resume", "after": <id>}`: everything
+after it, from the database, in order) and `ping` (answered by `pong`).
+
+A page resumes after the last `complete` it heard, not after the highest id it saw: `hello`
+and every `tick` carry `complete`, an id at or below which the socket has sent every event
+of its scope. Events do not arrive in id order (a transaction that took an id commits after
+a later one; a live copy lost while Redis was away comes from the database a tick later
+than newer ones came live), so a page that saw id 120 may still be owed 117. It drops what
+it was sent twice across the reconnect by id. The resumed socket's catch-up reads from the
+resume point for its lookback too, for what commits late below the newest id.
 
 No gap, no repeat, whatever the channel layer does. Live copies come through the channel
 layer, which may lose messages while Redis is unreachable without the socket noticing.
@@ -124,6 +132,18 @@ def user_may_listen(user) -> bool:
 
 
 class EventsConsumer(AsyncStrictJsonConsumer):
+    async def __call__(self, scope, receive, send):
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        try:
+            return await super().__call__(scope, receive, send)
+        except (RedisConnectionError, RedisTimeoutError) as problem:
+            # A page opening while Redis restarts: Channels could not give the socket its
+            # channel. The page reconnects with backoff and resumes, as from a restart.
+            logger.warning("A live socket could not open: Redis cannot be reached (%s)", problem)
+            await send({"type": "websocket.close", "code": CLOSE_SERVER_ERROR})
+
     async def connect(self):
         self.company = None
         self.screen_ids: list[int] | None = None
@@ -296,6 +316,8 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             await self.send_json({"type": "pong"})
 
     async def replay(self, after: int):
+        # What commits late above `after` is caught up as on a socket open since then.
+        self.floors = deque((min(floor, after) for floor in self.floors), maxlen=self.floors.maxlen)
         while not self.closing:
             events, payloads = await self._events_after(after)
             if not events:
@@ -386,7 +408,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
                     logger.warning("A live tick could not read the database", exc_info=True)
                     continue
                 if not self.closing:
-                    await self.send_json({"type": "tick", "last": self.cursor})
+                    await self.send_json({"type": "tick", "last": self.cursor, "complete": min(self.floors)})
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -451,6 +473,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.lagging = hello["devices"]["lagging"]
         self.cursor = hello.pop("newest")
         self.floors.append(self.cursor)
+        hello["complete"] = self.cursor
         await self.send_json(hello)
 
     # --- database ------------------------------------------------------------------------------

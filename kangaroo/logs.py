@@ -211,6 +211,28 @@ class SecretPathFilter(logging.Filter):
         return True
 
 
+class RedisOutageFilter(logging.Filter):
+    """On the loggers of the live pages' broadcasts (and the channel layer's receiver):
+    their failures while Redis cannot be reached are recovered by design (the events are
+    stored; dashboards catch up from the database, the receiver reconnects), so each is one
+    WARNING line naming the cause, not an ERROR with a traceback per post that would bury
+    the errors that did lose something. Any other failure stays as it was."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        problem = record.exc_info[1] if record.exc_info else None
+        if record.levelno > logging.WARNING and isinstance(
+            problem, (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+        ):
+            record.msg = f"{record.getMessage()}: Redis cannot be reached ({problem})"
+            record.args = ()
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class PlainFormatter(logging.Formatter):
     def __init__(self):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")

@@ -474,6 +474,7 @@ LOGGING = {
     "filters": {
         "context": {"()": "kangaroo.logs.ContextFilter"},
         "secret_paths": {"()": "kangaroo.logs.SecretPathFilter"},
+        "redis_outage": {"()": "kangaroo.logs.RedisOutageFilter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["context"]},
@@ -492,5 +493,8 @@ LOGGING = {
         "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": ["discard"], "propagate": False},
         "PIL": {"level": "INFO"},  # its debug lines describe the chunks of every image decoded
+        # While Redis restarts: one warning per failed broadcast (kangaroo.logs.RedisOutageFilter).
+        "events.live": {"filters": ["redis_outage"]},
+        "channels_redis.pubsub": {"filters": ["redis_outage"]},
     },
 }

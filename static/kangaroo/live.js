@@ -1,8 +1,10 @@
 /* Kangaroo live pages (/dashboard/ and /tv/): one websocket, reconnecting with backoff.
  *
- * Every event has an id. The page remembers the highest id it has shown; after a
- * reconnect it asks the server for everything after that id ("resume") before going on
- * live, and skips any id it has already shown, so no arrival is missed or shown twice.
+ * Every event has an id. The server's hello and each tick say up to which id ("complete")
+ * it has sent the page every event; after a reconnect the page asks for everything after
+ * the last such id ("resume") before going on live, and skips any id it has already shown,
+ * so no arrival is missed or shown twice. Not after the highest id shown: events do not
+ * arrive in id order, and one with a lower id may still have been on its way.
  *
  * The server sends a "tick" every hello.tick_seconds, after catching the page up from the
  * database on anything the live channel lost. A page that hears nothing for three ticks
@@ -37,7 +39,8 @@
   var MAX_DEVICE_LOG = 8;
   var greeted = {}; // TV: subject id -> when (ms) they were last greeted
 
-  var lastId = Number(sessionStorage.getItem("kangaroo.lastEventId") || 0);
+  var lastId = 0;
+  var resumeAfter = Number(sessionStorage.getItem("kangaroo.resumeAfter") || 0);
   var shown = new Set();
   var arrived = new Set();
   var devices = {};
@@ -230,10 +233,7 @@
     events.forEach(function (event) {
       if (shown.has(event.id)) return;
       shown.add(event.id);
-      if (event.id > lastId) {
-        lastId = event.id;
-        sessionStorage.setItem("kangaroo.lastEventId", String(lastId));
-      }
+      if (event.id > lastId) lastId = event.id;
       if (event.kind === "recognized" && event.subject && event.subject.id &&
           localDay(new Date(event.happened_at)) === today) {
         arrived.add(event.subject.id);
@@ -311,6 +311,12 @@
     updateFigures();
   }
 
+  function completeUpTo(id) {
+    if (typeof id !== "number" || id <= 0) return;
+    resumeAfter = id;
+    sessionStorage.setItem("kangaroo.resumeAfter", String(id));
+  }
+
   function onHello(message) {
     hello = message;
     attempt = 0;
@@ -323,8 +329,12 @@
       body.classList.toggle("dark", message.tv.theme === "dark");
     }
     updateFigures();
-    if (lastId > 0) socket.send(JSON.stringify({ type: "resume", after: lastId }));
-    else show(message.recent || []);
+    if (resumeAfter > 0) {
+      socket.send(JSON.stringify({ type: "resume", after: resumeAfter }));
+    } else {
+      show(message.recent || []);
+      completeUpTo(message.complete);
+    }
   }
 
   function tvKey() {
@@ -359,6 +369,7 @@
       else if (data.type === "stranger_seen") strangerSeen(data);
       else if (data.type === "event_corrected") corrected(data.events, data.arrived_today);
       else if (data.type === "devices") lagging(data.lagging);
+      else if (data.type === "tick") completeUpTo(data.complete);
       heard();
     };
     socket.onclose = function (closed) {

@@ -262,3 +262,68 @@ def test_a_catch_up_longer_than_a_page_sends_every_event_once_in_order(
                 received += [e["id"] for e in message["events"]]
             ticks += message["type"] == "tick"
     assert received == posted
+
+
+def lose_the_first_live_copy(monkeypatch) -> list:
+    from events import live
+
+    deliver = live._send_to_groups
+    lost = []
+
+    async def lose_the_first(layer, by_group):
+        if not lost:
+            lost.append(by_group)
+            return
+        await deliver(layer, by_group)
+
+    monkeypatch.setattr(live, "_send_to_groups", lose_the_first)
+    return lost
+
+
+def test_a_page_resumes_after_what_it_was_sent_completely_not_after_the_newest_id_it_saw(
+    asgi_server, client, tenant_a, door_a, settings, monkeypatch
+):
+    # Redis lost the live copy of `early`; `late` came live. Before the tick that would
+    # have brought `early` from the database, the page's connection drops. Resuming after
+    # the newest id it saw (`late`) would skip `early` for good; after `complete`, it comes.
+    settings.LIVE_TICK_SECONDS = 60
+    lost = lose_the_first_live_copy(monkeypatch)
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        complete = receive(socket, "hello")["complete"]
+        [early] = post_events(asgi_server, door_a.box_key, [event("early", door_a.entrance)])["results"]
+        [late] = post_events(asgi_server, door_a.box_key, [event("late", door_a.entrance)])["results"]
+        assert [e["id"] for e in receive(socket, "events")["events"]] == [late["id"]]
+    assert lost and complete < early["id"] < late["id"]
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        socket.send(json.dumps({"type": "resume", "after": complete}))
+        replayed = [e["id"] for e in receive(socket, "events")["events"]]
+    assert replayed == [early["id"], late["id"]]  # the page drops `late`, which it has
+
+
+def test_every_event_at_or_below_a_ticks_complete_id_was_sent_before_it(
+    asgi_server, client, tenant_a, door_a, settings, monkeypatch
+):
+    settings.LIVE_TICK_SECONDS = 0.3
+    lose_the_first_live_copy(monkeypatch)
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        posted = []
+        for round_ in range(6):
+            answer = post_events(
+                asgi_server, door_a.box_key, [event(f"c{round_}-{n}", door_a.entrance) for n in range(2)]
+            )
+            posted += [r["id"] for r in answer["results"]]
+            time.sleep(0.1)
+        received: set[int] = set()
+        completes = []
+        deadline = time.monotonic() + 15
+        while (not completes or completes[-1] < max(posted)) and time.monotonic() < deadline:
+            message = json.loads(socket.recv(timeout=10))
+            if message["type"] == "events":
+                received |= {e["id"] for e in message["events"]}
+            elif message["type"] == "tick":
+                completes.append(message["complete"])
+                assert {pk for pk in posted if pk <= message["complete"]} <= received
+    assert completes[-1] >= max(posted)
+    assert set(posted) <= received

@@ -12,7 +12,7 @@ import time
 import urllib.error
 
 from django.test import Client
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.events.conftest import event
@@ -127,3 +127,52 @@ def test_every_event_reaches_an_open_page_exactly_once_across_a_redis_outage(
     assert posted_while_down == 30
     assert sorted(page.received) == sorted(posted)  # every one, none twice
     assert (page.connections, page.hellos) == (1, 1)  # caught up without the connection having to drop
+
+
+def test_a_redis_outage_is_one_warning_per_failed_broadcast_not_an_error(
+    layer_on_private_redis, asgi_server, tenant_a, door_a, caplog
+):
+    # Broadcasts failing while Redis is away are recovered by design (the page above catches
+    # up): an operator's ERROR lines are kept for what lost something.
+    redis = layer_on_private_redis
+    browser = Client()
+    browser.force_login(tenant_a.admin)
+    page = LivePage(asgi_server, f"sessionid={browser.cookies['sessionid'].value}")
+    page.thread.start()
+    deadline = time.monotonic() + 10
+    while page.hellos == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    redis.stop()
+    for round_ in range(5):
+        post_like_a_device(asgi_server, door_a.box_key, [event(f"down-{round_}", door_a.entrance)])
+        time.sleep(0.2)
+    redis.start()
+    page.stop()
+
+    warnings = [r for r in caplog.records if r.name == "events.live" and r.levelname == "WARNING"]
+    assert warnings and all("Redis cannot be reached" in r.getMessage() for r in warnings)
+    assert all(r.exc_info is None for r in warnings)
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert not errors, [f"{r.name}: {r.getMessage()}" for r in errors]
+
+
+def test_a_page_opening_while_redis_is_down_is_turned_away_with_a_warning_and_gets_in_once_it_is_back(
+    layer_on_private_redis, asgi_server, tenant_a, caplog
+):
+    redis = layer_on_private_redis
+    browser = Client()
+    browser.force_login(tenant_a.admin)
+    headers = {"Cookie": f"sessionid={browser.cookies['sessionid'].value}", "Origin": asgi_server}
+    redis.stop()
+    try:
+        with connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10) as socket:
+            socket.recv(timeout=10)
+        raise AssertionError("the socket opened without Redis")
+    except (InvalidStatus, ConnectionClosed):
+        pass
+    redis.start()
+    with connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10) as socket:
+        assert json.loads(socket.recv(timeout=10))["type"] == "hello"
+    assert "A live socket could not open: Redis cannot be reached" in caplog.text
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert not errors, [f"{r.name}: {r.getMessage()}" for r in errors]
