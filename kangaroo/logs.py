@@ -212,18 +212,18 @@ class SecretPathFilter(logging.Filter):
 
 
 class RedisOutageFilter(logging.Filter):
-    """On the loggers of the live pages' broadcasts (and the channel layer's receiver):
-    their failures while Redis cannot be reached are recovered by design (the events are
-    stored; dashboards catch up from the database, the receiver reconnects), so each is one
-    WARNING line naming the cause, not an ERROR with a traceback per post that would bury
-    the errors that did lose something. Any other failure stays as it was."""
+    """On the loggers of the live pages (broadcasts, the hub, the sockets) and of the channel
+    layer: their failures while Redis cannot be reached are recovered by design (the events
+    are stored; dashboards catch up from the database, the layer reconnects), so each is one
+    WARNING line naming the cause, not an ERROR or a traceback per post that would bury the
+    errors that did lose something. Any other failure stays as it was."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
         problem = record.exc_info[1] if record.exc_info else None
-        if record.levelno > logging.WARNING and isinstance(
+        if record.levelno >= logging.WARNING and isinstance(
             problem, (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
         ):
             record.msg = f"{record.getMessage()}: Redis cannot be reached ({problem})"

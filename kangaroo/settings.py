@@ -495,6 +495,8 @@ LOGGING = {
         "PIL": {"level": "INFO"},  # its debug lines describe the chunks of every image decoded
         # While Redis restarts: one warning per failed broadcast (kangaroo.logs.RedisOutageFilter).
         "events.live": {"filters": ["redis_outage"]},
+        "events.hub": {"filters": ["redis_outage"]},
+        "events.consumers": {"filters": ["redis_outage"]},
         "channels_redis.pubsub": {"filters": ["redis_outage"]},
     },
 }
