@@ -249,25 +249,33 @@ def test_existing_versions_and_consents_get_the_language_they_were_written_in():
 
     before = [("accounts", "0009_audit_once_key"), ("subjects", "0006_consent")]
     after = [("accounts", "0010_retention_policy_languages"), ("subjects", "0007_consent_policy_language")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    old = executor.loader.project_state(before).apps
-    company = old.get_model("accounts", "Company").objects.create(name="Old", slug="old")
-    policies = old.get_model("accounts", "RetentionPolicy").objects
-    english = policies.create(company=company, version=1, text="Photos are kept 30 days.")
-    chinese = policies.create(company=company, version=2, text="照片保存 30 天（30 days）。")
-    subject = old.get_model("subjects", "Subject").objects.create(company=company, name="Mei", subject_type="visitor")
-    consents = old.get_model("subjects", "Consent").objects
-    for policy in (english, chinese):
-        consents.create(company=company, subject=subject, policy=policy, method="paper", given_at=timezone.now(),
-                        replaced_at=timezone.now() if policy is english else None)  # fmt: skip
+    try:
+        executor = MigrationExecutor(connection)
+        executor.migrate(before)
+        old = executor.loader.project_state(before).apps
+        company = old.get_model("accounts", "Company").objects.create(name="Old", slug="old")
+        policies = old.get_model("accounts", "RetentionPolicy").objects
+        english = policies.create(company=company, version=1, text="Photos are kept 30 days.")
+        chinese = policies.create(company=company, version=2, text="照片保存 30 天（30 days）。")
+        subjects = old.get_model("subjects", "Subject").objects
+        subject = subjects.create(company=company, name="Mei", subject_type="visitor")
+        consents = old.get_model("subjects", "Consent").objects
+        for policy in (english, chinese):
+            consents.create(company=company, subject=subject, policy=policy, method="paper", given_at=timezone.now(),
+                            replaced_at=timezone.now() if policy is english else None)  # fmt: skip
 
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(after)
-    new = executor.loader.project_state(after).apps
-    languages = dict(new.get_model("accounts", "RetentionPolicy").objects.values_list("version", "language"))
-    assert languages == {1: "en", 2: "zh-hant"}
-    shown = new.get_model("subjects", "Consent").objects.order_by("policy__version")
-    assert list(shown.values_list("policy__version", "policy_language")) == [(1, "en"), (2, "zh-hant")]
-    assert new.get_model("accounts", "RetentionPolicy").objects.get(version=2).translations == {}
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(after)
+        new = executor.loader.project_state(after).apps
+        languages = dict(new.get_model("accounts", "RetentionPolicy").objects.values_list("version", "language"))
+        assert languages == {1: "en", 2: "zh-hant"}
+        shown = new.get_model("subjects", "Consent").objects.order_by("policy__version")
+        assert list(shown.values_list("policy__version", "policy_language")) == [(1, "en"), (2, "zh-hant")]
+        assert new.get_model("accounts", "RetentionPolicy").objects.get(version=2).translations == {}
+    finally:
+        # Back to the latest schema, whatever came after these migrations: the next tests
+        # share this database.
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
