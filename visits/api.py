@@ -183,7 +183,8 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
             404: OpenApiResponse(ErrorEnvelopeSerializer, description="`not_found`: no such visit in the company"),
             409: OpenApiResponse(
                 ErrorEnvelopeSerializer,
-                description="`visit_cancelled`; `visit_not_started` (not begun, and the visitor has not arrived)",
+                description="`visit_cancelled`; `visit_not_arrived` (neither a door nor reception has seen the "
+                "visitor arrive: check them in first)",
             ),
         },
         summary="Mark the visitor as left, now",

@@ -117,8 +117,7 @@ def expected_on(*, company: Company, day: date | None = None, host_id: int | Non
                 # Today's list holds only visits whose day has come: open until the visit ends.
                 may_check_in=state not in (VisitState.ARRIVED, VisitState.LEFT, VisitState.CANCELLED)
                 and now <= visit.ends_at,
-                may_mark_left=state not in (VisitState.LEFT, VisitState.CANCELLED)
-                and (visit.arrived_at is not None or visit.starts_at <= now),
+                may_mark_left=state not in (VisitState.LEFT, VisitState.CANCELLED) and visit.arrived_at is not None,
             )
         )
     return rows

@@ -417,10 +417,10 @@ def visit_mark_left(*, company: Company, actor: User | None, visit: Visit, at: d
 
     From the doors (`arrivals`, no actor): a recognition at an exit after the arrival, so
     `at` must come after `arrived_at`; like the arrival, the door's event is its record.
-    By reception (a user who may write): also a visitor who was never recognised (one who
-    declined the face option and was checked in at the desk); audited with who did it.
-    Reception is told why nothing happened: `visit_cancelled`, `visit_not_started` (not begun
-    and nobody arrived), `permission_denied` for a viewer; a door's event just marks nothing."""
+    By reception (a user who may write): a visitor who arrived, by a door or checked in at the
+    desk (`visit_check_in`); audited with who did it. Reception is told why nothing happened:
+    `visit_cancelled`, `visit_not_arrived` (nobody arrived to leave: a visitor who never came
+    is no departure), `permission_denied` for a viewer; a door's event just marks nothing."""
     _check_actor(company, actor)
     at = at or timezone.now()
     due = Visit.objects.for_company(company).filter(pk=visit.pk, status=VisitStatus.INVITED, left_at__isnull=True)
@@ -431,8 +431,8 @@ def visit_mark_left(*, company: Company, actor: User | None, visit: Visit, at: d
             current = _locked(company, visit)
             if current.status == VisitStatus.CANCELLED:
                 raise KangarooError(errors.VISIT_CANCELLED)
-            if current.arrived_at is None and at < current.starts_at:
-                raise KangarooError(errors.VISIT_NOT_STARTED)
+            if current.arrived_at is None:
+                raise KangarooError(errors.VISIT_NOT_ARRIVED)
         marked = due.update(left_at=at, updated_at=timezone.now())
         if marked:
             visit.left_at = at

@@ -287,7 +287,8 @@ def test_check_in_and_mark_left_follow_the_tenant_and_role_rules_with_their_code
         answer = post(client, f"/api/v1/visits/{cancelled.pk}/{action}")
         assert (answer.status_code, code_of(answer)) == (409, "visit_cancelled")
         answer = post(client, f"/api/v1/visits/{not_yet.pk}/{action}")
-        assert (answer.status_code, code_of(answer)) == (409, "visit_not_started")
+        expected = "visit_not_started" if action == "check-in" else "visit_not_arrived"
+        assert (answer.status_code, code_of(answer)) == (409, expected)
     _key, text = api_keys.api_key_create(
         company=a.company, actor=a.owner, name="HR", scopes=["subjects:read", "subjects:write"]
     )
@@ -306,7 +307,7 @@ def test_the_schema_documents_check_in_and_mark_left_with_their_error_codes(clie
     mark_left = schema["paths"]["/api/v1/visits/{id}/mark-left"]["post"]
     for operation, codes in (
         (check_in, ["visit_cancelled", "visit_not_started", "visit_ended"]),
-        (mark_left, ["visit_cancelled", "visit_not_started"]),
+        (mark_left, ["visit_cancelled", "visit_not_arrived"]),
     ):
         assert "requestBody" not in operation
         assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Visit")

@@ -85,6 +85,7 @@ def test_the_add_form_names_the_zone_once_and_starts_in_the_admins_language(asgi
 def test_reception_marks_a_visitor_left_from_expected_today(asgi_server, browser, tenant_a, language):
     host = SubjectFactory(company=tenant_a.company, name="林志明", subject_type=SubjectType.EMPLOYEE)
     visit, _ = invite(tenant_a, host=host, visitor_name="林怡君", starts_at=timezone.now() - timedelta(minutes=30))
+    services.visit_check_in(company=tenant_a.company, actor=tenant_a.admin, visit=visit)
     page = admin_page(browser, asgi_server, tenant_a.admin, language)
     page.goto(f"{asgi_server}/admin/visits/visit/today/")
     row = page.locator(f'#expected_today tr[data-visit="{visit.pk}"]')

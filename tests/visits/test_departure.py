@@ -13,6 +13,7 @@ from accounts.models import AuditLog
 from devices import services as device_services
 from events.models import Event, EventKind
 from integrations import services as webhook_services
+from kangaroo.errors import KangarooError
 from subjects.models import SubjectType
 from tests.events.conftest import event
 from tests.factories import SubjectFactory
@@ -135,12 +136,18 @@ def test_reception_marks_a_visitor_left_by_hand_audited_and_shown_in_the_company
     declined = visiting(a)  # never recognised: checked in at the desk
     theirs = visiting(b)
     client.force_login(a.admin)
+    # Nobody arrived yet: nobody can leave (the page offers no button either).
+    assert f"/{declined.pk}/left/" not in client.get("/admin/visits/visit/today/").content.decode()
+    with pytest.raises(KangarooError) as refused:
+        services.visit_mark_left(company=a.company, actor=a.admin, visit=declined)
+    assert refused.value.code == "visit_not_arrived"
+    services.visit_check_in(company=a.company, actor=a.admin, visit=declined)
 
     answer = client.post(f"/admin/visits/visit/{declined.pk}/left/")
 
     assert answer.status_code == 302 and answer["Location"] == "/admin/visits/visit/today/"
     declined.refresh_from_db()
-    assert declined.left_at is not None and declined.arrived_at is None
+    assert declined.left_at is not None and declined.arrived_at is not None
     entry = AuditLog.objects.for_company(a.company).get(action="visit.mark_left")
     assert (entry.actor, entry.object_id) == (a.admin, str(declined.pk))
     hhmm = timezone.localtime(declined.left_at, a.company.zone).strftime("%H:%M")
@@ -156,7 +163,8 @@ def test_reception_marks_a_visitor_left_by_hand_audited_and_shown_in_the_company
 def test_the_admin_action_marks_left_and_says_why_it_cannot(tenants, client):
     a, _b = tenants
     here = visiting(a)
-    later = visiting(a, minutes_ago=-60, visitor_email="later@example.org")  # starts in an hour
+    services.visit_check_in(company=a.company, actor=a.admin, visit=here)
+    later = visiting(a, minutes_ago=-60, visitor_email="later@example.org")  # starts in an hour: not come yet
     cancelled = visiting(a, visitor_email="c@example.org")
     services.visit_cancel(company=a.company, actor=a.admin, visit=cancelled)
     client.force_login(a.admin)
@@ -169,13 +177,14 @@ def test_the_admin_action_marks_left_and_says_why_it_cannot(tenants, client):
 
     html = page.content.decode()
     assert "1 visitor marked as left." in html
-    assert "This visit has not started yet." in html and "This visit is cancelled." in html
+    assert "This visitor has not arrived yet: check them in first." in html and "This visit is cancelled." in html
     assert [v.left_at is not None for v in (here, later, cancelled) if not v.refresh_from_db()] == [True, False, False]
 
 
 def test_a_viewer_sees_no_left_button_and_may_not_mark(tenants, client):
     a, _b = tenants
     visit = visiting(a)
+    services.visit_check_in(company=a.company, actor=a.admin, visit=visit)
     client.force_login(a.viewer)
     assert "/left/" not in client.get("/admin/visits/visit/today/").content.decode()
     assert client.post(f"/admin/visits/visit/{visit.pk}/left/").status_code == 403
