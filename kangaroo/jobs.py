@@ -167,7 +167,15 @@ def enqueue(
             if job_id:
                 raise
             logger.warning("Redis cannot be reached (%s): job %s runs in this process", problem, func.__name__)
-            _outage_runner().submit(_run_detached, func, args, kwargs, retry, request_id)
+            from rq import get_current_job
+
+            if get_current_job() is not None:
+                # Queued by a job on a worker: RQ's work horse exits as soon as that job ends,
+                # which would kill a thread of it; run it now, before the job ends.
+                with logs.bound(request_id):
+                    _run_inline(func, args, kwargs, retry)
+            else:
+                _outage_runner().submit(_run_detached, func, args, kwargs, retry, request_id)
 
     transaction.on_commit(dispatch)
 

@@ -86,6 +86,12 @@ def bound(request_id: str | None, *, path: str | None = None) -> Iterator[None]:
         _context.reset(token)
 
 
+# The paths whose next segment is a secret (a visitor's link, a host's settings link, a
+# signed image link, a password reset), masked even when the path matched no route (no
+# trailing slash, a made-up suffix): such requests are logged too.
+SECRET_PATH_PREFIXES = re.compile(r"^(/(?:visit|host-settings|live/image|reset/[^/]+)/)[^/]+")
+
+
 def masked_path(request) -> str:
     """The request's path with the values of secret URL parameters replaced by `***`."""
     path = request.path
@@ -94,7 +100,7 @@ def masked_path(request) -> str:
         for name, value in match.kwargs.items():
             if name in SECRET_URL_PARAMETERS and isinstance(value, str) and value:
                 path = path.replace(value, MASK)
-    return path
+    return SECRET_PATH_PREFIXES.sub(rf"\1{MASK}", path)
 
 
 def requester(request) -> dict[str, Any]:

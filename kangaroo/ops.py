@@ -96,8 +96,9 @@ def readiness() -> dict[str, str]:
         queue_states = {}
         for name, config in settings.RQ_QUEUES.items():
             redis_urls.setdefault(config["URL"], []).append(f"queue:{name}")
-    for url in redis_urls:
-        futures[url] = _start(f"redis {url}", lambda url=url: redis_probe(url))
+    for url, parts in redis_urls.items():
+        # Named by the parts it serves, never by the URL, which may carry a password.
+        futures[url] = _start(" and ".join(parts), lambda url=url: redis_probe(url))
     wait_for(futures.values(), timeout=settings.READYZ_TIMEOUT_SECONDS)
 
     def state(future: Future) -> str:

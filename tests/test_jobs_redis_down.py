@@ -48,3 +48,16 @@ def test_a_job_with_an_id_still_fails_while_redis_is_down(tenant_a, redis_down):
     with pytest.raises((RedisConnectionError, JobAlreadyQueued)):
         enqueue(create_department_job, tenant_a.company.pk, "With an id", job_id="dept-with-an-id")
     assert not Department.objects.for_company(tenant_a.company).filter(name="With an id").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_queued_by_a_job_on_a_worker_runs_before_that_job_ends(tenant_a, redis_down, monkeypatch):
+    """RQ's work horse exits when its job ends: a job the job queued meanwhile must not be
+    left to a thread of it."""
+    import rq
+
+    monkeypatch.setattr(rq, "get_current_job", lambda: object())  # as inside a worker's job
+    with transaction.atomic():
+        enqueue(create_department_job, tenant_a.company.pk, "Queued by a job")
+    # Done by the time enqueue's commit hook returned: no thread to wait for.
+    assert Department.objects.for_company(tenant_a.company).filter(name="Queued by a job").exists()

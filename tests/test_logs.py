@@ -373,3 +373,15 @@ def test_an_unknown_log_format_stops_start_up_with_its_name(tmp_path):
     result = run_logging(tmp_path, {"LOG_FORMAT": "xml"})
     assert result.returncode != 0
     assert "LOG_FORMAT must be one of plain, json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/visit/SeCrEtToKeN123", "/visit/SeCrEtToKeN123/extra", "/host-settings/SeCrEtToKeN123",
+     "/live/image/SeCrEtToKeN123.x", "/reset/MQ/SeCrEtToKeN123"],
+)  # fmt: skip
+def test_a_secret_in_a_path_that_matches_no_route_is_masked_too(client, caplog, path):
+    with caplog.at_level(logging.INFO):
+        client.get(path)
+    assert "SeCrEtToKeN123" not in caplog.text
+    assert "***" in caplog.text

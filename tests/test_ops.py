@@ -9,6 +9,7 @@ enrolled, devices reporting, jobs waiting, sockets open).
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from datetime import timedelta
@@ -129,6 +130,20 @@ def test_readyz_names_redis_and_the_queue_when_redis_is_down(client, settings):
         "queue:default": "unreachable",
     }
     assert down not in response.content.decode()  # no addresses or errors for anonymous callers
+
+
+@pytest.mark.django_db
+def test_a_failing_probe_never_writes_the_redis_password_to_the_log(client, settings, caplog):
+    down = f"redis://:pr0be-secret@127.0.0.1:{closed_port()}/0"
+    settings.REDIS_URL, settings.JOBS_INLINE = down, False
+    settings.RQ_QUEUES = {"default": {"URL": down, "DEFAULT_TIMEOUT": 600}}
+    with caplog.at_level(logging.DEBUG):
+        assert client.get("/readyz").status_code == 503
+        deadline = time.monotonic() + settings.READYZ_TIMEOUT_SECONDS + 2
+        while "Readiness probe" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "Readiness probe of redis and queue:default failed" in caplog.text
+    assert "pr0be-secret" not in caplog.text
 
 
 @pytest.mark.django_db

@@ -125,8 +125,9 @@ class VisitAdmin(TenantAdmin):
         done = 0
         for visit in queryset:
             try:
-                service(company=visit.company, actor=request.user, visit=visit)
-                done += 1
+                # Check-in and departure answer False when nothing was left to mark (already
+                # arrived, already left): those are not counted as done.
+                done += service(company=visit.company, actor=request.user, visit=visit) is not False
             except KangarooError as exc:
                 self.message_user(request, f"{visit}: {exc.message}", messages.ERROR)
         return done

@@ -123,7 +123,8 @@ def test_a_failing_publish_is_logged_and_the_next_ones_still_go(monkeypatch, cap
         await live.PUBLISHER.idle()
         return await received(channel, 1)
 
-    with caplog.at_level(logging.ERROR, logger="events.live"):
+    # A Redis outage loses nothing (dashboards catch up), so it is a warning, not an error.
+    with caplog.at_level(logging.WARNING, logger="events.live"):
         [message] = asyncio.run(scenario())
     assert failures
     assert message["ids"] == [2]

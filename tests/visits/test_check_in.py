@@ -271,3 +271,8 @@ def test_the_list_action_checks_in_and_says_why_it_cannot(tenants, client):
         True, False, False,
     ]  # fmt: skip
     assert len(mail.outbox) == 1
+    # Checked in already: nothing is counted as done again, and no second e-mail.
+    with override_settings(JOBS_INLINE=True), TestCase.captureOnCommitCallbacks(execute=True):
+        again = client.post("/admin/visits/visit/", {"action": "check_in", "_selected_action": [here.pk]}, follow=True)
+    assert "checked in." not in again.content.decode()
+    assert len(mail.outbox) == 1
