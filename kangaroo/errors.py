@@ -237,6 +237,11 @@ VISIT_CANCELLED = declare("visit_cancelled", 409, _("This visit is cancelled."))
 VISIT_ENDED = declare("visit_ended", 409, _("This visit has ended."))
 VISIT_NOT_STARTED = declare("visit_not_started", 409, _("This visit has not started yet."))
 VISIT_NOT_ARRIVED = declare("visit_not_arrived", 409, _("This visitor has not arrived yet: check them in first."))
+VISIT_LEFT_BEFORE_ARRIVAL = declare(
+    "visit_left_before_arrival",
+    409,
+    _("The visitor cannot leave before they arrived: the departure must come after the arrival."),
+)
 VISIT_NO_EMAIL = declare("visit_no_email", 400, _("This visit has no e-mail address to send the invitation to."))
 VISIT_LINK_INVALID = declare(
     "visit_link_invalid", 404, _("This link does not work. It may have expired or been replaced by a newer one.")

@@ -184,7 +184,8 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
             409: OpenApiResponse(
                 ErrorEnvelopeSerializer,
                 description="`visit_cancelled`; `visit_not_arrived` (neither a door nor reception has seen the "
-                "visitor arrive: check them in first)",
+                "visitor arrive: check them in first); `visit_left_before_arrival` (the recorded arrival is not before "
+                "now, as when a door's clock runs ahead)",
             ),
         },
         summary="Mark the visitor as left, now",

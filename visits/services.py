@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import Company, User
@@ -420,7 +421,9 @@ def visit_mark_left(*, company: Company, actor: User | None, visit: Visit, at: d
     By reception (a user who may write): a visitor who arrived, by a door or checked in at the
     desk (`visit_check_in`); audited with who did it. Reception is told why nothing happened:
     `visit_cancelled`, `visit_not_arrived` (nobody arrived to leave: a visitor who never came
-    is no departure), `permission_denied` for a viewer; a door's event just marks nothing."""
+    is no departure), `visit_left_before_arrival` (`at` is not after `arrived_at`: a stay
+    cannot end before it began), `permission_denied` for a viewer; a door's event just marks
+    nothing."""
     _check_actor(company, actor)
     at = at or timezone.now()
     due = Visit.objects.for_company(company).filter(pk=visit.pk, status=VisitStatus.INVITED, left_at__isnull=True)
@@ -433,6 +436,12 @@ def visit_mark_left(*, company: Company, actor: User | None, visit: Visit, at: d
                 raise KangarooError(errors.VISIT_CANCELLED)
             if current.arrived_at is None:
                 raise KangarooError(errors.VISIT_NOT_ARRIVED)
+            if at <= current.arrived_at:  # a door's clock ahead of ours, or a time given by hand
+                arrived = date_format(timezone.localtime(current.arrived_at, company.zone), "Y-m-d H:i")
+                message = _("The visitor arrived at %(arrived)s: the departure must come after it.") % {
+                    "arrived": arrived
+                }
+                raise KangarooError(errors.VISIT_LEFT_BEFORE_ARRIVAL, message)
         marked = due.update(left_at=at, updated_at=timezone.now())
         if marked:
             visit.left_at = at

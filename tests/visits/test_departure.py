@@ -15,6 +15,7 @@ from events.models import Event, EventKind
 from integrations import services as webhook_services
 from kangaroo.errors import KangarooError
 from subjects.models import SubjectType
+from tests.conftest import api_client_for
 from tests.events.conftest import event
 from tests.factories import SubjectFactory
 from tests.visits.helpers import invite
@@ -190,3 +191,26 @@ def test_a_viewer_sees_no_left_button_and_may_not_mark(tenants, client):
     assert client.post(f"/admin/visits/visit/{visit.pk}/left/").status_code == 403
     visit.refresh_from_db()
     assert visit.left_at is None
+
+
+def test_reception_may_not_mark_a_departure_before_the_arrival(tenants):
+    a, _b = tenants
+    visit = visiting(a)
+    services.visit_check_in(company=a.company, actor=a.admin, visit=visit)
+    visit.refresh_from_db()
+    # A door whose clock runs ahead recorded the arrival a few minutes from now.
+    ahead = timezone.now() + timedelta(minutes=3)
+    Visit.objects.for_company(a.company).filter(pk=visit.pk).update(arrived_at=ahead)
+
+    for at in (None, visit.arrived_at - timedelta(minutes=1), ahead):
+        with pytest.raises(KangarooError) as refused:
+            services.visit_mark_left(company=a.company, actor=a.admin, visit=visit, at=at)
+        assert refused.value.code == "visit_left_before_arrival"
+        hhmm = timezone.localtime(ahead, a.company.zone).strftime("%Y-%m-%d %H:%M")
+        assert refused.value.message == f"The visitor arrived at {hhmm}: the departure must come after it."
+
+    answer = api_client_for(a.admin).post(f"/api/v1/visits/{visit.pk}/mark-left")
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "visit_left_before_arrival"
+    visit.refresh_from_db()
+    assert visit.left_at is None
+    assert not AuditLog.objects.for_company(a.company).filter(action="visit.mark_left").exists()
