@@ -222,16 +222,16 @@ class RedisOutageFilter(logging.Filter):
     layer: their failures while Redis cannot be reached are recovered by design (the events
     are stored; dashboards catch up from the database, the layer reconnects), so each is one
     WARNING line naming the cause, not an ERROR or a traceback per post that would bury the
-    errors that did lose something. Any other failure stays as it was."""
+    errors that did lose something. Any other failure stays as it was: only redis' own
+    exceptions count, as Python's ConnectionError or TimeoutError on these loggers may be a
+    socket to somewhere else (a mail server, a webhook) that did lose something."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
         problem = record.exc_info[1] if record.exc_info else None
-        if record.levelno >= logging.WARNING and isinstance(
-            problem, (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
-        ):
+        if record.levelno >= logging.WARNING and isinstance(problem, (RedisConnectionError, RedisTimeoutError)):
             record.msg = f"{record.getMessage()}: Redis cannot be reached ({problem})"
             record.args = ()
             record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)

@@ -202,6 +202,31 @@ def test_djangos_csrf_refusal_line_names_no_secret_from_the_path(caplog):
     assert warning["message"].endswith(": /visit/***/") and warning["status"] == 403
 
 
+def test_only_redis_failures_on_the_live_loggers_become_warnings(caplog):
+    # A broadcast failing while Redis restarts is recovered by design (a warning line); a
+    # socket failure to anything else (a mail server, a webhook) keeps its ERROR and traceback.
+    from redis.exceptions import BusyLoadingError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    problems = [
+        RedisConnectionError("Error 111 connecting"),
+        RedisTimeoutError("Timeout reading"),
+        BusyLoadingError("loading the dataset"),  # one of redis' ConnectionError kinds
+        ConnectionRefusedError(111, "SMTP server refused"),
+        TimeoutError("the webhook did not answer"),
+    ]
+    for problem in problems:
+        try:
+            raise problem
+        except Exception:
+            logging.getLogger("events.live").exception("Broadcasting failed")
+    records = [r for r in caplog.records if r.name == "events.live"]
+    assert [r.levelname for r in records] == ["WARNING"] * 3 + ["ERROR"] * 2
+    assert all("Redis cannot be reached" in r.getMessage() and not r.exc_info for r in records[:3])
+    assert all(r.getMessage() == "Broadcasting failed" and r.exc_info for r in records[3:])
+
+
 def test_the_schema_documents_the_request_id_of_the_error_envelope(tmp_path):
     out = tmp_path / "schema.yml"
     call_command("spectacular", "--file", str(out))
