@@ -109,6 +109,16 @@ VISIT_EXAMPLE = {
 }
 
 
+def _reception_responses(conflicts: str) -> dict:
+    """The answers of an action reception takes on a visit; `conflicts` names its 409 codes."""
+    return {
+        200: VisitSerializer,
+        403: OpenApiResponse(ErrorEnvelopeSerializer, description="`permission_denied`: viewers only read"),
+        404: OpenApiResponse(ErrorEnvelopeSerializer, description="`not_found`: no such visit in the company"),
+        409: OpenApiResponse(ErrorEnvelopeSerializer, description=conflicts),
+    }
+
+
 @extend_schema(tags=["visits"])
 class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
     """Visits: a visitor invited to see one of the company's people within a window."""
@@ -123,6 +133,13 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
 
     def _answer(self, visit: Visit, code: int = status.HTTP_200_OK) -> Response:
         return Response(VisitSerializer(self.get_queryset().get(pk=visit.pk)).data, status=code)
+
+    def _act(self, service) -> Response:
+        """Run a visit action's service on the visit in the URL, then answer with the visit as
+        it now is (read again, so its state and photo readiness are current)."""
+        visit = self.get_object()
+        service(company=self.company, actor=self.actor, visit=visit)
+        return self._answer(visit)
 
     @extend_schema(
         request=VisitCreateSerializer,
@@ -139,8 +156,7 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     @extend_schema(request=None, responses=VisitSerializer, summary="Cancel the visit: the doors and the link close")
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
-        visit = services.visit_cancel(company=self.company, actor=self.actor, visit=self.get_object())
-        return self._answer(visit)
+        return self._act(services.visit_cancel)
 
     @extend_schema(
         request=None,
@@ -149,21 +165,14 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     )
     @action(detail=True, methods=["post"])
     def resend(self, request, pk=None):
-        visit = services.visit_invitation_resend(company=self.company, actor=self.actor, visit=self.get_object())
-        return self._answer(visit)
+        return self._act(services.visit_invitation_resend)
 
     @extend_schema(
         request=None,
-        responses={
-            200: VisitSerializer,
-            403: OpenApiResponse(ErrorEnvelopeSerializer, description="`permission_denied`: viewers only read"),
-            404: OpenApiResponse(ErrorEnvelopeSerializer, description="`not_found`: no such visit in the company"),
-            409: OpenApiResponse(
-                ErrorEnvelopeSerializer,
-                description="`visit_cancelled`; `visit_not_started` (the visit's day, in the company's time zone, "
-                "has not come); `visit_ended`",
-            ),
-        },
+        responses=_reception_responses(
+            "`visit_cancelled`; `visit_not_started` (the visit's day, in the company's time zone, has not come); "
+            "`visit_ended`"
+        ),
         summary="Check the visitor in at reception, now",
         description="Marks the visit arrived now, by reception (`arrived_via`: `reception`; audited as "
         "`visit.check_in`): `visit.arrived` goes to the webhooks and the host gets the arrival e-mail, each once "
@@ -171,29 +180,19 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
     )
     @action(detail=True, methods=["post"], url_path="check-in")
     def check_in(self, request, pk=None):
-        visit = self.get_object()
-        services.visit_check_in(company=self.company, actor=self.actor, visit=visit)
-        return self._answer(visit)
+        return self._act(services.visit_check_in)
 
     @extend_schema(
         request=None,
-        responses={
-            200: VisitSerializer,
-            403: OpenApiResponse(ErrorEnvelopeSerializer, description="`permission_denied`: viewers only read"),
-            404: OpenApiResponse(ErrorEnvelopeSerializer, description="`not_found`: no such visit in the company"),
-            409: OpenApiResponse(
-                ErrorEnvelopeSerializer,
-                description="`visit_cancelled`; `visit_not_arrived` (neither a door nor reception has seen the "
-                "visitor arrive: check them in first); `visit_left_before_arrival` (the recorded arrival is not before "
-                "now, as when a door's clock runs ahead)",
-            ),
-        },
+        responses=_reception_responses(
+            "`visit_cancelled`; `visit_not_arrived` (neither a door nor reception has seen the visitor arrive: "
+            "check them in first); `visit_left_before_arrival` (the recorded arrival is not before now, as when a "
+            "door's clock runs ahead)"
+        ),
         summary="Mark the visitor as left, now",
         description="Marks the visit left now, by reception (audited as `visit.mark_left`): `visit.left` goes to "
         "the webhooks once. A visit already left answers as it is, unchanged.",
     )
     @action(detail=True, methods=["post"], url_path="mark-left")
     def mark_left(self, request, pk=None):
-        visit = self.get_object()
-        services.visit_mark_left(company=self.company, actor=self.actor, visit=visit)
-        return self._answer(visit)
+        return self._act(services.visit_mark_left)

@@ -105,26 +105,14 @@ def _mark_departures(company, events: Sequence[Event]) -> list[Visit]:
     candidates = _DEPARTURE_CANDIDATES(
         company.pk, list({event.subject_id for event in departures}), departures[-1].happened_at
     )
-    left: list[Visit] = []
-    for event in departures:
-        visit = next(
-            (
-                visit
-                for visit in candidates
-                if visit.visitor_id == event.subject_id
-                and visit.left_at is None
-                and visit.arrived_at < event.happened_at
-            ),
-            None,
-        )
-        if visit is None:
-            continue
-        visit.company = company
-        if visit_mark_left(company=company, actor=None, visit=visit, at=event.happened_at):
-            left.append(visit)
-        else:
-            visit.left_at = event.happened_at  # marked meanwhile (another ingest, reception): skip it here
-    return left
+    return _mark_each(
+        company,
+        departures,
+        candidates,
+        fits=lambda visit, at: visit.left_at is None and visit.arrived_at < at,
+        mark=lambda visit, at: visit_mark_left(company=company, actor=None, visit=visit, at=at),
+        field="left_at",
+    )
 
 
 def _mark_arrivals(company, events: Sequence[Event]) -> list[Visit]:
@@ -137,24 +125,32 @@ def _mark_arrivals(company, events: Sequence[Event]) -> list[Visit]:
         recognised[-1].happened_at,
         recognised[0].happened_at,
     )
-    marked: list[Visit] = []
-    for event in recognised:
+    return _mark_each(
+        company,
+        recognised,
+        candidates,
         # The same bounds as the door's (`Subject.visit_state`): start and end included.
+        fits=lambda visit, at: visit.arrived_at is None and visit.starts_at <= at <= visit.ends_at,
+        mark=lambda visit, at: visit_mark_arrived(visit=visit, at=at),
+        field="arrived_at",
+    )
+
+
+def _mark_each(company, events: Sequence[Event], candidates, *, fits, mark, field: str) -> list[Visit]:
+    """For each event in order, `mark` the first of the visitor's candidate visits that `fits`
+    its moment; returns the visits this call marked. The mark sets `field` on the visit; a
+    visit marked meanwhile (another ingest, reception) gets it here, so later events skip it."""
+    marked: list[Visit] = []
+    for event in events:
         visit = next(
-            (
-                visit
-                for visit in candidates
-                if visit.visitor_id == event.subject_id
-                and visit.arrived_at is None
-                and visit.starts_at <= event.happened_at <= visit.ends_at
-            ),
+            (visit for visit in candidates if visit.visitor_id == event.subject_id and fits(visit, event.happened_at)),
             None,
         )
         if visit is None:
             continue
         visit.company = company
-        if visit_mark_arrived(visit=visit, at=event.happened_at):
+        if mark(visit, event.happened_at):
             marked.append(visit)
         else:
-            visit.arrived_at = event.happened_at  # marked meanwhile (another ingest, reception): skip it here
+            setattr(visit, field, event.happened_at)
     return marked

@@ -1,4 +1,5 @@
-"""Doors of both companies, and a webhook receiver, for the reception tests."""
+"""Doors of both companies, a webhook receiver, and jobs and webhooks run at once, for the
+reception and door tests."""
 
 from __future__ import annotations
 
@@ -16,3 +17,10 @@ def door_a(tenant_a):
 @pytest.fixture
 def door_b(tenant_b):
     return make_door(tenant_b, "B")
+
+
+@pytest.fixture
+def jobs_and_webhooks_inline(settings):
+    settings.JOBS_INLINE = True
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the test receiver listens on loopback
+    settings.WEBHOOK_TIMEOUT_SECONDS = 2

@@ -1,4 +1,5 @@
-"""Inviting visitors the way hosts do, and reading the link out of the invitation."""
+"""Inviting visitors the way hosts do, reading the link out of the invitation, and a door's
+recognitions posted the way a box posts them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from datetime import timedelta
 from django.core import mail
 from django.test import TestCase, override_settings
 from django.utils import timezone
+from standardwebhooks import Webhook
 
+from subjects.models import Subject, SubjectType
+from tests.factories import SubjectFactory
 from visits import services
 
 LINK = re.compile(r"/visit/([A-Za-z0-9_-]{43})/")
@@ -35,3 +39,33 @@ def token_in(message) -> str:
 def run_at_commit(function, **kwargs):
     with override_settings(JOBS_INLINE=True), TestCase.captureOnCommitCallbacks(execute=True):
         return function(**kwargs)
+
+
+def employee(tenant, name="陳經理", email="host@a.example"):
+    """The tenant's employee with this e-mail address, made the first time: a visit's host."""
+    return Subject.objects.for_company(tenant.company).filter(email=email).first() or SubjectFactory(
+        company=tenant.company, name=name, email=email, subject_type=SubjectType.EMPLOYEE
+    )
+
+
+def visiting(tenant, minutes_ago=30, host_email="host@a.example", **fields):
+    """A visit for a contract review with the employee of `host_email`, begun `minutes_ago`
+    (or at `starts_at`); the invitation's e-mail is cleared from the outbox."""
+    starts_at = fields.pop("starts_at", timezone.now() - timedelta(minutes=minutes_ago))
+    visit, _ = invite(
+        tenant, host=employee(tenant, email=host_email), purpose="Contract review", starts_at=starts_at, **fields
+    )
+    mail.outbox.clear()
+    return visit
+
+
+def post(door, items):
+    """A door's events posted by its box, the jobs they start run; the per-event results."""
+    with override_settings(JOBS_INLINE=True), TestCase.captureOnCommitCallbacks(execute=True):
+        answer = door.box_client().post("/api/v1/device/events", {"events": items}, format="json")
+    assert answer.status_code == 200, answer.content
+    return answer.json()["results"]
+
+
+def verified(secret, request) -> dict:
+    return Webhook(secret).verify(request.body, request.headers)

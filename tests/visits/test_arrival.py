@@ -11,35 +11,16 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase, override_settings
 from django.utils import timezone
-from standardwebhooks import Webhook
 
 from events.models import Event, EventKind
 from integrations import services as webhook_services
 from subjects.models import Subject, SubjectType
 from tests.events.conftest import event
 from tests.factories import SubjectFactory
-from tests.visits.helpers import invite
+from tests.visits.helpers import employee, invite, post, verified
 from visits.models import Visit
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _jobs_inline(settings):
-    settings.JOBS_INLINE = True
-    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the test receiver listens on loopback
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2
-
-
-def employee(tenant, name, email):
-    return SubjectFactory(company=tenant.company, name=name, email=email, subject_type=SubjectType.EMPLOYEE)
-
-
-def post(door, items):
-    with override_settings(JOBS_INLINE=True), TestCase.captureOnCommitCallbacks(execute=True):
-        answer = door.box_client().post("/api/v1/device/events", {"events": items}, format="json")
-    assert answer.status_code == 200, answer.content
-    return answer.json()["results"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("jobs_and_webhooks_inline")]
 
 
 def test_the_first_recognition_in_the_window_marks_the_arrival_and_tells_the_visits_host_once(tenants, door_a, door_b):
@@ -97,10 +78,6 @@ def test_a_cancelled_visit_is_never_marked(tenants, door_a):
 
     visit.refresh_from_db()
     assert visit.arrived_at is None
-
-
-def verified(secret, request) -> dict:
-    return Webhook(secret).verify(request.body, request.headers)
 
 
 def test_webhooks_hear_the_invitation_and_the_arrival_once_without_link_or_face(tenants, door_a, receiver):

@@ -17,33 +17,13 @@ from accounts.models import AuditLog
 from integrations import services as webhook_services
 from integrations.models import VisitorArrival
 from kangaroo.errors import KangarooError
-from subjects.models import Subject, SubjectType
 from tests.events.conftest import event
-from tests.factories import SubjectFactory
-from tests.visits.helpers import invite, run_at_commit
-from tests.visits.test_arrival import post, verified
+from tests.visits.helpers import post, run_at_commit, verified, visiting
 from visits import services
 from visits.models import ArrivedVia, Visit
 from visits.selectors import company_day_bounds, company_today
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _jobs_inline(settings):
-    settings.JOBS_INLINE = True
-    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the test receiver listens on loopback
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2
-
-
-def visiting(tenant, minutes_ago=30, host_email="host@a.example", **fields):
-    host = Subject.objects.for_company(tenant.company).filter(email=host_email).first() or SubjectFactory(
-        company=tenant.company, name="陳經理", email=host_email, subject_type=SubjectType.EMPLOYEE
-    )
-    starts_at = fields.pop("starts_at", timezone.now() - timedelta(minutes=minutes_ago))
-    visit, _ = invite(tenant, host=host, purpose="Contract review", starts_at=starts_at, **fields)
-    mail.outbox.clear()
-    return visit
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("jobs_and_webhooks_inline")]
 
 
 def check_in(tenant, visit, actor=None):

@@ -14,29 +14,13 @@ from devices import services as device_services
 from events.models import Event, EventKind
 from integrations import services as webhook_services
 from kangaroo.errors import KangarooError
-from subjects.models import SubjectType
 from tests.conftest import api_client_for
 from tests.events.conftest import event
-from tests.factories import SubjectFactory
-from tests.visits.helpers import invite
-from tests.visits.test_arrival import post, verified
+from tests.visits.helpers import post, verified, visiting
 from visits import services
 from visits.models import Visit
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _jobs_inline(settings):
-    settings.JOBS_INLINE = True
-    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the test receiver listens on loopback
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2
-
-
-def visiting(tenant, minutes_ago=30, **fields):
-    host = SubjectFactory(company=tenant.company, name="Host", subject_type=SubjectType.EMPLOYEE)
-    visit, _ = invite(tenant, host=host, starts_at=timezone.now() - timedelta(minutes=minutes_ago), **fields)
-    return visit
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("jobs_and_webhooks_inline")]
 
 
 def test_the_first_exit_after_the_arrival_marks_the_visit_left_once(tenants, door_a):
