@@ -35,7 +35,12 @@ name the request that caused them.
 A job queued while Redis cannot be reached (a restart, a failover) runs in the queuing
 process instead, in a thread of its own one after another, with a warning: a recognised
 visitor's arrival or a stranger's sighting announced then is not lost. A job with an id
-still fails then, as its id could not be checked.
+still fails then, as its id could not be checked. Only a job that certainly never reached
+Redis runs in place: one whose queuing went unanswered after it was sent (a read timeout, a
+connection dropped mid-reply) is left to the workers, with an error naming it (see
+`enqueue`). Queuing waits at most JOBS_REDIS_CONNECT_TIMEOUT_SECONDS to connect and
+JOBS_REDIS_READ_TIMEOUT_SECONDS for an answer, so an unanswering Redis holds a request
+about two seconds, not redis-py's five per command.
 
 A worker killed outright (SIGKILL, a lost machine) leaves its job in RQ's started
 registry, neither retried nor failed. `reconcile_abandoned`, run by the periodic runner,
@@ -56,6 +61,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kangaroo import errors, logs
 from kangaroo.errors import KangarooError
@@ -147,12 +154,16 @@ def enqueue(
                 with logs.bound(request_id):
                     _run_inline(func, args, kwargs, retry)
             return
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
         from rq import Retry as RQRetry
 
+        rq_queue = get_queue(queue)
+        # RQ writes the job and its place in the queue in one MULTI/EXEC; handed a pipeline
+        # it only fills it (reading the server's version at most), so a failure before
+        # `execute`, or while `execute` connects, certainly left nothing in Redis.
+        pipeline = rq_queue.connection.pipeline()
+        job = None
         try:
-            get_queue(queue).enqueue_call(
+            job = rq_queue.enqueue_call(
                 func,
                 args=args,
                 kwargs=kwargs,
@@ -162,10 +173,26 @@ def enqueue(
                 # RQ's own lines name a job by its description, which by default shows its arguments.
                 description=f"{func.__module__}.{func.__qualname__}",
                 meta={REQUEST_ID_META: request_id} if request_id else None,
+                pipeline=pipeline,
             )
+            pipeline.execute()
         except (RedisConnectionError, RedisTimeoutError) as problem:
             if job_id:
                 raise
+            if job is not None and not isinstance(problem, RedisUnreachable):
+                # Sent, but unanswered: Redis may have queued it, and a worker would run it
+                # again after this process had. Asking Redis whether the job is there does not
+                # settle it: a Redis that just failed to answer in time will likely not answer
+                # that either, and a "no" may come before Redis has read the bytes already
+                # sent (it runs what it received even from a closed connection). So the job
+                # is left to the queue: at worst it is lost, and this line names it.
+                logger.error(
+                    "Redis did not answer while job %s (%s) was queued (%s): left to the workers, not run here",
+                    func.__name__,
+                    job.id,
+                    problem,
+                )
+                return
             logger.warning("Redis cannot be reached (%s): job %s runs in this process", problem, func.__name__)
             from rq import get_current_job
 
@@ -237,6 +264,9 @@ def _run_detached(func: Callable[..., Any], args: tuple, kwargs: dict, retry: Re
 
 
 def get_queue(name: str = "default"):
+    """The queue `enqueue` and the job records use, with a client of short timeouts (see
+    `_client`). Workers (`manage.py rqworker`) do not use it: they connect through django-rq
+    with RQ's own timeouts, longer than their blocking wait for the next job."""
     import django_rq
     from django_rq.settings import QUEUES
 
@@ -247,11 +277,47 @@ def get_queue(name: str = "default"):
     key = (name, repr(sorted(QUEUES[name].items())))
     queue = _QUEUES.get(key)
     if queue is None:
-        queue = _QUEUES.setdefault(key, django_rq.get_queue(name))
+        # "auto": `enqueue` already waits for the commit; django-rq must not wait again.
+        queue = django_rq.get_queue(name, connection=_client(QUEUES[name]["URL"]), commit_mode="auto")
+        queue = _QUEUES.setdefault(key, queue)
     return queue
 
 
 _QUEUES: dict[tuple[str, str], Any] = {}
+
+
+class RedisUnreachable(RedisConnectionError):
+    """Redis could not be connected to (refused, no answer to the handshake): nothing was sent."""
+
+
+def _client(url: str):
+    """A Redis client for the request's side of the queue. A request should not stall on an
+    unanswering Redis: JOBS_REDIS_CONNECT_TIMEOUT_SECONDS to connect and
+    JOBS_REDIS_READ_TIMEOUT_SECONDS for each answer (redis-py waits 5 s by default). Nothing
+    is retried: a MULTI/EXEC re-sent after an unanswered one could queue a job twice, and a
+    job runs in place anyway when Redis cannot be reached."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.connection import Connection, parse_url
+    from redis.retry import Retry as RedisRetry
+
+    base = parse_url(url).get("connection_class", Connection)
+
+    class QueueConnection(base):
+        def connect_check_health(self, *args, **kwargs):
+            # The socket's connect and the handshake (AUTH, SELECT, ...): no job is sent yet.
+            try:
+                return super().connect_check_health(*args, **kwargs)
+            except (RedisConnectionError, RedisTimeoutError) as problem:
+                raise RedisUnreachable(str(problem)) from problem
+
+    return redis.Redis.from_url(
+        url,
+        connection_class=QueueConnection,
+        socket_connect_timeout=settings.JOBS_REDIS_CONNECT_TIMEOUT_SECONDS,
+        socket_timeout=settings.JOBS_REDIS_READ_TIMEOUT_SECONDS,
+        retry=RedisRetry(NoBackoff(), 0),
+    )
 
 
 def job_status(job_id: str, *, queue: str = "default") -> str | None:

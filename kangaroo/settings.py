@@ -170,6 +170,11 @@ JOBS_INLINE_DETACH = True
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 600},
 }
+# Queuing a job happens in the request's thread: an unanswering Redis holds it at most about
+# this long, to connect and for each answer, before the job runs in place (kangaroo/jobs.py).
+# Workers connect with RQ's own timeouts, which exceed their blocking wait for the next job.
+JOBS_REDIS_CONNECT_TIMEOUT_SECONDS = envfloat("JOBS_REDIS_CONNECT_TIMEOUT_SECONDS", 1.0, minimum=0.1)
+JOBS_REDIS_READ_TIMEOUT_SECONDS = envfloat("JOBS_REDIS_READ_TIMEOUT_SECONDS", 2.0, minimum=0.1)
 # RQ's worker, running each job under the id of the request that queued it (kangaroo/worker.py).
 RQ = {"WORKER_CLASS": "kangaroo.worker.Worker"}
 
