@@ -29,6 +29,9 @@ class EventKind(models.TextChoices):
     VISITOR_OUTSIDE_WINDOW = "visitor_outside_window", _("Visitor outside their window")
     DEVICE_OFFLINE = "device_offline", _("Device went offline")
     DEVICE_ONLINE = "device_online", _("Device came online")
+    # Reception checked a visitor in by hand (`events.services.event_record_check_in`): an
+    # arrival no camera saw, greeted like a recognition but never counted as one.
+    CHECKED_IN = "checked_in", _("Checked in at reception")
 
 
 class Event(TenantModel):
@@ -126,7 +129,7 @@ def snapshot_subject_ref(event: Event) -> str:
 
 
 # Kinds of event that are about an enrolled person; anything else names no one by nature.
-PERSON_KINDS = (EventKind.RECOGNIZED, EventKind.VISITOR_OUTSIDE_WINDOW)
+PERSON_KINDS = (EventKind.RECOGNIZED, EventKind.VISITOR_OUTSIDE_WINDOW, EventKind.CHECKED_IN)
 ERASED_PERSON = _("Erased person")
 
 

@@ -21,9 +21,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Company
-from devices.models import Device, DeviceStatusChange
+from devices.models import Device, DeviceStatusChange, Direction, Screen
 from events.hooks import events_recorded_on_commit
-from events.models import Event, EventCorrection
+from events.models import Event, EventCorrection, EventKind
 from events.parsing import (
     ITEM_OVERHEAD_BYTES,
     ItemResult,
@@ -38,6 +38,7 @@ from kangaroo.errors import KangarooError
 from kangaroo.images import jpeg_of
 from kangaroo.media import media_delete_on_commit
 from subjects.face_lookup import face_identify, face_in, read_image
+from subjects.models import Photo, Subject
 
 
 def batch_max_bytes() -> int:
@@ -172,6 +173,39 @@ def event_from_status_change(change: DeviceStatusChange) -> Event:
         received_at=timezone.now(),
     )
     events_recorded_on_commit(company=change.company, events=[event])
+    return event
+
+
+def event_record_check_in(*, company: Company, subject: Subject, at: datetime) -> Event:
+    """Reception checked `subject` in by hand at `at`: an event of kind `checked_in`,
+    announced after commit like every event (`events_recorded`), so the live dashboards and
+    the welcome TVs greet the person as they would a door's recognition.
+
+    A TV box shows what its screens see (it hears their groups only), so the event is placed
+    at the first entrance camera a TV box shows, where the desk stands; with none, it has no
+    screen and only the dashboards hear it. It is not a recognition: attendance, the door's
+    arrival logic and the `event.*` webhooks take `recognized` only, and the visit announces
+    its own arrival."""
+    screen = (
+        Screen.objects.for_company(company)
+        .filter(tv_boxes__isnull=False, direction__in=[Direction.IN, Direction.BOTH])
+        .order_by("pk")
+        .first()
+    )
+    first_photo = Photo.objects.for_company(company).filter(subject=subject).order_by("pk").values_list("pk", flat=True)
+    event = Event.objects.create(
+        company=company,
+        kind=EventKind.CHECKED_IN,
+        subject=subject,
+        subject_name=subject.name,
+        subject_type=subject.subject_type,
+        subject_job_number=subject.job_number,
+        screen=screen,
+        happened_at=at,
+        received_at=timezone.now(),
+    )
+    event.first_photo_id = first_photo.first()  # the greeting card's thumbnail, as for a recognition
+    events_recorded_on_commit(company=company, events=[event])
     return event
 
 

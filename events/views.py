@@ -38,6 +38,7 @@ def live_labels() -> dict:
         "seen_today": _("Seen {count} times today"),
         "corrected": _("Corrected"),
         "outside_window": _("{name} is visiting outside their visit window"),
+        "checked_in": _("Checked in at reception"),
         "device_offline": _("{device} went offline"),
         "device_online": _("{device} is back online"),
         "live": _("Live"),

@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Company, User
 from accounts.services import audit_record
+from events.services import event_record_check_in
 from integrations.arrivals import host_tell_checked_in
 from kangaroo import errors
 from kangaroo.errors import KangarooError
@@ -356,8 +357,9 @@ def visit_check_in(*, company: Company, actor: User | None, visit: Visit) -> boo
     already arrived (by a door, or a second click) answers False and nothing is marked,
     audited, announced or e-mailed again. The arrival is the one a door would record
     (`arrived_via` "reception", `visit.arrived` to the webhooks once), audited with who did it
-    (`visit.check_in`), and the host is e-mailed once per visit, as for a door's recognition
-    (`integrations.arrivals`, after commit).
+    (`visit.check_in`), the host is e-mailed once per visit, as for a door's recognition
+    (`integrations.arrivals`, after commit), and the live dashboards and welcome TVs greet the
+    visitor (an event `checked_in`, `events.services.event_record_check_in`).
 
     Reception may check a visitor in from the start of the visit's day in the company's time
     zone (someone early at the desk) until the visit ends. Refused, nothing written:
@@ -383,6 +385,8 @@ def visit_check_in(*, company: Company, actor: User | None, visit: Visit) -> boo
         return False
     visit.arrived_at, visit.arrived_via = current.arrived_at, current.arrived_via
     audit_record(company=company, actor=actor, action="visit.check_in", obj=current, changes={"arrived_at": now})
+    # The live dashboards and welcome TVs greet the visitor as they greet a door's recognition.
+    event_record_check_in(company=company, subject=current.visitor, at=now)
     from visits import jobs
 
     enqueue(jobs.visit_check_in_notify, company.pk, current.pk)

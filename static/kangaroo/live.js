@@ -17,8 +17,8 @@
  *   4403 refused: not allowed here; stop.
  *   anything else (a restart, a network cut, 4400): reconnect with backoff and resume.
  *
- * The TV greets: recognitions only, each person at most once per the TV box's cool-down
- * (hello.tv.cooldown_seconds), the newest large and the older ones smaller and fading; it
+ * The TV greets: recognitions and reception's check-ins only, each person at most once per
+ * the TV box's cool-down (hello.tv.cooldown_seconds), the newest large and the older ones smaller and fading; it
  * shows no figures. The dashboard shows arrivals and alerts as cards, naming the camera and
  * its direction; devices going offline or coming back go to the device panel, whose states
  * come from hello.devices (a state the server adds later shows up once it has a label).
@@ -81,6 +81,11 @@
     connection.textContent = text;
   }
 
+  // A door's recognition, or reception's check-in by hand: both are someone arriving.
+  function greets(event) {
+    return (event.kind === "recognized" || event.kind === "checked_in") && !!event.subject;
+  }
+
   function greeting(event) {
     var subject = event.subject;
     var values = { name: subject.name, company: hello ? hello.company : "" };
@@ -113,7 +118,7 @@
     var node = el("article", "card " + event.kind);
     node.dataset.eventId = event.id;
     var deviceName = place(event);
-    if (event.kind === "recognized") {
+    if (greets(event)) {
       node.classList.add("type-" + event.subject.type);
       node.appendChild(avatar(event.subject));
       var text = el("div", "text");
@@ -138,7 +143,9 @@
     } else {
       node.appendChild(el("p", "notice", format(labels[event.kind] || "{device}", { device: deviceName })));
     }
-    if (mode === "dashboard" && deviceName && event.kind === "recognized") {
+    if (mode === "dashboard" && event.kind === "checked_in") {
+      node.querySelector(".text").appendChild(el("p", "where", labels.checked_in));
+    } else if (mode === "dashboard" && deviceName && event.kind === "recognized") {
       node.querySelector(".text").appendChild(el("p", "where", deviceName));
     }
     if (event.corrected) {
@@ -181,12 +188,11 @@
     if (arrivedToday) arrived = new Set(arrivedToday);
     events.forEach(function (event) {
       var node = shownCard(event.id);
-      if (event.kind === "recognized" && event.subject && event.subject.id &&
-          localDay(new Date(event.happened_at)) === today) {
+      if (greets(event) && event.subject.id && localDay(new Date(event.happened_at)) === today) {
         arrived.add(event.subject.id);
       }
       if (!node) return;
-      if (mode === "tv" && event.kind !== "recognized") { node.remove(); return; }
+      if (mode === "tv" && !greets(event)) { node.remove(); return; }
       node.replaceWith(card(event));
     });
     updateFigures();
@@ -234,8 +240,7 @@
       if (shown.has(event.id)) return;
       shown.add(event.id);
       if (event.id > lastId) lastId = event.id;
-      if (event.kind === "recognized" && event.subject && event.subject.id &&
-          localDay(new Date(event.happened_at)) === today) {
+      if (greets(event) && event.subject.id && localDay(new Date(event.happened_at)) === today) {
         arrived.add(event.subject.id);
       }
       var counted = hello && event.id > (hello.devices_as_of || 0);
@@ -249,7 +254,7 @@
         else if (devices.never_seen) devices.never_seen -= 1;
       }
       if (mode === "tv") {
-        if (event.kind !== "recognized" || !event.subject) return; // the TV greets; alerts are for staff
+        if (!greets(event)) return; // the TV greets; alerts are for staff
         if (event.subject.id && greetedRecently(event)) return;
       } else if (event.kind === "device_offline" || event.kind === "device_online") {
         logDevice(event);

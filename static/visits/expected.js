@@ -46,7 +46,8 @@
 
   document.addEventListener("kangaroo:events", function (message) {
     var visitorSeen = (message.detail || []).some(function (event) {
-      return event.kind === "recognized" && event.subject && event.subject.type === "visitor";
+      return (event.kind === "recognized" || event.kind === "checked_in") && event.subject &&
+        event.subject.type === "visitor";
     });
     if (visitorSeen) soon();
   });

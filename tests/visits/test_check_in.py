@@ -6,18 +6,24 @@ cancelled visit, one whose day has not come or that has ended, a viewer and anot
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.test import TestCase, override_settings
 from django.utils import timezone
+from websockets.sync.client import connect
 
 from accounts.models import AuditLog
+from events.models import Event, EventKind
 from integrations import services as webhook_services
 from integrations.models import VisitorArrival
 from kangaroo.errors import KangarooError
+from tests.conftest import token_pair_for
 from tests.events.conftest import event
+from tests.events.test_live import as_admin, receive, ws_url
 from tests.visits.helpers import post, run_at_commit, verified, visiting
 from visits import services
 from visits.models import ArrivedVia, Visit
@@ -256,3 +262,32 @@ def test_the_list_action_checks_in_and_says_why_it_cannot(tenants, client):
         again = client.post("/admin/visits/visit/", {"action": "check_in", "_selected_action": [here.pk]}, follow=True)
     assert "checked in." not in again.content.decode()
     assert len(mail.outbox) == 1
+
+
+def test_the_dashboard_and_the_welcome_tv_greet_a_visitor_checked_in_at_the_desk(asgi_server, client, tenant_a, door_a):
+    visit = visiting(tenant_a)
+    services.visit_face_decline(visit=visit)  # no door will ever recognise them
+    tv = connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}, open_timeout=10)
+    with tv, as_admin(client, asgi_server, tenant_a.admin) as dashboard:
+        tv.send(json.dumps({"type": "auth", "key": door_a.tv_key}))
+        receive(tv, "hello")
+        receive(dashboard, "hello")
+
+        answer = urllib.request.Request(
+            f"{asgi_server}/api/v1/visits/{visit.pk}/check-in",
+            headers={"Authorization": f"Bearer {token_pair_for(tenant_a.admin)['access']}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(answer, timeout=10) as response:  # only the local test server
+            assert response.status == 200
+
+        for socket in (tv, dashboard):
+            [greeted] = receive(socket, "events")["events"]
+            assert (greeted["kind"], greeted["subject"]["name"], greeted["subject"]["type"]) == (
+                "checked_in", "Mei Chen", "visitor",
+            )  # fmt: skip
+            assert greeted["screen"] == door_a.entrance.pk  # the TV's entrance: where the desk stands
+    stored = Event.objects.for_company(tenant_a.company).get(pk=greeted["id"])
+    assert (stored.subject_id, stored.device_kind, stored.confidence) == (visit.visitor_id, "", None)
+    # Not a recognition: no attendance, no second arrival, no `event.recognized` webhook.
+    assert not Event.objects.for_company(tenant_a.company).filter(kind=EventKind.RECOGNIZED).exists()
