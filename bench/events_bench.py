@@ -30,7 +30,6 @@ import logging
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import dashboards as pages  # noqa: E402  (imports nothing of the project)
 
 DATABASE_URL = os.environ.get("BENCH_EVENTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kangaroo_bench_events")
 REDIS_URL = os.environ.get("BENCH_EVENTS_REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -77,9 +78,7 @@ async def _dashboards(config: dict) -> None:
     count = config["count"]
     seen: list[dict[int, int]] = [{} for _ in range(count)]
     latencies: list[float] = []
-    headers = {"Origin": config["origin"]}
-    if config["cookie"]:
-        headers["Cookie"] = config["cookie"]
+    headers = pages.headers(config)
 
     async def one(index: int, ready: asyncio.Event, sockets: list) -> None:
         socket_ = await websockets.connect(config["url"], additional_headers=headers, open_timeout=30, max_size=None)
@@ -105,20 +104,12 @@ async def _dashboards(config: dict) -> None:
             pass
 
     sockets: list = []
-    readies = [asyncio.Event() for _ in range(count)]
-    tasks = []
-    for i in range(count):  # a few at a time: a burst of handshakes is not what is measured
-        tasks.append(asyncio.create_task(one(i, readies[i], sockets)))
-        if i % 10 == 9:
-            await asyncio.wait_for(readies[i].wait(), timeout=60)
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=60)
-    print("ready", flush=True)
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, sys.stdin.readline)  # "go"
+    tasks = await pages.open_in_steps([lambda ready, i=i: one(i, ready, sockets) for i in range(count)], step=10)
+    await pages.command()  # "go"
     cpu_start = time.process_time()
-    _stop, path, seconds = (await loop.run_in_executor(None, sys.stdin.readline)).split()
-    expected = set(json.loads(Path(path).read_text()))
-    deadline = time.monotonic() + float(seconds)
+    path, seconds = await pages.stop_command()
+    expected = set(json.loads(path.read_text()))
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not all(expected <= mine.keys() for mine in seen):
         await asyncio.sleep(0.1)
     cpu = time.process_time() - cpu_start
@@ -166,6 +157,7 @@ import psycopg  # noqa: E402
 
 from bench.database import ensure_database  # noqa: E402
 from bench.report import ABSOLUTE, HIGHER, LOWER, record  # noqa: E402
+from tests.served import free_port  # noqa: E402
 
 ensure_database(DATABASE_URL)
 django.setup()
@@ -284,12 +276,6 @@ def item(s: Seed, uid: str, rng: random.Random, happened_at: str | None = None) 
 
 
 # --- the server ---------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 # Where the server's code comes from: this checkout, or another one (`--server-root`, to
 # measure two versions of the code against the same seed, one after the other).
 SERVER_ROOT: list[Path] = []
@@ -560,28 +546,19 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
     ws_path, post_path = MODES[mode]
     ws_url = server.base.replace("http://", "ws://") + ws_path
     cookie = s.cookie if mode in ("product", "core", "fanout") else ""
-    clients = []
-    for start in range(0, dashboards, DASHBOARDS_PER_CLIENT):
-        config = {
+    configs = [
+        {
             "url": ws_url,
             "origin": server.base,
             "cookie": cookie,
             "count": min(DASHBOARDS_PER_CLIENT, dashboards - start),
         }
-        clients.append(
-            subprocess.Popen(
-                [sys.executable, __file__, "--dashboards", json.dumps(config)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-        )
+        for start in range(0, dashboards, DASHBOARDS_PER_CLIENT)
+    ]
+    clients = pages.start(__file__, "--dashboards", configs)
     ids_file = Path(f"/tmp/kangaroo-events-bench-{os.getpid()}.json")
     try:
-        for client in clients:
-            line = client.stdout.readline().strip()
-            if line != "ready":
-                raise RuntimeError(f"dashboards did not connect: {line!r}")
+        pages.wait_ready(clients)
         time.sleep(1)  # every socket's hello and group joins are done
         clock = CpuClock(server, clients)
         clock.start()
@@ -607,15 +584,10 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
             )
             for pid in (server.workers() if PROFILE else [])
         ]
-        for client in clients:
-            client.stdin.write("go\n")
-            client.stdin.flush()
+        pages.tell(clients, "go")
         ids, elapsed = asyncio.run(_paced_posts(s, server, mode, post_path, rate, seconds))
         ids_file.write_text(json.dumps(ids))
-        for client in clients:
-            client.stdin.write(f"stop {ids_file} {DRAIN_SECONDS[mode]}\n")
-            client.stdin.flush()
-        results = [json.loads(client.stdout.readline()) for client in clients]
+        results = pages.stop(clients, ids_file, DRAIN_SECONDS[mode])
         cpu = clock.stop()
         for profiler in profilers:
             profiler.wait(timeout=60)

@@ -47,7 +47,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import dashboards as live_pages  # noqa: E402  (imports nothing of the project)
 
 WATCHDOG_SECONDS = 16  # live.js: a page that hears nothing for three 5 s ticks reconnects
 RSS_GROWTH_LIMIT = 0.10
@@ -70,12 +71,11 @@ async def _dashboards(config: dict) -> None:
     missing, those received twice on one connection, and its reconnections."""
     import websockets
 
-    headers = {"Origin": config["origin"], "Cookie": config["cookie"]}
+    headers = live_pages.headers(config)
     pages = [
         {"screen": screen, "seen": set(), "last": 0, "complete": 0, "twice": [], "reconnects": 0, "history": []}
         for screen in config["screens"]
     ]
-    readies = [asyncio.Event() for _ in pages]
     stopping = asyncio.Event()
 
     async def live(page: dict, ready: asyncio.Event) -> None:
@@ -121,27 +121,20 @@ async def _dashboards(config: dict) -> None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10)
 
-    tasks = []
-    for n, (page, ready) in enumerate(zip(pages, readies, strict=True)):
-        tasks.append(asyncio.create_task(live(page, ready)))
-        if n % 5 == 4:  # a few handshakes at a time
-            await asyncio.wait_for(ready.wait(), 60)
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
-    print("ready", flush=True)
+    tasks = await live_pages.open_in_steps([lambda ready, page=page: live(page, ready) for page in pages], step=5)
     # Each page also drops its connection once, at a moment of its own, and resumes: a
     # laptop's Wi-Fi, a reload, a proxy's idle timeout.
     begin, end = config["drop_between"]
     rng = random.Random(config["seed"])
     for page in pages:
         page["drop_at"] = time.monotonic() + rng.uniform(begin, end)
-    loop = asyncio.get_running_loop()
-    _stop, path, seconds = (await loop.run_in_executor(None, sys.stdin.readline)).split()
-    expected = {scope: set(ids) for scope, ids in json.loads(Path(path).read_text()).items()}
+    path, seconds = await live_pages.stop_command()
+    expected = {scope: set(ids) for scope, ids in json.loads(path.read_text()).items()}
 
     def wanted(page: dict) -> set[int]:
         return expected[str(page["screen"]) if page["screen"] else "company"]
 
-    deadline = time.monotonic() + float(seconds)
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not all(wanted(p) <= p["seen"] for p in pages):
         await asyncio.sleep(0.2)
     stopping.set()
@@ -189,13 +182,9 @@ if len(sys.argv) > 2 and sys.argv[1] == "--box-process":
 
 
 # --- a Redis of the soak's own, on a loopback port (it is restarted mid-run) ----------------------
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.served import free_port  # noqa: E402
 
-
-REDIS_PORT = _free_port()
+REDIS_PORT = free_port()
 RUN_DIR = Path(tempfile.mkdtemp(prefix="kangaroo-soak-"))
 os.environ["BENCH_EVENTS_DATABASE_URL"] = os.environ.get(
     "BENCH_SOAK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kg_soak"
@@ -300,7 +289,7 @@ class _Tenant:
 # --- the server, as production runs it ----------------------------------------------------------------
 class Servers:
     def __init__(self, logs: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
@@ -521,9 +510,8 @@ class Load:
 def start_dashboards(seeded: dict, servers: Servers, count: int, seconds: float) -> list[subprocess.Popen]:
     scoped = min(4, count // 5)  # a fifth of them (at most 4) on one door each, the rest on the company
     screens = [seeded["door_screens"][n] for n in range(scoped)] + [None] * (count - scoped)
-    processes = []
-    for start in range(0, count, 10):
-        config = {
+    configs = [
+        {
             "url": servers.base.replace("http://", "ws://") + "/ws/events/",
             "origin": servers.base,
             "cookie": seeded["bench"].cookie,
@@ -531,18 +519,10 @@ def start_dashboards(seeded: dict, servers: Servers, count: int, seconds: float)
             "drop_between": [seconds * 0.1, seconds * 0.9],
             "seed": start,
         }
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, __file__, "--dashboard-process", json.dumps(config)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-        )
-    for process in processes:
-        line = process.stdout.readline().strip()
-        if line != "ready":
-            raise RuntimeError(f"the dashboards did not connect: {line!r}")
+        for start in range(0, count, 10)
+    ]
+    processes = live_pages.start(__file__, "--dashboard-process", configs)
+    live_pages.wait_ready(processes)
     return processes
 
 
@@ -657,10 +637,7 @@ def main() -> int:
             scopes[str(screen)] = sorted(pk for rows in found.values() for pk, sc in rows if sc == screen)
         expected_file = RUN_DIR / "expected.json"
         expected_file.write_text(json.dumps(scopes))
-        for process in dashboards:
-            process.stdin.write(f"stop {expected_file} 30\n")
-            process.stdin.flush()
-        pages = [page for process in dashboards for page in json.loads(process.stdout.readline())]
+        pages = [page for report in live_pages.stop(dashboards, expected_file, 30) for page in report]
     finally:
         for process in [*boxes, *dashboards]:
             if process.poll() is None:

@@ -17,7 +17,6 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from accounts.models import AuditLog, Company, User
 from devices import services as device_services
@@ -27,7 +26,7 @@ from kangaroo.routing import websocket_urlpatterns
 from kangaroo.tenancy import is_tenant_model
 from tests.conftest import answer_without_request_id, api_client_for
 from tests.events.conftest import event
-from tests.events.test_live import as_admin, post_events, receive, ws_url
+from tests.events.live_client import as_admin, as_tv, post_events, receive
 from tests.factories import FACTORIES, EventFactory, PhotoFactory
 from tests.images import jpeg_bytes
 
@@ -240,8 +239,7 @@ def test_another_companys_tv_box_hears_none_of_our_events(asgi_server, tenants, 
     _, b = tenants
     ours = post_events(asgi_server, door_a.box_key, [event("before", door_a.entrance)])
     query = f"?screen={door_a.entrance.pk}"  # asking for our screen changes nothing for a key
-    with connect(ws_url(asgi_server, query), additional_headers={"Origin": asgi_server}) as theirs:
-        theirs.send(json.dumps({"type": "auth", "key": door_b.tv_key}))
+    with as_tv(asgi_server, door_b.tv_key, query) as theirs:
         hello = receive(theirs, "hello")
         assert (hello["company"], hello["screens"], hello["recent"]) == (b.company.name, [door_b.entrance.pk], [])
         theirs.send(json.dumps({"type": "resume", "after": 0}))
@@ -268,8 +266,7 @@ def test_a_revoked_principal_gets_nothing(asgi_server, tenants, door_a):
     a, _ = tenants
     device_services.device_key_revoke(company=a.company, actor=a.admin, device=door_a.tv)
     post_events(asgi_server, door_a.box_key, [event("after", door_a.entrance)])
-    with connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}) as socket:
-        socket.send(json.dumps({"type": "auth", "key": door_a.tv_key}))
+    with as_tv(asgi_server, door_a.tv_key) as socket:
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 assert json.loads(socket.recv(timeout=10))["type"] not in ("hello", "events")

@@ -9,7 +9,6 @@ written there (nothing on the local disk), served only through the company-check
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,21 +31,16 @@ from subjects.models import Photo
 from tests.events.conftest import event
 from tests.factories import SubjectFactory
 from tests.images import jpeg_bytes, snapshot
+from tests.served import free_port
 from tests.subjects.test_photos import files_in, upload
 
 ACCESS = {"access_key": "kangaroo-test", "secret_key": "kangaroo-test-secret"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint():
     """moto's S3 server in its own process on a loopback port, for this module's tests."""
-    port = _free_port()
+    port = free_port()
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

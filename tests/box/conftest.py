@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from devices import services as device_services
+from tests.served import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SYNC_EVERY = 1.0  # seconds between the agent's gallery pulls in these tests
@@ -44,9 +44,7 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, *, agent: A
 
 class Portal:
     def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = None
         self._thread = None

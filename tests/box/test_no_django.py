@@ -3,11 +3,12 @@ library (and OpenCV, lazily, for a camera), never Django nor any of the portal's
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.imports import imported_modules
 
 REPO = Path(__file__).resolve().parents[2]
 ALLOWED = {"faces", "httpx", "kangaroo_box", "__future__"}
@@ -34,20 +35,10 @@ print("loaded:", loaded)
 """
 
 
-def imports_of(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-    return names
-
-
 def test_the_agent_imports_only_faces_httpx_and_the_standard_library():
     found = {}
     for path in sorted((REPO / "kangaroo_box").glob("*.py")):
-        others = imports_of(path) - ALLOWED - set(sys.stdlib_module_names)
+        others = imported_modules(path) - ALLOWED - set(sys.stdlib_module_names)
         if path.name == "sources.py":
             others -= LAZY
         found[path.name] = others

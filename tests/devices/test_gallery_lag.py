@@ -18,7 +18,7 @@ from subjects import services
 from subjects.models import GalleryChange, GalleryCounter
 from subjects.selectors import gallery_sequence
 from tests.devices.conftest import device_client
-from tests.events.test_live import as_admin, receive
+from tests.events.live_client import as_admin, receive
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from tests.events.conftest import event
-from tests.events.test_live import post_events
+from tests.events.live_client import post_events
 from tests.factories import SubjectFactory
 from tests.images import jpeg_bytes
 

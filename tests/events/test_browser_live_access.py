@@ -9,10 +9,8 @@ import pytest
 from django.test import Client
 
 from tests.events.conftest import event
+from tests.events.live_client import admin_logout, call, post_events, post_like_a_device, session_of
 from tests.events.test_browser import signed_in_page
-from tests.events.test_live import post_events
-from tests.events.test_live_access import admin_logout, call
-from tests.events.test_live_outage import post_like_a_device
 from tests.factories import SubjectFactory
 
 COUNT_WEBSOCKETS = """
@@ -50,7 +48,7 @@ def test_a_dashboard_whose_session_logs_out_goes_to_the_sign_in_page(asgi_server
     page = signed_in_page(browser, client, asgi_server, tenant_a.admin)
     page.goto(f"{asgi_server}/dashboard/")
     page.wait_for_selector("#connection.live", timeout=10_000)
-    assert admin_logout(asgi_server, f"sessionid={client.cookies['sessionid'].value}") == 200
+    assert admin_logout(asgi_server, session_of(client)) == 200
     page.wait_for_url("**/admin/login/**", timeout=10_000)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from accounts.authentication import token_pair_for
 from events.models import Event, UnknownPerson
+from tests.events import live_client
 from tests.events.conftest import event
 from tests.events.test_browser import signed_in_page
 from tests.events.test_unknown_people import drain, sightings
@@ -23,14 +24,7 @@ SCREENSHOTS = os.environ.get("KANGAROO_SCREENSHOTS")
 
 def post_events(server: str, key: str, items: list[dict]) -> dict:
     """As a box posts; the answer waits for the inline clustering job (dlib), hence the timeout."""
-    request = urllib.request.Request(
-        f"{server}/api/v1/device/events",
-        data=json.dumps({"events": items}).encode(),
-        headers={"Authorization": f"Device {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:  # only the local test server
-        answer = json.loads(response.read())
+    answer = live_client.post_events(server, key, items, timeout=120)
     drain()
     return answer
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 
 import pytest
 from django.test import Client
@@ -13,43 +12,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.events.conftest import event
+from tests.events.live_client import as_admin, as_tv, dashboard, nothing_more, post_events, receive, session_of, ws_url
 from tests.factories import SubjectFactory
-
-
-def post_events(server: str, key: str, items: list[dict]) -> dict:
-    request = urllib.request.Request(
-        f"{server}/api/v1/device/events",
-        data=json.dumps({"events": items}).encode(),
-        headers={"Authorization": f"Device {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
-        return json.loads(response.read())
-
-
-def ws_url(server: str, query: str = "") -> str:
-    return server.replace("http://", "ws://") + "/ws/events/" + query
-
-
-def as_admin(client, server, user, query=""):
-    client.force_login(user)
-    headers = {"Cookie": f"sessionid={client.cookies['sessionid'].value}", "Origin": server}
-    return connect(ws_url(server, query), additional_headers=headers, open_timeout=10)
-
-
-def receive(socket, kind: str, timeout: float = 10) -> dict:
-    while True:
-        message = json.loads(socket.recv(timeout=timeout))
-        if message["type"] == kind:
-            return message
-
-
-def nothing_more(socket, wait: float = 0.5) -> bool:
-    try:
-        socket.recv(timeout=wait)
-    except TimeoutError:
-        return True
-    return False
 
 
 def test_an_admin_dashboard_hears_its_company_and_nothing_else(asgi_server, client, tenants, door_a, door_b):
@@ -87,8 +51,7 @@ def test_asking_for_another_companys_screen_is_refused(asgi_server, client, tena
 
 
 def test_a_tv_box_hears_only_its_screens(asgi_server, tenant_a, door_a):
-    with connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}, open_timeout=10) as socket:
-        socket.send(json.dumps({"type": "auth", "key": door_a.tv_key}))
+    with as_tv(asgi_server, door_a.tv_key) as socket:
         hello = receive(socket, "hello")
         assert hello["screens"] == [door_a.entrance.pk]
         assert hello["tv"]["greetings"]["vip"]
@@ -105,10 +68,8 @@ def test_a_device_talking_without_a_browser_uses_its_key_header(asgi_server, ten
 @pytest.mark.parametrize("key_of", ["nonsense", "box"])
 def test_a_bad_or_wrong_kind_of_key_is_refused(asgi_server, tenant_a, door_a, key_of):
     key = door_a.box_key if key_of == "box" else "kgr_tvbox_1_abc_def"
-    with connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}, open_timeout=10) as socket:
-        socket.send(json.dumps({"type": "auth", "key": key}))
-        with pytest.raises(ConnectionClosed) as closed:
-            socket.recv(timeout=10)
+    with as_tv(asgi_server, key) as socket, pytest.raises(ConnectionClosed) as closed:
+        socket.recv(timeout=10)
     assert closed.value.rcvd.code in (4401, 4403)
 
 
@@ -124,9 +85,8 @@ def test_an_anonymous_listener_who_never_authenticates_is_closed(asgi_server, se
 
 def test_a_foreign_origin_cannot_use_the_admin_session(asgi_server, client, tenant_a):
     client.force_login(tenant_a.admin)
-    headers = {"Cookie": f"sessionid={client.cookies['sessionid'].value}", "Origin": "https://evil.example.com"}
     with pytest.raises(InvalidStatus):
-        connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10)
+        dashboard(asgi_server, session_of(client), origin="https://evil.example.com")
 
 
 def test_a_reconnecting_dashboard_gets_what_it_missed_in_order_without_duplicates(
@@ -196,19 +156,8 @@ def test_an_event_whose_live_copy_was_lost_comes_from_the_database_while_the_oth
 ):
     # While live copies arrive, the catch-up reads only what they went past a tick ago: a
     # lost copy among them is still found, once.
-    from events import live
-
     settings.LIVE_TICK_SECONDS = 0.3
-    deliver = live._send_to_groups
-    lost = []
-
-    async def lose_the_first(layer, by_group):
-        if not lost:
-            lost.append(by_group)
-            return
-        await deliver(layer, by_group)
-
-    monkeypatch.setattr(live, "_send_to_groups", lose_the_first)
+    lost = lose_the_first_live_copy(monkeypatch)
     with as_admin(client, asgi_server, tenant_a.admin) as socket:
         receive(socket, "hello")
         posted = []

@@ -7,86 +7,28 @@ Revocations go through the real server (HTTP), as an admin's click would."""
 
 from __future__ import annotations
 
-import json
-import re
-import urllib.error
-import urllib.parse
-import urllib.request
-from contextlib import contextmanager
-
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.test import Client
 from django.utils import timezone
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from accounts.authentication import token_pair_for
 from accounts.models import User
 from devices.models import TVBox
 from tests.events.conftest import event
-from tests.events.test_live import as_admin, post_events, receive, ws_url
-
-
-def call(server: str, method: str, path: str, user=None, body=None, headers=None) -> int:
-    request = urllib.request.Request(
-        f"{server}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **(headers or {})},
-        method=method,
-    )
-    if user is not None:
-        request.add_header("Authorization", f"Bearer {token_pair_for(user)['access']}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def closed_with(socket, timeout: float = 10) -> int:
-    """Reads until the server closes; the close code."""
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            socket.recv(timeout=timeout)
-    return closed.value.rcvd.code
-
-
-@contextmanager
-def as_tv(server: str, key: str):
-    with connect(ws_url(server), additional_headers={"Origin": server}, open_timeout=10) as socket:
-        socket.send(json.dumps({"type": "auth", "key": key}))
-        yield socket
-
-
-def admin_post(server: str, session_cookie: str, path: str, data: dict[str, str]) -> int:
-    """Submits an admin form the way a signed-in browser does (with its CSRF token)."""
-    request = urllib.request.Request(f"{server}/admin/", headers={"Cookie": session_cookie})
-    with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
-        page = response.read().decode()
-        csrf_cookie = re.search(r"csrftoken=([^;]+)", response.headers.get("Set-Cookie", "")).group(1)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    request = urllib.request.Request(
-        f"{server}{path}",
-        data=urllib.parse.urlencode({"csrfmiddlewaretoken": token, **data}).encode(),
-        headers={
-            "Cookie": f"{session_cookie}; csrftoken={csrf_cookie}",
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # only the local test server
-        return response.status
-
-
-def admin_logout(server: str, session_cookie: str) -> int:
-    """Signs a browser session out the way the admin's "Log out" button does."""
-    return admin_post(server, session_cookie, "/admin/logout/", {})
-
-
-def session_of(client: Client) -> str:
-    return f"sessionid={client.cookies['sessionid'].value}"
-
+from tests.events.live_client import (
+    admin_logout,
+    admin_post,
+    as_admin,
+    as_tv,
+    call,
+    closed_with,
+    dashboard,
+    post_events,
+    receive,
+    session_of,
+)
 
 # --- at once -------------------------------------------------------------------------------
 
@@ -200,7 +142,7 @@ def test_a_logged_out_session_cannot_open_a_socket_again(asgi_server, tenant_a, 
     browser.force_login(tenant_a.admin)
     cookie = session_of(browser)
     assert admin_logout(asgi_server, cookie) == 200
-    with connect(ws_url(asgi_server), additional_headers={"Cookie": cookie, "Origin": asgi_server}) as socket:
+    with dashboard(asgi_server, cookie) as socket:
         assert closed_with(socket) == 4401
 
 
@@ -256,16 +198,14 @@ def test_a_tv_box_given_other_screens_hears_its_new_screens_only(asgi_server, te
     ids=["port", "scheme", "host", "null", "not-an-origin"],
 )
 def test_a_browser_origin_must_match_scheme_host_and_port(asgi_server, tenant_a, origin_of):
-    headers = {"Cookie": session_of(_signed_in(tenant_a.admin)), "Origin": origin_of(asgi_server)}
     with pytest.raises(InvalidStatus) as refused:
-        connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10)
+        dashboard(asgi_server, session_of(_signed_in(tenant_a.admin)), origin=origin_of(asgi_server))
     assert refused.value.response.status_code == 403
 
 
 def test_a_trusted_origin_is_accepted(asgi_server, tenant_a, settings):
     settings.CSRF_TRUSTED_ORIGINS = ["https://kiosk.example.com"]
-    headers = {"Cookie": session_of(_signed_in(tenant_a.admin)), "Origin": "https://kiosk.example.com"}
-    with connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10) as socket:
+    with dashboard(asgi_server, session_of(_signed_in(tenant_a.admin)), origin="https://kiosk.example.com") as socket:
         assert receive(socket, "hello")["company"] == tenant_a.company.name
 
 

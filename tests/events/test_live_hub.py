@@ -10,13 +10,12 @@ import logging
 import time
 
 from django.test import Client
-from websockets.sync.client import connect
 
 from events import hub as hubs
 from events.consumers import EventsConsumer
 from events.live import company_group, screen_group
 from tests.events.conftest import event
-from tests.events.test_live import as_admin, post_events, receive, ws_url
+from tests.events.live_client import as_admin, as_tv, post_events, receive
 
 
 def the_hub() -> hubs.LiveHub:
@@ -97,8 +96,7 @@ def test_a_tv_box_whose_screens_change_moves_to_the_new_screens_group(asgi_serve
 
     settings.LIVE_TICK_SECONDS = 0.2
     settings.LIVE_RECHECK_SECONDS = 0.2
-    with connect(ws_url(asgi_server), additional_headers={"Origin": asgi_server}, open_timeout=10) as socket:
-        socket.send(json.dumps({"type": "auth", "key": door_a.tv_key}))
+    with as_tv(asgi_server, door_a.tv_key) as socket:
         receive(socket, "hello")
         hub = the_hub()
         assert len(hub.members_of(screen_group(door_a.entrance.pk))) == 1

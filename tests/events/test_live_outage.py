@@ -9,28 +9,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
 
 from django.test import Client
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 
 from tests.events.conftest import event
-from tests.events.test_live import post_events, ws_url
+from tests.events.live_client import dashboard, post_like_a_device, session_of
 from tests.factories import SubjectFactory
-
-
-def post_like_a_device(server: str, key: str, items: list[dict]) -> dict:
-    """Posts as a box does: a 503 (the database briefly busy, as SQLite gets under this
-    load) is retried with the same uids, which the server stores once."""
-    for _ in range(50):
-        try:
-            return post_events(server, key, items)
-        except urllib.error.HTTPError as error:
-            if error.code != 503:
-                raise
-            time.sleep(0.2)
-    raise AssertionError("the server kept answering 503")
 
 
 class LivePage:
@@ -51,8 +36,7 @@ class LivePage:
     def run(self):
         while not self.stopping.is_set():
             try:
-                headers = {"Cookie": self.cookie, "Origin": self.server}
-                with connect(ws_url(self.server), additional_headers=headers, open_timeout=10) as socket:
+                with dashboard(self.server, self.cookie) as socket:
                     self.connections += 1
                     self.listen(socket)
             except (ConnectionClosed, OSError, TimeoutError):
@@ -99,7 +83,7 @@ def test_every_event_reaches_an_open_page_exactly_once_across_a_redis_outage(
     mei = SubjectFactory(company=tenant_a.company, name="Mei")
     browser = Client()
     browser.force_login(tenant_a.admin)
-    page = LivePage(asgi_server, f"sessionid={browser.cookies['sessionid'].value}")
+    page = LivePage(asgi_server, session_of(browser))
     page.thread.start()
     deadline = time.monotonic() + 10
     while page.hellos == 0 and time.monotonic() < deadline:
@@ -137,7 +121,7 @@ def test_a_redis_outage_is_one_warning_per_failed_broadcast_not_an_error(
     redis = layer_on_private_redis
     browser = Client()
     browser.force_login(tenant_a.admin)
-    page = LivePage(asgi_server, f"sessionid={browser.cookies['sessionid'].value}")
+    page = LivePage(asgi_server, session_of(browser))
     page.thread.start()
     deadline = time.monotonic() + 10
     while page.hellos == 0 and time.monotonic() < deadline:
@@ -163,16 +147,16 @@ def test_a_page_opening_while_redis_is_down_is_turned_away_with_a_warning_and_ge
     redis = layer_on_private_redis
     browser = Client()
     browser.force_login(tenant_a.admin)
-    headers = {"Cookie": f"sessionid={browser.cookies['sessionid'].value}", "Origin": asgi_server}
+    cookie = session_of(browser)
     redis.stop()
     try:
-        with connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10) as socket:
+        with dashboard(asgi_server, cookie) as socket:
             socket.recv(timeout=10)
         raise AssertionError("the socket opened without Redis")
     except (InvalidStatus, ConnectionClosed):
         pass
     redis.start()
-    with connect(ws_url(asgi_server), additional_headers=headers, open_timeout=10) as socket:
+    with dashboard(asgi_server, cookie) as socket:
         assert json.loads(socket.recv(timeout=10))["type"] == "hello"
     assert "A live socket could not open: Redis cannot be reached" in caplog.text
     errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]

@@ -21,8 +21,8 @@ from subjects import services as subject_services
 from subjects.models import GalleryChange
 from subjects.selectors import gallery_sequence
 from tests.events.conftest import event
+from tests.events.live_client import post_events
 from tests.events.test_browser import signed_in_page
-from tests.events.test_live import post_events
 from tests.factories import SubjectFactory
 
 

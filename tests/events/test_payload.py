@@ -16,7 +16,7 @@ from accounts.authentication import token_pair_for
 from events.models import Event
 from events.payload import EventSerializer
 from tests.events.conftest import event
-from tests.events.test_live import as_admin, post_events, receive
+from tests.events.live_client import as_admin, post_events, receive
 from tests.factories import EventFactory, PhotoFactory, SubjectFactory
 from tests.images import jpeg_bytes
 

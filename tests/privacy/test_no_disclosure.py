@@ -22,7 +22,7 @@ from events.models import Event
 from events.payload import without_faces
 from kangaroo.media import MediaKind, media_save
 from tests.events.conftest import event
-from tests.events.test_live import as_admin, post_events, receive
+from tests.events.live_client import as_admin, post_events, receive
 from tests.factories import SubjectFactory, UnknownPersonFactory, UnknownSnapshotFactory, UserFactory
 from tests.images import jpeg_bytes
 from tests.subjects.test_consent_withdrawal import enrol, with_biometrics
@@ -226,7 +226,7 @@ def test_a_welcome_display_greets_with_the_thumbnail_and_never_gets_a_snapshot(a
     thumbnail and no camera snapshot, of them or of a stranger (README: Welcome displays)."""
     from websockets.sync.client import connect
 
-    from tests.events.test_live import ws_url
+    from tests.events.live_client import ws_url
 
     a, b = tenants
     subject = SubjectFactory(company=a.company, name="陳美玲")

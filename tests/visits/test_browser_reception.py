@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from subjects.models import SubjectType
 from tests.events.conftest import event
+from tests.events.live_client import post_events
 from tests.events.test_browser import signed_in_page
-from tests.events.test_live import post_events
 from tests.factories import SubjectFactory
 from tests.visits.helpers import invite
 
