@@ -220,8 +220,9 @@ class AttendanceDay(models.Model):
         return str(self._meta.verbose_name)
 
 
-class AttendanceFilterForm(forms.Form):
-    """The report's filters, read from the query string (`from` and `to` as in the API)."""
+class ReportForm(forms.Form):
+    """A report's filters, read from the query string; a platform admin, who sees every
+    company's report, picks the company first."""
 
     def __init__(self, data, *, company: Company | None, pick_company: bool):
         super().__init__(data)
@@ -229,6 +230,13 @@ class AttendanceFilterForm(forms.Form):
             self.fields["company"] = forms.ModelChoiceField(
                 Company.objects.order_by("name"), required=False, label=_("company")
             )
+
+
+class AttendanceFilterForm(ReportForm):
+    """The report's filters, read from the query string (`from` and `to` as in the API)."""
+
+    def __init__(self, data, *, company: Company | None, pick_company: bool):
+        super().__init__(data, company=company, pick_company=pick_company)
         date_widget = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
         self.fields["from"] = forms.DateField(label=_("from"), required=False, widget=date_widget)
         self.fields["to"] = forms.DateField(label=_("to"), required=False, widget=date_widget)
@@ -292,15 +300,11 @@ def attendance_dataset(rows: AttendanceDays, purged: list[PurgedDayTotal] = ()) 
     return dataset
 
 
-class TimesheetForm(forms.Form):
+class TimesheetForm(ReportForm):
     """The timesheet's month (YYYY-MM, this month when left out), department and employee."""
 
     def __init__(self, data, *, company: Company | None, pick_company: bool):
-        super().__init__(data)
-        if pick_company:
-            self.fields["company"] = forms.ModelChoiceField(
-                Company.objects.order_by("name"), required=False, label=_("company")
-            )
+        super().__init__(data, company=company, pick_company=pick_company)
         self.fields["month"] = forms.DateField(
             label=_("month"),
             required=False,
@@ -491,42 +495,46 @@ class AttendanceDayAdmin(ReportAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "events/timesheet.html", context)
 
     def timesheet_export_view(self, request):
-        export_format = self.EXPORT_FORMATS.get(request.GET.get("format", ""))
-        if export_format is None:
-            raise Http404
+        file_format = self._export_format(request)
         _company, _form, sheet, month, purged = self._timesheet(request)
         if sheet is None:
-            query = request.GET.copy()
-            query.pop("format", None)
-            return HttpResponseRedirect(f"../?{query.urlencode()}")
-        file_format = export_format()
-        response = HttpResponse(file_format.export_data(timesheet_dataset(sheet, purged)),
-                                content_type=file_format.get_content_type())  # fmt: skip
-        name = f"timesheet-{month:%Y-%m}.{file_format.get_extension()}"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+            return _back_to_report(request)
+        return _attachment(file_format, timesheet_dataset(sheet, purged), f"timesheet-{month:%Y-%m}")
 
     def export_view(self, request):
-        export_format = self.EXPORT_FORMATS.get(request.GET.get("format", ""))
-        if export_format is None:
-            raise Http404
+        file_format = self._export_format(request)
         company, form, rows, period = self._filtered(request)
-        if rows is None:  # the report page shows what is wrong with the filters
-            query = request.GET.copy()
-            query.pop("format", None)
-            return HttpResponseRedirect(f"../?{query.urlencode()}")
+        if rows is None:
+            return _back_to_report(request)
         purged = purged_day_totals(
             company=company,
             date_from=period[0],
             date_to=period[1],
             subject_type=form.cleaned_data.get("subject_type") or None,
         )
-        file_format = export_format()
-        response = HttpResponse(file_format.export_data(attendance_dataset(rows, purged)),
-                                content_type=file_format.get_content_type())  # fmt: skip
-        name = f"attendance-{period[0].isoformat()}-{period[1].isoformat()}.{file_format.get_extension()}"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        name = f"attendance-{period[0].isoformat()}-{period[1].isoformat()}"
+        return _attachment(file_format, attendance_dataset(rows, purged), name)
+
+    def _export_format(self, request):
+        """The file format the request asks for; 404 for one the report does not offer."""
+        export_format = self.EXPORT_FORMATS.get(request.GET.get("format", ""))
+        if export_format is None:
+            raise Http404
+        return export_format()
+
+
+def _back_to_report(request) -> HttpResponseRedirect:
+    """The report page with the same filters: it shows what is wrong with them."""
+    query = request.GET.copy()
+    query.pop("format", None)
+    return HttpResponseRedirect(f"../?{query.urlencode()}")
+
+
+def _attachment(file_format, dataset, name: str) -> HttpResponse:
+    """The dataset as a download named `name` with the format's extension."""
+    response = HttpResponse(file_format.export_data(dataset), content_type=file_format.get_content_type())
+    response["Content-Disposition"] = f'attachment; filename="{name}.{file_format.get_extension()}"'
+    return response
 
 
 admin.site.register(AttendanceDay, AttendanceDayAdmin)

@@ -38,6 +38,13 @@ MAX_DAYS = 366
 # A screen without a direction is a door both ways: its passes count as in and as out.
 IN_DIRECTIONS = (Direction.IN, Direction.BOTH, "")
 OUT_DIRECTIONS = (Direction.OUT, Direction.BOTH, "")
+# What a report row shows of the person, read with the events it groups.
+SUBJECT_COLUMNS = {
+    "name": F("subject__name"),
+    "job_number": F("subject__job_number"),
+    "type": F("subject__subject_type"),
+    "department": F("subject__department__name"),
+}
 
 
 @dataclass(frozen=True)
@@ -193,10 +200,7 @@ def attendance_days(
         .values(
             "subject_id",
             "day",
-            name=F("subject__name"),
-            job_number=F("subject__job_number"),
-            type=F("subject__subject_type"),
-            department=F("subject__department__name"),
+            **SUBJECT_COLUMNS,
         )
         .annotate(
             first_in=Min("happened_at", filter=Q(direction__in=IN_DIRECTIONS)),
@@ -252,10 +256,7 @@ def attendance_today(*, company: Company, department: int | None = None) -> Toda
     rows = (
         events.values(
             "subject_id",
-            name=F("subject__name"),
-            job_number=F("subject__job_number"),
-            type=F("subject__subject_type"),
-            department=F("subject__department__name"),
+            **SUBJECT_COLUMNS,
         )
         .annotate(
             first_in=Min("happened_at", filter=Q(direction__in=IN_DIRECTIONS)),

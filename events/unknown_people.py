@@ -205,15 +205,7 @@ def unknown_person_enrol(
     if len(chosen) > MAX_PHOTOS_PER_SUBJECT:
         raise KangarooError(errors.SUBJECT_PHOTO_LIMIT, fields={"snapshots": [str(errors.SUBJECT_PHOTO_LIMIT.message)]})
     subject = subject_create(company=company, actor=actor, photos=_photo_uploads(chosen), **subject_data)
-    linked = _link_events(company, person, subject)
-    audit_record(
-        company=company,
-        actor=actor,
-        action="unknown_person.enrol",
-        obj=subject,
-        changes={"unknown_person": person.pk, "events": linked, "photos": len(chosen)},
-    )
-    _delete(company, person)
+    _hand_over(company, actor, person, subject, photos=len(chosen), action="unknown_person.enrol")
     return subject
 
 
@@ -234,16 +226,24 @@ def unknown_person_add_to_subject(
     chosen = _chosen_snapshots(company, person, snapshot_ids)
     for upload in _photo_uploads(chosen):
         photo_add(company=company, actor=actor, subject=subject, upload=upload)
+    _hand_over(company, actor, person, subject, photos=len(chosen), action="unknown_person.add_to_subject")
+    return subject
+
+
+def _hand_over(
+    company: Company, actor: User | None, person: UnknownPerson, subject: Subject, *, photos: int, action: str
+) -> None:
+    """The person turned out to be `subject`: their events become the subject's, the hand-over
+    is audited (with how many events and photos went over) and the person is deleted."""
     linked = _link_events(company, person, subject)
     audit_record(
         company=company,
         actor=actor,
-        action="unknown_person.add_to_subject",
+        action=action,
         obj=subject,
-        changes={"unknown_person": person.pk, "events": linked, "photos": len(chosen)},
+        changes={"unknown_person": person.pk, "events": linked, "photos": photos},
     )
     _delete(company, person)
-    return subject
 
 
 def _link_events(company: Company, person: UnknownPerson, subject: Subject) -> int:
