@@ -116,7 +116,11 @@ class _Models:
 
 _models: _Models | None = None
 _load_lock = threading.Lock()
-# dlib's network keeps its activations in the model object: one call at a time per process.
+# dlib's network keeps its activations in the model object and dlib lets other threads run
+# meanwhile: concurrent calls (sync views in the ASGI server's threads, jobs in theirs) give
+# wrong embeddings or crash the process (tests/faces/test_engine_threads.py). One call at a
+# time per process rather than models per thread: a process has about as many cores to give
+# as calls to run, and models per thread would cost 30 MB for every thread that ever enrolled.
 _run_lock = threading.Lock()
 
 
