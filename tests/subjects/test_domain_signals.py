@@ -268,6 +268,13 @@ def command_seed_demo(w: World):
         subjects = Subject.objects.for_company(company).values_list("pk", flat=True)
         expected += [Heard("department_changed", company.pk, "created", (pk,)) for pk in departments]
         expected += [Heard("subject_changed", company.pk, "created", (pk,)) for pk in subjects]
+        # The demo's portraits, added together (the test environment has the packages that ship them).
+        photos = Photo.objects.for_company(company).order_by("pk")
+        pairs = list(photos.values_list("pk", "subject_id"))
+        if pairs:
+            photo_ids, subject_ids = tuple(pk for pk, _ in pairs), tuple(sorted(s for _, s in pairs))
+            expected.append(Heard("photo_added", company.pk, None, photo_ids, (), subject_ids))
+    assert Photo.objects.filter(company__slug__in=["demo", "other"]).count() == 4  # tenant: both demo companies
     assert expected
     return expected
 
