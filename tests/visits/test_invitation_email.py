@@ -50,11 +50,17 @@ def test_the_english_invitation_names_the_time_in_the_companys_zone_the_host_and
 
 
 def test_the_chinese_invitation_is_in_traditional_chinese(tenant_a, host):
-    _visit, token = invite(tenant_a, host=host, language="zh-hant", starts_at=next_year(9), ends_at=next_year(11))
+    tenant_a.company.address = "台北市信義區信義路五段 7 號"
+    tenant_a.company.save(update_fields=["address"])
+    _visit, token = invite(tenant_a, host=host, language="zh-hant", purpose="簽約", starts_at=next_year(9),
+                           ends_at=next_year(11))  # fmt: skip
     [message] = mail.outbox
     assert message.subject.startswith("您於 ") and "拜訪 Company A" in message.subject
     assert "Company A 的 林志明 邀請您來訪。" in message.body
     assert "時間" in message.body and "Asia/Taipei" in message.body
+    # Chinese labels take a full-width colon, as Chinese writes it; English keeps its own.
+    assert "時間：" in message.body and "時間:" not in message.body
+    assert "地點：台北市信義區信義路五段 7 號" in message.body and "目的：簽約" in message.body
     assert "僅供您本人使用" in message.alternatives[0][0]
     assert '<html lang="zh-hant">' in message.alternatives[0][0]  # mail readers pick fonts and voices by it
     assert token_in(message) == token
