@@ -55,9 +55,10 @@ def screen_group(screen_id: int) -> str:
     return f"screen.{screen_id}"
 
 
-def live_image_url(kind: str, pk: int, company_id: int) -> str:
-    """`kind` is "photo" (a subject's thumbnail) or "snapshot" (an event's snapshot)."""
-    key = (settings.SECRET_KEY, get_script_prefix(), kind, pk, company_id)
+def live_image_url(kind: str, pk: int, company_id: int, prefix: str | None = None) -> str:
+    """`kind` is "photo" (a subject's thumbnail) or "snapshot" (an event's snapshot);
+    `prefix`, the deployment's URL prefix, if the caller has it already."""
+    key = (settings.SECRET_KEY, prefix or get_script_prefix(), kind, pk, company_id)
     now = time.monotonic()
     cached = _live_image_links.get(key)
     if cached is not None and now - cached[0] < LIVE_IMAGE_REUSE:
@@ -72,16 +73,17 @@ def live_image_url(kind: str, pk: int, company_id: int) -> str:
 
 class LiveLinks:
     """Signed, short-lived links (`live_image_url`), for a live page's connection that has
-    passed its checks; a TV box has no user to fetch the API's links with."""
+    passed its checks; a TV box has no user to fetch the API's links with. The URL prefix
+    is read once, when the links are made for a batch, not once per link."""
+
+    def __init__(self):
+        self.prefix = get_script_prefix()
 
     def snapshot(self, event: Event) -> str:
-        return live_image_url("snapshot", event.pk, event.company_id)
+        return live_image_url("snapshot", event.pk, event.company_id, self.prefix)
 
     def photo(self, event: Event, photo_id: int) -> str:
-        return live_image_url("photo", photo_id, event.company_id)
-
-
-LIVE_LINKS = LiveLinks()
+        return live_image_url("photo", photo_id, event.company_id, self.prefix)
 
 
 # What a live page's socket may show of faces (`EventsConsumer.faces`):
@@ -110,7 +112,7 @@ def shown(payloads: list[dict], faces: str) -> list[dict]:
 
 def event_payload(event: Event, photo_id: int | None = None) -> dict:
     """The event's one shape (`events.payload`), with live links."""
-    return payload.event_payload(event, links=LIVE_LINKS, photo_id=photo_id)
+    return payload.event_payload(event, links=LiveLinks(), photo_id=photo_id)
 
 
 def broadcast_recorded(sender, *, company, events: list[Event], **kwargs) -> None:
@@ -124,8 +126,7 @@ def broadcast(events: list[Event]) -> None:
     the database when they reconnect."""
     by_group: dict[str, list[dict]] = defaultdict(list)
     try:
-        for event in events:
-            shown = event_payload(event)
+        for event, shown in zip(events, payload.event_payloads(events, links=LiveLinks()), strict=True):
             by_group[company_group(event.company_id)].append(shown)
             if event.screen_id:
                 by_group[screen_group(event.screen_id)].append(shown)

@@ -206,6 +206,32 @@ _SUBJECTS = CompiledQuery(
 )
 
 
+# Every column's default, in the model's order. An event is built positionally from these
+# and its own values, as Django builds rows read from the database: with keywords, Event's
+# __init__ was a third of `classify`'s CPU for a batch of 500.
+_EVENT_DEFAULTS = {field.attname: field.get_default() for field in Event._meta.concrete_fields}
+
+
+def _new_event(**values: Any) -> Event:
+    if not values.keys() <= _EVENT_DEFAULTS.keys():
+        raise TypeError(f"Event has no field {sorted(values.keys() - _EVENT_DEFAULTS.keys())}")
+    return Event(*{**_EVENT_DEFAULTS, **values}.values())
+
+
+def stored_uids(device: Device, uids: set[str]):
+    """(uid, id) of the device's events stored with one of `uids`."""
+    return (
+        Event.objects.for_company(device.company)
+        .filter(device_kind=device.kind, device_id=device.pk, uid__in=uids)
+        # The unique (company, device, uid) index leaves out blank uids: without saying so
+        # here, PostgreSQL cannot prove that `uid IN (...)` fits the index, and reads the
+        # whole table instead (78 ms at 125,000 events, growing with the table; 4 ms with it).
+        .exclude(uid="")
+        .order_by()  # no sort: the index finds them
+        .values_list("uid", "id")
+    )
+
+
 @dataclass
 class Classified:
     """A batch after `classify`: the rows to store (each with its parsed item) and the
@@ -228,16 +254,7 @@ def classify(
     company = device.company
     subjects = _subjects_for(company, {item.subject_id for item in parsed if item.subject_id is not None})
     screens = _screens_for(device, {item.screen_id for item in parsed if item.screen_id is not None})
-    seen = (
-        dict(
-            Event.objects.for_company(company)
-            .filter(device_kind=device.kind, device_id=device.pk, uid__in={item.uid for item in parsed})
-            .order_by()  # no sort: the unique (company, device, uid) index finds them
-            .values_list("uid", "id")
-        )
-        if look_up_uids and parsed
-        else {}
-    )
+    seen = dict(stored_uids(device, {item.uid for item in parsed})) if look_up_uids and parsed else {}
 
     to_create: list[tuple[ParsedItem, Event]] = []
     first_in_batch: dict[str, int] = {}
@@ -257,7 +274,7 @@ def classify(
             )
             continue
         subject = subjects.get(item.subject_id) if item.subject_id is not None else None
-        event = Event(  # ids rather than instances: the same row, without the relation descriptors' cost
+        event = _new_event(  # ids rather than instances: the same row, without the relation descriptors' cost
             company_id=company.pk,
             kind=event_kind(subject, item.happened_at),
             subject_id=subject.pk if subject else None,

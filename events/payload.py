@@ -5,7 +5,7 @@ Only the image links differ with the audience, so they come from a `links` objec
 `API_LINKS` points at the company-checked API endpoints (a signed-in person or a token
 fetches them), given only to a request that asked with `?include=images` and may see faces
 (`kangaroo.api.disclosure`); the live pages' links are signed and short-lived
-(`events.live.LIVE_LINKS`), for a TV box that has no user; `NO_LINKS` gives none (webhooks,
+(`events.live.LiveLinks`), for a TV box that has no user; `NO_LINKS` gives none (webhooks,
 an API answer that did not ask). Every link is built with `reverse`, so it follows the
 deployment's URL prefix.
 
@@ -73,14 +73,32 @@ NO_LINKS = NoLinks()
 
 def event_payload(event: Event, *, links: EventLinks, photo_id: int | None = None) -> dict[str, Any]:
     """The event as every audience sees it (`EventSerializer` documents the fields)."""
+    zone = timezone.get_current_timezone()
+    return _shape(event, links, photo_id, zone, _iso(event.received_at, zone))
+
+
+def event_payloads(events: list[Event], *, links: EventLinks) -> list[dict[str, Any]]:
+    """`event_payload` of each event (its thumbnail from `first_photo_id`), for a batch:
+    the time zone is looked up once, and a time the previous event had is not written
+    again (a batch's events share their `received_at`)."""
+    zone = timezone.get_current_timezone()
+    shapes = []
+    received_at, received_text = None, ""
+    for event in events:
+        if event.received_at != received_at:
+            received_at, received_text = event.received_at, _iso(event.received_at, zone)
+        shapes.append(_shape(event, links, None, zone, received_text))
+    return shapes
+
+
+def _shape(event: Event, links: EventLinks, photo_id: int | None, zone, received_at: str) -> dict[str, Any]:
     if photo_id is None:
         photo_id = getattr(event, "first_photo_id", None)
-    zone = timezone.get_current_timezone()
     return {
         "id": event.pk,
         "kind": event.kind,
         "happened_at": _iso(event.happened_at, zone),
-        "received_at": _iso(event.received_at, zone),
+        "received_at": received_at,
         "subject": (
             {
                 "id": event.subject_id,  # null once the subject is deleted; the names stay

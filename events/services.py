@@ -156,6 +156,7 @@ def _event_by_uid(device: Device, uid: str) -> Event | None:
     return (
         Event.objects.for_company(device.company)
         .filter(device_kind=device.kind, device_id=device.pk, uid=uid)
+        .exclude(uid="")  # as `classify` says: the unique index holds only non-blank uids
         .order_by()  # the unique (company, device, uid) index finds it
         .first()
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import operator
-from typing import Any
 
 from django.db import connections, models, router, transaction
 
@@ -56,24 +55,41 @@ def store_events(
 _COPY_AS_IS = (models.CharField, models.IntegerField, models.FloatField, models.DateTimeField, models.ForeignKey)
 
 
-def _file_name_getter(attname: str):
-    return lambda event: getattr(event, attname).name or ""
+class _Columns:
+    """Event's columns but the id, and each event's values for them, read from the event's
+    own attributes in one call (not through each field's descriptor: a file field's would
+    build a `FieldFile` per row), with a file field's name in place of its value."""
+
+    def __init__(self, names: list[str], attnames: list[str], files: list[int]):
+        self.names = names
+        self._values = operator.itemgetter(*attnames)
+        self._files = files
+
+    def row(self, event: Event) -> tuple | list:
+        values = self._values(event.__dict__)
+        if not self._files:
+            return values
+        values = list(values)
+        for index in self._files:
+            value = values[index]
+            values[index] = value if isinstance(value, str) else (value.name or "")  # a FieldFile
+        return values
 
 
-def _copy_columns() -> list[tuple[str, Any]] | None:
-    """(column, value getter) for each of Event's columns but the id; None if a field needs
-    a conversion that only the ORM knows (then bulk_create is used)."""
-    columns = []
+def _copy_columns() -> _Columns | None:
+    """Event's columns for COPY; None if a field needs a conversion that only the ORM knows
+    (then bulk_create is used)."""
+    names, attnames, files = [], [], []
     for model_field in Event._meta.concrete_fields:
         if model_field.primary_key:
             continue
         if isinstance(model_field, models.FileField):
-            columns.append((model_field.column, _file_name_getter(model_field.attname)))
-        elif isinstance(model_field, _COPY_AS_IS):
-            columns.append((model_field.column, operator.attrgetter(model_field.attname)))
-        else:
+            files.append(len(names))
+        elif not isinstance(model_field, _COPY_AS_IS):
             return None
-    return columns
+        names.append(model_field.column)
+        attnames.append(model_field.attname)
+    return _Columns(names, attnames, files)
 
 
 _COPY_COLUMNS = _copy_columns()
@@ -92,6 +108,8 @@ def _insert(connection, events: list[Event]) -> list[Event]:
     row outside a transaction is saved alone (bulk_create would open one); on PostgreSQL,
     COPY_MIN_ROWS or more go by COPY, fewer by one INSERT of arrays. A uid already stored
     raises IntegrityError either way."""
+    if not events:  # every item a duplicate or an error
+        return events
     if len(events) == 1 and not connection.in_atomic_block:
         events[0].save(force_insert=True)  # one INSERT in autocommit, no transaction around it
         return events
@@ -108,11 +126,11 @@ def _insert(connection, events: list[Event]) -> list[Event]:
             [table, pk_column, len(events)],
         )
         ids = sorted(row[0] for row in cursor.fetchall())
-        columns = ", ".join(quote(column) for column in (pk_column, *(c for c, _ in _COPY_COLUMNS)))
-        getters = [getter for _, getter in _COPY_COLUMNS]
+        columns = ", ".join(quote(column) for column in (pk_column, *_COPY_COLUMNS.names))
+        row = _COPY_COLUMNS.row
         with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
             for pk, event in zip(ids, events, strict=True):
-                copy.write_row([pk, *(get(event) for get in getters)])
+                copy.write_row((pk, *row(event)))
     for pk, event in zip(ids, events, strict=True):
         _stored(event, pk, connection)
     return events
@@ -124,7 +142,8 @@ def _insert_unnest(connection, events: list[Event]) -> list[Event]:
     written once per process instead of compiled on every post (a third of the storing's
     CPU for a post of ten events)."""
     with connection.cursor() as cursor:
-        cursor.execute(_unnest_sql(connection), [[get(event) for event in events] for _, get in _COPY_COLUMNS])
+        rows = [_COPY_COLUMNS.row(event) for event in events]
+        cursor.execute(_unnest_sql(connection), [list(column) for column in zip(*rows, strict=True)])
         ids = [row[0] for row in cursor.fetchall()]
     for pk, event in zip(ids, events, strict=True):  # rows come back in the order of the arrays
         _stored(event, pk, connection)
@@ -140,9 +159,9 @@ def _unnest_sql(connection) -> str:
         fields = {f.column: f for f in Event._meta.concrete_fields}
         quote = connection.ops.quote_name
         table, pk = quote(Event._meta.db_table), quote(Event._meta.pk.column)
-        columns = ", ".join(quote(column) for column, _ in _COPY_COLUMNS)
+        columns = ", ".join(quote(column) for column in _COPY_COLUMNS.names)
         # Without the length (varchar, not varchar(64)): the arrays' type, as bulk_create casts them.
-        arrays = ", ".join(f"(%s)::{fields[c].db_type(connection).split('(')[0]}[]" for c, _ in _COPY_COLUMNS)
+        arrays = ", ".join(f"(%s)::{fields[c].db_type(connection).split('(')[0]}[]" for c in _COPY_COLUMNS.names)
         # Names and types from the model's metadata, quoted; the values are parameters.
         sql = f"INSERT INTO {table} ({columns}) SELECT * FROM UNNEST({arrays}) RETURNING {table}.{pk}"  # noqa: S608
         _UNNEST_SQL[connection.alias] = sql

@@ -36,21 +36,21 @@ CONTROL_CHARACTER_MESSAGE = _("Control characters (such as NUL) are not allowed.
 
 def text_problem(value: Any, prefix: str = "") -> str | None:
     """The dotted path of the first text (a key or a value) in `value` that holds a control
-    character, or None. Walks iteratively: the depth is checked elsewhere."""
+    character, or None. Walks iteratively (the depth is checked elsewhere), and checks a
+    text where it finds it: a path is written only for a container to walk or a text found
+    wrong, not for every value (this runs on every item of every event batch)."""
+    search = CONTROL_CHARACTERS.search
+    if isinstance(value, str):
+        return (prefix or "non_field_errors") if search(value) else None
     stack = [(prefix, value)]
     while stack:
         path, item = stack.pop()
-        if isinstance(item, str):
-            if CONTROL_CHARACTERS.search(item):
-                return path or "non_field_errors"
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                child_path = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str) and CONTROL_CHARACTERS.search(key):
-                    return child_path
-                stack.append((child_path, child))
-        elif isinstance(item, list):
-            stack.extend((f"{path}.{index}" if path else str(index), child) for index, child in enumerate(item))
+        children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        for key, child in children:
+            if (isinstance(key, str) and search(key)) or (isinstance(child, str) and search(child)):
+                return f"{path}.{key}" if path else str(key)
+            if isinstance(child, (dict, list)):
+                stack.append((f"{path}.{key}" if path else str(key), child))
     return None
 
 

@@ -240,3 +240,22 @@ def test_a_uid_stored_meanwhile_makes_a_batch_answer_duplicate_for_it(tenant_a, 
     assert [r["status"] for r in body["results"]] == ["duplicate", "created", "created", "created"]
     assert body["results"][0]["id"] == first
     assert Event.objects.for_company(tenant_a.company).count() == 4
+
+
+@pytest.mark.postgres
+def test_a_batchs_uid_lookup_reads_the_unique_index_not_the_table(tenant_a, door_a):
+    """The lookup of a batch's uids must fit the partial unique index (uids not blank): a
+    plan that cannot use it reads every event of every company on every batch."""
+    from django.db import connection
+
+    from events.parsing import stored_uids
+
+    post_batch(door_a, [event(f"u{n}", door_a.entrance) for n in range(3)])
+    lookup = stored_uids(door_a.box, {"u0", "u1", "missing"})
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned anyway
+        sql, params = lookup.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "event_uid_unique_per_device" in plan, plan
+    assert dict(lookup).keys() == {"u0", "u1"}

@@ -13,8 +13,9 @@ from django.urls import set_script_prefix
 from PIL import Image
 
 from accounts.authentication import token_pair_for
+from events.live import LiveLinks
 from events.models import Event
-from events.payload import EventSerializer
+from events.payload import API_LINKS, EventSerializer, event_payload, event_payloads
 from tests.events.conftest import event
 from tests.events.live_client import as_admin, post_events, receive
 from tests.factories import EventFactory, PhotoFactory, SubjectFactory
@@ -128,3 +129,27 @@ def test_links_follow_the_deployments_url_prefix(api, tenant_a, door_a):
     finally:
         set_script_prefix("/")
     assert row["snapshot_url"] == f"/kangaroo/api/v1/events/{row['id']}/snapshot"
+
+
+def test_a_batchs_shapes_are_each_events_own_shape(tenant_a, door_a):
+    """`event_payloads` writes a shared received_at once; every shape is still the event's own,
+    in the company's zone, with each audience's links."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    mei = SubjectFactory(company=tenant_a.company, name="陳美玲")
+    photo = PhotoFactory(company=tenant_a.company, subject=mei)
+    now = timezone.now()
+    events = [
+        EventFactory(company=tenant_a.company, subject=mei, received_at=now, happened_at=now - timedelta(seconds=n))
+        for n in range(3)
+    ] + [EventFactory(company=tenant_a.company, subject=None, kind="stranger", received_at=now + timedelta(hours=1))]
+    for stored in events:
+        stored.first_photo_id = photo.pk if stored.subject_id else None
+    with timezone.override("Asia/Taipei"):
+        for links in (API_LINKS, LiveLinks()):
+            batch = event_payloads(events, links=links)
+            assert batch == [event_payload(stored, links=links) for stored in events]
+        assert batch[0]["received_at"].endswith("+08:00") and batch[3]["received_at"] != batch[0]["received_at"]
+        assert batch[0]["subject"]["photo_url"] and batch[3]["subject"] is None
