@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.authentication import CodedAuthenticationFailed, token_pair_for
-from accounts.models import AuditLog, Company, Job, JobState, RetentionPolicy, User
+from accounts.models import AuditLog, Company, Job, JobKindChoices, JobState, RetentionPolicy, User
 from kangaroo import errors
 from kangaroo.api.filters import IsoDateTimeFilter
 from kangaroo.api.permissions import CanManageUsers, IsAuthenticatedUser, IsCompanyUser
@@ -417,6 +417,9 @@ class AuditLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
 
 
 class JobSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(
+        choices=JobKindChoices(), read_only=True, help_text="What the job does; the admin's Jobs page names it."
+    )
     started_by = serializers.CharField(source="started_by.username", default=None, allow_null=True)
     percent = serializers.IntegerField(allow_null=True, help_text="done of total, in percent; null without a total")
 
@@ -442,7 +445,7 @@ class JobSerializer(serializers.ModelSerializer):
 
 class JobFilter(filters.FilterSet):
     state = filters.ChoiceFilter(choices=JobState.choices)
-    kind = filters.CharFilter()
+    kind = filters.ChoiceFilter(choices=JobKindChoices())
 
     class Meta:
         model = Job

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from kangaroo.tenancy import TenantModel, TenantQuerySet
@@ -414,6 +415,19 @@ def job_kind_register(kind: str, name: str) -> str:
 
 def job_kind_name(kind: str) -> str:
     return str(_JOB_KIND_NAMES.get(kind, kind))
+
+
+def job_kind_choices() -> list[tuple[str, str]]:
+    """(kind, name) of every named kind: the API's `JobKindEnum`."""
+    return sorted(_JOB_KIND_NAMES.items())
+
+
+class JobKindChoices(BaseChoiceIterator):
+    """`job_kind_choices` as a field's or a filter's choices, read when they are used: the apps
+    name their kinds after this one has loaded."""
+
+    def __iter__(self):
+        return iter(job_kind_choices())
 
 
 class Job(TenantModel):

@@ -449,6 +449,7 @@ SPECTACULAR_SETTINGS = {
         "PhotoUploadStateEnum": "subjects.models.PhotoUploadState",
         "ConsentMethodEnum": "subjects.models.ConsentMethod",
         "UserConsentMethodEnum": "subjects.api.USER_CONSENT_METHODS",
+        "JobKindEnum": "accounts.models.job_kind_choices",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
     # The API docs' Swagger UI comes from the app's static files, so it works offline and

@@ -1,6 +1,8 @@
 """The company's background jobs, read-only, with their progress."""
 
 import pytest
+import yaml
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -59,3 +61,29 @@ def test_the_jobs_list_costs_the_same_queries_for_5_or_50_jobs(api, tenant_a):
     # user (+company), count, page of jobs (+started_by)
     few, many = count_for(5), count_for(50)
     assert few == many == 3
+
+
+def test_the_schema_lists_the_kinds_of_job_with_their_names(tmp_path):
+    # A generated client knows every value `kind` takes, and what each one is.
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(out))
+    schema = yaml.safe_load(out.read_text())
+    kinds = ["photos.bulk_upload", "photos.reenrol", "subjects.import", "subjects.import_preview"]
+    enum = schema["components"]["schemas"]["JobKindEnum"]
+    assert enum["enum"] == kinds
+    assert "* `photos.reenrol` - Re-enrolment of every photo" in enum["description"]
+    assert schema["components"]["schemas"]["Job"]["properties"]["kind"]["allOf"] == [
+        {"$ref": "#/components/schemas/JobKindEnum"}
+    ]
+    [parameter] = [p for p in schema["paths"]["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "kind"]
+    assert parameter["schema"]["enum"] == kinds
+
+
+def test_the_jobs_api_filters_by_kind_and_refuses_an_unknown_one(api, tenant_a):
+    reenrol = JobFactory(company=tenant_a.company, kind="photos.reenrol")
+    JobFactory(company=tenant_a.company, kind="subjects.import")
+    client = api(tenant_a.viewer)
+    rows = client.get("/api/v1/jobs?kind=photos.reenrol").json()["results"]
+    assert [(row["id"], row["kind"]) for row in rows] == [(reenrol.pk, "photos.reenrol")]
+    bad = client.get("/api/v1/jobs?kind=photos.exploded")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "validation_error"
