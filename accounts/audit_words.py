@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -84,7 +85,8 @@ AUDIT_VERBS = {
 def audit_action_label(action: str) -> str:
     what, _dot, verb = action.partition(".")
     if what in AUDIT_OBJECTS and verb in AUDIT_VERBS:
-        return f"{str(AUDIT_OBJECTS[what]).capitalize()} · {AUDIT_VERBS[verb]}"
+        # capfirst: str.capitalize would lower the rest ("TV box" read "Tv box").
+        return f"{capfirst(AUDIT_OBJECTS[what])} · {AUDIT_VERBS[verb]}"
     return action
 
 

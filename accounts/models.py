@@ -387,7 +387,10 @@ class AuditLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.actor_repr} {self.action} {self.object_repr}"
+        # In words (the entry's page title and breadcrumb), as the list shows the action.
+        from accounts.audit_words import actor_label, audit_action_label
+
+        return f"{actor_label(self.actor_repr)} · {audit_action_label(self.action)} · {self.object_repr}"
 
 
 class JobState(models.TextChoices):

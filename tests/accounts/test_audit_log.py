@@ -143,3 +143,33 @@ def test_the_admin_reads_the_log_in_the_users_language(client, tenant_a):
             f"/admin/accounts/auditlog/{AuditLog.objects.get(once_key='secret-hour-key').pk}/change/"
         ).content.decode()
     )
+
+
+def test_an_entrys_page_names_it_in_words_with_the_languages_own_colon(client, tenant_a):
+    """The title, the action and each change read in the page's language: no stored code in
+    the heading, "TV box" not "Tv box", and a full-width colon only in Chinese."""
+    entry = audit_record(
+        company=tenant_a.company, actor=tenant_a.owner, action="tvbox.update", obj=tenant_a.owner,
+        changes={"language": ["", "zh-hant"]},
+    )  # fmt: skip
+    client.force_login(tenant_a.owner)
+
+    english = client.get(f"/admin/accounts/auditlog/{entry.pk}/change/").content.decode()
+    assert "TV box · changed" in english and "Tv box" not in english
+    assert "<h2>a-owner · TV box · changed · a-owner</h2>" in english and "tvbox.update" not in english
+    assert '<li><span class="audit-field">Language:</span>— → 繁體中文</li>' in english and "：" not in english
+
+    tenant_a.owner.language = "zh-hant"
+    tenant_a.owner.save(update_fields=["language"])
+    chinese = client.get(f"/admin/accounts/auditlog/{entry.pk}/change/").content.decode()
+    assert '<li><span class="audit-field">語言：</span>— → 繁體中文</li>' in chinese and "tvbox.update" not in chinese
+
+
+def test_a_page_a_role_may_not_open_says_so_in_the_users_language(client, tenant_a):
+    client.force_login(tenant_a.viewer)
+    english = client.get("/admin/integrations/webhookendpoint/")
+    assert english.status_code == 403 and "Your role does not allow you to open this page." in english.content.decode()
+    tenant_a.viewer.language = "zh-hant"
+    tenant_a.viewer.save(update_fields=["language"])
+    chinese = client.get("/admin/integrations/webhookendpoint/")
+    assert chinese.status_code == 403 and "您的角色無法開啟此頁面。" in chinese.content.decode()
