@@ -179,6 +179,48 @@ def test_an_event_whose_live_copy_was_lost_comes_from_the_database_while_the_oth
     assert sorted(received) == sorted(posted)
 
 
+def test_while_every_live_copy_arrives_a_tick_counts_instead_of_reading_ids(
+    asgi_server, client, tenant_a, door_a, settings, monkeypatch
+):
+    # A busy page's tick checks its range with one count and sum; it reads the range's ids
+    # only when they disagree (the test above loses a copy: then it does).
+    from events.consumers import EventsConsumer
+
+    settings.LIVE_TICK_SECONDS = 0.3
+    calls = []
+    # The methods as written (a class attribute read would bind them to no socket).
+    sent_all, unsent_after = EventsConsumer.__dict__["_sent_all"], EventsConsumer.__dict__["_unsent_after"]
+
+    async def counting(self, after, upto, sent):
+        calls.append(("counted", await sent_all(self, after, upto, sent)))
+        return calls[-1][1]
+
+    async def reading(self, after, upto=None):
+        calls.append(("read", upto))
+        return await unsent_after(self, after, upto)
+
+    monkeypatch.setattr(EventsConsumer, "_sent_all", counting)
+    monkeypatch.setattr(EventsConsumer, "_unsent_after", reading)
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        receive(socket, "hello")
+        posted, received = [], []
+        for round_ in range(8):
+            answer = post_events(
+                asgi_server, door_a.box_key, [event(f"live{round_}-{n}", door_a.entrance) for n in range(3)]
+            )
+            posted += [r["id"] for r in answer["results"]]
+            time.sleep(0.15)
+        deadline = time.monotonic() + 15
+        while not set(posted) <= set(received) and time.monotonic() < deadline:
+            message = json.loads(socket.recv(timeout=10))
+            if message["type"] == "events":
+                received += [e["id"] for e in message["events"]]
+    assert sorted(received) == sorted(posted)
+    assert ("counted", True) in calls
+    assert ("counted", False) not in calls
+    assert not [upto for kind, upto in calls if kind == "read" and upto is not None]
+
+
 def test_a_catch_up_longer_than_a_page_sends_every_event_once_in_order(
     asgi_server, client, tenant_a, door_a, settings, monkeypatch
 ):
