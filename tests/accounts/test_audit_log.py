@@ -173,3 +173,34 @@ def test_a_page_a_role_may_not_open_says_so_in_the_users_language(client, tenant
     tenant_a.viewer.save(update_fields=["language"])
     chinese = client.get("/admin/integrations/webhookendpoint/")
     assert chinese.status_code == 403 and "您的角色無法開啟此頁面。" in chinese.content.decode()
+
+
+# The models whose English plural does not end in "s".
+IRREGULAR_PLURALS = {"events.UnknownPerson"}
+
+
+def test_every_model_of_the_product_names_its_plural():
+    """Django's default plural only adds an "s" ("audit log entrys"), and a plural copied from
+    the singular reads "21 audit log" under an admin list: every model says its own."""
+    from django.conf import settings
+    from django.utils import translation
+
+    ours = settings.INSTALLED_APPS[settings.INSTALLED_APPS.index("accounts") :]
+    for model in apps.get_models():
+        meta = model._meta
+        if meta.app_config.name not in ours:
+            continue
+        label = f"{meta.app_label}.{model.__name__}"
+        assert "verbose_name_plural" in meta.original_attrs, label
+        with translation.override("en"):  # Chinese has no plural
+            plural = str(meta.verbose_name_plural)
+        assert plural.endswith("s") or label in IRREGULAR_PLURALS, label
+
+
+def test_the_admin_list_counts_audit_entries_in_the_plural(client, tenant_a):
+    for action in ("subject.create", "subject.update"):
+        audit_record(company=tenant_a.company, actor=tenant_a.owner, action=action)
+    client.force_login(tenant_a.owner)
+    count = AuditLog.objects.for_company(tenant_a.company).count()
+    english = client.get("/admin/accounts/auditlog/").content.decode()
+    assert f"{count} audit log entries" in english and f"{count} audit log<" not in english
