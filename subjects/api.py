@@ -18,7 +18,7 @@ from accounts.services import audit_biometric_view
 from kangaroo import errors
 from kangaroo.api.disclosure import ImageLinksMixin, image_links_shown
 from kangaroo.api.errors import error_body
-from kangaroo.api.fields import CompanyRelatedField
+from kangaroo.api.fields import CompanyRelatedField, company_rows
 from kangaroo.api.filters import IdFilter
 from kangaroo.api.images import ImageBodyMixin, ImageUploadMixin, image_operation, image_request
 from kangaroo.api.parsers import MultiPartParser
@@ -569,27 +569,48 @@ class SubjectViewSet(ImageLinksMixin, viewsets.ModelViewSet, TenantViewSet):
         batch = SubjectUpsertSerializer(data=request.data)
         batch.is_valid(raise_exception=True)
         # The items as parsed from JSON (their types checked strictly), not as the list field copied them.
-        results = [self._upsert_one(index, item) for index, item in enumerate(request.data["subjects"])]
+        items = request.data["subjects"]
+        # The departments and hosts the items name, read once for the whole batch.
+        named = {
+            model: company_rows(model=model, company=self.company, ids=[item.get(field) for item in items])
+            for field, model in (("department", Department), ("host", Subject))
+        }
+        # One form checks every item, as a list serializer's child does: a model serializer
+        # builds its fields anew for every instance, a few milliseconds per item.
+        form = SubjectUpsertItemSerializer(
+            partial=True, context=self.get_serializer_context() | {"company_rows": named}
+        )
+        results = [self._upsert_form(form, index, item) for index, item in enumerate(items)]
+        valid = [result for result in results if "data" in result]
+        outcomes = services.subjects_upsert(
+            company=self.company, actor=self.actor, items=[result.pop("data") for result in valid]
+        )
+        for result, outcome in zip(valid, outcomes, strict=True):
+            if outcome.error is not None:
+                error = outcome.error
+                result |= {"status": "error", "error": error_body(error.code, error.message, error.fields)}
+            else:
+                result |= {"status": outcome.status, "id": outcome.subject.pk}
         return Response({"results": results})
 
-    def _upsert_one(self, index: int, item: dict) -> dict:
+    def _upsert_form(self, form: SubjectUpsertItemSerializer, index: int, item: dict) -> dict:
+        """The item's answer if its form is wrong, else its checked fields under `data`."""
         number = item.get("job_number") if isinstance(item.get("job_number"), str) else None
         result = {"index": index, "job_number": number}
-        form = SubjectUpsertItemSerializer(data=item, partial=True, context=self.get_serializer_context())
-        if not form.is_valid() or not number or not number.strip():
-            fields = {key: [str(message) for message in messages] for key, messages in form.errors.items()}
+        form.initial_data = item  # what the JSON type checks look at (`reads_json`)
+        try:
+            data, problems = form.run_validation(item), {}
+        except serializers.ValidationError as exc:
+            data, problems = None, exc.detail
+        if problems or not number or not number.strip():
+            fields = {key: [str(message) for message in messages] for key, messages in problems.items()}
             if not number or not number.strip():
                 fields.setdefault("job_number", [str(_("A job number is required."))])
             return result | {
                 "status": "error",
                 "error": error_body("validation_error", errors.VALIDATION_ERROR.message, fields),
             }
-        data = dict(form.validated_data)
-        try:
-            subject, status_ = services.subject_upsert(company=self.company, actor=self.actor, **data)
-        except KangarooError as exc:
-            return result | {"status": "error", "error": error_body(exc.code, exc.message, exc.fields)}
-        return result | {"status": status_, "id": subject.pk}
+        return result | {"data": dict(data)}
 
     @extend_schema(
         request=ArchiveMissingSerializer,

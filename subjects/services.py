@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -622,20 +623,166 @@ def photos_reenrol_start(*, company: Company, actor: User | None) -> Job:
 # --- Sync from an HR system -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Upserted:
+    """What became of one item of `subjects_upsert`."""
+
+    status: str  # "created", "updated", "unchanged" or "error"
+    subject: Subject | None = None
+    error: KangarooError | None = None
+
+
+class _UpsertClaims:
+    """Who holds a job number or an e-mail while an upsert batch is applied in memory: the
+    batch's subjects and every holder of an e-mail it names are read in one query each, and
+    each applied item moves its subject's claims, so the items see one another as if they
+    were written one by one. `me` is the subject being checked (a new one has no id yet)."""
+
+    def __init__(self, *, company: Company, numbers: Iterable[str], subjects: Iterable[Subject], emails: Iterable[str]):
+        self.database = DatabaseClaims(company)
+        self.jobs: dict[str, Subject] = {}
+        self.jobs_read = set(numbers)
+        self.emails: dict[str, Subject | int] = {}
+        self.emails_read = {email.lower() for email in emails if email}
+        holders = (
+            Subject.objects.for_company(company)
+            .exclude(email="")  # the unique index's condition, so the lookup fits it
+            .annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=self.emails_read)
+            .values_list("email_lower", "pk")
+        )
+        self.emails.update(holders)
+        for subject in subjects:
+            self.claim(subject)
+        self.me: Subject | None = None
+
+    def claim(self, subject: Subject, *, released_email: str = "") -> None:
+        self.jobs[subject.job_number] = subject
+        if released_email and self._is_me(self.emails.get(released_email.lower()), subject):
+            del self.emails[released_email.lower()]
+        if subject.email:
+            self.emails[subject.email.lower()] = subject
+            self.emails_read.add(subject.email.lower())
+
+    @staticmethod
+    def _is_me(holder, subject: Subject) -> bool:
+        return holder is subject or (subject.pk is not None and holder == subject.pk)
+
+    def _answer(self, holder):
+        if holder is None or (self.me is not None and self._is_me(holder, self.me)):
+            return None
+        return (holder.pk or "new") if isinstance(holder, Subject) else holder
+
+    def job_number_owner(self, job_number: str):
+        if job_number in self.jobs_read or job_number in self.jobs:
+            return self._answer(self.jobs.get(job_number))
+        return self.database.job_number_owner(job_number)  # a generated one, for a visitor without
+
+    def email_owner(self, email: str):
+        if email.lower() in self.emails_read:
+            return self._answer(self.emails.get(email.lower()))
+        return self.database.email_owner(email)
+
+
 @transaction.atomic
-def subject_upsert(*, company: Company, actor: User | None, job_number: str, **data: Any) -> tuple[Subject, str]:
-    """Create the subject with this job number, or change the one that has it; returns it and
-    "created", "updated" or "unchanged". A subject listed again is restored if it was archived
-    (unless `archived` is given), so an employee who comes back is back at the doors."""
-    job_number = (job_number or "").strip()
-    data.pop("job_number", None)
-    data.setdefault("archived", False)
-    subject = Subject.objects.for_company(company).select_for_update().filter(job_number=job_number).first()
-    if subject is None:
-        return subject_create(company=company, actor=actor, job_number=job_number, **data), "created"
-    before = subject.updated_at
-    subject = subject_update(company=company, actor=actor, subject=subject, **data)
-    return subject, ("updated" if subject.updated_at != before else "unchanged")
+def subjects_upsert(*, company: Company, actor: User | None, items: Sequence[dict[str, Any]]) -> list[Upserted]:
+    """Create the subject with each item's `job_number`, or change the one that has it; one
+    `Upserted` per item, in order. A subject listed again is restored if it was archived
+    (unless `archived` is given), so an employee who comes back is back at the doors.
+
+    Each item is checked by `subject_check` as if the items before it were written; one that
+    fails is answered with its error and changes nothing, the others are written. The batch
+    costs the same few queries however many items it has: the subjects are read (and locked)
+    at once, created and updated in bulk, audited in bulk (`subject.create`,
+    `subject.update` per item, as single changes are), and each kind of change announced once.
+    """
+    for item in items:
+        unknown = set(item) - set(SUBJECT_FIELDS)
+        if unknown:
+            raise TypeError(f"subjects_upsert does not take {sorted(unknown)}")
+    numbers = [(item.get("job_number") or "").strip() for item in items]
+    # In id order, so two batches naming the same subjects lock them in the same order.
+    found = (
+        Subject.objects.for_company(company)
+        .select_for_update(of=("self",))
+        .select_related("department", "host")
+        .filter(job_number__in=set(numbers))
+        .order_by("pk")
+    )
+    by_number = {subject.job_number: subject for subject in found}
+    emails = [subject_normalise({"email": item.get("email")})["email"] for item in items]
+    claims = _UpsertClaims(
+        company=company, numbers=numbers, subjects=by_number.values(), emails=[email for email in emails if email]
+    )
+    results: list[Upserted] = []
+    created: list[Subject] = []
+    changed: dict[int, tuple[Subject, set[str]]] = {}  # by id(): a new subject has no pk to hash
+    audit: list[tuple[str, Subject, dict[str, Any]]] = []
+    for number, item in zip(numbers, items, strict=True):
+        data = {key: value for key, value in item.items() if key != "job_number"}
+        data.setdefault("archived", False)
+        subject = by_number.get(number) if number else None
+        try:
+            if subject is None:
+                subject, values = _upsert_new(company=company, claims=claims, job_number=number, data=data)
+                created.append(subject)
+                audit.append(("subject.create", subject, _audit_values(values)))
+                results.append(Upserted("created", subject))
+            else:
+                changes = _upsert_changes(company=company, claims=claims, subject=subject, data=data)
+                if changes:
+                    changed.setdefault(id(subject), (subject, set()))[1].update(changes)
+                    audit.append(("subject.update", subject, _audit_changes(changes)))
+                results.append(Upserted("updated" if changes else "unchanged", subject))
+            by_number[subject.job_number] = subject
+        except KangarooError as error:
+            results.append(Upserted("error", error=error))
+    now = timezone.now()
+    new = {id(subject) for subject in created}
+    by_changes: dict[tuple[str, ...], list[Subject]] = defaultdict(list)
+    for subject, names in changed.values():
+        subject.updated_at = now
+        by_changes[tuple(field for field in SUBJECT_FIELDS if field in names)].append(subject)
+    # The items were checked one after the other but are written at once: an e-mail a subject
+    # gives up may be another's now, so the subjects changing theirs let go of them first and
+    # the new subjects come last. A subject created by an earlier item is inserted as it ends.
+    moving = [subject.pk for subject, names in changed.values() if "email" in names and id(subject) not in new]
+    if moving:
+        Subject.objects.for_company(company).filter(pk__in=moving).update(email="")
+    saved = {names: [s for s in subjects if id(s) not in new] for names, subjects in by_changes.items()}
+    _update_in_place({names: subjects for names, subjects in saved.items() if subjects})
+    Subject.objects.bulk_create(created)  # tenant: each built with `company`
+    audit_record_many(company=company, actor=actor, entries=audit)
+    announce_subjects(company=company, action=CREATED, ids=[subject.pk for subject in created])
+    for names, subjects in by_changes.items():
+        announce_subjects(company=company, action=UPDATED, ids=[subject.pk for subject in subjects], fields=names)
+    return results
+
+
+def _upsert_new(
+    *, company: Company, claims: _UpsertClaims, job_number: str, data: dict[str, Any]
+) -> tuple[Subject, dict[str, Any]]:
+    """A new, unsaved subject of an upsert item, with the values its audit entry records."""
+    data = {"subject_type": SubjectType.EMPLOYEE, **data, "job_number": job_number}
+    claims.me = None
+    values = subject_check(company=company, data=data, claims=claims)
+    subject = Subject(company=company, **values)
+    claims.claim(subject)
+    return subject, values
+
+
+def _upsert_changes(
+    *, company: Company, claims: _UpsertClaims, subject: Subject, data: dict[str, Any]
+) -> dict[str, list[Any]]:
+    """Apply an upsert item to `subject` in memory; returns its changes as {field: [old, new]}."""
+    current = {field: getattr(subject, field) for field in SUBJECT_FIELDS}
+    claims.me = subject
+    checked = subject_check(company=company, data=current | data, instance=subject, claims=claims)
+    changes = {field: [current[field], checked[field]] for field in SUBJECT_FIELDS if current[field] != checked[field]}
+    for field in changes:
+        setattr(subject, field, checked[field])
+    claims.claim(subject, released_email=current["email"] or "")
+    return changes
 
 
 @transaction.atomic
