@@ -30,6 +30,7 @@ import random
 import secrets
 from collections import defaultdict
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import transaction
@@ -119,8 +120,12 @@ def _attempt(
     delivery.attempts += 1
     delivery.last_attempt_at = finished
     delivery.response_status = answer.status
-    delivery.response_excerpt = answer.excerpt
-    delivery.error = answer.error or ("" if answer.ok else f"HTTP {answer.status}")
+    # The log is shown to the company's admins and kept for days: a receiver that echoes what it
+    # got, or complains about the secret it holds, must not leave a credential in it.
+    credentials = _credentials(endpoint, headers)
+    delivery.response_excerpt = without_credentials(answer.excerpt, credentials)[:500]
+    error = answer.error or ("" if answer.ok else f"HTTP {answer.status}")
+    delivery.error = without_credentials(error, credentials)[:300]
     delivery.duration_ms = answer.duration_ms
     delivery.claim, delivery.claimed_until = "", None
     if answer.ok:
@@ -144,6 +149,40 @@ def _attempt(
     )  # fmt: skip
     _endpoint_health(endpoint, ok=answer.ok, now=finished)
     return outcome, answer.status is None, delivery.next_attempt_at
+
+
+REDACTED = "[redacted]"
+# Headers whose value is a credential; none is sent today, but one added later is covered.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+# Shorter than this, the end of a cut-off answer matching a credential's start is chance.
+PARTIAL_MIN = 6
+
+
+def _credentials(endpoint: WebhookEndpoint, headers: dict[str, str]) -> list[str]:
+    """Every credential an attempt could echo: the endpoint's signing secrets (the previous one
+    too, whether or not it still signs), their keys without the `whsec_` prefix, and the
+    values of credential headers (with and without their scheme, such as `Bearer`)."""
+    values = []
+    for secret in (endpoint.secret, endpoint.previous_secret):
+        values += [secret, secret.removeprefix(signing.SECRET_PREFIX)]
+    for name, value in headers.items():
+        if name.lower() in CREDENTIAL_HEADERS:
+            values += [value, value.partition(" ")[2]]
+    return [value for value in values if len(value) >= PARTIAL_MIN]
+
+
+def without_credentials(text: str, credentials: list[str]) -> str:
+    """`text` with each credential removed by its value, whatever it looks like: as it is, as
+    JSON that escapes "/" writes it, and URL-encoded; and a credential cut off at the end of
+    `text` (answers are kept in part) is removed as far as it goes."""
+    for value in sorted(credentials, key=len, reverse=True):
+        for form in dict.fromkeys((value, value.replace("/", "\\/"), quote(value, safe=""))):
+            text = text.replace(form, REDACTED)
+            for size in range(len(form) - 1, PARTIAL_MIN - 1, -1):
+                if text.endswith(form[:size]):
+                    text = text[:-size] + REDACTED
+                    break
+    return text
 
 
 def _endpoint_health(endpoint: WebhookEndpoint, *, ok: bool, now: datetime) -> None:

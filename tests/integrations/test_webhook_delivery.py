@@ -430,3 +430,48 @@ def test_the_delivery_log_keeps_its_days_and_pending_messages(tenant_a, settings
         recent.pk,
         waiting.pk,
     }
+
+
+def test_the_log_keeps_no_credential_a_receiver_echoes(
+    tenant_a, receiver, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A receiver may answer with what it got or with the secret it holds (a debugging echo, a
+    verbose error page). The log drops the endpoint's secrets and any credential header by
+    value, though these look nothing like `whsec_...`: as they are, JSON-escaped, URL-encoded,
+    and cut off where the kept part of the answer ends."""
+    from base64 import b64encode
+    from urllib.parse import quote
+
+    from integrations import outbound, signing
+
+    endpoint, _secret = endpoint_for(tenant_a, receiver.url, types=("event.recognized",))
+    current = b64encode(b"\xff\xff\xffthe receiver's own key").decode()  # "////dGhl...="
+    previous = b64encode(b"an older key, no longer signing").decode()
+    endpoint.secret, endpoint.previous_secret = current, previous
+    endpoint.save(update_fields=["secret", "previous_secret"])
+    authorization = "Basic aHI6c3VwZXItc2VjcmV0LXBhc3N3b3Jk"
+    real_headers = signing.headers
+    monkeypatch.setattr(signing, "headers", lambda **kwargs: {**real_headers(**kwargs), "authorization": authorization})
+    sent = []
+
+    php_escaped = current.replace("/", "\\/")  # PHP's json_encode writes "/" so
+
+    def echo(url, *, body, headers):
+        sent.append(headers)
+        excerpt = (
+            f'{{"key": "{php_escaped}", "old": "{quote(previous, safe="")}", '
+            f'"got": "{headers["authorization"]}"}} expected {current[:20]}'
+        )
+        return outbound.Answer(401, excerpt, f"refused with {current} and {previous}", 5)
+
+    monkeypatch.setattr(outbound, "post", echo)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.webhook_ping(company=tenant_a.company, actor=tenant_a.admin, endpoint=endpoint)
+    assert sent and sent[0]["authorization"] == authorization
+    logged = WebhookDelivery.objects.for_company(tenant_a.company).get()
+    stored = logged.response_excerpt + logged.error
+    for credential in (current, previous, authorization, authorization.split()[1], current[:20]):
+        for form in (credential, credential.replace("/", "\\/"), quote(credential, safe="")):
+            assert form not in stored
+    assert logged.response_excerpt.endswith("expected [redacted]")
+    assert logged.error == "refused with [redacted] and [redacted]" and logged.response_status == 401
