@@ -44,9 +44,14 @@ a replay, is sent once.
 The sockets of a process hear their company's and screens' groups through the process's
 hub (events.hub): one subscription per group and process, each message taken off the
 layer once and queued to every socket of the group, which sends the frame as the
-publisher encoded it. The lagging boxes figure each tick sends when it changed is read
-once per company and process for all its sockets (`shared_lagging_count`). A client that
-goes away is how a page ends: a frame that finds it gone is no error.
+publisher encoded it. A socket holds at most LIVE_INBOX_MESSAGES of them for its page: a
+page that falls further behind (it stopped reading, or reads too slowly) is closed with
+1011, and reconnects and resumes after its `complete`; none is dropped from an open socket.
+A socket that does not get as far as its hello (refused, revoked, or something failed on
+the way) leaves every group it had joined at once. The lagging boxes figure each tick
+sends when it changed is read once per company and process for all its sockets
+(`shared_lagging_count`). A client that goes away is how a page ends: a frame that finds
+it gone is no error.
 
 Authentication happens once, when the socket opens, so every socket also joins a group
 per principal it was opened with (events.revocation) and closes with 4410 the moment that
@@ -167,9 +172,11 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.lagging: int | None = None  # the lagging boxes figure the page shows
         self.auth_timer = None
         self.ticker: asyncio.Task | None = None
-        # Messages of the scope's groups, from this process's hub (events.hub), in order.
-        self.inbox: asyncio.Queue = asyncio.Queue()
+        # Messages of the scope's groups, from this process's hub (events.hub), in order; at
+        # most LIVE_INBOX_MESSAGES of them wait for a page that reads slowly (`hub_deliver`).
+        self.inbox: asyncio.Queue = asyncio.Queue(maxsize=settings.LIVE_INBOX_MESSAGES)
         self.inbox_reader: asyncio.Task | None = None
+        self.closer: asyncio.Task | None = None
         self.closing = False
         await self.accept()
         # A TV page (?as=tv) is its TV box's, whoever's browser shows it: only its key admits
@@ -178,11 +185,11 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         as_tv = parse_qs(self.scope.get("query_string", b"").decode()).get("as") == ["tv"]
         user = self.scope.get("user")
         if user is not None and user.is_authenticated and not as_tv:
-            await self.start_for_user(user)
+            await self.opening(self.start_for_user(user))
             return
         key = self._header_device_key()
         if key:
-            await self.start_for_key(key)
+            await self.opening(self.start_for_key(key))
             return
         # A browser cannot set headers on a websocket: the TV page sends its key first.
         self.auth_timer = asyncio.get_running_loop().call_later(
@@ -216,10 +223,38 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         if self.closing:
             return
         self.closing = True
+        await self.send_close(code, reason)
+
+    async def send_close(self, code, reason=None):
         try:
             await super().close(code=code, reason=reason)
         except Exception:  # the client went away first: there is nothing left to close
             logger.debug("Closing a socket whose client is gone", exc_info=True)
+
+    async def opening(self, start):
+        """Runs an open path (`start_for_user`, `start_for_key`) up to the hello. A socket that
+        does not get that far (refused, revoked, gone, or something failed on the way) leaves
+        every group it joined at once: nothing would ever empty its inbox, and its groups'
+        subscriptions would outlive it. A failure closes it with 1011: its page reconnects."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        try:
+            await start
+        except asyncio.CancelledError:
+            await self.leave_groups()
+            raise
+        except (RedisConnectionError, RedisTimeoutError) as problem:
+            logger.warning("A live socket could not open: Redis cannot be reached (%s)", problem)
+            await self.close(code=CLOSE_SERVER_ERROR)
+        except (OperationalError, InterfaceError) as problem:
+            logger.warning("A live socket could not open: the database cannot be reached (%s)", problem)
+            await self.close(code=CLOSE_SERVER_ERROR)
+        except Exception:
+            logger.exception("A live socket failed to open; closing it so that its page reconnects")
+            await self.close(code=CLOSE_SERVER_ERROR)
+        if self.closing:
+            await self.leave_groups()
 
     async def start_for_user(self, user):
         if not await self._user_may_listen(user):
@@ -268,24 +303,44 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             await self.close(code=CLOSE_REVOKED)
             return
         await self.send_hello()
+        if self.closing:
+            return
         # What the groups brought meanwhile waited in the inbox: the page hears `hello` first.
         self.inbox_reader = asyncio.ensure_future(self.read_inbox())
         self.ticker = asyncio.ensure_future(self.run_ticker())
 
+    # Each group is noted as joined the moment it is, and forgotten only once left, so that
+    # a failure or a cancellation half-way leaves nothing joined behind (`leave_groups`).
     async def join_principal(self, groups: list[str]):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        self.principal_groups = groups
+            self.principal_groups.append(group)
 
     async def join_scope(self, groups: list[str]):
         """Joins the scope's groups through the process's hub (events.hub): one
         subscription per group and process, whatever the number of sockets."""
         hub = live_hub()
-        for group in set(self.scope_groups) - set(groups):
+        for group in [group for group in self.scope_groups if group not in groups]:
             await hub.leave(group, self)
+            self.scope_groups.remove(group)
         for group in groups:
-            await hub.join(group, self)
-        self.scope_groups = groups
+            if group not in self.scope_groups:
+                await hub.join(group, self)
+                self.scope_groups.append(group)
+
+    async def leave_groups(self):
+        hub = live_hub()
+        for group in list(self.scope_groups):
+            await hub.leave(group, self)
+            if group in self.scope_groups:
+                self.scope_groups.remove(group)
+        for group in list(self.principal_groups):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # the socket is gone either way; the layer forgets it in time
+                logger.warning("Leaving %s failed", group, exc_info=True)
+            if group in self.principal_groups:
+                self.principal_groups.remove(group)
 
     async def disconnect(self, code):
         self.closing = True
@@ -295,20 +350,13 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             self.ticker.cancel()
         if self.inbox_reader is not None:
             self.inbox_reader.cancel()
-        hub = live_hub()
-        for group in self.scope_groups:
-            await hub.leave(group, self)
-        for group in self.principal_groups:
-            try:
-                await self.channel_layer.group_discard(group, self.channel_name)
-            except Exception:  # the socket is gone either way; the layer forgets it in time
-                logger.warning("Leaving %s failed", group, exc_info=True)
+        await self.leave_groups()
 
     async def receive_json(self, content, **kwargs):
         kind = content.get("type")
         if self.company is None:
             if kind == "auth" and isinstance(content.get("key"), str):
-                await self.start_for_key(content["key"])
+                await self.opening(self.start_for_key(content["key"]))
             else:
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -333,8 +381,32 @@ class EventsConsumer(AsyncStrictJsonConsumer):
 
     # --- messages of the scope's groups, from the hub ----------------------------------------
     def hub_deliver(self, message):
-        if not self.closing:
+        if self.closing:
+            return
+        try:
             self.inbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self.fell_behind()
+
+    def fell_behind(self):
+        """The page reads slower than its scope's messages come, or not at all: rather than
+        hold ever more of them for it, or drop some and leave a gap while it stays open, the
+        socket closes with 1011 and its page reconnects and resumes after its `complete`.
+        Its sends may be stuck on the client: they are abandoned, not waited for."""
+        logger.warning(
+            "A live page fell %d messages behind; closing its socket so that it reconnects and resumes",
+            self.inbox.maxsize,
+        )
+        self.closing = True  # nothing more is queued or sent to it
+        for task in (self.inbox_reader, self.ticker):
+            if task is not None:
+                task.cancel()
+        self.inbox = asyncio.Queue(maxsize=self.inbox.maxsize)  # what it held goes now
+        self.closer = asyncio.ensure_future(self.close_behind())
+
+    async def close_behind(self):
+        await self.leave_groups()
+        await self.send_close(CLOSE_SERVER_ERROR)
 
     async def read_inbox(self):
         while not self.closing:

@@ -5,7 +5,9 @@ Close codes: the one list (the README's "Events and the live pages" repeats it),
 a client should do on each.
 
 - 1000 normal: the client closed.
-- 1011 server error, 1012 restarting: reconnect with backoff, then resume.
+- 1011 server error, 1012 restarting: reconnect with backoff, then resume. A live socket
+  also closes with 1011 when its page fell LIVE_INBOX_MESSAGES messages behind (it stopped
+  reading, or reads too slowly): resuming brings it what it missed, from the database.
 - 4400 bad message: a frame that is not a JSON object. A client bug: reconnecting would
   only send the same again.
 - 4401 unauthenticated: no session and no key, an unknown key, or no key within 10 s.

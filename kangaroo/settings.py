@@ -207,6 +207,9 @@ SUBJECT_IMPORT_INLINE_MAX_BYTES = envint("SUBJECT_IMPORT_INLINE_MAX_BYTES", 200_
 # LIVE_RECHECK_SECONDS it re-checks that its session or key still admits it.
 LIVE_TICK_SECONDS = envint("LIVE_TICK_SECONDS", 5, minimum=1)
 LIVE_RECHECK_SECONDS = envint("LIVE_RECHECK_SECONDS", 30, minimum=1)
+# A socket's messages waiting to be sent to its page, at most: a page that falls this far
+# behind (it stopped reading, or reads too slowly) is closed with 1011 and resumes.
+LIVE_INBOX_MESSAGES = envint("LIVE_INBOX_MESSAGES", 500, minimum=1)
 
 # --- Authentication ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
