@@ -15,7 +15,8 @@ Messages from the server: `hello` (who is listening, today's figures, the latest
 events in their new shape, whose cards the page replaces; `arrived_today` afresh) and, to
 admins' pages, `devices` (`lagging`: the number of boxes behind the gallery, when it changed).
 Messages from a client: `auth`, `resume` (`{"type": "resume", "after": <id>}`: everything
-after it, from the database, in order) and `ping` (answered by `pong`).
+after it, from the database, in order; once per socket, later ones are ignored) and `ping`
+(answered by `pong`).
 
 A page resumes after the last `complete` it heard, not after the highest id it saw: `hello`
 and every `tick` carry `complete`, an id at or below which the socket has sent every event
@@ -23,7 +24,11 @@ of its scope. Events do not arrive in id order (a transaction that took an id co
 a later one; a live copy lost while Redis was away comes from the database a tick later
 than newer ones came live), so a page that saw id 120 may still be owed 117. It drops what
 it was sent twice across the reconnect by id. The resumed socket's catch-up reads from the
-resume point for its lookback too, for what commits late below the newest id.
+resume point for its lookback too, for what commits late below the newest id, but from no
+lower than RESUME_LOOKBACK_IDS below where it read from (right after the hello, the newest
+id then): ids are shared by every company, so however small an `after` a client sends, a
+tick reads at most that many more ids, for LOOKBACK_TICKS ticks, once per socket. The
+replay itself reads what the page missed once, REPLAY_LIMIT events at a time.
 
 No gap, no repeat, whatever the channel layer does. Live copies come through the channel
 layer, which may lose messages while Redis is unreachable without the socket noticing.
@@ -104,6 +109,10 @@ LOOKBACK_TICKS = 3
 # events/s two ticks are 10,000 of them, which pages of REPLAY_LIMIT made twenty queries
 # per socket and tick), and loads the events it has not sent REPLAY_LIMIT at a time.
 CATCH_UP_ID_PAGE = 5000
+# A resume lowers the catch-up's floor by at most this many ids: those of LOOKBACK_TICKS
+# ticks at 1,000 events/s, so that what commits late is still found, while a tiny `after`
+# cannot make the ticks re-read the company's history.
+RESUME_LOOKBACK_IDS = 15_000
 CLOSE_SERVER_ERROR = 1011
 
 
@@ -170,6 +179,7 @@ class EventsConsumer(AsyncStrictJsonConsumer):
         self.floors: deque[int] = deque(maxlen=LOOKBACK_TICKS + 1)
         self.live_heard = False
         self.lagging: int | None = None  # the lagging boxes figure the page shows
+        self.resumed = False
         self.auth_timer = None
         self.ticker: asyncio.Task | None = None
         # Messages of the scope's groups, from this process's hub (events.hub), in order; at
@@ -362,14 +372,19 @@ class EventsConsumer(AsyncStrictJsonConsumer):
             return
         if kind == "resume":
             after = content.get("after")
-            if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
+            # One per socket: a page sends it once, after its hello; more would only make
+            # the server read the same range again.
+            if isinstance(after, int) and not isinstance(after, bool) and after >= 0 and not self.resumed:
+                self.resumed = True
                 await self.replay(after)
         elif kind == "ping":
             await self.send_json({"type": "pong"})
 
     async def replay(self, after: int):
-        # What commits late above `after` is caught up as on a socket open since then.
-        self.floors = deque((min(floor, after) for floor in self.floors), maxlen=self.floors.maxlen)
+        # What commits late above `after` is caught up as on a socket open since then, within
+        # the lookback an open socket has (RESUME_LOOKBACK_IDS).
+        lowest = max(after, min(self.floors) - RESUME_LOOKBACK_IDS)
+        self.floors = deque((min(floor, lowest) for floor in self.floors), maxlen=self.floors.maxlen)
         while not self.closing:
             events, payloads = await self._events_after(after)
             if not events:

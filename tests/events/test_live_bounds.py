@@ -9,6 +9,7 @@ import json
 
 from django.db import OperationalError
 
+from events import consumers
 from events import hub as hubs
 from events.consumers import EventsConsumer
 from events.live import company_group
@@ -101,3 +102,47 @@ def test_a_page_that_stops_reading_is_closed_with_1011_and_resumes_what_it_misse
         receive(socket, "hello")
         socket.send(json.dumps({"type": "resume", "after": complete}))
         assert ids(receive(socket, "events")) == [r["id"] for r in posted]
+
+
+def test_a_resume_lowers_the_ticks_reads_by_a_bounded_range_once_per_socket(
+    asgi_server, client, tenant_a, door_a, settings, monkeypatch
+):
+    # A client asking to resume after 0 gets what it missed once; the ticks that follow read
+    # from no lower than RESUME_LOOKBACK_IDS below where they read from, and a second resume
+    # reads nothing again.
+    settings.LIVE_TICK_SECONDS = 0.2
+    monkeypatch.setattr(consumers, "RESUME_LOOKBACK_IDS", 2)
+    posted = post_events(asgi_server, door_a.box_key, [event(f"old{n}", door_a.entrance) for n in range(6)])
+    created = [r["id"] for r in posted["results"]]
+    replays, ticks = [], []
+    events_after = EventsConsumer.__dict__["_events_after"]
+    unsent_after = EventsConsumer.__dict__["_unsent_after"]
+    sent_all = EventsConsumer.__dict__["_sent_all"]
+
+    async def spied_events_after(self, after):
+        replays.append(after)
+        return await events_after.__get__(self, EventsConsumer)(after)
+
+    async def spied_unsent_after(self, after, upto=None):
+        ticks.append(after)
+        return await unsent_after.__get__(self, EventsConsumer)(after, upto)
+
+    async def spied_sent_all(self, after, upto, sent):
+        ticks.append(after)
+        return await sent_all.__get__(self, EventsConsumer)(after, upto, sent)
+
+    monkeypatch.setattr(EventsConsumer, "_events_after", spied_events_after)
+    monkeypatch.setattr(EventsConsumer, "_unsent_after", spied_unsent_after)
+    monkeypatch.setattr(EventsConsumer, "_sent_all", spied_sent_all)
+    with as_admin(client, asgi_server, tenant_a.admin) as socket:
+        newest = receive(socket, "hello")["complete"]
+        assert newest == created[-1]
+        socket.send(json.dumps({"type": "resume", "after": 0}))
+        assert ids(receive(socket, "events")) == created
+        socket.send(json.dumps({"type": "resume", "after": 0}))
+        socket.send(json.dumps({"type": "ping"}))
+        receive(socket, "pong")  # the second resume was handled before it
+        for _ in range(5):
+            assert receive(socket, "tick")["complete"] >= newest - 2
+    assert replays == [0]
+    assert ticks and min(ticks) >= newest - 2
