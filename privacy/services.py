@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from accounts.jobs import job_start
-from accounts.models import Company, Job, User
+from django.utils.translation import gettext_lazy
 
-PURGE_KIND = "privacy.purge"
+from accounts.jobs import job_start
+from accounts.models import Company, Job, User, job_kind_register
+
+PURGE_KIND = job_kind_register("privacy.purge", gettext_lazy("Purge of data past its retention"))
 
 
 def purge_start(*, company: Company, actor: User) -> Job:

@@ -68,7 +68,7 @@ def test_the_schema_lists_the_kinds_of_job_with_their_names(tmp_path):
     out = tmp_path / "schema.yml"
     call_command("spectacular", "--file", str(out))
     schema = yaml.safe_load(out.read_text())
-    kinds = ["photos.bulk_upload", "photos.reenrol", "subjects.import", "subjects.import_preview"]
+    kinds = ["photos.bulk_upload", "photos.reenrol", "privacy.purge", "subjects.import", "subjects.import_preview"]
     enum = schema["components"]["schemas"]["JobKindEnum"]
     assert enum["enum"] == kinds
     assert "* `photos.reenrol` - Re-enrolment of every photo" in enum["description"]
