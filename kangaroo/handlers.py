@@ -12,8 +12,15 @@ futures, locks and wake-ups: under load that was a tenth of the server's CPU
 `OneHopASGIHandler` builds the chain as the WSGI handler does (every middleware in its
 synchronous mode) and runs all of it, with the view, in one call to the request's thread:
 the same thread Django's own handler uses for them (thread-sensitive, so database
-connections and thread-locals behave as before). Reading the body, sending the answer and
-the request signals stay Django's.
+connections and thread-locals behave as before). The request's other synchronous steps go
+in the same call: the `request_started` signal (Django sends it from the loop, a hop of its
+own to close stale database connections) and, for an answer that is not streamed, closing
+it (`request_finished`, another hop after the answer was sent). Its body is in memory by
+then, so it is sent after: the database connection goes back to the pool a little sooner.
+Django also runs each request as two tasks, one of which only waits for the client to
+leave early, to cancel the view; a synchronous view runs to its end in its thread anyway,
+and an answer to a client that left is dropped by the server. So one call, no tasks: under
+load the crossings and tasks were a tenth of a worker's CPU again (bench/README.md).
 
 Django also starts a new thread for every request (its thread-sensitive context makes a
 one-thread executor, and a second thread to join the first when the request ends): two
@@ -29,7 +36,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse
+from django.urls import set_script_prefix
 
 # Idle request threads kept for the next requests; a burst beyond this ends the extra ones.
 IDLE_THREADS_MAX = 32
@@ -61,5 +72,30 @@ class OneHopASGIHandler(ASGIHandler):
             else:
                 executor.shutdown(wait=False)
 
-    async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+    async def handle(self, scope, receive, send):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body_file)
+            await self.send_response(response, send)
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def respond(self, scope, body_file):
+        """Everything synchronous of a request, in its thread: `request_started`, the request,
+        the middleware and the view, and, unless the answer streams, `request_finished`."""
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
+            response = self.get_response(request)
+            response._handler_class = self.__class__
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size  # the server chunks it further
+        if not response.streaming:
+            response.close()
+        return response

@@ -1,6 +1,6 @@
-"""`kangaroo.handlers.OneHopASGIHandler`: a request's middleware and view run in one call to
-one thread of its own, and the threads are kept for the next requests instead of being
-started for each one."""
+"""`kangaroo.handlers.OneHopASGIHandler`: a request's synchronous steps (the request signals,
+the middleware and the view) run in one call to one thread of its own, and the threads are
+kept for the next requests instead of being started for each one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import asyncio
 import threading
 
 from asgiref.testing import ApplicationCommunicator
-from django.http import HttpResponse
+from django.core import signals
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
 from kangaroo.handlers import OneHopASGIHandler
@@ -27,7 +28,20 @@ def meet(request):
     return where(request)
 
 
-urlpatterns = [path("where/", where), path("meet/", meet)]
+streamed: list[bool] = []  # True once a streamed answer's last part was taken
+
+
+def stream(request):
+    def parts():
+        yield b"one "
+        yield b"two"
+        streamed.append(True)
+
+    seen.append((request.path, threading.current_thread()))
+    return StreamingHttpResponse(parts())
+
+
+urlpatterns = [path("where/", where), path("meet/", meet), path("stream/", stream)]
 
 
 async def get(handler, url: str) -> dict:
@@ -45,9 +59,14 @@ async def get(handler, url: str) -> dict:
     communicator = ApplicationCommunicator(handler, scope)
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(10)
-    body = await communicator.receive_output(10)
+    body = b""
+    while True:
+        part = await communicator.receive_output(10)
+        body += part.get("body", b"")
+        if not part.get("more_body"):
+            break
     await communicator.wait(10)
-    return {"status": start["status"], "headers": start["headers"], "body": body["body"]}
+    return {"status": start["status"], "headers": start["headers"], "body": body}
 
 
 def test_the_middleware_chain_is_synchronous_and_the_view_runs_off_the_event_loop(settings):
@@ -83,3 +102,54 @@ def test_requests_at_the_same_time_each_get_a_thread_of_their_own(settings):
     answers = asyncio.run(together())
     assert [a["status"] for a in answers] == [200, 200]
     assert len({thread for _, thread in seen}) == 2
+
+
+def test_the_request_signals_run_in_the_request_thread(settings):
+    """`request_started` and, for an answer in memory, `request_finished` (which gives the
+    database connection back) run in the same call as the view: no hop of their own."""
+    settings.ROOT_URLCONF = __name__
+    handler = OneHopASGIHandler()
+    seen.clear()
+    signalled: list[tuple[str, threading.Thread]] = []
+
+    def started(**kwargs):
+        signalled.append(("started", threading.current_thread()))
+
+    def finished(**kwargs):
+        signalled.append(("finished", threading.current_thread()))
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+
+        async def one():
+            return threading.current_thread(), await get(handler, "/where/")
+
+        loop_thread, answer = asyncio.run(one())
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert answer["status"] == 200 and answer["body"] == b"ok"
+    [(_, view_thread)] = seen
+    assert view_thread is not loop_thread
+    assert signalled == [("started", view_thread), ("finished", view_thread)]
+
+
+def test_a_streamed_answer_is_closed_after_it_was_sent(settings):
+    settings.ROOT_URLCONF = __name__
+    handler = OneHopASGIHandler()
+    seen.clear()
+    streamed.clear()
+    at_finish: list[bool] = []
+
+    def finished(**kwargs):
+        at_finish.append(bool(streamed))
+
+    signals.request_finished.connect(finished)
+    try:
+        answer = asyncio.run(get(handler, "/stream/"))
+    finally:
+        signals.request_finished.disconnect(finished)
+    assert answer["status"] == 200
+    assert answer["body"] == b"one two"
+    assert at_finish == [True]  # once, when the whole stream had been sent
