@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -156,6 +155,7 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
 from bench.database import ensure_database  # noqa: E402
+from bench.lean_http import LeanClient, LeanHTTPError  # noqa: E402
 from bench.report import ABSOLUTE, HIGHER, LOWER, record  # noqa: E402
 from tests.served import free_port  # noqa: E402
 
@@ -448,6 +448,16 @@ def check_batch(response) -> int:
     return answer["created"]
 
 
+def batch_results(status: int, body: bytes) -> list[dict]:
+    """A batch's answer as the lean sender reads it: its results, or RuntimeError as check_batch."""
+    if status != 200:
+        raise RuntimeError(f"batch answered {status}: {body[:300]!r}")
+    answer = json.loads(body)
+    if answer["errors"]:
+        raise RuntimeError(f"batch had errors: {answer['results'][:3]}")
+    return answer["results"]
+
+
 def check_created(response) -> int:
     if response.status_code != 201:
         raise RuntimeError(f"post answered {response.status_code}: {response.text[:300]}")
@@ -567,6 +577,7 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
                 [
                     PROFILE["py_spy"],
                     "record",
+                    "--gil",
                     "-p",
                     str(pid),
                     "-f",
@@ -585,7 +596,7 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
             for pid in (server.workers() if PROFILE else [])
         ]
         pages.tell(clients, "go")
-        ids, elapsed = asyncio.run(_paced_posts(s, server, mode, post_path, rate, seconds))
+        ids, elapsed = run_sender(_paced_posts(s, server, mode, post_path, rate, seconds))
         ids_file.write_text(json.dumps(ids))
         results = pages.stop(clients, ids_file, DRAIN_SECONDS[mode])
         cpu = clock.stop()
@@ -631,6 +642,15 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
     }
 
 
+def run_sender(coroutine):
+    """The sender's loop: uvloop's, as the server's and the dashboards' (less CPU per post)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
 async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int, seconds: int) -> tuple[list, float]:
     """`rate` events/s for `seconds`, in posts of LATENCY_BATCH events (open loop: each post
     starts at its scheduled time, at most 64 in flight); happened_at is the time the post is
@@ -642,21 +662,17 @@ async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int,
     own_ids = mode in ("relay", "echo", "fanout")
     headers = {**JSON, "Authorization": f"Device {s.key}"}
     # Several boxes, each with its own connections, as at a lobby's doors. One client would
-    # send nearly every post over its first connection (httpx reuses the oldest idle one),
-    # so one uvicorn worker served almost all of them while the other idled: the workers
-    # share one listening socket, and a connection stays with the worker that accepted it.
-    per_box = 64 // SENDING_BOXES
-    limits = httpx.Limits(max_connections=per_box, max_keepalive_connections=per_box)
+    # send nearly every post over its first connection (it reuses an idle one first), so
+    # one uvicorn worker served almost all of them while the other idled: the workers share
+    # one listening socket, and a connection stays with the worker that accepted it.
+    # The boxes are lean clients (bench/lean_http.py): httpx's CPU per post was the server's
+    # loss on these two cores.
     in_flight = asyncio.Semaphore(64)
     ids: list[int] = []
     failed: list[str] = []
     tag = f"lat-{mode}-{rate}-{time.time_ns()}"
-
-    async with contextlib.AsyncExitStack() as stack:
-        boxes = [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=server.base, limits=limits, timeout=60))
-            for _ in range(SENDING_BOXES)
-        ]
+    boxes = [LeanClient(server.base, 64 // SENDING_BOXES) for _ in range(SENDING_BOXES)]
+    try:
 
         async def post(n: int):
             client = boxes[n % SENDING_BOXES]
@@ -668,15 +684,15 @@ async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int,
                         one["id"] = n * LATENCY_BATCH + i + 1
                 try:
                     body = {"events": batch} if mode != "fanout" else {"company": s.company.pk, "events": batch}
-                    response = await client.post(path, content=json.dumps(body).encode(), headers=headers)
-                    check_batch(response)
-                except (httpx.HTTPError, RuntimeError) as error:  # counted, and the run goes on
+                    answer = await client.post(path, json.dumps(body).encode(), headers)
+                    results = batch_results(answer.status, answer.body)
+                except (LeanHTTPError, RuntimeError) as error:  # counted, and the run goes on
                     failed.append(repr(error))
                     return
                 if own_ids:
                     ids.extend(one["id"] for one in batch)
                 else:
-                    ids.extend(r["id"] for r in response.json()["results"] if r["status"] == "created")
+                    ids.extend(r["id"] for r in results if r["status"] == "created")
 
         start = time.perf_counter()
         tasks = []
@@ -693,6 +709,9 @@ async def _paced_posts(s: Seed, server: Server, mode: str, path: str, rate: int,
             print(f"  {len(pending)} posts still pending after {seconds * 3} s: cancelled")
         if failed:
             print(f"  {len(failed)} posts failed, the first: {failed[0]}")
+    finally:
+        for box in boxes:
+            await box.close()
     return ids, elapsed
 
 
