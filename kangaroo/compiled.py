@@ -13,6 +13,13 @@ SQL, the rows and the instances (with `select_related` objects and annotations) 
 same. A shape whose placeholders do not all come out as parameters of the SQL (a value
 the ORM wrote into the SQL text) is refused with ValueError the first time it is built,
 never run with the wrong values.
+
+On PostgreSQL a compiled query is sent with its parameters apart from the SQL (server-side
+binding) and, once run a few times on a connection, as a prepared statement
+(`prepare_threshold` in the database's OPTIONS, kangaroo.settings): psycopg no longer
+quotes every value into the SQL text in Python, and PostgreSQL no longer parses and plans
+the same SQL for every post. Other queries keep Django's client-side binding: their SQL
+is not of a fixed shape, and some of Django's SQL needs its values written in.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connections, router
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 
@@ -38,22 +46,21 @@ _DATETIME_BASE = datetime(1901, 2, 3, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class _Shape:
-    query: Any  # the compiled `Query`, for a fresh compiler per run
     sql: str
     params: tuple  # the compiled parameters; placeholders' slots are filled per run
     slots: tuple[tuple[int, int, int | None], ...]  # (param position, argument, list index or None)
-    select: Any
     klass_info: dict
     annotation_col_map: dict
-    col_count: int
     init_list: list[str]
     fields: tuple[int, int]
+    converters: list[tuple[int, tuple[list, Any]]]  # (column, (converters, expression)), as Django's
+    populators: list  # the select_related objects' `RelatedPopulator`s
 
 
 class CompiledQuery:
     """`build(*arguments)` returns the queryset; each argument is an int, a str, an aware
-    datetime, or a list of ints (for `__in`). Calling the `CompiledQuery` with real arguments returns the model
-    instances that `list(build(*arguments))` would."""
+    datetime, or a list of ints or of strs (for `__in`). Calling the `CompiledQuery` with
+    real arguments returns the model instances that `list(build(*arguments))` would."""
 
     def __init__(self, model: type[Model], build: Callable[..., QuerySet]):
         self.model = model
@@ -68,8 +75,10 @@ class CompiledQuery:
             return []  # `__in` an empty list matches nothing (the ORM would not query either)
         if any(len(a) > MAX_LIST_ARGUMENT for a in lists):
             return list(self._build(*arguments))
+        if any(len(set(map(type, a))) != 1 for a in lists):
+            raise ValueError("CompiledQuery: a list argument holds values of one type")
         alias = router.db_for_read(self.model)
-        key = (alias, *(len(a) if isinstance(a, list) else type(a) for a in arguments))
+        key = (alias, *((len(a), type(a[0])) if isinstance(a, list) else type(a) for a in arguments))
         shape = self._shapes.get(key)
         if shape is None:
             with self._lock:
@@ -91,7 +100,9 @@ class CompiledQuery:
                 where[connection.ops.adapt_datetimefield_value(stand_in)] = (index, item)
                 return stand_in
             if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise ValueError(f"CompiledQuery: argument {index} must be an int, a str, a datetime or a list of ints")
+                raise ValueError(
+                    f"CompiledQuery: argument {index} must be an int, a str, a datetime or a list of ints or of strs"
+                )
             stand_in = _INT_BASE + number if isinstance(value, int) else f"compiled-query-argument-{number}"
             where[stand_in] = (index, item)
             return stand_in
@@ -111,17 +122,19 @@ class CompiledQuery:
             raise ValueError("CompiledQuery: each argument must appear once among the SQL's parameters")
         select, klass_info = compiler.select, compiler.klass_info
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        # What the compiler's results_iter would work out on every run (none at all for most
+        # columns on PostgreSQL); a converter is called with the connection of its run.
+        converters = compiler.get_converters([column[0] for column in select[: compiler.col_count]])
         return _Shape(
-            query=queryset.query,
             sql=sql,
             params=tuple(params),
             slots=slots,
-            select=select,
             klass_info=klass_info,
             annotation_col_map=compiler.annotation_col_map,
-            col_count=compiler.col_count,
             init_list=[f[0].target.attname for f in select[start:end]],
             fields=(start, end),
+            converters=list(converters.items()),
+            populators=get_related_populators(klass_info, select, alias),
         )
 
     def _run(self, alias: str, shape: _Shape, arguments: Sequence[Any]) -> list[Model]:
@@ -130,27 +143,48 @@ class CompiledQuery:
         for position, index, item in shape.slots:
             value = arguments[index] if item is None else arguments[index][item]
             params[position] = connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-        with connection.cursor() as cursor:
+        with _cursor(connection) as cursor:
             cursor.execute(shape.sql, params)
             rows = cursor.fetchall()
         if not rows:
             return []
-        # A compiler of this thread's connection converts the values (dates on SQLite, say).
-        compiler = shape.query.get_compiler(using=alias)
-        compiler.select, compiler.klass_info = shape.select, shape.klass_info
-        compiler.annotation_col_map, compiler.col_count = shape.annotation_col_map, shape.col_count
+        if shape.converters:
+            rows = [_converted(row, shape.converters, connection) for row in rows]
         model = shape.klass_info["model"]
         start, end = shape.fields
-        populators = get_related_populators(shape.klass_info, shape.select, alias)
         found = []
-        for row in compiler.results_iter(results=[rows]):
+        for row in rows:
             obj = model.from_db(alias, shape.init_list, row[start:end])
-            for populator in populators:
+            for populator in shape.populators:
                 populator.populate(row, obj)
             for name, position in shape.annotation_col_map.items():
                 setattr(obj, name, row[position])
             found.append(obj)
         return found
+
+
+def _converted(row: tuple, converters: list, connection) -> list:
+    row = list(row)
+    for position, (functions, expression) in converters:
+        value = row[position]
+        for function in functions:
+            value = function(value, expression, connection)
+        row[position] = value
+    return row
+
+
+def _cursor(connection):
+    """Django's cursor (its error translation, query logging and execute wrappers), on
+    PostgreSQL over a server-side binding psycopg cursor (see the module's docstring)."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = psycopg.Cursor(connection.connection)
+    return CursorDebugWrapper(raw, connection) if connection.queries_logged else CursorWrapper(raw, connection)
 
 
 def _hashable(value: Any) -> bool:

@@ -142,6 +142,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # closed by the request cycle, so they leak. Django's own pool (psycopg_pool) reuses
     # connections safely instead; CONN_MAX_AGE must then be 0.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Server-side binding queries (kangaroo.compiled: the fixed-shape lookups of every device
+    # post) are prepared once run this many times on a connection. Behind a pooler that cannot
+    # keep prepared statements (PgBouncer in transaction mode before 1.21), set 0: off.
+    prepare_after = envint("DATABASE_PREPARE_THRESHOLD", 5, minimum=0)
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = prepare_after or None
     if envbool("DATABASE_POOL", True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": envint("DATABASE_POOL_MIN", 2, minimum=0),

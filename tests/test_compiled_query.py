@@ -89,3 +89,37 @@ def test_a_datetime_argument(tenants):
         CompiledQuery(Subject, lambda until: Subject.objects.for_company(a.company).filter(visit_start__lte=until))(
             datetime(2026, 3, 2)  # naive: refused, as the ORM would warn
         )
+
+
+@pytest.mark.django_db
+def test_a_list_of_strs_argument(tenants):
+    a, b = tenants
+    ann = SubjectFactory(company=a.company, job_number="E-1")
+    SubjectFactory(company=a.company, job_number="E-2")
+    SubjectFactory(company=b.company, job_number="E-1")  # the same number, another company
+    query = CompiledQuery(
+        Subject,
+        lambda company_id, numbers: Subject.objects.for_company(company_id).filter(job_number__in=numbers),
+    )
+    for _ in range(2):
+        assert [s.pk for s in query(a.company.pk, ["E-1", "E-9"])] == [ann.pk]
+    assert sorted(s.job_number for s in query(a.company.pk, ["E-2", "E-1"])) == ["E-1", "E-2"]
+    with pytest.raises(ValueError):
+        query(a.company.pk, ["E-1", 7])  # one list, one type
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_on_postgresql_a_shape_run_often_is_a_prepared_statement(tenants):
+    """Its parameters go apart from the SQL and, after `prepare_threshold` runs on the
+    connection, PostgreSQL keeps its plan: the statement is among the session's prepared ones."""
+    a, _ = tenants
+    person = SubjectFactory(company=a.company)
+    query = CompiledQuery(Subject, build)
+    runs = connection.settings_dict["OPTIONS"]["prepare_threshold"] + 1
+    for _ in range(runs):
+        assert [s.pk for s in query(a.company.pk, [person.pk])] == [person.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any('FROM "subjects_subject"' in statement and "$1" in statement for statement in prepared), prepared

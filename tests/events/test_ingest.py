@@ -251,10 +251,12 @@ def test_a_batchs_uid_lookup_can_use_the_unique_index(tenant_a, door_a):
     usable for a batch-sized lookup, more uids than PostgreSQL proves one by one (100)."""
     from django.db import connection
 
-    from events.parsing import stored_uids
+    from events.parsing import stored_uids, stored_uids_query
 
     post_batch(door_a, [event(f"u{n}", door_a.entrance) for n in range(3)])
-    lookup = stored_uids(door_a.box, {"u0", "u1", *(f"missing{n}" for n in range(150))})
+    box = door_a.box
+    uids = ["u0", "u1", *(f"missing{n}" for n in range(150))]
+    lookup = stored_uids_query(box.company_id, box.kind, box.pk, uids)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'events_event'"
@@ -267,4 +269,5 @@ def test_a_batchs_uid_lookup_can_use_the_unique_index(tenant_a, door_a):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "event_uid_unique_per_device" in plan, plan
-    assert dict(lookup).keys() == {"u0", "u1"}
+    assert dict(stored_uids(box, set(uids))).keys() == {"u0", "u1"}
+    assert dict(stored_uids(box, {"u0", "missing"})).keys() == {"u0"}  # a compiled shape
