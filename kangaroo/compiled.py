@@ -143,7 +143,7 @@ class CompiledQuery:
         for position, index, item in shape.slots:
             value = arguments[index] if item is None else arguments[index][item]
             params[position] = connection.ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
-        with _cursor(connection) as cursor:
+        with server_binding_cursor(connection) as cursor:
             cursor.execute(shape.sql, params)
             rows = cursor.fetchall()
         if not rows:
@@ -173,9 +173,10 @@ def _converted(row: tuple, converters: list, connection) -> list:
     return row
 
 
-def _cursor(connection):
+def server_binding_cursor(connection):
     """Django's cursor (its error translation, query logging and execute wrappers), on
-    PostgreSQL over a server-side binding psycopg cursor (see the module's docstring)."""
+    PostgreSQL over a server-side binding psycopg cursor (see the module's docstring), for
+    SQL of a fixed shape whose values are all parameters."""
     if connection.vendor != "postgresql":
         return connection.cursor()
     import psycopg

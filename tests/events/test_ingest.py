@@ -271,3 +271,17 @@ def test_a_batchs_uid_lookup_can_use_the_unique_index(tenant_a, door_a):
     assert "event_uid_unique_per_device" in plan, plan
     assert dict(stored_uids(box, set(uids))).keys() == {"u0", "u1"}
     assert dict(stored_uids(box, {"u0", "missing"})).keys() == {"u0"}  # a compiled shape
+
+
+def test_a_small_batch_with_every_optional_column_empty_is_stored_as_sent(tenant_a, door_a):
+    """A batch under COPY's size is one INSERT of one array per column: a column with no
+    value in any row (strangers only: no subject, no confidence) is an array of nulls, which
+    must still be read as the column's type."""
+    items = [event(f"s{n}", door_a.entrance) for n in range(3)]
+    response = post_batch(door_a, items)
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 3
+    stored = Event.objects.for_company(tenant_a.company).filter(uid__in=["s0", "s1", "s2"])
+    assert sorted(stored.values_list("uid", "kind", "subject_id", "confidence", "distance")) == [
+        (f"s{n}", "stranger", None, None, None) for n in range(3)
+    ]
