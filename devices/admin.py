@@ -11,7 +11,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.db.models import Count
-from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -21,7 +20,14 @@ from import_export.formats.base_formats import CSV, XLSX
 from devices import resources, selectors, services
 from devices.models import Box, Device, Pad, Screen, Status, TVBox
 from devices.validators import mask_camera_url, unmask_camera_url
-from kangaroo.admin import TenantAdminMixin, TenantImportExportMixin, add_service_error, admin_company, adopt
+from kangaroo.admin import (
+    ServiceErrorAdminMixin,
+    TenantAdminMixin,
+    TenantImportExportMixin,
+    add_service_error,
+    admin_company,
+    adopt,
+)
 from kangaroo.errors import KangarooError
 
 
@@ -73,7 +79,7 @@ class PadBoxListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.ModelAdmin):
+class DeviceAdmin(ServiceErrorAdminMixin, TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.ModelAdmin):
     """What the four kinds share. Writes go through `devices.services`."""
 
     export_formats = [CSV, XLSX]
@@ -113,15 +119,6 @@ class DeviceAdmin(TenantImportExportMixin, TenantAdminMixin, ExportMixin, admin.
         if obj is not None:  # nothing has been reported, and no key issued, before it exists
             readonly += [f for f in [*self.reported_fields, *self.key_fields] if f not in readonly]
         return readonly
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # The forms check the same rules first; this catches what only the service can
-        # decide under its lock (two admins taking a box's last place at the same moment).
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except KangarooError as exc:
-            self.message_user(request, str(exc.message), messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     # --- writes through the services --------------------------------------------------------
     def save_model(self, request, obj, form, change):

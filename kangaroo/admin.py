@@ -7,12 +7,12 @@ choose the company of a new row. Another company's object answers 404, like a mi
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.forms.utils import flatatt
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html
@@ -159,6 +159,20 @@ def add_service_error(form, exc: KangarooError, field: str | None = None) -> Non
         target = name if name in form.fields else field
         for problem in problems:
             form.add_error(target, ValidationError(problem, code=exc.code))
+
+
+class ServiceErrorAdminMixin:
+    """A coded error a service raises while saving shows as a message on the same page,
+    not a 500. The forms check the same rules first (`add_service_error`); this catches what
+    only the service can decide as it writes: two admins taking a box's last place, or the
+    same job number, at the same moment."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except KangarooError as exc:
+            self.message_user(request, str(exc.message), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 def adopt(obj, saved) -> None:

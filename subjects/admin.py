@@ -24,6 +24,7 @@ from accounts.models import Job, JobState
 from accounts.services import retention_policy_current
 from kangaroo.admin import (
     FacesForBiometricsMixin,
+    ServiceErrorAdminMixin,
     TenantAdmin,
     TenantImportExportMixin,
     ZonedInlineMixin,
@@ -403,7 +404,14 @@ class SubjectAdminForm(forms.ModelForm):
 
 
 @admin.register(Subject)
-class SubjectAdmin(FacesForBiometricsMixin, TenantImportExportMixin, ImportExportMixin, ExportActionMixin, TenantAdmin):
+class SubjectAdmin(
+    ServiceErrorAdminMixin,
+    FacesForBiometricsMixin,
+    TenantImportExportMixin,
+    ImportExportMixin,
+    ExportActionMixin,
+    TenantAdmin,
+):
     form = SubjectAdminForm
     change_list_template = "subjects/subject_change_list.html"  # with "Search by face"; import/export extends it
     change_form_template = "admin/subjects/subject/change_form.html"  # with "Erase this person"

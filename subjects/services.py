@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -231,6 +232,54 @@ def subject_check(
     return data
 
 
+# What `subject_check` answers for a job number or e-mail another subject holds: the unique
+# indexes decide the same, for the writes that race past the check.
+KEYS_TAKEN = (errors.SUBJECT_JOB_NUMBER_TAKEN, errors.SUBJECT_EMAIL_TAKEN)
+KEY_LOOKUP_CHUNK = 500  # keys per query when a refused write is explained (SQLite caps parameters)
+
+
+@contextmanager
+def _keys_written(*, company: Company, subjects: Sequence[Subject]) -> Iterator[None]:
+    """Write `subjects` (new or changed, checked by `subject_check`) inside this block.
+
+    The check reads who holds a job number or e-mail before the write, so a concurrent
+    request can take one in between: the unique index then refuses the write (the second
+    INSERT waits for the first to commit, then fails). The block is a savepoint, so the
+    caller's transaction goes on, and nothing written in it stays (rows, audit entries,
+    announcements: Django drops the `on_commit` callbacks of a rolled-back savepoint). A key
+    that a subject not among `subjects` holds now answers the coded error `subject_check`
+    gives; any other IntegrityError is raised as it is.
+    """
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        taken = _key_taken(company=company, subjects=subjects)
+        if taken is None:
+            raise
+        raise taken from None
+
+
+def _key_taken(*, company: Company, subjects: Sequence[Subject]) -> KangarooError | None:
+    """`subject_check`'s error for the first kind of key of `subjects` that another subject
+    of the company holds, as committed now (READ COMMITTED: a new statement sees the row
+    that won the race); None if none is."""
+    ours = {subject.pk for subject in subjects if subject.pk is not None}
+    rows = Subject.objects.for_company(company)
+    numbers = sorted({subject.job_number for subject in subjects})
+    for start in range(0, len(numbers), KEY_LOOKUP_CHUNK):
+        holders = rows.filter(job_number__in=numbers[start : start + KEY_LOOKUP_CHUNK]).values_list("pk", flat=True)
+        if not ours.issuperset(holders):
+            return _field_error(errors.SUBJECT_JOB_NUMBER_TAKEN, "job_number")
+    emails = sorted({subject.email.lower() for subject in subjects if subject.email})
+    by_email = rows.exclude(email="").annotate(email_lower=Lower("email"))  # as the unique index has them
+    for start in range(0, len(emails), KEY_LOOKUP_CHUNK):
+        holders = by_email.filter(email_lower__in=emails[start : start + KEY_LOOKUP_CHUNK]).values_list("pk", flat=True)
+        if not ours.issuperset(holders):
+            return _field_error(errors.SUBJECT_EMAIL_TAKEN, "email")
+    return None
+
+
 @dataclass(frozen=True)
 class ConsentGiven:
     """A consent recorded together with a new subject (see `consent_record`)."""
@@ -251,7 +300,8 @@ def subject_create(
     `consent_required` otherwise).
 
     The photos are validated before anything is written, so a bad photo leaves neither a
-    subject nor a file behind.
+    subject nor a file behind. A job number or e-mail another request takes at the same
+    moment answers `subject_job_number_taken` or `subject_email_taken`, as the check does.
     """
     unknown = set(data) - set(SUBJECT_FIELDS)
     if unknown:
@@ -265,7 +315,9 @@ def subject_create(
         raise _field_error(errors.PHOTO_DUPLICATE, "photos")
     if normalised and consent is None and company.consent_required:
         raise _field_error(errors.CONSENT_REQUIRED, "photos")
-    subject = Subject.objects.create(company=company, **data)
+    subject = Subject(company=company, **data)
+    with _keys_written(company=company, subjects=[subject]):
+        subject.save(force_insert=True)
     with media_written() as written:
         if consent is not None:
             consent_record(
@@ -308,7 +360,10 @@ def subject_update(*, company: Company, actor: User | None, subject: Subject, **
         return subject
     for field in changed:
         setattr(subject, field, data[field])
-    subject.save(update_fields=[*changed, "updated_at"])
+    # Only a new job number or e-mail can meet another subject's in the unique indexes.
+    keys_changed = {"job_number", "email"}.intersection(changed)
+    with _keys_written(company=company, subjects=[subject]) if keys_changed else nullcontext():
+        subject.save(update_fields=[*changed, "updated_at"])
     audit_record(company=company, actor=actor, action="subject.update", obj=subject, changes=_audit_changes(changed))
     announce_subjects(company=company, action=UPDATED, ids=[subject.pk], fields=list(changed))
     return subject
@@ -365,13 +420,16 @@ def subject_import_apply(
     created_values = [_audit_values({f: getattr(subject, f) for f in SUBJECT_FIELDS}) for subject in creates]
     Department.objects.bulk_create(departments, batch_size=2000)  # tenant: checked to be `company`'s above
     _link_new_departments([*creates, *changed])
-    Subject.objects.bulk_create(creates, batch_size=2000)  # tenant: checked to be `company`'s above
     now = timezone.now()
     by_changes: dict[tuple[str, ...], list[Subject]] = defaultdict(list)
     for subject, changes in updates:
         subject.updated_at = now
         by_changes[tuple(changes)].append(subject)
-    _update_in_place(by_changes)
+    # The file was checked against the subjects as they were when it was read: a job number
+    # or e-mail taken since then answers its coded error, and nothing is imported.
+    with _keys_written(company=company, subjects=[*creates, *changed]):
+        Subject.objects.bulk_create(creates, batch_size=2000)  # tenant: checked to be `company`'s above
+        _update_in_place(by_changes)
     audit_record_many(
         company=company,
         actor=actor,
@@ -695,11 +753,31 @@ def subjects_upsert(*, company: Company, actor: User | None, items: Sequence[dic
     costs the same few queries however many items it has: the subjects are read (and locked)
     at once, created and updated in bulk, audited in bulk (`subject.create`,
     `subject.update` per item, as single changes are), and each kind of change announced once.
+
+    Two batches at once that create the same job number (or give out the same e-mail) are
+    answered as if one came after the other: the later one's write is refused by the unique
+    index once the first commits, its attempt is rolled back whole, and it is worked out
+    once more against the subjects as they are now (`updated` or `unchanged`, or the item's
+    coded error such as `subject_email_taken`).
     """
     for item in items:
         unknown = set(item) - set(SUBJECT_FIELDS)
         if unknown:
             raise TypeError(f"subjects_upsert does not take {sorted(unknown)}")
+    try:
+        return _upsert_batch(company=company, actor=actor, items=items)
+    except KangarooError as error:
+        if error.error not in KEYS_TAKEN:
+            raise
+    # Another batch created a job number (or took an e-mail) of this one after it was read,
+    # and has committed: read again, this batch sees that subject and answers as if it had
+    # come after. A third request taking a key in between again answers its coded error.
+    return _upsert_batch(company=company, actor=actor, items=items)
+
+
+def _upsert_batch(*, company: Company, actor: User | None, items: Sequence[dict[str, Any]]) -> list[Upserted]:
+    """One attempt at `subjects_upsert`: its writes, audit entries and announcements all
+    happen in one savepoint, so an attempt refused by the unique indexes leaves nothing."""
     numbers = [(item.get("job_number") or "").strip() for item in items]
     # In id order, so two batches naming the same subjects lock them in the same order.
     found = (
@@ -747,15 +825,17 @@ def subjects_upsert(*, company: Company, actor: User | None, items: Sequence[dic
     # gives up may be another's now, so the subjects changing theirs let go of them first and
     # the new subjects come last. A subject created by an earlier item is inserted as it ends.
     moving = [subject.pk for subject, names in changed.values() if "email" in names and id(subject) not in new]
-    if moving:
-        Subject.objects.for_company(company).filter(pk__in=moving).update(email="")
     saved = {names: [s for s in subjects if id(s) not in new] for names, subjects in by_changes.items()}
-    _update_in_place({names: subjects for names, subjects in saved.items() if subjects})
-    Subject.objects.bulk_create(created)  # tenant: each built with `company`
-    audit_record_many(company=company, actor=actor, entries=audit)
-    announce_subjects(company=company, action=CREATED, ids=[subject.pk for subject in created])
-    for names, subjects in by_changes.items():
-        announce_subjects(company=company, action=UPDATED, ids=[subject.pk for subject in subjects], fields=names)
+    written = [*created, *(subject for subject, _ in changed.values() if id(subject) not in new)]
+    with _keys_written(company=company, subjects=written):
+        if moving:
+            Subject.objects.for_company(company).filter(pk__in=moving).update(email="")
+        _update_in_place({names: subjects for names, subjects in saved.items() if subjects})
+        Subject.objects.bulk_create(created)  # tenant: each built with `company`
+        audit_record_many(company=company, actor=actor, entries=audit)
+        announce_subjects(company=company, action=CREATED, ids=[subject.pk for subject in created])
+        for names, subjects in by_changes.items():
+            announce_subjects(company=company, action=UPDATED, ids=[subject.pk for subject in subjects], fields=names)
     return results
 
 

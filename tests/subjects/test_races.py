@@ -1,0 +1,297 @@
+"""Two requests that give out the same job number or e-mail at the same moment: both pass
+`subject_check` (neither sees the other's row yet), and the unique index refuses the later
+write. The user gets what a later request would get, never a 500: an upsert answers its
+item against the subject the other request created, a single write answers the coded error
+the check gives.
+
+The race is forced, not hoped for: `held_at_the_write` keeps each request at its write
+until every request has read, then lets them write at once. The threaded tests need
+PostgreSQL's row locks (the later INSERT waits on the unique index for the first to commit);
+the others simulate the other request inside the same transaction and run on SQLite too.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import AuditLog
+from accounts.services import audit_record
+from integrations import api_keys
+from kangaroo.errors import KangarooError
+from subjects import resources, services
+from subjects.domain_signals import subject_changed
+from subjects.models import GalleryChange, Subject
+from tests.conftest import api_client_for
+from tests.factories import SubjectFactory
+from tests.integrations.test_api_keys import key_client
+from tests.subjects.test_admin_import import confirm, csv_file, import_failures, preview
+from tests.subjects.test_admin_subject_form import form_data
+from tests.test_concurrency import run_together
+
+TAKEN_JOB_NUMBER = "Another subject of this company has this job number."
+
+
+@contextmanager
+def held_at_the_write(parties: int = 2):
+    """Each request (thread) waits at its first write of a job number or e-mail until all
+    `parties` have come that far, so every one has read before any writes."""
+    barrier = threading.Barrier(parties, timeout=30)
+    seen = threading.local()
+    real = services._keys_written
+
+    @contextmanager
+    def held(**kwargs):
+        if not getattr(seen, "waited", False):
+            seen.waited = True
+            barrier.wait()
+        with real(**kwargs):
+            yield
+
+    with mock.patch.object(services, "_keys_written", held):
+        yield
+
+
+@contextmanager
+def taken_before_the_write(**subject):
+    """The other request, simulated: it creates `subject` after this one has read and
+    before it writes (once)."""
+    real = services._keys_written
+    done = []
+
+    @contextmanager
+    def late(**kwargs):
+        if not done:
+            done.append(SubjectFactory(consent=False, **subject))
+        with real(**kwargs):
+            yield
+
+    with mock.patch.object(services, "_keys_written", late):
+        yield done
+
+
+@contextmanager
+def announced_on_commit():
+    """The subject changes announced by transactions that committed, as (action, ids)."""
+    sent = []
+
+    def receiver(sender, *, action, ids, **kwargs):
+        transaction.on_commit(lambda: sent.append((action, list(ids))))
+
+    subject_changed.connect(receiver, dispatch_uid="test_races")
+    try:
+        yield sent
+    finally:
+        subject_changed.disconnect(dispatch_uid="test_races")
+
+
+# --- At the same moment, on PostgreSQL ----------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_upserts_of_one_new_job_number_at_once_create_it_once(tenant_a):
+    company = tenant_a.company
+    _, key = api_keys.api_key_create(company=company, actor=None, name="HR system", scopes=["subjects:write"])
+
+    def upsert(title):
+        item = {"job_number": "E1", "name": "Ann", "title": title}
+        return lambda: key_client(key).post("/api/v1/subjects/upsert", {"subjects": [item]}, format="json")
+
+    with announced_on_commit() as sent, held_at_the_write():
+        first, second = run_together(upsert("First"), upsert("Second"))
+
+    assert (first.status_code, second.status_code) == (200, 200), (first.content, second.content)
+    [subject] = Subject.objects.for_company(company)
+    results = [first.json()["results"][0], second.json()["results"][0]]
+    assert sorted(result["status"] for result in results) == ["created", "updated"]
+    assert {result["id"] for result in results} == {subject.pk}
+    # The later batch wrote its title over the first one's, as if it had come after.
+    later = next(result for result in results if result["status"] == "updated")
+    assert subject.title == ("First" if later is results[0] else "Second")
+    earlier_title = "Second" if subject.title == "First" else "First"
+    entries = AuditLog.objects.for_company(company).filter(action__startswith="subject.").order_by("id")
+    assert [(entry.action, entry.changes.get("title")) for entry in entries] == [
+        ("subject.create", earlier_title),
+        ("subject.update", [earlier_title, subject.title]),
+    ]
+    assert sent == [("created", [subject.pk]), ("updated", [subject.pk])]
+    assert GalleryChange.objects.for_company(company).filter(reason="subject_created").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("field", "first", "second", "code"),
+    [
+        ("job_number", {"job_number": "E1"}, {"job_number": "E1"}, "subject_job_number_taken"),
+        (
+            "email",
+            {"job_number": "E1", "email": "a@a.example"},
+            {"job_number": "E2", "email": "A@a.example"},
+            "subject_email_taken",
+        ),
+    ],
+)
+def test_two_creates_of_one_job_number_or_email_at_once_answer_201_and_the_coded_409(
+    tenant_a, field, first, second, code
+):
+    company = tenant_a.company
+
+    def create(fields):
+        return lambda: api_client_for(tenant_a.admin).post("/api/v1/subjects", {"name": "Ann", **fields}, format="json")
+
+    with held_at_the_write():
+        answers = run_together(create(first), create(second))
+
+    assert sorted(answer.status_code for answer in answers) == [201, 409], [a.content for a in answers]
+    refused = next(answer for answer in answers if answer.status_code == 409).json()["error"]
+    assert refused["code"] == code and field in refused["fields"]
+    assert Subject.objects.for_company(company).count() == 1
+    assert AuditLog.objects.for_company(company).filter(action="subject.create").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_subjects_changed_to_one_job_number_at_once_answer_200_and_the_coded_409(tenant_a):
+    company = tenant_a.company
+    subjects = [SubjectFactory(company=company, consent=False) for _ in range(2)]
+
+    def rename(subject):
+        return lambda: api_client_for(tenant_a.admin).patch(
+            f"/api/v1/subjects/{subject.pk}", {"job_number": "NEW"}, format="json"
+        )
+
+    with held_at_the_write():
+        answers = run_together(*(rename(subject) for subject in subjects))
+
+    assert sorted(answer.status_code for answer in answers) == [200, 409], [a.content for a in answers]
+    assert next(a for a in answers if a.status_code == 409).json()["error"]["code"] == "subject_job_number_taken"
+    assert Subject.objects.for_company(company).filter(job_number="NEW").count() == 1
+
+
+# --- The other request simulated in the same transaction (any database) -------------------------
+
+
+@pytest.mark.django_db
+def test_an_upsert_whose_new_job_number_is_taken_before_its_write_updates_that_subject(tenant_a):
+    company = tenant_a.company
+    items = [{"job_number": "E1", "name": "Ann", "title": "Engineer"}, {"job_number": "E2", "name": "Ben"}]
+    sent = []
+    receiver = lambda sender, *, action, ids, **kwargs: sent.append((action, ids))  # noqa: E731
+    subject_changed.connect(receiver)
+    try:
+        with taken_before_the_write(company=company, job_number="E1", title="") as other:
+            results = services.subjects_upsert(company=company, actor=None, items=items)
+    finally:
+        subject_changed.disconnect(receiver)
+    [theirs] = other
+    assert [(result.status, result.subject.job_number) for result in results] == [("updated", "E1"), ("created", "E2")]
+    assert results[0].subject.pk == theirs.pk
+    ben = results[1].subject
+    assert sorted(Subject.objects.for_company(company).values_list("job_number", "title")) == [
+        ("E1", "Engineer"), ("E2", ""),
+    ]  # fmt: skip
+    # Only what the second attempt did: one entry per change, not a created E1.
+    entries = AuditLog.objects.for_company(company).values_list("action", "object_id")
+    assert sorted(entries) == sorted([("subject.update", str(theirs.pk)), ("subject.create", str(ben.pk))])
+    assert sent == [("created", [ben.pk]), ("updated", [theirs.pk])]
+
+
+@pytest.mark.django_db
+def test_a_write_refused_for_a_taken_key_keeps_nothing_it_did(tenant_a, django_capture_on_commit_callbacks):
+    company = tenant_a.company
+    SubjectFactory(company=company, job_number="E1", consent=False)
+    late = Subject(company=company, name="Late", job_number="E1")
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(KangarooError) as refused,
+        services._keys_written(company=company, subjects=[late]),
+    ):
+        audit_record(company=company, actor=None, action="subject.import", changes={})
+        transaction.on_commit(lambda: None)
+        late.save(force_insert=True)
+    assert refused.value.code == "subject_job_number_taken" and "job_number" in refused.value.fields
+    assert callbacks == []
+    assert not AuditLog.objects.for_company(company).filter(action="subject.import").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("taken", "fields", "code"),
+    [
+        ({"job_number": "E1", "email": ""}, {"job_number": "E1"}, "subject_job_number_taken"),
+        (
+            {"job_number": "E9", "email": "a@a.example"},
+            {"job_number": "E1", "email": "A@a.example"},
+            "subject_email_taken",
+        ),
+    ],
+)
+def test_a_create_whose_key_is_taken_before_its_write_answers_the_checks_error(tenant_a, taken, fields, code):
+    company = tenant_a.company
+    with taken_before_the_write(company=company, **taken), pytest.raises(KangarooError) as refused:
+        services.subject_create(company=company, actor=None, name="Ann", **fields)
+    assert refused.value.code == code
+    assert not AuditLog.objects.for_company(company).exists()  # (the simulated row went with the transaction)
+
+
+@pytest.mark.django_db
+def test_an_update_whose_email_is_taken_before_its_write_answers_the_checks_error(tenant_a):
+    company = tenant_a.company
+    subject = SubjectFactory(company=company, job_number="E1", email="", consent=False)
+    with (
+        taken_before_the_write(company=company, job_number="E2", email="ann@a.example"),
+        pytest.raises(KangarooError) as refused,
+    ):
+        services.subject_update(company=company, actor=None, subject=subject, email="ann@a.example")
+    assert refused.value.code == "subject_email_taken"
+    subject.refresh_from_db()
+    assert subject.email == ""
+
+
+@pytest.mark.django_db
+def test_any_other_refused_write_is_raised_as_it_is(tenant_a):
+    """Only a key another subject holds is the coded error: a broken rule the check should
+    have caught stays a server error, and is not passed off as a taken job number."""
+    now = timezone.now()
+    unchecked = lambda *, company, data, **kwargs: services.subject_normalise(dict(data))  # noqa: E731
+    with mock.patch.object(services, "subject_check", unchecked), pytest.raises(IntegrityError):
+        services.subject_create(
+            company=tenant_a.company, actor=None, name="Ann", job_number="E1", visit_start=now,
+            visit_end=now - timedelta(hours=1),
+        )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_a_job_number_taken_before_its_write_as_a_message(client, tenant_a):
+    client.force_login(tenant_a.admin)
+    with taken_before_the_write(company=tenant_a.company, job_number="E42"):
+        response = client.post("/admin/subjects/subject/add/", form_data(), follow=True)
+    assert response.status_code == 200
+    assert TAKEN_JOB_NUMBER in [str(message) for message in response.context["messages"]]
+    assert not AuditLog.objects.for_company(tenant_a.company).filter(action="subject.create").exists()
+
+
+@pytest.mark.django_db
+def test_an_import_whose_job_number_is_taken_before_its_write_says_so_and_imports_nothing(client, tenant_a):
+    client.force_login(tenant_a.owner)
+    rows = [["N1", "Ann", "employee", "", "", "", ""], ["N2", "Ben", "employee", "", "", "", ""]]
+    response = preview(client, csv_file(rows))
+    real = resources.subject_import_apply
+
+    def taken_first(**kwargs):
+        SubjectFactory(company=tenant_a.company, job_number="N2", consent=False)
+        return real(**kwargs)
+
+    with mock.patch.object(resources, "subject_import_apply", taken_first):
+        done = confirm(client, response)
+    assert done.status_code == 200
+    assert import_failures(done) == [TAKEN_JOB_NUMBER]
+    assert list(Subject.objects.for_company(tenant_a.company).values_list("job_number", flat=True)) == ["N2"]
