@@ -15,7 +15,8 @@ subprocess on a free 127.0.0.1 port, with DJANGO_SETTINGS_MODULE=bench.events_se
 kangaroo.settings plus baseline-only URLs (bench/events_urls.py) and BENCH_CHANNEL_LAYER=
 pubsub|core; its ASGI entry (bench/events_asgi.py) adds the relay baseline of the live
 curve, and bench/events_echo.py is the echo server that calibrates it. This process drives
-it with httpx at bounded concurrency; the dashboards run in child processes
+it at bounded concurrency, with httpx for the ingest rounds and a lean client
+(bench/lean_http.py) for the live curve; the dashboards run in child processes
 (`--dashboards`) so their work does not skew the sender's clock. Every request loop is
 bounded in count and in time. See bench/README.md.
 """

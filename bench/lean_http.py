@@ -12,6 +12,7 @@ Authorization, the body), for a tenth of that. It imports nothing of the project
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -82,7 +83,11 @@ class LeanClient:
         parts = urlsplit(base)
         self.host, self.port = parts.hostname, parts.port or 80
         self.host_header = parts.netloc.encode()
-        self.idle: list[_Connection] = []
+        # The connection idle longest goes first, as httpx takes them: a box's posts go round
+        # every connection it opened, and so round the server's workers, each of which keeps
+        # the connections it accepted. Taking the newest first sent most of a box's posts
+        # over one connection, to one worker.
+        self.idle: deque[_Connection] = deque()
         self.slots = asyncio.Semaphore(connections)
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> Answer:
@@ -98,7 +103,7 @@ class LeanClient:
             # fails before any answer: the request goes again once, on a new connection, as
             # other clients do. A post is safe to repeat: its events' uids make it idempotent.
             while self.idle:
-                connection = self.idle.pop()
+                connection = self.idle.popleft()
                 if connection.closed:
                     continue
                 try:
