@@ -105,20 +105,21 @@ def _needs_transaction(to_create: list[tuple[ParsedItem, Event]], connection) ->
 
 
 def _insert(connection, events: list[Event]) -> list[Event]:
-    """Insert `events` and set their ids, like bulk_create, which it is off PostgreSQL. A single
-    row outside a transaction is saved alone (bulk_create would open one); on PostgreSQL,
-    COPY_MIN_ROWS or more go by COPY, fewer by one INSERT of arrays. A uid already stored
-    raises IntegrityError either way."""
+    """Insert `events` and set their ids, like bulk_create, which it is off PostgreSQL (where a
+    single row outside a transaction is saved alone: bulk_create would open one). On
+    PostgreSQL, COPY_MIN_ROWS or more go by COPY, fewer (one included) by one prepared INSERT
+    of arrays. A uid already stored raises IntegrityError either way."""
     if not events:  # every item a duplicate or an error
         return events
+    fast = connection.vendor == "postgresql" and _COPY_COLUMNS is not None
+    if len(events) < COPY_MIN_ROWS and fast:
+        # One statement, atomic by itself: a single post's row needs no transaction either.
+        return _insert_unnest(connection, events)
     if len(events) == 1 and not connection.in_atomic_block:
         events[0].save(force_insert=True)  # one INSERT in autocommit, no transaction around it
         return events
-    fast = connection.vendor == "postgresql" and _COPY_COLUMNS is not None
     if not fast:
         return Event.objects.bulk_create(events, batch_size=MAX_BATCH)  # tenant: the caller built them with company
-    if len(events) < COPY_MIN_ROWS:
-        return _insert_unnest(connection, events)
     quote = connection.ops.quote_name
     table, pk_column = Event._meta.db_table, Event._meta.pk.column
     with connection.cursor() as cursor:
