@@ -50,7 +50,7 @@ from subjects.resources import SubjectResource
 
 
 @admin.register(Department)
-class DepartmentAdmin(TenantAdmin):
+class DepartmentAdmin(ServiceErrorAdminMixin, TenantAdmin):
     list_display = ["name", "created_at"]
     search_fields = ["name"]
 

@@ -69,14 +69,16 @@ def _check_department_name(*, company: Company, name: str, exclude_pk=None) -> s
     name = name.strip()
     taken = Department.objects.for_company(company).filter(name__iexact=name).exclude(pk=exclude_pk)
     if taken.exists():
-        raise KangarooError(errors.DEPARTMENT_NAME_TAKEN, fields={"name": [str(errors.DEPARTMENT_NAME_TAKEN.message)]})
+        raise _field_error(errors.DEPARTMENT_NAME_TAKEN, "name")
     return name
 
 
 @transaction.atomic
 def department_create(*, company: Company, actor: User | None, name: str) -> Department:
     name = _check_department_name(company=company, name=name)
-    department = Department.objects.create(company=company, name=name)
+    department = Department(company=company, name=name)
+    with _keys_written(company=company, departments=[department]):
+        department.save(force_insert=True)
     audit_record(company=company, actor=actor, action="department.create", obj=department)
     announce_departments(company=company, action=CREATED, ids=[department.pk])
     return department
@@ -89,7 +91,8 @@ def department_update(*, company: Company, actor: User | None, department: Depar
     if name != department.name:
         changes = {"name": [department.name, name]}
         department.name = name
-        department.save(update_fields=["name"])
+        with _keys_written(company=company, departments=[department]):
+            department.save(update_fields=["name"])
         audit_record(company=company, actor=actor, action="department.update", obj=department, changes=changes)
         announce_departments(company=company, action=UPDATED, ids=[department.pk])
     return department
@@ -233,28 +236,35 @@ def subject_check(
 
 
 # What `subject_check` answers for a job number or e-mail another subject holds: the unique
-# indexes decide the same, for the writes that race past the check.
+# indexes decide the same, for the writes that race past the check (as they do for a
+# department name, which `_check_department_name` answers with `department_name_taken`).
 KEYS_TAKEN = (errors.SUBJECT_JOB_NUMBER_TAKEN, errors.SUBJECT_EMAIL_TAKEN)
 KEY_LOOKUP_CHUNK = 500  # keys per query when a refused write is explained (SQLite caps parameters)
 
 
 @contextmanager
-def _keys_written(*, company: Company, subjects: Sequence[Subject]) -> Iterator[None]:
-    """Write `subjects` (new or changed, checked by `subject_check`) inside this block.
+def _keys_written(
+    *, company: Company, subjects: Sequence[Subject] = (), departments: Sequence[Department] = ()
+) -> Iterator[None]:
+    """Write `subjects` (new or changed, checked by `subject_check`) and `departments` (new
+    or renamed, checked by `_check_department_name`) inside this block.
 
-    The check reads who holds a job number or e-mail before the write, so a concurrent
-    request can take one in between: the unique index then refuses the write (the second
+    The check reads who holds a job number, e-mail or department name before the write, so
+    a concurrent request can take one in between: the unique index then refuses the write (the second
     INSERT waits for the first to commit, then fails). The block is a savepoint, so the
     caller's transaction goes on, and nothing written in it stays (rows, audit entries,
     announcements: Django drops the `on_commit` callbacks of a rolled-back savepoint). A key
-    that a subject not among `subjects` holds now answers the coded error `subject_check`
-    gives; any other IntegrityError is raised as it is.
+    that a subject not among `subjects` (a name that a department not among `departments`)
+    holds now answers the coded error the check gives; any other IntegrityError is raised
+    as it is.
     """
     try:
         with transaction.atomic():
             yield
     except IntegrityError:
-        taken = _key_taken(company=company, subjects=subjects)
+        taken = _department_name_taken(company=company, departments=departments) or _key_taken(
+            company=company, subjects=subjects
+        )
         if taken is None:
             raise
         raise taken from None
@@ -277,6 +287,19 @@ def _key_taken(*, company: Company, subjects: Sequence[Subject]) -> KangarooErro
         holders = by_email.filter(email_lower__in=emails[start : start + KEY_LOOKUP_CHUNK]).values_list("pk", flat=True)
         if not ours.issuperset(holders):
             return _field_error(errors.SUBJECT_EMAIL_TAKEN, "email")
+    return None
+
+
+def _department_name_taken(*, company: Company, departments: Sequence[Department]) -> KangarooError | None:
+    """`_check_department_name`'s error if another department of the company holds the name
+    of one of `departments` (case aside, as the unique constraint has them), as committed now."""
+    ours = {department.pk for department in departments if department.pk is not None}
+    names = sorted({department.name.lower() for department in departments})
+    rows = Department.objects.for_company(company).annotate(name_lower=Lower("name"))
+    for start in range(0, len(names), KEY_LOOKUP_CHUNK):
+        holders = rows.filter(name_lower__in=names[start : start + KEY_LOOKUP_CHUNK]).values_list("pk", flat=True)
+        if not ours.issuperset(holders):
+            return _field_error(errors.DEPARTMENT_NAME_TAKEN, "name")
     return None
 
 
@@ -418,16 +441,17 @@ def subject_import_apply(
     # Read before the rows are linked to their new departments: setting `department_id`
     # drops the department a row holds, and reading it again would cost a query per row.
     created_values = [_audit_values({f: getattr(subject, f) for f in SUBJECT_FIELDS}) for subject in creates]
-    Department.objects.bulk_create(departments, batch_size=2000)  # tenant: checked to be `company`'s above
-    _link_new_departments([*creates, *changed])
     now = timezone.now()
     by_changes: dict[tuple[str, ...], list[Subject]] = defaultdict(list)
     for subject, changes in updates:
         subject.updated_at = now
         by_changes[tuple(changes)].append(subject)
-    # The file was checked against the subjects as they were when it was read: a job number
-    # or e-mail taken since then answers its coded error, and nothing is imported.
-    with _keys_written(company=company, subjects=[*creates, *changed]):
+    # The file was checked against the subjects and departments as they were when it was read:
+    # a job number, e-mail or new department's name taken since then answers its coded error,
+    # and nothing is imported.
+    with _keys_written(company=company, subjects=[*creates, *changed], departments=departments):
+        Department.objects.bulk_create(departments, batch_size=2000)  # tenant: checked to be `company`'s above
+        _link_new_departments([*creates, *changed])
         Subject.objects.bulk_create(creates, batch_size=2000)  # tenant: checked to be `company`'s above
         _update_in_place(by_changes)
     audit_record_many(

@@ -27,9 +27,9 @@ from integrations import api_keys
 from kangaroo.errors import KangarooError
 from subjects import resources, services
 from subjects.domain_signals import subject_changed
-from subjects.models import GalleryChange, Subject
+from subjects.models import Department, GalleryChange, Subject
 from tests.conftest import api_client_for
-from tests.factories import SubjectFactory
+from tests.factories import DepartmentFactory, SubjectFactory
 from tests.integrations.test_api_keys import key_client
 from tests.subjects.test_admin_import import confirm, csv_file, import_failures, preview
 from tests.subjects.test_admin_subject_form import form_data
@@ -295,3 +295,108 @@ def test_an_import_whose_job_number_is_taken_before_its_write_says_so_and_import
     assert done.status_code == 200
     assert import_failures(done) == [TAKEN_JOB_NUMBER]
     assert list(Subject.objects.for_company(tenant_a.company).values_list("job_number", flat=True)) == ["N2"]
+
+
+# --- Department names ---------------------------------------------------------------------------
+
+TAKEN_DEPARTMENT_NAME = "A department with this name already exists."
+
+
+@contextmanager
+def department_named_before_the_write(*, company, name):
+    """The other request, simulated: it creates a department called `name` after this one
+    has checked the name and before it writes (once)."""
+    real = services._keys_written
+    done = []
+
+    @contextmanager
+    def late(**kwargs):
+        if not done:
+            done.append(DepartmentFactory(company=company, name=name))
+        with real(**kwargs):
+            yield
+
+    with mock.patch.object(services, "_keys_written", late):
+        yield done
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_creates_of_one_department_name_at_once_answer_201_and_the_coded_409(tenant_a):
+    company = tenant_a.company
+
+    def create(name):
+        return lambda: api_client_for(tenant_a.admin).post("/api/v1/departments", {"name": name}, format="json")
+
+    with held_at_the_write():
+        answers = run_together(create("Sales"), create("sales"))
+
+    assert sorted(answer.status_code for answer in answers) == [201, 409], [a.content for a in answers]
+    refused = next(answer for answer in answers if answer.status_code == 409).json()["error"]
+    assert refused["code"] == "department_name_taken" and "name" in refused["fields"]
+    assert Department.objects.for_company(company).count() == 1
+    assert AuditLog.objects.for_company(company).filter(action="department.create").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_department_created_with_a_name_taken_before_its_write_answers_the_checks_error(tenant_a):
+    company = tenant_a.company
+    with (
+        department_named_before_the_write(company=company, name="SALES"),
+        pytest.raises(KangarooError) as refused,
+    ):
+        services.department_create(company=company, actor=None, name="Sales")
+    assert refused.value.code == "department_name_taken" and "name" in refused.value.fields
+    assert not AuditLog.objects.for_company(company).exists()  # (the simulated row went with the transaction)
+
+
+@pytest.mark.django_db
+def test_a_department_renamed_to_a_name_taken_before_its_write_answers_the_checks_error(tenant_a):
+    company = tenant_a.company
+    department = DepartmentFactory(company=company, name="Lab")
+    with (
+        department_named_before_the_write(company=company, name="Sales"),
+        pytest.raises(KangarooError) as refused,
+    ):
+        services.department_update(company=company, actor=None, department=department, name="sales")
+    assert refused.value.code == "department_name_taken"
+    department.refresh_from_db()
+    assert department.name == "Lab"
+
+
+@pytest.mark.django_db
+def test_any_other_refused_department_write_is_raised_as_it_is(tenant_a):
+    company = tenant_a.company
+    existing = DepartmentFactory(company=company, name="Lab")
+    late = Department(company=company, name="Sales", pk=existing.pk)  # a clash of the primary key, not the name
+    with pytest.raises(IntegrityError), services._keys_written(company=company, departments=[late]):
+        late.save(force_insert=True)
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_a_department_name_taken_before_its_write_as_a_message(client, tenant_a):
+    client.force_login(tenant_a.admin)
+    with department_named_before_the_write(company=tenant_a.company, name="Sales"):
+        response = client.post("/admin/subjects/department/add/", {"name": "Sales"}, follow=True)
+    assert response.status_code == 200
+    assert TAKEN_DEPARTMENT_NAME in [str(message) for message in response.context["messages"]]
+    assert not AuditLog.objects.for_company(tenant_a.company).filter(action="department.create").exists()
+
+
+@pytest.mark.django_db
+def test_an_import_whose_new_department_is_named_before_its_write_says_so_and_imports_nothing(client, tenant_a):
+    client.force_login(tenant_a.owner)
+    rows = [["N1", "Ann", "employee", "", "", "Lab", ""], ["N2", "Ben", "employee", "", "", "", ""]]
+    response = preview(client, csv_file(rows))
+    real = resources.subject_import_apply
+
+    def named_first(**kwargs):
+        DepartmentFactory(company=tenant_a.company, name="LAB")
+        return real(**kwargs)
+
+    with mock.patch.object(resources, "subject_import_apply", named_first):
+        done = confirm(client, response)
+    assert done.status_code == 200
+    assert import_failures(done) == [TAKEN_DEPARTMENT_NAME]
+    assert not Subject.objects.for_company(tenant_a.company).exists()
+    assert list(Department.objects.for_company(tenant_a.company).values_list("name", flat=True)) == ["LAB"]
