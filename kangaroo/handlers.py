@@ -80,9 +80,13 @@ class OneHopASGIHandler(ASGIHandler):
         try:
             set_script_prefix(get_script_prefix(scope))
             response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body_file)
-            await self.send_response(response, send)
-            if response.streaming:
-                await sync_to_async(response.close, thread_sensitive=True)()
+            try:
+                await self.send_response(response, send)
+            finally:
+                # Even when sending failed: closing releases a streamed file and the request's
+                # database connection (`request_finished`).
+                if response.streaming:
+                    await sync_to_async(response.close, thread_sensitive=True)()
         finally:
             body_file.close()
 

@@ -276,17 +276,11 @@ def _key_taken(*, company: Company, subjects: Sequence[Subject]) -> KangarooErro
     that won the race); None if none is."""
     ours = {subject.pk for subject in subjects if subject.pk is not None}
     rows = Subject.objects.for_company(company)
-    numbers = sorted({subject.job_number for subject in subjects})
-    for start in range(0, len(numbers), KEY_LOOKUP_CHUNK):
-        holders = rows.filter(job_number__in=numbers[start : start + KEY_LOOKUP_CHUNK]).values_list("pk", flat=True)
-        if not ours.issuperset(holders):
-            return _field_error(errors.SUBJECT_JOB_NUMBER_TAKEN, "job_number")
-    emails = sorted({subject.email.lower() for subject in subjects if subject.email})
+    if _held_by_others(rows, "job_number", [subject.job_number for subject in subjects], ours):
+        return _field_error(errors.SUBJECT_JOB_NUMBER_TAKEN, "job_number")
     by_email = rows.exclude(email="").annotate(email_lower=Lower("email"))  # as the unique index has them
-    for start in range(0, len(emails), KEY_LOOKUP_CHUNK):
-        holders = by_email.filter(email_lower__in=emails[start : start + KEY_LOOKUP_CHUNK]).values_list("pk", flat=True)
-        if not ours.issuperset(holders):
-            return _field_error(errors.SUBJECT_EMAIL_TAKEN, "email")
+    if _held_by_others(by_email, "email_lower", [s.email.lower() for s in subjects if s.email], ours):
+        return _field_error(errors.SUBJECT_EMAIL_TAKEN, "email")
     return None
 
 
@@ -294,13 +288,21 @@ def _department_name_taken(*, company: Company, departments: Sequence[Department
     """`_check_department_name`'s error if another department of the company holds the name
     of one of `departments` (case aside, as the unique constraint has them), as committed now."""
     ours = {department.pk for department in departments if department.pk is not None}
-    names = sorted({department.name.lower() for department in departments})
     rows = Department.objects.for_company(company).annotate(name_lower=Lower("name"))
-    for start in range(0, len(names), KEY_LOOKUP_CHUNK):
-        holders = rows.filter(name_lower__in=names[start : start + KEY_LOOKUP_CHUNK]).values_list("pk", flat=True)
-        if not ours.issuperset(holders):
-            return _field_error(errors.DEPARTMENT_NAME_TAKEN, "name")
+    if _held_by_others(rows, "name_lower", [department.name.lower() for department in departments], ours):
+        return _field_error(errors.DEPARTMENT_NAME_TAKEN, "name")
     return None
+
+
+def _held_by_others(rows, field: str, values: Iterable[str], ours: set[int]) -> bool:
+    """Whether a row of `rows` that is not one of `ours` has one of `values` in `field`,
+    asked KEY_LOOKUP_CHUNK values at a time."""
+    values = sorted(set(values))
+    for start in range(0, len(values), KEY_LOOKUP_CHUNK):
+        holders = rows.filter(**{f"{field}__in": values[start : start + KEY_LOOKUP_CHUNK]}).values_list("pk", flat=True)
+        if not ours.issuperset(holders):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from asgiref.testing import ApplicationCommunicator
 from django.core import signals
 from django.http import HttpResponse, StreamingHttpResponse
@@ -153,3 +154,40 @@ def test_a_streamed_answer_is_closed_after_it_was_sent(settings):
     assert answer["status"] == 200
     assert answer["body"] == b"one two"
     assert at_finish == [True]  # once, when the whole stream had been sent
+
+
+def test_a_streamed_answer_whose_client_left_is_still_closed(settings):
+    """Closing it releases what it streams and the request's database connection
+    (`request_finished`), even when sending it failed."""
+    settings.ROOT_URLCONF = __name__
+    handler = OneHopASGIHandler()
+    finished: list[bool] = []
+
+    def on_finished(**kwargs):
+        finished.append(True)
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            raise OSError("the client is gone")
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/stream/",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+    }
+    signals.request_finished.connect(on_finished)
+    try:
+        with pytest.raises(OSError):
+            asyncio.run(handler(scope, receive, send))
+    finally:
+        signals.request_finished.disconnect(on_finished)
+    assert finished == [True]
