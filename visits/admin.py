@@ -33,6 +33,14 @@ class VisitAdminForm(forms.ModelForm):
     class Meta:
         model = Visit
         fields = list(services.VISIT_INPUT_FIELDS)
+        # Said before the admin types it: a second invitation of one person is expected
+        # (another day, another host), and an employee's address is refused, not converted.
+        help_texts = {
+            "visitor_email": _(
+                "A visitor of the company who already has this address gets this visit too, and keeps their "
+                "photo and consent. The address of an employee or VIP cannot be used."
+            )
+        }
 
     def clean(self):
         cleaned = super().clean()

@@ -64,7 +64,14 @@ class VisitSerializer(serializers.ModelSerializer):
 
 class VisitCreateSerializer(StrictSerializer):
     visitor_name = serializers.CharField(max_length=100)
-    visitor_email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
+    visitor_email = serializers.EmailField(
+        max_length=254,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The company's visitor with this address (case aside) is invited again, with their photo and "
+        "consent; an address an employee or VIP of the company holds answers 409 `visit_email_not_visitor`.",
+    )
     visitor_phone = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     visitor_company = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     purpose = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -143,8 +150,33 @@ class VisitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewS
 
     @extend_schema(
         request=VisitCreateSerializer,
-        responses={201: VisitSerializer},
+        responses={
+            201: VisitSerializer,
+            400: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="`validation_error`, `visit_window_invalid`, `visit_in_past`, `visit_contact_required`, "
+                "`subject_host_invalid` (the host is not an employee)",
+            ),
+            403: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="`permission_denied`: viewers only read; `api_key_scope_missing`: people invite, "
+                "not API keys",
+            ),
+            409: OpenApiResponse(
+                ErrorEnvelopeSerializer,
+                description="`visit_email_not_visitor`: an employee or VIP of the company has this e-mail address",
+            ),
+        },
         summary="Invite a visitor; the invitation goes to their e-mail address",
+        description="The visitor at the doors is the company's visitor with this e-mail address (case aside) if "
+        "there is one, else a new visitor: inviting the same person again, for another day or by another host, "
+        "adds a visit to the same visitor, whose photo and consent still count (`state` `photo_ready` at once if "
+        "the doors already recognise them). The visitor's name, and phone when one is given, become this "
+        "invitation's; their window at the doors follows their next visit. Two invitations of one new address at "
+        "the same moment also end as one visitor with two visits. An address that an employee or VIP of the "
+        "company holds is refused (409 `visit_email_not_visitor`): an invitation never turns the company's own "
+        "people into visitors. Only the company's own people are looked at: an address used in another company "
+        "makes a new visitor here and is never shown.",
         examples=[OpenApiExample("A visitor for the afternoon", value=VISIT_EXAMPLE, request_only=True)],
     )
     def create(self, request, *args, **kwargs):

@@ -101,29 +101,53 @@ def _visitor_for(
     *, company: Company, actor, name: str, email: str, phone: str, host, purpose: str, starts_at, ends_at
 ) -> Subject:
     """The visitor subject of a new visit: the company's visitor with this e-mail address if
-    there is one (a visitor who comes back keeps their face and consent), else a new one."""
-    existing = None
-    if email:
-        existing = Subject.objects.for_company(company).select_for_update().filter(email__iexact=email).first()
-    if existing is not None and existing.subject_type != SubjectType.VISITOR:
-        raise _field_error(errors.VISIT_EMAIL_NOT_VISITOR, "visitor_email")
+    there is one (a visitor who comes back keeps their face and consent), else a new one.
+
+    Reused, the visitor takes this invitation's name (and phone, when one is given), as the
+    latest word of whoever invites them; the e-mail address, photos and consent stay. An
+    address that an employee or VIP of the company holds is `visit_email_not_visitor`: an
+    invitation never turns one of the company's own people into a visitor. Only this
+    company's subjects are looked at (the address is unique per company, not across them)."""
+    existing = _visitor_with_email(company, email)
     if existing is None:
-        return subject_services.subject_create(
-            company=company,
-            actor=actor,
-            subject_type=SubjectType.VISITOR,
-            name=name,
-            email=email,
-            phone=phone,
-            host=host,
-            purpose=purpose,
-            visit_start=starts_at,
-            visit_end=ends_at,
-        )
+        try:
+            return subject_services.subject_create(
+                company=company,
+                actor=actor,
+                subject_type=SubjectType.VISITOR,
+                name=name,
+                email=email,
+                phone=phone,
+                host=host,
+                purpose=purpose,
+                visit_start=starts_at,
+                visit_end=ends_at,
+            )
+        except KangarooError as exc:
+            # Another request gave the address to a new subject between our look and our
+            # write (two hosts inviting one new guest at once): the create was a savepoint,
+            # undone, and a new statement sees the committed winner (READ COMMITTED), so this
+            # invitation goes on as if it had come second.
+            if exc.error != errors.SUBJECT_EMAIL_TAKEN:
+                raise
+            existing = _visitor_with_email(company, email)
+            if existing is None:
+                raise
     changes: dict[str, Any] = {"name": name, "host": host, "purpose": purpose, "archived": False}
     if phone:
         changes["phone"] = phone
     return subject_services.subject_update(company=company, actor=actor, subject=existing, **changes)
+
+
+def _visitor_with_email(company: Company, email: str) -> Subject | None:
+    """The company's visitor with `email` (case aside), locked; None without one or without
+    an address. `visit_email_not_visitor` if an employee or VIP of the company holds it."""
+    if not email:
+        return None
+    existing = Subject.objects.for_company(company).select_for_update().filter(email__iexact=email).first()
+    if existing is not None and existing.subject_type != SubjectType.VISITOR:
+        raise _field_error(errors.VISIT_EMAIL_NOT_VISITOR, "visitor_email")
+    return existing
 
 
 def _visitor_window_sync(*, company: Company, actor, visitor: Subject, now: datetime | None = None) -> None:
@@ -207,7 +231,8 @@ def visit_create(
     send_invitation: bool = True,
 ) -> Visit:
     """Invite a visitor: the visit, and the visitor subject (created, or the company's
-    visitor with this e-mail address reused) whose window at the doors follows it.
+    visitor with this e-mail address reused, also when another invitation creates them at
+    the same moment) whose window at the doors follows it.
 
     With an e-mail address the invitation, with its personal link, goes out after commit
     (a job: `visit_invitation_deliver`); without one, `visit_link_issue` gives a link to

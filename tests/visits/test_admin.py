@@ -9,7 +9,7 @@ from django.core import mail
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from subjects.models import SubjectType
+from subjects.models import Subject, SubjectType
 from tests.factories import SubjectFactory, VisitFactory
 from visits.models import Visit, VisitStatus
 
@@ -63,6 +63,23 @@ def test_the_admin_form_shows_the_services_refusal_in_place(tenant_a, client):
     assert page.status_code == 200
     assert "belongs to an employee or VIP" in page.content.decode()
     assert not Visit.objects.exists()
+
+
+def test_the_admin_invites_a_known_visitor_again_and_the_form_says_it_will(tenant_a, client):
+    host = SubjectFactory(company=tenant_a.company, subject_type=SubjectType.EMPLOYEE)
+    client.force_login(tenant_a.admin)
+    page = client.get("/admin/visits/visit/add/")
+    assert "gets this visit too, and keeps their photo and consent" in page.content.decode()
+
+    for days in (1, 8):
+        start = (timezone.now() + timedelta(days=days)).replace(second=0, microsecond=0)
+        with override_settings(JOBS_INLINE=True), TestCase.captureOnCommitCallbacks(execute=True):
+            page = client.post("/admin/visits/visit/add/", form_data(host, start))
+        assert page.status_code == 302, page.content.decode()[:2000]
+
+    [visitor] = Subject.objects.for_company(tenant_a.company).filter(subject_type=SubjectType.VISITOR)
+    assert Visit.objects.for_company(tenant_a.company).filter(visitor=visitor).count() == 2
+    assert [m.to for m in mail.outbox] == [["mei@example.org"]] * 2
 
 
 def test_a_viewer_reads_visits_but_cannot_invite_or_cancel(tenant_a, client):

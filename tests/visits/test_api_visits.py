@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AuditLog
 from integrations import api_keys
-from subjects.models import SubjectType
+from subjects.models import Subject, SubjectType
 from tests.conftest import api_client_for
 from tests.factories import PhotoFactory, SubjectFactory, VisitFactory
 from tests.visits.helpers import token_in
@@ -72,6 +72,68 @@ def test_an_admin_invites_and_the_answer_is_the_visit_without_its_link(api, tena
     assert token not in answer.content.decode() and visit.link_token_hash not in answer.content.decode()
     assert not {"link", "token", "link_token_hash"} & set(data)
     assert AuditLog.objects.filter(action="visit.create", object_id=str(visit.pk)).exists()
+
+
+def test_inviting_the_same_email_again_adds_a_visit_to_the_same_visitor_ready_at_the_doors(api, tenant_a, host):
+    client = api(tenant_a.admin)
+    first = post(client, "/api/v1/visits", body(host))
+    assert first.status_code == 201, first.content
+    visitor = first.json()["visitor"]
+    PhotoFactory(company=tenant_a.company, subject_id=visitor, status="ok")  # they enrolled for the first visit
+    other_host = SubjectFactory(company=tenant_a.company, subject_type=SubjectType.EMPLOYEE)
+
+    later = {"starts_at": soon(48).isoformat(), "ends_at": soon(50).isoformat()}
+    second = post(client, "/api/v1/visits", body(other_host, visitor_email="YIJUN@example.org", **later))
+
+    assert second.status_code == 201, second.content
+    data = second.json()
+    assert (data["visitor"], data["host"], data["state"]) == (visitor, other_host.pk, "photo_ready")
+    assert data["id"] != first.json()["id"]
+    assert Visit.objects.for_company(tenant_a.company).filter(visitor_id=visitor).count() == 2
+    assert [message.to for message in mail.outbox] == [["yijun@example.org"], ["YIJUN@example.org"]]
+
+
+@pytest.mark.parametrize("kind", [SubjectType.EMPLOYEE, SubjectType.VIP])
+def test_an_employees_or_vips_email_answers_409_and_nobody_becomes_a_visitor(api, tenants, host, kind):
+    a, b = tenants
+    person = SubjectFactory(company=a.company, subject_type=kind, email="boss@a.example")
+
+    answer = post(api(a.admin), "/api/v1/visits", body(host, visitor_email="Boss@A.example"))
+
+    assert (answer.status_code, code_of(answer)) == (409, "visit_email_not_visitor"), answer.content
+    assert list(answer.json()["error"]["fields"]) == ["visitor_email"]
+    assert Subject.objects.get(pk=person.pk).subject_type == kind
+    assert not Visit.objects.exists() and mail.outbox == []
+    # Company B's people with that address are not A's concern: B invites them as a new visitor.
+    answer = post(api(b.admin), "/api/v1/visits", body(visitor_email="boss@a.example"))
+    assert answer.status_code == 201, answer.content
+    assert Subject.objects.get(pk=answer.json()["visitor"]).company_id == b.company.pk
+
+
+def test_an_address_another_company_uses_is_neither_reused_nor_shown(api, tenants, host):
+    a, b = tenants
+    theirs = SubjectFactory(
+        company=b.company, subject_type=SubjectType.VISITOR, email="yijun@example.org", name="B's guest", phone="1"
+    )
+
+    answer = post(api(a.admin), "/api/v1/visits", body(host))
+
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["visitor"] != theirs.pk and "B's guest" not in answer.content.decode()
+    assert Subject.objects.get(pk=answer.json()["visitor"]).company_id == a.company.pk
+    theirs.refresh_from_db()
+    assert (theirs.name, theirs.phone, theirs.host_id) == ("B's guest", "1", None)
+
+
+def test_the_schema_says_an_invitation_reuses_the_visitor_and_names_its_error_codes(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    create = schema["paths"]["/api/v1/visits"]["post"]
+    assert "same visitor" in create["description"] and "employee or VIP" in create["description"]
+    assert "`visit_email_not_visitor`" in create["responses"]["409"]["description"]
+    assert "`permission_denied`" in create["responses"]["403"]["description"]
+    assert "`visit_contact_required`" in create["responses"]["400"]["description"]
+    email = schema["components"]["schemas"]["VisitCreateRequest"]["properties"]["visitor_email"]
+    assert "`visit_email_not_visitor`" in email["description"]
 
 
 @pytest.mark.parametrize(

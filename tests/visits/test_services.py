@@ -12,12 +12,13 @@ from django.utils import timezone
 from accounts.models import AuditLog
 from kangaroo.errors import KangarooError
 from subjects import services as subject_services
-from subjects.models import Subject, SubjectType
-from tests.factories import SubjectFactory
+from subjects.models import Photo, PhotoStatus, Subject, SubjectType
+from subjects.selectors import consent_in_force
+from tests.factories import ConsentFactory, PhotoFactory, SubjectFactory
 from tests.visits.helpers import invite, run_at_commit, token_in
 from visits import services
 from visits.models import Visit, VisitStatus
-from visits.selectors import visit_get_by_token
+from visits.selectors import visit_get_by_token, visit_state
 from visits.services import visit_token_hash
 
 pytestmark = pytest.mark.django_db
@@ -153,6 +154,64 @@ def test_an_employees_email_is_not_taken_for_a_visitor(tenant_a, host):
         invite(tenant_a, host=host, visitor_email=host.email.upper())
     assert refused.value.code == "visit_email_not_visitor"
     assert not Visit.objects.exists()
+
+
+def test_a_second_invitation_by_another_host_goes_to_the_same_visitor_with_their_face_and_consent(tenant_a, host):
+    """Two hosts invite one guest on different days: one visitor, two visits, and the face
+    the guest enrolled for the first stays for the second (the doors keep recognising them)."""
+    first, _ = invite(tenant_a, host=host, visitor_name="Mei Chen", visitor_phone="0912 000 000")
+    visitor = first.visitor
+    ConsentFactory(company=tenant_a.company, subject=visitor)
+    photo = PhotoFactory(company=tenant_a.company, subject=visitor, status=PhotoStatus.OK)
+    other_host = SubjectFactory(company=tenant_a.company, subject_type=SubjectType.EMPLOYEE)
+    later = timezone.now() + timedelta(days=3)
+
+    second, token = invite(
+        tenant_a, host=other_host, visitor_name="Chen Mei", visitor_email="Mei@Example.org",
+        starts_at=later, ends_at=later + timedelta(hours=1),
+    )  # fmt: skip
+
+    assert second.visitor_id == visitor.pk and second.pk != first.pk
+    assert token is not None  # the second invitation went out, with its own link
+    assert list(Subject.objects.for_company(tenant_a.company).filter(subject_type=SubjectType.VISITOR)) == [visitor]
+    assert list(Photo.objects.for_company(tenant_a.company).filter(subject=visitor)) == [photo]
+    assert consent_in_force(company=tenant_a.company, subject=visitor) is not None
+    assert visit_state(Visit.objects.get(pk=second.pk)) == "photo_ready"
+    visitor.refresh_from_db()
+    # The latest invitation's name; the phone it left blank and the address stay as they were.
+    assert (visitor.name, visitor.phone, visitor.email) == ("Chen Mei", "0912 000 000", "mei@example.org")
+    # Each visit keeps what its host typed, and the doors expect the earlier visit first.
+    assert (first.visitor_name, second.visitor_name) == ("Mei Chen", "Chen Mei")
+    assert second.visitor_email == "Mei@Example.org"
+    assert (visitor.visit_start, visitor.visit_end, visitor.host) == (first.starts_at, first.ends_at, host)
+    assert AuditLog.objects.filter(action="subject.create").count() == 1
+
+
+@pytest.mark.parametrize("kind", [SubjectType.EMPLOYEE, SubjectType.VIP])
+def test_an_employee_or_vip_keeps_their_address_and_type_and_no_visit_is_made(tenant_a, host, kind):
+    person = SubjectFactory(company=tenant_a.company, subject_type=kind, email="boss@a.example", name="Boss")
+    with pytest.raises(KangarooError) as refused:
+        invite(tenant_a, host=host, visitor_name="Someone", visitor_email="BOSS@a.example")
+    assert (refused.value.code, list(refused.value.fields)) == ("visit_email_not_visitor", ["visitor_email"])
+    person.refresh_from_db()
+    assert (person.subject_type, person.name) == (kind, "Boss")
+    assert not Visit.objects.exists() and mail.outbox == []
+
+
+def test_an_address_another_company_uses_makes_a_new_visitor_here_and_leaves_theirs_alone(tenants):
+    a, b = tenants
+    theirs = {
+        kind: SubjectFactory(company=b.company, subject_type=kind, email=f"{kind}@example.org", name="B's")
+        for kind in (SubjectType.VISITOR, SubjectType.EMPLOYEE)
+    }
+    for kind, subject in theirs.items():
+        visit, token = invite(a, visitor_email=subject.email.upper())
+        assert token is not None
+        assert visit.visitor.company_id == a.company.pk and visit.visitor.pk != subject.pk
+        assert visit.visitor.subject_type == SubjectType.VISITOR
+        unchanged = Subject.objects.get(pk=subject.pk)
+        assert (unchanged.subject_type, unchanged.name, unchanged.visit_end) == (kind, "B's", None)
+    assert not Visit.objects.for_company(b.company).exists()
 
 
 def test_the_host_must_be_an_employee_of_the_company(tenants):
