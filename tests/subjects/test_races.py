@@ -5,7 +5,9 @@ item against the subject the other request created, a single write answers the c
 the check gives.
 
 The race is forced, not hoped for: `held_at_the_write` keeps each request at its write
-until every request has read, then lets them write at once. The threaded tests need
+until every request has read, then lets them write at once; `writing_at_once` and
+`pausing_at` do the same for two batches' statements and hold each at a chosen row, so that
+two batches writing in opposite orders surely cross. The threaded tests need
 PostgreSQL's row locks (the later INSERT waits on the unique index for the first to commit);
 the others simulate the other request inside the same transaction and run on SQLite too.
 """
@@ -18,7 +20,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import AuditLog
@@ -56,6 +58,58 @@ def held_at_the_write(parties: int = 2):
 
     with mock.patch.object(services, "_keys_written", held):
         yield
+
+
+def writing_at_once(is_first_write, *calls):
+    """`calls`, each sending its first statement that `is_first_write(sql)` names at the same
+    moment as the others (after all have read), so that their writes overlap row by row."""
+    barrier = threading.Barrier(len(calls), timeout=30)
+
+    def held(call):
+        waited = []
+
+        def wrapper(execute, sql, params, many, context):
+            if not waited and is_first_write(sql):
+                waited.append(True)
+                barrier.wait()
+            return execute(sql, params, many, context)
+
+        def run():
+            with connection.execute_wrapper(wrapper):
+                return call()
+
+        return run
+
+    return [held(call) for call in calls]
+
+
+def inserting_at_once(model, *calls):
+    return writing_at_once(lambda sql: sql.startswith(f'INSERT INTO "{model._meta.db_table}"'), *calls)
+
+
+@contextmanager
+def pausing_at(model, field: str, values, seconds: float = 0.3):
+    """Every INSERT or UPDATE of a `model` row whose `field` is one of `values` sleeps first
+    (a PostgreSQL trigger, after the row is locked): a statement writing many rows holds the
+    ones before it meanwhile, so two such statements started together surely overlap."""
+    quote = connection.ops.quote_name
+    table, column = quote(model._meta.db_table), quote(model._meta.get_field(field).column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION test_pause() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN PERFORM pg_sleep({float(seconds)}); RETURN NEW; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER test_pause BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW "
+            f"WHEN (NEW.{column} IN ({', '.join(['%s'] * len(values))})) EXECUTE FUNCTION test_pause()",
+            list(values),
+        )
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER test_pause ON {table}")
+            cursor.execute("DROP FUNCTION test_pause()")
 
 
 @contextmanager
@@ -174,6 +228,106 @@ def test_two_subjects_changed_to_one_job_number_at_once_answer_200_and_the_coded
     assert sorted(answer.status_code for answer in answers) == [200, 409], [a.content for a in answers]
     assert next(a for a in answers if a.status_code == 409).json()["error"]["code"] == "subject_job_number_taken"
     assert Subject.objects.for_company(company).filter(job_number="NEW").count() == 1
+
+
+# Two batches writing the same rows in opposite orders, each held at its middle row: each has
+# written half of the rows, the half the other is about to write. Written in the orders given,
+# each would then wait on the other, and PostgreSQL would end that deadlock by failing one
+# (a 503). Every batch writes in one order, so the later one waits for the first and then
+# sees its rows.
+CROSSING_ROWS = 20
+CROSSING_ROUNDS = 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_upserts_of_the_same_new_job_numbers_in_opposite_orders_both_answer_200(tenant_a):
+    company = tenant_a.company
+    _, key = api_keys.api_key_create(company=company, actor=None, name="HR system", scopes=["subjects:write"])
+    rounds = [[f"R{round_}-{n:02}" for n in range(CROSSING_ROWS)] for round_ in range(CROSSING_ROUNDS)]
+
+    def upsert(numbers, title):
+        items = [{"job_number": number, "name": "Ann", "title": title} for number in numbers]
+        return lambda: key_client(key).post("/api/v1/subjects/upsert", {"subjects": items}, format="json")
+
+    with pausing_at(Subject, "job_number", [numbers[CROSSING_ROWS // 2] for numbers in rounds]):
+        for numbers in rounds:
+            answers = run_together(
+                *inserting_at_once(Subject, upsert(numbers, "First"), upsert(numbers[::-1], "Second"))
+            )
+            assert [answer.status_code for answer in answers] == [200, 200], [a.content[:300] for a in answers]
+            statuses = sorted("/".join({result["status"] for result in answer.json()["results"]}) for answer in answers)
+            assert statuses == ["created", "updated"]  # one batch after the other, each whole
+    rows = list(Subject.objects.for_company(company).values_list("job_number", flat=True))
+    assert sorted(rows) == sorted(number for numbers in rounds for number in numbers)  # each once
+    created = AuditLog.objects.for_company(company).filter(action="subject.create").count()
+    assert created == CROSSING_ROWS * CROSSING_ROUNDS
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("model", "field", "code"),
+    [(Subject, "job_number", "subject_job_number_taken"), (Department, "name", "department_name_taken")],
+)
+def test_two_imports_of_the_same_new_rows_in_opposite_orders_import_one_and_refuse_the_other(
+    tenant_a, model, field, code
+):
+    company = tenant_a.company
+    names = [f"N{n:02}" for n in range(CROSSING_ROWS)]
+
+    def import_(order):
+        if model is Subject:
+            rows = lambda: {"creates": [Subject(company=company, name="Ann", job_number=name) for name in order]}  # noqa: E731
+        else:
+            rows = lambda: {"departments": [Department(company=company, name=name) for name in order]}  # noqa: E731
+        return lambda: services.subject_import_apply(company=company, actor=None, **rows())
+
+    with pausing_at(model, field, [names[CROSSING_ROWS // 2]]):
+        for _ in range(CROSSING_ROUNDS):
+            model.objects.for_company(company).delete()
+            answers = run_together(*inserting_at_once(model, import_(names), import_(names[::-1])))
+            refused = [answer for answer in answers if answer is not None]
+            assert len(refused) == 1 and isinstance(refused[0], KangarooError), answers
+            assert refused[0].code == code
+            assert sorted(model.objects.for_company(company).values_list(field, flat=True)) == names
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_changing_the_same_subjects_in_opposite_orders_both_import(tenant_a):
+    """The changes go out grouped by changed fields: here each import's first group is the
+    half of the rows that the other's second group changes."""
+    company = tenant_a.company
+    subjects = SubjectFactory.create_batch(CROSSING_ROWS, company=company, consent=False)
+    half = CROSSING_ROWS // 2
+
+    def import_(tag, *, reverse):
+        def apply():
+            subjects = list(Subject.objects.for_company(company).order_by("job_number"))[:: -1 if reverse else 1]
+            updates = []
+            for index, subject in enumerate(subjects):
+                field = "title" if index < half else "phone"
+                updates.append((subject, {field: (getattr(subject, field), tag)}))
+                setattr(subject, field, tag)
+            return services.subject_import_apply(company=company, actor=None, updates=updates)
+
+        return apply
+
+    def is_first_write(sql):  # a lock taken before writing, or the first write
+        return '"subjects_subject"' in sql and (sql.startswith("UPDATE") or sql.endswith("FOR UPDATE"))
+
+    # Each held at the last row of its first group.
+    with pausing_at(Subject, "job_number", [subjects[half - 1].job_number, subjects[half].job_number]):
+        for round_ in range(CROSSING_ROUNDS):
+            tags = (f"{round_}a", f"{round_}b")
+            answers = run_together(
+                *writing_at_once(is_first_write, import_(tags[0], reverse=False), import_(tags[1], reverse=True))
+            )
+            assert answers == [None, None]
+            # Both written whole: each subject has one import's title and the other's phone.
+            rows = set(Subject.objects.for_company(company).values_list("title", "phone"))
+            assert len(rows) == 2 and {value for row in rows for value in row} == set(tags)
 
 
 # --- The other request simulated in the same transaction (any database) -------------------------
