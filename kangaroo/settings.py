@@ -134,6 +134,10 @@ TEMPLATES = [
     },
 ]
 
+# A kept-alive HTTP connection is closed after this many requests (kangaroo.handlers), so the
+# clients' connections spread again over the server's processes; 0 keeps them open.
+HTTP_KEEPALIVE_REQUESTS = envint("HTTP_KEEPALIVE_REQUESTS", 100, minimum=0)
+
 # --- Database ---------------------------------------------------------------------------
 DATABASE_URL = envsecret("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'kangaroo.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}

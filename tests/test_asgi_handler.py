@@ -191,3 +191,21 @@ def test_a_streamed_answer_whose_client_left_is_still_closed(settings):
     finally:
         signals.request_finished.disconnect(on_finished)
     assert finished == [True]
+
+
+def test_requests_are_counted_per_client_connection_and_the_counts_stay_bounded(settings, monkeypatch):
+    settings.HTTP_KEEPALIVE_REQUESTS = 2
+    handler = OneHopASGIHandler()
+
+    def scope(port):
+        return {"client": ("10.0.0.1", port), "server": ("127.0.0.1", 8000)}
+
+    assert [handler.last_on_its_connection(scope(5000)) for _ in range(2)] == [False, True]
+    assert handler.last_on_its_connection(scope(5001)) is False  # another connection
+    assert handler.last_on_its_connection(scope(5000)) is False  # 5000 again: a new connection
+    assert handler.last_on_its_connection({"client": None}) is False  # a Unix socket: not counted
+    # Connections that went away without a last request leave counts behind: bounded.
+    monkeypatch.setattr("kangaroo.handlers.COUNTED_CONNECTIONS_MAX", 3)
+    for port in range(6000, 6010):
+        handler.last_on_its_connection(scope(port))
+    assert len(handler._requests_on) <= 3
