@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.events.test_browser import signed_in_page
 from tests.faces import portraits
 from tests.faces.enrolled import enrol, snapshot_of
+from tests.screenshots import screenshot
 
 
 def recognize(server: str, key: str, picture_bytes: bytes) -> dict:
@@ -44,13 +43,6 @@ def test_a_pad_snapshot_puts_the_right_card_on_the_dashboard(asgi_server, client
     card = page.wait_for_selector(f'.card.stranger[data-event-id="{stranger["event_id"]}"]', timeout=10_000)
     page.wait_for_function("() => document.querySelector('.card.stranger img').naturalWidth > 0", timeout=5_000)
     assert door_a.entrance.name in card.inner_text()  # the pad's camera
-
-
-def screenshot_dir(tmp_path) -> Path:
-    """SCREENSHOT_DIR keeps the pictures for a person to look at; by default they go with the test."""
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.mark.browser
@@ -86,5 +78,5 @@ def test_the_search_by_face_page_shows_cards(asgi_server, client, browser, tenan
         "() => [...document.querySelectorAll('.face-card-photo, .face-search-face')].every(i => i.naturalWidth > 0)",
         timeout=5_000,
     )
-    page.screenshot(path=str(screenshot_dir(tmp_path) / f"search-by-face-{language}.png"), full_page=True)
+    screenshot(page, f"search-by-face-{language}", tmp_path)
     assert errors == []  # nothing refused by the Content-Security-Policy, no broken image

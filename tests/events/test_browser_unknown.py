@@ -5,7 +5,6 @@ Screenshots in English and Traditional Chinese go to $KANGAROO_SCREENSHOTS when 
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 
 import pytest
@@ -18,8 +17,7 @@ from tests.events.test_browser import signed_in_page
 from tests.events.test_unknown_people import drain, sightings
 from tests.faces import portraits
 from tests.factories import SubjectFactory
-
-SCREENSHOTS = os.environ.get("KANGAROO_SCREENSHOTS")
+from tests.screenshots import screenshot
 
 
 def post_events(server: str, key: str, items: list[dict]) -> dict:
@@ -39,12 +37,6 @@ def correct(server: str, user, event_id: int, subject_id: int) -> dict:
     )
     with urllib.request.urlopen(request, timeout=60) as response:  # only the local test server
         return json.loads(response.read())
-
-
-def screenshot(page, name: str) -> None:
-    if SCREENSHOTS:
-        os.makedirs(SCREENSHOTS, exist_ok=True)
-        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
 
 
 def csp_violations(page) -> list[str]:

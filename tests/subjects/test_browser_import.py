@@ -5,7 +5,6 @@ form with the zone's name. Screenshots go to KANGAROO_SCREENSHOTS when it is set
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,10 +14,10 @@ from accounts.models import Job, JobState
 from subjects import imports
 from subjects.models import Subject
 from tests.factories import PASSWORD, DepartmentFactory, SubjectFactory
+from tests.screenshots import screenshot
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-SHOTS = os.environ.get("KANGAROO_SCREENSHOTS")
 HEADER = "job_number,name,subject_type,email,department,title,start_date,visit_start,visit_end\n"
 WITH_ERRORS = HEADER + (
     "E100,王小明,employee,ming@a.example,研發部,工程師,2026/4/3,,\n"
@@ -33,12 +32,6 @@ VALID = HEADER + (
     "E100,王小明,employee,ming@a.example,研發部,工程師,2026/4/3,,\n"
     ",Guest,visitor,,,,,2026/5/2 09:00,2026/5/2 18:00\n"
 )
-
-
-def shoot(page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
 def sign_in(page, base: str, login: str) -> None:
@@ -73,7 +66,7 @@ def test_hr_checks_an_import_before_confirming(asgi_server, browser, tenant_a, t
 
     page.goto(f"{asgi_server}/admin/subjects/subject/import/")
     page.wait_for_selector(".import-help")
-    shoot(page, f"import-form-{language}")
+    screenshot(page, f"import-form-{language}")
 
     (tmp_path / "errors.csv").write_text(WITH_ERRORS, encoding="utf-8")
     upload(page, asgi_server, tmp_path / "errors.csv")
@@ -86,14 +79,14 @@ def test_hr_checks_an_import_before_confirming(asgi_server, browser, tenant_a, t
     duplicate = page.locator("#row-5 .cell-errors").inner_text()
     assert "Row 2 " in duplicate or "第 2 列" in duplicate  # E100 is first on row 2
     assert page.locator("input[name=confirm]").count() == 0
-    shoot(page, f"import-errors-{language}")
+    screenshot(page, f"import-errors-{language}")
 
     (tmp_path / "people.csv").write_text(VALID, encoding="utf-8")
     upload(page, asgi_server, tmp_path / "people.csv")
     assert page.locator("tr.update td.changed").count() == 2  # E1's title and start date
     assert page.locator("tr.update td.changed del").first.inner_text() == "經理"
     assert page.locator("tr.skip").count() == 1 and page.locator("tr.new").count() == 2
-    shoot(page, f"import-preview-{language}")
+    screenshot(page, f"import-preview-{language}")
 
     button = page.locator("input[name=confirm]")
     button.click()
@@ -112,7 +105,7 @@ def test_hr_checks_an_import_before_confirming(asgi_server, browser, tenant_a, t
         .endswith("Asia/Taipei（UTC+08:00）" if language != "en" else "Asia/Taipei (UTC+08:00)")
     )
     page.locator(".time-zone").first.scroll_into_view_if_needed()
-    shoot(page, f"visitor-form-{language}")
+    screenshot(page, f"visitor-form-{language}")
 
 
 WIDE_HEADER = (
@@ -168,13 +161,13 @@ def test_a_wide_files_preview_keeps_the_row_and_its_result_in_sight(asgi_server,
     assert left("#row-2 td:nth-child(4)") < name_before - 300
     assert abs(page.locator("thead .row-number").bounding_box()["y"] - header_before) < 2
     assert page.locator("#row-20 td.import-type").is_visible()
-    shoot(page, f"import-wide-{language}")
+    screenshot(page, f"import-wide-{language}")
     # The errors of the last row, all of them, in place.
     page.goto(page.url.split("?")[0] + "?show=errors")
     problems = page.locator("#row-33 .cell-errors").all_inner_texts()
     assert len(problems) == 3, problems  # job number twice, the date, the yes/no
     frame.evaluate("(el) => { el.scrollLeft = el.scrollWidth; }")
-    shoot(page, f"import-wide-errors-{language}")
+    screenshot(page, f"import-wide-errors-{language}")
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hant"])
@@ -208,7 +201,7 @@ def test_a_big_files_progress_bar_follows_its_job(asgi_server, browser, tenant_a
     assert page.locator("input[type=submit][disabled]").count() == 1
     Job.objects.filter(pk=job.pk).update(done=210)
     expect(page.locator("#import-progress .progress-text")).to_contain_text("210 / 300 (70%)", timeout=10_000)
-    shoot(page, f"import-progress-{language}")
+    screenshot(page, f"import-progress-{language}")
 
     # The job fails (say, someone took an e-mail meanwhile): the page reloads and says so.
     pending = imports.pending_load(name)

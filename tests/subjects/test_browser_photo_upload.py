@@ -8,15 +8,13 @@ and the page shows them waiting first."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.conf import settings
 from django.utils import translation
 
 from subjects.models import Photo, PhotoStatus
 from tests.factories import SubjectFactory
+from tests.screenshots import screenshot
 from tests.subjects.zips import astronaut_jpeg, hopper_png, other_jpeg, zip_bytes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -27,8 +25,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
 });
 """
-# Screenshots for people to look at: kept when KANGAROO_SCREENSHOTS names a folder.
-SCREENSHOTS = os.environ.get("KANGAROO_SCREENSHOTS", "")
 
 
 def chinese(text) -> str:
@@ -58,12 +54,6 @@ def work(queue) -> None:
     from rq import SimpleWorker
 
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
-
-
-def shoot(page, tmp_path: Path, name: str) -> None:
-    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hant"])
@@ -108,7 +98,7 @@ def test_hr_uploads_a_zip_previews_it_and_follows_the_progress_bar(
     page.click(f"text={link_text}")
     page.wait_for_selector("#bulk-upload-form")
     check_policy()
-    shoot(page, tmp_path, f"bulk-upload-form-{language}")
+    screenshot(page, f"bulk-upload-form-{language}", tmp_path)
 
     page.set_input_files("input[name=archive]", str(archive))
     page.click("#bulk-upload-form input[type=submit]")
@@ -121,7 +111,7 @@ def test_hr_uploads_a_zip_previews_it_and_follows_the_progress_bar(
     assert unknown in texts[2]
     assert page.locator("#bulk-files tr.bulk-ok").count() == 2
     assert not Photo.objects.for_company(tenant_a.company).exists()  # a preview stores nothing
-    shoot(page, tmp_path, f"bulk-upload-preview-{language}")
+    screenshot(page, f"bulk-upload-preview-{language}", tmp_path)
 
     page.click("form.bulk-confirm input[type=submit]")
     page.wait_for_selector("#bulk-progress")
@@ -156,7 +146,7 @@ def test_hr_uploads_a_zip_previews_it_and_follows_the_progress_bar(
         ) % {"stored": 2, "refused": 2, "ok": ok, "rejected": 2 - ok}
     assert page.inner_text("#bulk-progress-text") == done
     check_policy()
-    shoot(page, tmp_path, f"bulk-upload-progress-{language}")
+    screenshot(page, f"bulk-upload-progress-{language}", tmp_path)
     assert violations == []
 
 
