@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.services import retention_policy_current
-from tests.subjects.test_browser_import import shoot, sign_in
+from tests.screenshots import screenshot
+from tests.subjects.test_browser_import import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -37,7 +38,7 @@ def test_the_owner_edits_the_policy_in_both_languages(asgi_server, browser, tena
     assert page.input_value("#id_retention_policy_zh_hant") == first.translations["zh-hant"]
     assert page.get_attribute("#id_retention_policy_zh_hant", "lang") == "zh-Hant"
     page.locator("#id_retention_policy_zh_hant").scroll_into_view_if_needed()
-    shoot(page, f"company-policy-languages-{language}")
+    screenshot(page, f"company-policy-languages-{language}")
 
     page.fill("#id_retention_policy_zh_hant", "訪客照片在拜訪結束 30 天後刪除。")
     page.click("input[name=_continue]")

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.subjects.test_browser_import import shoot, sign_in
+from tests.screenshots import screenshot
+from tests.subjects.test_browser_import import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -54,7 +55,7 @@ def test_the_note_names_the_companys_zone_and_the_computers_distance_from_it(
     body = page.inner_text("body")
     assert "server time" not in body and "伺服器" not in body
     page.locator(".zone-note").first.scroll_into_view_if_needed()
-    shoot(page, f"zone-note-{language}-{browser_zone.replace('/', '-')}")
+    screenshot(page, f"zone-note-{language}-{browser_zone.replace('/', '-')}")
 
 
 def test_no_note_when_the_computer_is_in_the_companys_zone(asgi_server, browser, tenant_a):

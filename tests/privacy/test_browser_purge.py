@@ -10,7 +10,8 @@ from django.utils import timezone
 from privacy.selectors import RULES, purge_preview
 from tests.privacy.seed import seed_every_age
 from tests.privacy.test_purge import EXPECTED
-from tests.subjects.test_browser_import import shoot, sign_in
+from tests.screenshots import screenshot
+from tests.subjects.test_browser_import import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -40,10 +41,10 @@ def test_an_owner_sees_the_preview_and_purges_now(asgi_server, browser, tenants,
         for row in page.locator("#purge_preview tbody tr").all()
     }
     assert shown == EXPECTED
-    shoot(page, f"retention-purge-{language}")
+    screenshot(page, f"retention-purge-{language}")
     page.click("#purge-now input[type=submit]")
     page.wait_for_selector(".messagelist .success")
     assert page.locator("#purge_preview .count").all_inner_texts() == ["0"] * len(RULES)
     assert "a-owner" in page.locator("#purge_runs tbody").inner_text()
-    shoot(page, f"retention-purged-{language}")
+    screenshot(page, f"retention-purged-{language}")
     assert purge_preview(company=tenant_b.company, now=timezone.now()) == EXPECTED

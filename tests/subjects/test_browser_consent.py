@@ -11,7 +11,8 @@ from accounts.services import retention_policy_current
 from subjects.models import Consent, Photo
 from tests.factories import SubjectFactory
 from tests.images import jpeg_bytes
-from tests.subjects.test_browser_import import shoot, sign_in
+from tests.screenshots import screenshot
+from tests.subjects.test_browser_import import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -30,7 +31,7 @@ def test_hr_records_and_withdraws_a_consent(asgi_server, browser, tenant_a, tmp_
     # The owner rewords the policy: version 2.
     page.goto(f"{asgi_server}/admin/accounts/company/{tenant_a.company.pk}/change/")
     page.fill("#id_retention_policy", "臉部照片在您撤回同意時立即刪除。")
-    shoot(page, f"company-privacy-{language}")
+    screenshot(page, f"company-privacy-{language}")
     page.click("input[name=_save]")
     page.wait_for_url(f"{asgi_server}/admin/**")
     assert retention_policy_current(company=tenant_a.company).version == 2
@@ -56,12 +57,12 @@ def test_hr_records_and_withdraws_a_consent(asgi_server, browser, tenant_a, tmp_
     assert (consent.method, consent.policy.version, bool(consent.evidence)) == ("paper", 2, True)
     assert Photo.objects.for_company(tenant_a.company).filter(subject=subject).count() == 1
     assert page.locator("#consents-group a[href*='/evidence']").count() == 1
-    shoot(page, f"subject-consent-{language}")
+    screenshot(page, f"subject-consent-{language}")
 
     # Withdrawing asks first, then deletes the photo.
     page.locator("#consents-group a[href*='/consent/withdraw/']").click()
     page.wait_for_selector("#consent-withdraw-form")
-    shoot(page, f"consent-withdraw-{language}")
+    screenshot(page, f"consent-withdraw-{language}")
     page.click("#consent-withdraw-form input[type=submit]")
     page.wait_for_selector(".messagelist .success")
     assert not Photo.objects.for_company(tenant_a.company).exists()

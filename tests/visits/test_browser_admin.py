@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from subjects.models import SubjectType
 from tests.factories import SubjectFactory
-from tests.subjects.test_browser_import import shoot, sign_in
+from tests.screenshots import screenshot
+from tests.subjects.test_browser_import import sign_in
 from tests.visits.helpers import invite
 from visits import services
 
@@ -66,7 +67,7 @@ def test_the_visit_list_fits_1366_pixels(asgi_server, browser, tenant_a, languag
     assert company_cell.bounding_box()["height"] > 20
     assert page.locator(f'#result_list a[href="/admin/visits/visit/{cancelled.pk}/badge/"]').count() == 0
     assert page.locator("#result_list .state-face_declined").is_visible()
-    shoot(page, f"visit-list-{language}")
+    screenshot(page, f"visit-list-{language}")
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hant"])
@@ -78,7 +79,7 @@ def test_the_add_form_names_the_zone_once_and_starts_in_the_admins_language(asgi
     notes = [text for text in page.locator(".zone-note:visible, .timezonewarning:visible").all_inner_texts() if text]
     assert notes == [WORDS[language]["note"].format(company=tenant_a.company.name)]
     assert page.locator("#id_language").input_value() == language
-    shoot(page, f"visit-add-{language}")
+    screenshot(page, f"visit-add-{language}")
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hant"])
@@ -98,7 +99,7 @@ def test_reception_marks_a_visitor_left_from_expected_today(asgi_server, browser
     words = WORDS[language]["left"]
     assert (f"{words}{hhmm}" if language == "en" else f"{hhmm}{words}") in row.inner_text()
     assert row.get_by_role("button").count() == 0
-    shoot(page, f"visit-expected-today-{language}")
+    screenshot(page, f"visit-expected-today-{language}")
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hant"])
@@ -120,7 +121,7 @@ def test_reception_checks_a_visitor_without_photo_in_from_expected_today(
     row = page.locator(f'#expected_today tr[data-visit="{visit.pk}"]')
     words = WORDS[language]
     assert words["declined"] in row.inner_text()
-    shoot(page, f"visit-expected-today-to-check-in-{language}")
+    screenshot(page, f"visit-expected-today-to-check-in-{language}")
 
     row.get_by_role("button", name=words["check_in"], exact=True).click()
 
@@ -134,4 +135,4 @@ def test_reception_checks_a_visitor_without_photo_in_from_expected_today(
     assert row.get_by_role("button", name=words["check_in"], exact=True).count() == 0
     assert row.get_by_role("button", name=words["leave"]).count() == 1
     assert VisitorArrival.objects.for_company(tenant_a.company).count() == 1  # the host was told, once
-    shoot(page, f"visit-expected-today-check-in-{language}")
+    screenshot(page, f"visit-expected-today-check-in-{language}")

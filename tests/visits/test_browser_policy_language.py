@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.services import retention_policy_set
 from subjects.models import Consent, SubjectType
 from tests.factories import SubjectFactory
-from tests.subjects.test_browser_import import shoot
+from tests.screenshots import screenshot
 from tests.visits.helpers import invite
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -36,7 +36,7 @@ def test_a_chinese_visitor_reads_the_chinese_policy_and_agrees(asgi_server, brow
 
     assert page.inner_text(".policy-text") == CHINESE
     assert "第 2 版" in page.inner_text(".policy") and page.locator(".policy-language").count() == 0
-    shoot(page, "visit-policy-zh-hant")
+    screenshot(page, "visit-policy-zh-hant")
     page.check("form.consent input[name=agree]")
     page.click("text=同意並繼續")
     page.wait_for_selector("form.photo")
@@ -55,7 +55,7 @@ def test_without_a_chinese_text_the_visitor_is_told_in_chinese(asgi_server, brow
 
     assert page.inner_text(".policy-language") == "本政策僅提供英文版本。"
     assert page.inner_text(".policy-text") == "Visitor photos go 30 days after."
-    shoot(page, "visit-policy-zh-hant-fallback")
+    screenshot(page, "visit-policy-zh-hant-fallback")
     page.check("form.consent input[name=agree]")
     page.click("text=同意並繼續")
     page.wait_for_selector("form.photo")

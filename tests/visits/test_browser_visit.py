@@ -13,7 +13,7 @@ from django.utils import timezone
 from subjects.models import Consent, Photo, PhotoStatus, SubjectType
 from tests.faces import portraits
 from tests.factories import SubjectFactory
-from tests.subjects.test_browser_import import shoot
+from tests.screenshots import screenshot
 from tests.visits.helpers import invite
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -42,7 +42,7 @@ def test_a_visitor_enrols_from_their_phone(asgi_server, browser, tenant_a, tenan
     page.goto(f"{asgi_server}/visit/{token}/")
     assert page.locator("html").get_attribute("lang") == ("zh-Hant" if language == "zh-hant" else "en")
     assert "林志明" in page.inner_text("main") and "Other Company Person" not in page.content()
-    shoot(page, f"visit-consent-{language}")
+    screenshot(page, f"visit-consent-{language}")
     # The button is refused by the browser until the box is ticked.
     page.click("form.consent button")
     assert not Consent.objects.for_company(tenant_a.company).filter(subject=visit.visitor).exists()
@@ -54,12 +54,12 @@ def test_a_visitor_enrols_from_their_phone(asgi_server, browser, tenant_a, tenan
     page.set_input_files("input[name=photo]", str(tmp_path / "landscape.jpg"))
     page.click("form.photo button")
     page.wait_for_selector(f"text={words['no_face']}", timeout=20000)
-    shoot(page, f"visit-no-face-{language}")
+    screenshot(page, f"visit-no-face-{language}")
 
     page.set_input_files("input[name=selfie]", str(tmp_path / "selfie.jpg"))
     page.click("form.photo button")
     page.wait_for_selector(f"text={words['ready']}", timeout=20000)
-    shoot(page, f"visit-ready-{language}")
+    screenshot(page, f"visit-ready-{language}")
     [photo] = Photo.objects.for_company(tenant_a.company).filter(subject=visit.visitor)
     assert photo.status == PhotoStatus.OK
     assert errors == []  # nothing refused by the content security policy, no script errors
