@@ -50,6 +50,7 @@ BATCH = 500
 DASHBOARDS = 20
 LATENCY_RATE = 500  # events/s
 LATENCY_SECONDS = 10
+WARMUP_SECONDS = 3  # at each point's rate before it is measured
 LATENCY_BATCH = 10  # events per post: 50 posts/s of 10 events, as boxes post
 SENDING_BOXES = 8  # the live curve's posts go round these clients, each with its own connections
 SUBJECTS = 2_000
@@ -566,6 +567,12 @@ def live_point(s: Seed, server: Server, mode: str, rate: int, dashboards: int, s
         }
         for start in range(0, dashboards, DASHBOARDS_PER_CLIENT)
     ]
+    # The server first runs WARMUP_SECONDS at this point's rate, unmeasured, so the point is
+    # measured in its steady state: going from the previous point's rate to this one's, the
+    # workers start request threads and pooled database connections (each preparing its
+    # statements afresh), and those first seconds had made a point's p99 (bench/README.md,
+    # "Balanced workers and a lighter insert").
+    run_sender(_paced_posts(s, server, mode, post_path, rate, WARMUP_SECONDS))
     clients = pages.start(__file__, "--dashboards", configs)
     ids_file = Path(f"/tmp/kangaroo-events-bench-{os.getpid()}.json")
     try:
