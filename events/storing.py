@@ -110,7 +110,7 @@ def _insert(connection, events: list[Event]) -> list[Event]:
     """Insert `events` and set their ids, like bulk_create, which it is off PostgreSQL (where a
     single row outside a transaction is saved alone: bulk_create would open one). On
     PostgreSQL, COPY_MIN_ROWS or more go by COPY, fewer (one included) by one prepared INSERT
-    of arrays. A uid already stored raises IntegrityError either way."""
+    from a JSON text (`_insert_rows`). A uid already stored raises IntegrityError either way."""
     if not events:  # every item a duplicate or an error
         return events
     fast = connection.vendor == "postgresql" and _COPY_COLUMNS is not None

@@ -36,6 +36,10 @@ at 500 events/s: one worker at 0.4 CPU seconds, the other at 5.3). As nginx does
 `keepalive_requests`, the answer to a connection's HTTP_KEEPALIVE_REQUESTS-th request says
 `Connection: close`: the client opens a new connection for its next request, and a new
 connection goes to whichever process is free to accept it first, the least busy one.
+A connection is known by its client's address and port. Behind a proxy whose
+X-Forwarded-For uvicorn trusts (`--proxy-headers`), which names an address without a port, the count is per
+client address across the proxy's connections: the one that carries a client's 100th
+request is closed (the proxy opens another), which spreads them over the processes alike.
 """
 
 from __future__ import annotations

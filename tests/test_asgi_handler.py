@@ -45,19 +45,22 @@ def stream(request):
 urlpatterns = [path("where/", where), path("meet/", meet), path("stream/", stream)]
 
 
-async def get(handler, url: str) -> dict:
-    scope = {
+def http_scope(path: str) -> dict:
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": url,
+        "path": path,
         "query_string": b"",
         "headers": [(b"host", b"testserver")],
         "server": ("testserver", 80),
     }
-    communicator = ApplicationCommunicator(handler, scope)
+
+
+async def get(handler, url: str) -> dict:
+    communicator = ApplicationCommunicator(handler, http_scope(url))
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(10)
     body = b""
@@ -173,17 +176,7 @@ def test_a_streamed_answer_whose_client_left_is_still_closed(settings):
         if message["type"] == "http.response.body":
             raise OSError("the client is gone")
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/stream/",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver")],
-        "server": ("testserver", 80),
-    }
+    scope = http_scope("/stream/")
     signals.request_finished.connect(on_finished)
     try:
         with pytest.raises(OSError):
