@@ -36,6 +36,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -46,6 +47,7 @@ BIN = Path(PYTHON).parent
 PACKAGE = "kangaroo_api_client"
 LOGIN = "client-owner@clients"
 PASSWORD = "Kestrel-Harbour-5521"
+ZONE = "Asia/Taipei"  # the company's; a visit's day is its day there
 
 SEED = f"""
 import django
@@ -53,7 +55,7 @@ django.setup()
 from accounts.models import Role
 from accounts.services import company_create, user_create
 
-company = company_create(name="Client Company", slug="clients")
+company = company_create(name="Client Company", slug="clients", time_zone="{ZONE}")
 user_create(company=company, actor=None, username="client-owner", password="{PASSWORD}", role=Role.OWNER)
 print("ok")
 """
@@ -203,13 +205,15 @@ def smoke(base: str) -> int:
     subjects = run("subjects.v1_subjects_list", 200, m.PaginatedSubjectList, client=owner)
     assert {s.id for s in subjects.results} == {employee.id, visitor.id}
 
-    starts = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    # Tomorrow at 10:00 in the company's zone: the list's ?date= is a day there, not in UTC.
+    tomorrow = dt.datetime.now(ZoneInfo(ZONE)).date() + dt.timedelta(days=1)
+    starts = dt.datetime.combine(tomorrow, dt.time(10), tzinfo=ZoneInfo(ZONE))
     visit = run("visits.v1_visits_create", 201, m.Visit, client=owner,
                 body=m.VisitCreateRequest(visitor_name="林怡君", visitor_email="yijun.lin@example.com",
                                           host=employee.id, starts_at=starts, ends_at=starts + dt.timedelta(hours=2),
                                           language=m.LanguageEnum.ZH_HANT, send_invitation=False))  # fmt: skip
     assert visit.state == m.VisitStateEnum.INVITED
-    visits = run("visits.v1_visits_list", 200, m.PaginatedVisitList, client=owner, date=starts.date())
+    visits = run("visits.v1_visits_list", 200, m.PaginatedVisitList, client=owner, date=tomorrow)
     assert [v.id for v in visits.results] == [visit.id]
     cancelled = run("visits.v1_visits_cancel_create", 200, m.Visit, client=owner, id=visit.id)
     assert cancelled.status == m.VisitStatusEnum.CANCELLED
