@@ -35,6 +35,7 @@ from django.urls import get_script_prefix, reverse
 
 from events import payload
 from events.models import Event
+from kangaroo.channel_layers import group_send_many
 
 logger = logging.getLogger(__name__)
 
@@ -139,11 +140,14 @@ def broadcast(events: list[Event]) -> None:
 
 async def _send_to_groups(layer, by_group: dict[str, list[dict]]) -> None:
     """One `events.push` message per group (of at most MESSAGE_MAX_EVENTS events), each
-    event encoded once for all its groups."""
+    event encoded once for all its groups, all of them sent in one go (`group_send_many`)."""
     encoded: dict[int, str] = {}
-    for group, payloads in by_group.items():
-        for start in range(0, len(payloads), MESSAGE_MAX_EVENTS):
-            await layer.group_send(group, events_push_message(payloads[start : start + MESSAGE_MAX_EVENTS], encoded))
+    messages = [
+        (group, events_push_message(payloads[start : start + MESSAGE_MAX_EVENTS], encoded))
+        for group, payloads in by_group.items()
+        for start in range(0, len(payloads), MESSAGE_MAX_EVENTS)
+    ]
+    await group_send_many(layer, messages)
 
 
 def events_push_message(payloads: list[dict], encoded: dict[int, str] | None = None) -> dict:
@@ -288,8 +292,7 @@ async def _send_entries(layer, entries: list[_Push | _Message]) -> None:
         if merged:
             await _send_to_groups(layer, merged)
             merged = {}
-        for group in entry.groups:
-            await layer.group_send(group, entry.message)
+        await group_send_many(layer, [(group, entry.message) for group in entry.groups])
     if merged:
         await _send_to_groups(layer, merged)
 
