@@ -36,23 +36,18 @@ async def sent_and_received() -> dict[str, list[int]]:
     return received
 
 
-@pytest.mark.parametrize("shards", [1, 3])
-def test_on_redis_each_group_gets_its_messages_in_order(settings, private_redis, shards):
+def layer_config(request, layer: str) -> dict:
+    if layer == "memory":
+        return {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+    url = request.getfixturevalue("private_redis").url
     # Pub/sub channels are the same in every database of a Redis: three URLs make three shards.
-    hosts = [f"{private_redis.url[:-2]}/{n}" for n in range(shards)]
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": hosts}}
-    }
-    channel_layers.backends.clear()
-    try:
-        received = asyncio.run(sent_and_received())
-    finally:
-        channel_layers.backends.clear()
-    assert received == {group: [0, 1, 2, 3, 4] for group in GROUPS}
+    hosts = [f"{url[:-2]}/{n}" for n in range({"redis": 1, "redis-3-shards": 3}[layer])]
+    return {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": hosts}}
 
 
-def test_in_memory_each_group_gets_its_messages_in_order(settings):
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+@pytest.mark.parametrize("layer", ["redis", "redis-3-shards", "memory"])
+def test_each_group_gets_its_messages_in_order(settings, request, layer):
+    settings.CHANNEL_LAYERS = {"default": layer_config(request, layer)}
     channel_layers.backends.clear()
     try:
         received = asyncio.run(sent_and_received())
