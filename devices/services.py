@@ -215,6 +215,16 @@ def _lock_box_for(*, company: Company, box: Box, screen: Screen) -> Box:
 # --- boxes ------------------------------------------------------------------------------------
 
 
+def _box_screens_changed(company: Company, box_ids: Iterable[int | None]) -> None:
+    """A screen was added to, taken from, changed on or deleted from these boxes: their
+    `updated_at` moves, which is how ingest knows that the screens it keeps per box
+    (`events.parsing`, read once per box and `updated_at` rather than on every post) are
+    out of date. In the change's transaction, so the two commit together."""
+    ids = [pk for pk in box_ids if pk is not None]
+    if ids:
+        Box.objects.for_company(company).filter(pk__in=ids).update(updated_at=timezone.now())
+
+
 @transaction.atomic
 def box_create(
     *,
@@ -267,12 +277,14 @@ def screen_create(
     screen = Screen(name=name, camera_url=camera_url, location=location, direction=direction, is_active=is_active)
     if box is not None:
         screen.box = _lock_box_for(company=company, box=box, screen=screen)
-    return _register(
+    created = _register(
         company=company,
         actor=actor,
         device=screen,
         changes={"camera_url": camera_url, "direction": direction, "box": box},
     )
+    _box_screens_changed(company, [screen.box_id])
+    return created
 
 
 @transaction.atomic
@@ -288,6 +300,7 @@ def screen_attach(*, company: Company, actor: User | None, screen: Screen, box: 
     old = screen.box_id
     screen.box = _lock_box_for(company=company, box=box, screen=screen) if box is not None else None
     screen.save(update_fields=["box", "updated_at"])
+    _box_screens_changed(company, [old, screen.box_id])
     audit_record(
         company=company, actor=actor, action="screen.attach", obj=screen, changes={"box": [old, screen.box_id]}
     )
@@ -301,6 +314,8 @@ def screen_update(*, company: Company, actor: User | None, screen: Screen, **dat
         screen = screen_attach(company=company, actor=actor, screen=screen, box=data.pop("box"))
     screen = _lock(screen, company)
     screen, changes = _apply(company=company, actor=actor, device=screen, editable=SCREEN_FIELDS, data=data)
+    if changes:
+        _box_screens_changed(company, [screen.box_id])
     _audit_update(company=company, actor=actor, device=screen, changes=changes)
     return screen
 
@@ -421,6 +436,8 @@ def device_delete(*, company: Company, actor: User | None, device: Device) -> No
     device = _lock(device, company)
     audit_record(company=company, actor=actor, action=f"{device.kind}.delete", obj=device)
     _announce_key_changed(device)
+    if isinstance(device, Screen):
+        _box_screens_changed(company, [device.box_id])
     device.delete()
 
 

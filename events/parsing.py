@@ -2,9 +2,10 @@
 
 `parse_item` checks one posted item without touching the database. `classify` then looks up,
 for a whole batch at once, the subjects, the screens and the uids stored before (one query
-each), and decides each item's fate: a new `Event` row (not saved), a `duplicate`, or an
-error. Storing the rows is `events.storing`'s job; recognising a pad's snapshot fits between
-the two halves, by setting the parsed item's `subject_id` before `classify`.
+each; a box's screens are kept per process until the box changes), and decides each item's
+fate: a new `Event` row (not saved), a `duplicate`, or an error. Storing the rows is
+`events.storing`'s job; recognising a pad's snapshot fits between the two halves, by setting
+the parsed item's `subject_id` before `classify`.
 """
 
 from __future__ import annotations
@@ -172,12 +173,41 @@ def event_kind(subject: Subject | None, happened_at: datetime) -> str:
     return EventKind.RECOGNIZED
 
 
-def _screens_for(device: Device, screen_ids: set[int]) -> dict[int, Screen]:
-    """The screens this device may report for: a box its own cameras, a pad its screen."""
+@dataclass(frozen=True)
+class ScreenRef:
+    """What an event copies of its screen."""
+
+    pk: int
+    direction: str
+
+
+def _screens_for(device: Device, screen_ids: set[int]) -> dict[int, ScreenRef]:
+    """The screens this device may report for, among `screen_ids`: a box its own cameras, a
+    pad its screen."""
     if isinstance(device, Pad):
-        return {device.screen_id: device.screen} if device.screen_id else {}
-    screens = _BOX_SCREENS(device.company_id, list(screen_ids), device.pk)
-    return {screen.pk: screen for screen in screens}
+        screen = device.screen
+        return {screen.pk: ScreenRef(screen.pk, screen.direction)} if screen is not None else {}
+    screens = _box_screens(device)
+    return {pk: screens[pk] for pk in screen_ids if pk in screens}
+
+
+# A box's screens, by (box id, the box's `updated_at`), per process. Every post of a box
+# named them, so they were read on every post (a query, 4 % of a busy worker's samples);
+# they change seldom, and whatever changes them moves the box's `updated_at`
+# (`devices.services`), which each post reads anyway with the box's key.
+_BOX_SCREENS_KEPT: dict[tuple[int, datetime], dict[int, ScreenRef]] = {}
+_BOX_SCREENS_KEPT_MAX = 10_000
+
+
+def _box_screens(box: Device) -> dict[int, ScreenRef]:
+    key = (box.pk, box.updated_at)
+    screens = _BOX_SCREENS_KEPT.get(key)
+    if screens is None:
+        screens = {screen.pk: ScreenRef(screen.pk, screen.direction) for screen in _BOX_SCREENS(box.company_id, box.pk)}
+        if len(_BOX_SCREENS_KEPT) >= _BOX_SCREENS_KEPT_MAX:
+            _BOX_SCREENS_KEPT.clear()
+        _BOX_SCREENS_KEPT[key] = screens
+    return screens
 
 
 def _subjects_for(company, subject_ids: set[int]) -> dict[int, Subject]:
@@ -189,11 +219,11 @@ def _subjects_for(company, subject_ids: set[int]) -> dict[int, Subject]:
     return {subject.pk: subject for subject in _SUBJECTS(company.pk, list(subject_ids))}
 
 
-# Both run for every post, so their SQL is compiled once per process (`kangaroo.compiled`).
+# Run often (the subjects on every post), so their SQL is compiled once per process (`kangaroo.compiled`).
 _BOX_SCREENS = CompiledQuery(
     Screen,
-    lambda company_id, screen_ids, box_id: (
-        Screen.objects.for_company(company_id).filter(pk__in=screen_ids, box_id=box_id).order_by()
+    lambda company_id, box_id: (
+        Screen.objects.for_company(company_id).filter(box_id=box_id).order_by().only("direction")
     ),
 )
 _SUBJECTS = CompiledQuery(
