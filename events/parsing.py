@@ -191,16 +191,17 @@ def _screens_for(device: Device, screen_ids: set[int]) -> dict[int, ScreenRef]:
     return {pk: screens[pk] for pk in screen_ids if pk in screens}
 
 
-# A box's screens, by (box id, the box's `updated_at`), per process. Every post of a box
-# named them, so they were read on every post (a query, 4 % of a busy worker's samples);
+# A box's screens, by the box's id, `updated_at` and key hash, per process. Every post of a
+# box named them, so they were read on every post (a query, 4 % of a busy worker's samples);
 # they change seldom, and whatever changes them moves the box's `updated_at`
-# (`devices.services`), which each post reads anyway with the box's key.
-_BOX_SCREENS_KEPT: dict[tuple[int, datetime], dict[int, ScreenRef]] = {}
+# (`devices.services`), which each post reads anyway with the box's key. The key's hash,
+# random per box, keeps a box apart from an earlier one that had the same id and time.
+_BOX_SCREENS_KEPT: dict[tuple[int, datetime, str], dict[int, ScreenRef]] = {}
 _BOX_SCREENS_KEPT_MAX = 10_000
 
 
 def _box_screens(box: Device) -> dict[int, ScreenRef]:
-    key = (box.pk, box.updated_at)
+    key = (box.pk, box.updated_at, box.key_hash)
     screens = _BOX_SCREENS_KEPT.get(key)
     if screens is None:
         screens = {screen.pk: ScreenRef(screen.pk, screen.direction) for screen in _BOX_SCREENS(box.company_id, box.pk)}
