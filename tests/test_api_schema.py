@@ -10,7 +10,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from devices.models import Box
 from kangaroo import errors
-from kangaroo.api.schema import TEXT_PATTERN, TIME_PATTERN
+from kangaroo.api.schema import PYTHON_ONLY_ESCAPES, TEXT_PATTERN, TIME_PATTERN
 from tests.events.conftest import make_door
 from tests.factories import DepartmentFactory, SubjectFactory
 
@@ -362,3 +362,26 @@ def test_the_heartbeat_examples_from_the_schema_are_fresh_and_accepted(tenant_a,
 def test_a_device_event_body_is_required_and_its_objects_described_by_their_own_docs(schema):
     assert schema["paths"]["/api/v1/device/events"]["post"]["requestBody"]["required"] is True
     assert "description" not in component(schema, "HeartbeatRequest")  # not StrictSerializer's contract
+
+
+def test_no_pattern_means_ascii_only_to_a_client_where_the_api_takes_any_script(api, tenant_a, schema):
+    # Django's username rule is Python's \w: any script's letters. In OpenAPI's patterns
+    # (ECMA-262) \w is ASCII only, so a client checking answers against the schema refused
+    # the user the API had just created.
+    created = api(tenant_a.owner).post("/api/v1/users", {"username": "陳美玲", "role": "viewer"}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["username"] == "陳美玲"
+
+    def patterns(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                yield node["pattern"]
+            for value in node.values():
+                yield from patterns(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from patterns(value)
+
+    assert not [p for p in patterns(schema) if any(escape in p for escape in PYTHON_ONLY_ESCAPES)]
+    answered = component(schema, "User")["properties"]["username"]
+    assert "pattern" not in answered and answered["maxLength"] == 150

@@ -18,6 +18,9 @@ TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,6})?)?$"
 # Text without the control characters kangaroo.api.parsers refuses (tab and line breaks allowed).
 TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
 
+# Escapes whose meaning differs between Python's patterns (Unicode) and ECMA-262's (ASCII).
+PYTHON_ONLY_ESCAPES = ("\\w", "\\W", "\\d", "\\D", "\\b", "\\B")
+
 
 def _plain_text(schema: dict) -> bool:
     return schema.get("type") == "string" and not ({"format", "enum", "pattern"} & set(schema))
@@ -62,6 +65,14 @@ class AutoSchema(openapi.AutoSchema):
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
         for prop in schema.get("properties", {}).values():
+            if any(escape in prop.get("pattern", "") for escape in PYTHON_ONLY_ESCAPES):
+                # A model field's validator written for Python's `re`, where \w and \d take
+                # every script's letters and digits (a username may be 陳美玲); OpenAPI's patterns
+                # are ECMA-262's, where they are ASCII only, so a client would refuse what the
+                # API accepts and answers. The description says the rule; the server checks it.
+                del prop["pattern"]
+                if direction == "request" and _plain_text(prop):
+                    prop["pattern"] = TEXT_PATTERN
             # drf-spectacular offers a blank text as a second branch, `oneOf`; a pattern that
             # takes "" too would make "" match both, which `oneOf` forbids: either will do.
             if prop.get("oneOf", [None])[-1] == {"type": "string", "maxLength": 0}:
