@@ -39,7 +39,9 @@ def hashing(monkeypatch):
         # Every hash goes through encode: a check re-encodes the guess with the stored salt,
         # an unknown username's stand-in hash encodes it with a new one.
         held = connection.connection is not None
-        time.sleep(0.2)  # a production hash's cost; no assertion depends on it
+        # A slow production hash's cost. Held with a connection, 40 of them would take the
+        # small pool's 3 connections for 40 × 0.5 / 3 ≈ 6.7 s, past its 5 s timeout.
+        time.sleep(0.5)
         with lock:
             seen["hashes"] += 1
             seen["holding_a_connection"] += held
@@ -59,13 +61,15 @@ def every_login_hashes_at_once(settings):
 
 @pytest.fixture
 def small_pool():
-    """A pool of 3 connections that gives up after 2 s: what a burst must not exhaust."""
+    """A pool of 3 connections that gives up after 5 s: what a burst must not exhaust. (2 s
+    was too short for 52 requests' own queries through 3 connections on a slow, busy CI
+    machine; hashes held with a connection would still exhaust 5 s, see `hashing`.)"""
     options = connection.settings_dict["OPTIONS"]
     original = options.get("pool")
     assert original, "the PostgreSQL settings use Django's connection pool"
     connection.close()
     connection.close_pool()
-    options["pool"] = {"min_size": 0, "max_size": 3, "timeout": 2}
+    options["pool"] = {"min_size": 0, "max_size": 3, "timeout": 5}
     yield
     connection.close()
     connection.close_pool()
